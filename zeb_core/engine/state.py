@@ -201,11 +201,10 @@ class GameState:
             ok = ~active | ((moves >= 0) & (moves < N_DOMINOES) & legal.gather(1, safe.view(-1, 1)).squeeze(1))
             if not bool(ok.all()):
                 self._raise_illegal(moves, legal, ok)
-        b = torch.arange(self.batch_size, device=self.device)
-        pos = torch.where(active, self.n_plays, torch.zeros_like(self.n_plays))
-        self.history[b[active], pos[active]] = safe[active]
-        self.history_seat[b[active], pos[active]] = self.current[active]
-        self.played[b[active], safe[active]] = True
+        pos = self.n_plays.clamp(max=N_PLAYS - 1).view(-1, 1)
+        _put(self.history, pos, safe, active)
+        _put(self.history_seat, pos, self.current, active)
+        self.played.scatter_(1, safe.view(-1, 1), self.played.gather(1, safe.view(-1, 1)) | active.view(-1, 1))
 
         leading = self.led_suit < 0
         led = torch.where(leading, t.led[self.decl, safe], self.led_suit)
@@ -222,8 +221,8 @@ class GameState:
         trick_idx = ((n_after - 1) // 4).clamp(0, N_TRICKS - 1)
         points = self.trick_count + 1
         winner = self.best_seat
-        self.trick_winners[b[closes], trick_idx[closes]] = winner[closes]
-        self.trick_points[b[closes], trick_idx[closes]] = points[closes]
+        _put(self.trick_winners, trick_idx.view(-1, 1), winner, closes)
+        _put(self.trick_points, trick_idx.view(-1, 1), points, closes)
         team_gain = torch.zeros_like(self.team_points)
         team_gain.scatter_(1, (winner % 2).view(-1, 1), (points * closes.long()).view(-1, 1))
         self.team_points = self.team_points + team_gain
@@ -252,6 +251,12 @@ class GameState:
     def play_until_done(self, choose) -> None:  # noqa: ANN001 - any callable(state, legal) -> moves
         while not bool(self.done().all()):
             self.apply(choose(self, self.legal_mask()), check=False)
+
+
+def _put(target: torch.Tensor, col: torch.Tensor, value: torch.Tensor, where: torch.Tensor) -> None:
+    """target[b, col[b]] = value[b] where `where[b]`, with no host sync (no boolean indexing)."""
+    old = target.gather(1, col).squeeze(1)
+    target.scatter_(1, col, torch.where(where, value, old).view(-1, 1))
 
 
 def _validate_deal(

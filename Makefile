@@ -1,0 +1,36 @@
+# Two commands do all set-up on a fresh machine (Python 3.11): `make run` and `make test`.
+# Both create and reuse .venv, install torch==2.13.0 (the local CPU build) and the project.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.zeb-installed
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export WANDB_MODE ?= offline
+
+.PHONY: run test bench venv browser-deps clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# The main job on the embedded default.
+run: $(STAMP)
+	$(BIN)/zeb eval heuristic vs random --games 20000
+
+browser-deps:
+	bash tests/browser_setup.sh
+
+test: $(STAMP) browser-deps
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/match.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache artifacts

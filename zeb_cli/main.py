@@ -1,0 +1,179 @@
+"""`zeb`: the human entry point. Each command is a thin shell over zeb_core (or a Prefect flow)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from zeb_cli import store_cmd
+
+app = typer.Typer(
+    name="zeb",
+    help=(
+        "Zeb: AlphaZero-style self-play training for the domino game Texas 42.\n\n"
+        "Play matches between players (random, heuristic, policy:path=DIR), check the engine against recorded "
+        "hands, write fresh model checkpoints, answer the bot protocol, and manage stores."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(store_cmd.app, name="store")
+console = Console(stderr=True)
+out = Console()
+
+DeviceOpt = Annotated[str, typer.Option(help="torch device: cpu, cuda, cuda:1, or auto (CUDA when present).")]
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        fail(f"device {device!r} asked for, but this machine has no CUDA GPU (use --device cpu)")
+    return device
+
+
+def fail(message: str, code: int = 2) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@app.command("eval")
+def eval_cmd(
+    players: Annotated[list[str], typer.Argument(help="A vs B, e.g. `heuristic vs random` or `policy:path=ckpt vs heuristic`.")],
+    games: Annotated[int, typer.Option("--games", "-n", help="Games to play (even: each deal twice, teams swapped).")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed for the deals and the players' randomness.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Games played in lockstep per batch.")] = 4096,
+    device: DeviceOpt = "cpu",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+) -> None:
+    """Play a team-symmetric match A vs B on the benchmark deal distribution and report A's win rate."""
+    from zeb_core.match import play_match
+    from zeb_core.players import SpecError, make_player
+
+    if len(players) != 3 or players[1].lower() != "vs":
+        fail(f"expected `A vs B`, got {' '.join(players)!r}")
+    if games < 2:
+        fail(f"--games must be at least 2, got {games}")
+    device = resolve_device(device)
+    try:
+        a = make_player(players[0], device, seed)
+        b = make_player(players[2], device, seed + 1)
+    except SpecError as exc:
+        fail(str(exc))
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("games"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=as_json,
+        transient=as_json,
+    ) as progress:
+        task = progress.add_task(f"{a.name} vs {b.name}", total=games + games % 2)
+        result = play_match(a, b, games, seed, batch_size, device, on_progress=lambda n: progress.advance(task, n))
+    if as_json:
+        out.print_json(json.dumps(result.to_dict()))
+        return
+    table = Table(title=f"{result.player_a} vs {result.player_b}", show_header=False)
+    table.add_row("games", f"{result.games:,}")
+    table.add_row("win rate (A)", f"{result.win_rate:.1%}")
+    table.add_row("95% interval", f"{result.ci_low:.1%} .. {result.ci_high:.1%}")
+    table.add_row("avg margin (A)", f"{result.avg_margin:+.2f} points")
+    table.add_row("A's contracts made", f"{result.a_contract_rate:.1%}")
+    table.add_row("speed", f"{result.games_per_s:,.0f} games/s")
+    out.print(table)
+
+
+@app.command("replay")
+def replay_cmd(
+    file: Annotated[Path, typer.Argument(help="A JSONL file of recorded hands (the golden format).")],
+    check: Annotated[bool, typer.Option("--check", help="Verify every record against the engine.")] = True,
+    show: Annotated[int, typer.Option(help="How many failing records to detail.")] = 5,
+) -> None:
+    """Replay recorded hands through the engine; prints `N passed, M failed` and the first differences."""
+    from zeb_core.engine.replay import check_file
+
+    if not file.is_file():
+        fail(f"{file} does not exist or is not a file")
+    result = check_file(file)
+    for idx in sorted(result.failures)[:show]:
+        for msg in result.failures[idx][:3]:
+            out.print(f"[red]record {idx}[/]: {msg}", highlight=False)
+    out.print(result.summary(), highlight=False)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@app.command("init-checkpoint")
+def init_checkpoint_cmd(
+    size: Annotated[str, typer.Option(help="Model size preset: small (~75K), medium (~557K), large (~3.3M params).")] = "medium",
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write the checkpoint into.")] = Path("checkpoint"),
+    seed: Annotated[int, typer.Option(help="Initialisation seed.")] = 0,
+) -> None:
+    """Write a freshly initialised model (safetensors + JSON config, step 0)."""
+    from zeb_core.model import PRESETS, init_checkpoint, load_model
+
+    if size not in PRESETS:
+        fail(f"unknown size {size!r}; choose one of {', '.join(PRESETS)}")
+    files = init_checkpoint(size, output, seed)
+    model, _ = load_model(output)
+    out.print(f"wrote a {size} model ({model.num_parameters():,} parameters) to {output}:")
+    for name in files:
+        out.print(f"  {output / name}")
+
+
+@app.command("bot")
+def bot_cmd(
+    player: Annotated[str, typer.Option(help="Player spec: random, heuristic, policy:path=DIR[,temp=T].")] = "heuristic",
+    seed: Annotated[int, typer.Option(help="Seed for hidden-hand sampling and random players.")] = 0,
+    device: DeviceOpt = "cpu",
+) -> None:
+    """Answer bot-protocol requests: one JSON object per line on stdin, one reply line on stdout."""
+    from zeb_core.bot import BotSession, serve_lines
+    from zeb_core.players import SpecError
+
+    try:
+        session = BotSession.from_spec(player, seed, resolve_device(device))
+    except SpecError as exc:
+        fail(str(exc))
+    serve_lines(session, sys.stdin, sys.stdout)
+
+
+@app.command("players")
+def players_cmd() -> None:
+    """List the player kinds a spec may name."""
+    from zeb_core.players import known_players
+
+    table = Table("kind", "what it does")
+    for kind, text in sorted(known_players().items()):
+        table.add_row(kind, text)
+    out.print(table)
+
+
+def _register_optional_commands() -> None:
+    """Commands whose modules are owned by later work; a missing one must not break the rest of the CLI."""
+    try:
+        from zeb_cli.serve_cmd import serve
+
+        app.command("serve", help="Serve the bot protocol over HTTP and a web page to play against the bots.")(serve)
+    except ImportError:
+        pass
+
+
+_register_optional_commands()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

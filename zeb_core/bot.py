@@ -1,0 +1,66 @@
+"""The bot protocol (spec/bot-protocol.md) as a Python call: a request dict in, a reply dict out, never a raise.
+
+`zeb bot` (JSON lines) and `zeb serve` (HTTP) are thin transports over `BotSession.respond`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import IO
+
+import torch
+
+from zeb_core.infoset import InfoState, InvalidRequest
+from zeb_core.players.base import Player, make_player
+
+
+class BotSession:
+    """One player answering requests; worlds for hidden hands are drawn from a seeded RNG."""
+
+    def __init__(self, player: Player, seed: int = 0, device: torch.device | str = "cpu") -> None:
+        self.player = player
+        self.rng = random.Random(seed)
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_spec(cls, spec: str, seed: int = 0, device: str = "cpu") -> BotSession:
+        return cls(make_player(spec, device, seed), seed, device)
+
+    def respond(self, request: object) -> dict:
+        try:
+            info = InfoState.from_request(request)
+            state = info.to_state(self.rng, self.device)
+        except InvalidRequest as exc:
+            return {"error": str(exc)}
+        legal = state.legal_mask()
+        decision = self.player.decide(state, legal, torch.tensor([0], device=self.device))
+        play = int(decision.moves[0])
+        if not bool(legal[0, play]):  # a player bug must not leak an illegal move to a client
+            return {"error": f"internal error: player {self.player.name} chose an illegal domino {play}"}
+        reply: dict = {"play": play}
+        if decision.policy is not None:
+            probs = decision.policy[0]
+            reply["policy"] = {str(d): round(float(probs[d]), 4) for d in legal[0].nonzero().flatten().tolist()}
+        if decision.value is not None:
+            reply["value"] = round(float(decision.value[0]), 4)
+        return reply
+
+    def respond_line(self, line: str) -> str:
+        try:
+            request = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return json.dumps({"error": f"the request is not valid JSON ({exc.msg} at column {exc.colno})"})
+        return json.dumps(self.respond(request))
+
+
+def serve_lines(session: BotSession, stdin: IO[str], stdout: IO[str]) -> int:
+    """Answer one reply line per non-empty request line until end of input; returns the number answered."""
+    answered = 0
+    for line in stdin:
+        if not line.strip():
+            continue
+        stdout.write(session.respond_line(line) + "\n")
+        stdout.flush()
+        answered += 1
+    return answered

@@ -1,0 +1,66 @@
+"""Model configuration: the size presets and the validated JSON that travels beside the weights."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from zeb_core.encoding import FEATURE_SIZES, OBS_FEATURES
+from zeb_core.formats.safe_io import FormatError
+
+MODEL_FORMAT_VERSION = 1
+ARCHITECTURE = "zeb-transformer"
+SizeName = Literal["small", "medium", "large", "custom"]
+
+# (d_model, n_layers, n_heads, d_ff): about 75K, 557K and 3.3M parameters, like the reference's presets.
+PRESETS: dict[str, tuple[int, int, int, int]] = {
+    "small": (64, 2, 4, 128),
+    "medium": (128, 4, 4, 256),
+    "large": (256, 6, 8, 512),
+}
+
+
+class ModelConfig(BaseModel):
+    """What `NAME-config.json` holds. Unknown keys are refused so a typo never loads silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format_version: int = MODEL_FORMAT_VERSION
+    architecture: str = ARCHITECTURE
+    size: SizeName = "medium"
+    d_model: int = Field(128, ge=8, le=4096)
+    n_layers: int = Field(4, ge=1, le=64)
+    n_heads: int = Field(4, ge=1, le=64)
+    d_ff: int = Field(256, ge=8, le=16384)
+    feature_sizes: tuple[int, ...] = FEATURE_SIZES
+    step: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelConfig:
+        if self.format_version != MODEL_FORMAT_VERSION:
+            raise ValueError(f"format version {self.format_version}; this Zeb reads version {MODEL_FORMAT_VERSION}")
+        if self.architecture != ARCHITECTURE:
+            raise ValueError(f"architecture {self.architecture!r}; this Zeb builds {ARCHITECTURE!r}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        if tuple(self.feature_sizes) != tuple(FEATURE_SIZES) or len(self.feature_sizes) != OBS_FEATURES:
+            raise ValueError(f"encoding feature sizes {self.feature_sizes} differ from this Zeb's {FEATURE_SIZES}")
+        if self.size != "custom" and (self.d_model, self.n_layers, self.n_heads, self.d_ff) != PRESETS[self.size]:
+            raise ValueError(f"dims do not match the {self.size!r} preset {PRESETS[self.size]}")
+        return self
+
+    @classmethod
+    def preset(cls, size: str) -> ModelConfig:
+        if size not in PRESETS:
+            raise ValueError(f"unknown model size {size!r}; choose one of {', '.join(PRESETS)}")
+        d, n, h, f = PRESETS[size]
+        return cls(size=size, d_model=d, n_layers=n, n_heads=h, d_ff=f)
+
+    @classmethod
+    def from_json_dict(cls, data: dict) -> ModelConfig:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+            raise FormatError(f"invalid model config: {problems}") from None
