@@ -125,7 +125,7 @@ class InfoState:
                     raise InvalidRequest(
                         f"play {i + 1}: seat {s} played {domino_name(d)} but held {domino_name(can[0])} of the led suit"
                     )
-            if led in voids[s] and follows:
+            if any(_FOLLOWS[self.decl, v, d] for v in voids[s]):
                 raise InvalidRequest(
                     f"play {i + 1}: seat {s} played {domino_name(d)} of a suit it had shown void in earlier"
                 )

@@ -1,0 +1,1 @@
+"""Prefect flows composed from tasks: evaluation now; learner, self-play worker, pruning and revert to come."""

@@ -1,0 +1,43 @@
+"""Test-wide environment: an isolated Prefect home, no analytics, W&B offline, and where shared/ lives."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+
+_HOME = Path(tempfile.mkdtemp(prefix="zeb-test-prefect-"))
+os.environ.setdefault("PREFECT_HOME", str(_HOME))
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("WANDB_MODE", "offline")
+torch.set_num_threads(2)
+# Prefect stops its temporary server at exit, after pytest has closed the captured streams.
+logging.raiseExceptions = False
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("ZEB_SHARED", REPO.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not (SHARED / "golden" / "play_phase.jsonl").is_file():
+        pytest.fail(f"shared reference material not found at {SHARED} (set ZEB_SHARED)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def golden_file(shared_dir: Path) -> Path:
+    return shared_dir / "golden" / "play_phase.jsonl"
+
+
+@pytest.fixture(scope="session")
+def small_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from zeb_core.model import init_checkpoint
+
+    path = tmp_path_factory.mktemp("ckpt") / "small"
+    init_checkpoint("small", path, seed=0)
+    return path

@@ -1,0 +1,30 @@
+"""Flows run on Prefect without a server (an ephemeral API in an isolated PREFECT_HOME)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.timeout(300)
+def test_evaluate_flow_runs_and_reports_matches() -> None:
+    from flows.evaluate import evaluate
+
+    results = evaluate(player="heuristic", opponents=["random"], games=400, seed=1)
+    assert len(results) == 1
+    assert results[0]["games"] == 400 and results[0]["player_b"] == "random"
+    assert 0.0 <= results[0]["ci_low"] <= results[0]["win_rate"] <= results[0]["ci_high"] <= 1.0
+
+
+def test_zeb_core_never_imports_prefect() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, importlib, pkgutil, zeb_core\n"
+        "for m in pkgutil.walk_packages(zeb_core.__path__, 'zeb_core.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "print('prefect' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
