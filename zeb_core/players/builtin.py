@@ -106,3 +106,24 @@ def _policy(params: dict[str, str], device: torch.device, seed: int) -> PolicyPl
         raise SpecError(f"temp={temp} must be >= 0")
     model, bundle = load_model(path, device)
     return PolicyPlayer(model, device, temp, seed, name=f"policy(step {bundle.step})")
+
+
+@register("mcts", "mcts:path=DIR_OR_FILE[,sims=N,worlds=W,nodes=M,c=C,clairvoyant=0|1] search at play time")
+def _mcts(params: dict[str, str], device: torch.device, seed: int):  # noqa: ANN202
+    from zeb_core.mcts import Evaluator, MctsPlayer, SearchConfig
+
+    if "path" not in params:
+        raise SpecError("mcts player needs path=DIR_OR_FILE (a checkpoint folder or NAME.safetensors)")
+    path = params.pop("path")
+    defaults = SearchConfig()
+    config = SearchConfig(
+        simulations=pop_param(params, "sims", int, defaults.simulations),
+        worlds=pop_param(params, "worlds", int, defaults.worlds),
+        max_nodes=pop_param(params, "nodes", int, max(defaults.max_nodes, 2 * defaults.simulations)),
+        c_puct=pop_param(params, "c", float, defaults.c_puct),
+        clairvoyant=bool(pop_param(params, "clairvoyant", int, 0)),
+    )
+    seed = pop_param(params, "seed", int, seed)
+    reject_unknown("mcts", params)
+    model, bundle = load_model(path, device)
+    return MctsPlayer(Evaluator(model, device), config, seed, name=f"mcts(step {bundle.step}, {config.simulations} sims)")

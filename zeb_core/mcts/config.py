@@ -1,0 +1,40 @@
+"""Search settings: one place for every default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    simulations: int = 50  # network-guided simulations per searched move, split across the worlds
+    max_nodes: int = 128  # nodes per tree; a full tree still evaluates leaves, it just stops growing
+    c_puct: float = 1.5  # exploration weight of the prior in PUCT
+    worlds: int = 4  # hidden-hand deals sampled per move (determinizations); ignored when clairvoyant
+    clairvoyant: bool = False  # search the true deal (what the reference does), for comparison only
+    temperature: float = 1.0  # move choice from visit counts ** (1/T) in self-play
+    greedy_after: int = 16  # plays after which self-play picks the most-visited move
+    dirichlet_alpha: float = 0.3  # root noise in self-play
+    dirichlet_fraction: float = 0.25  # share of the root prior replaced by noise (0 disables)
+
+    def __post_init__(self) -> None:
+        checks = (
+            (self.simulations >= 1, f"simulations must be >= 1, got {self.simulations}"),
+            (self.max_nodes >= 2, f"max_nodes must be >= 2, got {self.max_nodes}"),
+            (self.c_puct > 0, f"c_puct must be > 0, got {self.c_puct}"),
+            (self.worlds >= 1, f"worlds must be >= 1, got {self.worlds}"),
+            (self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}"),
+            (0 <= self.dirichlet_fraction <= 1, f"dirichlet_fraction must be in [0, 1], got {self.dirichlet_fraction}"),
+            (self.dirichlet_alpha > 0, f"dirichlet_alpha must be > 0, got {self.dirichlet_alpha}"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    @property
+    def trees_per_game(self) -> int:
+        return 1 if self.clairvoyant else self.worlds
+
+    @property
+    def sims_per_tree(self) -> int:
+        return max(1, -(-self.simulations // self.trees_per_game))

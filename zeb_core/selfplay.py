@@ -1,0 +1,98 @@
+"""Self-play: G games in lockstep, every non-forced decision searched, one training example per search.
+
+An example is the mover's observation (padded to 36 tokens), its legal slots, the visit distribution over them
+(the policy target) and, once the hand is over, the spec's value for the mover's seat (the value target).
+Forced moves (one legal domino) are played without a search and produce no example: their policy target says
+nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from zeb_core.encoding import encode, pad_tokens
+from zeb_core.engine.deal import deal_benchmark, make_generator
+from zeb_core.mcts.config import SearchConfig
+from zeb_core.mcts.driver import search_moves
+from zeb_core.mcts.search import Evaluator
+
+
+@dataclass
+class SelfPlayBatch:
+    obs: torch.Tensor  # [N, 36, 8] int8
+    legal: torch.Tensor  # [N, 7] bool
+    policy: torch.Tensor  # [N, 7] float32, sums to 1 over legal slots
+    value: torch.Tensor  # [N] float32 in [-1, 1]
+    games: int
+    seconds: float
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def examples(self) -> int:
+        return int(self.value.shape[0])
+
+
+def play_selfplay(
+    evaluator: Evaluator,
+    games: int,
+    config: SearchConfig,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> SelfPlayBatch:
+    """Play `games` games of self-play with search; returns their examples on the CPU."""
+    device = torch.device(device)
+    start = time.perf_counter()
+    forward0, evals0 = evaluator.forward_seconds, evaluator.states_evaluated
+    gen = make_generator(seed, device)
+    rng = random.Random(seed)
+    state = deal_benchmark(games, gen, device)
+    obs_l, legal_l, policy_l, game_l, seat_l = [], [], [], [], []
+    searches = 0
+    while not bool(state.done().all()):
+        legal = state.legal_mask()
+        counts = legal.sum(1)
+        moves = legal.float().argmax(1)  # forced (and finished, ignored) games
+        todo = (counts > 1).nonzero().flatten()
+        if todo.numel():
+            found = search_moves(state, todo, evaluator, config, rng, gen, root_noise=True)
+            searches += todo.numel()
+            sub = state.index(todo)
+            obs, legal_slots = encode(sub, legal=legal[todo])
+            policy = found.visits / found.visits.sum(1, keepdim=True).clamp(min=1)
+            greedy = int(state.n_plays[todo[0]]) >= config.greedy_after or config.temperature == 0
+            if greedy:
+                slots = found.visits.argmax(1)
+            else:
+                weights = found.visits.clamp(min=0) ** (1.0 / config.temperature)
+                slots = torch.multinomial(weights / weights.sum(1, keepdim=True), 1, generator=gen).squeeze(1)
+            moves[todo] = sub.hand_of(sub.current).gather(1, slots.view(-1, 1)).squeeze(1)
+            obs_l.append(pad_tokens(obs).cpu())
+            legal_l.append(legal_slots.cpu())
+            policy_l.append(policy.float().cpu())
+            game_l.append(todo.cpu())
+            seat_l.append(sub.current.cpu())
+        state.apply(moves, check=False)
+    values = state.values().cpu()
+    if obs_l:
+        game_idx, seats = torch.cat(game_l), torch.cat(seat_l)
+        value = values[game_idx, seats]
+        obs, legal_t, policy_t = torch.cat(obs_l), torch.cat(legal_l), torch.cat(policy_l)
+    else:
+        obs = torch.zeros(0, 36, 8, dtype=torch.int8)
+        legal_t = torch.zeros(0, 7, dtype=torch.bool)
+        policy_t = torch.zeros(0, 7)
+        value = torch.zeros(0)
+    seconds = time.perf_counter() - start
+    stats = {
+        "searches": searches,
+        "states_evaluated": evaluator.states_evaluated - evals0,
+        "forward_seconds": evaluator.forward_seconds - forward0,
+        "forward_share": (evaluator.forward_seconds - forward0) / seconds if seconds > 0 else 0.0,
+        "games_per_s": games / seconds if seconds > 0 else float("inf"),
+        "team0_points_mean": float(state.team_points[:, 0].float().mean()),
+    }
+    return SelfPlayBatch(obs, legal_t, policy_t, value.float(), games, seconds, stats)
