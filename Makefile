@@ -7,7 +7,7 @@ STAMP := $(VENV)/.zeb-installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export WANDB_MODE ?= offline
 
-.PHONY: run test bench venv browser-deps clean
+.PHONY: run test bench venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,15 +22,13 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/zeb eval heuristic vs random --games 20000
 
-browser-deps:
-	bash tests/browser_setup.sh
-
-test: $(STAMP) browser-deps
+test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/match.py
+	$(BIN)/python bench/selfplay.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache artifacts
