@@ -12,20 +12,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from zeb_cli import store_cmd
-
 app = typer.Typer(
     name="zeb",
     help=(
         "Zeb: AlphaZero-style self-play training for the domino game Texas 42.\n\n"
         "Play matches between players (random, heuristic, policy:path=DIR), check the engine against recorded "
-        "hands, write fresh model checkpoints, answer the bot protocol, and manage stores."
+        "hands, write fresh model checkpoints, and answer the bot protocol."
     ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(store_cmd.app, name="store")
 console = Console(stderr=True)
 out = Console()
 
