@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import torch
 
 from zeb_core.engine.dominoes import (
-    CALLED_SUIT,
     MAX_BID,
     MIN_BID,
     N_DECLS,
@@ -111,7 +110,7 @@ class InfoState:
                 f"seat {self.seat} holds {len(self.hand)} dominoes after playing {len(own_played)}; that is not 7"
             )
         held = set(self.hand) | set(own_played)
-        to_move, trick_leader, led, best, best_seat = self.leader, self.leader, -1, 0, self.leader
+        to_move, led, best, best_seat = self.leader, -1, 0, self.leader
         voids: dict[int, set[int]] = {s: set() for s in range(N_SEATS)}
         for i, (s, d) in enumerate(self.plays):
             if s != to_move:
@@ -223,5 +222,3 @@ def _feasible(allowed: dict[int, list[int]], caps: dict[int, int]) -> bool:
                 return False
     return True
 
-
-__all__ = ["CALLED_SUIT", "InfoState", "InvalidRequest"]

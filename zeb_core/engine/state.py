@@ -247,11 +247,6 @@ class GameState:
             what = f"{domino_name(m)} (id {m}) does not follow the led suit"
         raise IllegalMoveError(f"game {g}: seat {seat} cannot play {what}; legal: {allowed}")
 
-    # ---------------------------------------------------------------- convenience
-    def play_until_done(self, choose) -> None:  # noqa: ANN001 - any callable(state, legal) -> moves
-        while not bool(self.done().all()):
-            self.apply(choose(self, self.legal_mask()), check=False)
-
 
 def _put(target: torch.Tensor, col: torch.Tensor, value: torch.Tensor, where: torch.Tensor) -> None:
     """target[b, col[b]] = value[b] where `where[b]`, with no host sync (no boolean indexing)."""

@@ -15,7 +15,6 @@ it last. Nothing here unpickles: tensors are safetensors, everything else is JSO
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 import time
@@ -214,6 +213,3 @@ def load_bundle_dir(path: Path | str) -> WeightsBundle:
             files[fname] = p.read_bytes()
     return bundle_from_files(files, name)
 
-
-def is_finite_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

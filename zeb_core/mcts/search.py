@@ -12,6 +12,7 @@ Identical observations in one forward (the same information state reached in sev
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, fields
 
 import torch
@@ -34,8 +35,6 @@ class Evaluator:
     @torch.inference_mode()
     def __call__(self, states: GameState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(priors [n, 7] over legal slots, value [n] for the seat to move, legal slots [n, 7])."""
-        import time
-
         obs, legal = encode(states, trim=True)
         flat = torch.cat([obs.flatten(1).long(), legal.long()], dim=1)
         uniq, inverse = torch.unique(flat, dim=0, return_inverse=True)
