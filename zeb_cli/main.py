@@ -159,6 +159,11 @@ def players_cmd() -> None:
     out.print(table)
 
 
+from zeb_cli.store_cmd import store_app  # noqa: E402
+
+app.add_typer(store_app, name="store")
+
+
 def _register_optional_commands() -> None:
     """Commands whose modules are owned by later work; a missing one must not break the rest of the CLI."""
     try:

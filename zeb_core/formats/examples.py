@@ -1,0 +1,179 @@
+"""Training-example files: what a self-play worker uploads and the learner ingests.
+
+One file holds N examples as four safetensors tensors
+
+    obs     int8    [N, 36, 8]   the mover's observation (zeb_core.encoding)
+    legal   bool    [N, 7]       legal hand slots
+    policy  float32 [N, 7]       visit distribution: >= 0, zero on illegal slots, sums to 1 over legal ones
+    value   float32 [N]          the spec's value of the hand for the mover, in [-1, 1]
+
+and a JSON manifest in the safetensors metadata under "zeb": format version, model step that generated the
+examples, worker id, game and example counts, shapes, the SHA-256 of the tensor contents, creation time and the
+search settings. The file name is WORKER_TIMESTAMP_HASH16.safetensors, HASH16 being the first 16 hex digits of
+that SHA-256, so the same content uploaded twice has the same hash and is stored once.
+
+Files come from other machines, so `decode_examples` trusts nothing: no pickle, bounded header, exact dtypes and
+shapes, every value range, and the checksum.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from zeb_core.encoding import FEATURE_SIZES, OBS_FEATURES, OBS_TOKENS
+from zeb_core.formats.safe_io import FormatError, dump_safetensors, parse_safetensors
+
+EXAMPLES_FORMAT_VERSION = 1
+SLOTS = 7
+SUFFIX = ".safetensors"
+TENSORS = {  # name -> (dtype, trailing shape)
+    "obs": (torch.int8, (OBS_TOKENS, OBS_FEATURES)),
+    "legal": (torch.bool, (SLOTS,)),
+    "policy": (torch.float32, (SLOTS,)),
+    "value": (torch.float32, ()),
+}
+_NAME_RE = re.compile(r"^(?P<worker>[A-Za-z0-9.-]{1,64})_(?P<ts>\d{8}T\d{9}Z)_(?P<hash>[0-9a-f]{16})\.safetensors$")
+POLICY_SUM_TOL = 1e-3
+
+
+@dataclass
+class ExampleFile:
+    obs: torch.Tensor
+    legal: torch.Tensor
+    policy: torch.Tensor
+    value: torch.Tensor
+    manifest: dict[str, Any]
+
+    @property
+    def examples(self) -> int:
+        return int(self.value.shape[0])
+
+    @property
+    def model_step(self) -> int:
+        return int(self.manifest["model_step"])
+
+
+def content_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """Checksum of the tensor contents (names, dtypes, shapes, bytes), independent of the header layout."""
+    h = hashlib.sha256()
+    for name in TENSORS:
+        t = tensors[name].detach().contiguous().cpu()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def sanitize_worker_id(worker_id: str) -> str:
+    """Worker ids go into file names: keep letters, digits, dots and dashes."""
+    clean = re.sub(r"[^A-Za-z0-9.-]+", "-", worker_id).strip("-.")[:64]
+    return clean or "worker"
+
+
+def timestamp_now(now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    ms = int(round((now % 1) * 1000)) % 1000
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{ms:03d}Z"
+
+
+def example_filename(worker_id: str, content_hash: str, now: float | None = None) -> str:
+    return f"{sanitize_worker_id(worker_id)}_{timestamp_now(now)}_{content_hash[:16]}{SUFFIX}"
+
+
+def parse_example_filename(name: str) -> tuple[str, str, str] | None:
+    """(worker, timestamp, hash16) of a well-formed example file name, else None."""
+    m = _NAME_RE.match(name.rsplit("/", 1)[-1])
+    return (m["worker"], m["ts"], m["hash"]) if m else None
+
+
+def encode_examples(
+    obs: torch.Tensor,
+    legal: torch.Tensor,
+    policy: torch.Tensor,
+    value: torch.Tensor,
+    *,
+    model_step: int,
+    worker_id: str,
+    games: int,
+    settings: dict[str, Any] | None = None,
+) -> tuple[bytes, dict[str, Any]]:
+    """Serialise examples; returns (file bytes, manifest). Validates first, so a worker never uploads junk."""
+    tensors = {
+        "obs": obs.detach().to("cpu", torch.int8).contiguous(),
+        "legal": legal.detach().to("cpu", torch.bool).contiguous(),
+        "policy": policy.detach().to("cpu", torch.float32).contiguous(),
+        "value": value.detach().to("cpu", torch.float32).contiguous(),
+    }
+    n = int(tensors["value"].shape[0])
+    manifest = {
+        "format_version": EXAMPLES_FORMAT_VERSION,
+        "model_step": int(model_step),
+        "worker_id": sanitize_worker_id(worker_id),
+        "games": int(games),
+        "examples": n,
+        "shapes": {k: list(v.shape) for k, v in tensors.items()},
+        "sha256": content_sha256(tensors),
+        "created": time.time(),
+        "settings": settings or {},
+    }
+    _validate(tensors, manifest)
+    return dump_safetensors(tensors, {"zeb": json.dumps(manifest, sort_keys=True)}), manifest
+
+
+def decode_examples(data: bytes) -> ExampleFile:
+    """Parse and fully validate an example file; raises FormatError with the first problem found."""
+    tensors, meta = parse_safetensors(data)
+    if "zeb" not in meta:
+        raise FormatError("no Zeb manifest in the safetensors metadata")
+    try:
+        manifest = json.loads(meta["zeb"])
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"manifest is not JSON: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise FormatError("manifest is not a JSON object")
+    _validate(tensors, manifest)
+    return ExampleFile(tensors["obs"], tensors["legal"], tensors["policy"], tensors["value"], manifest)
+
+
+def _validate(tensors: dict[str, torch.Tensor], manifest: dict[str, Any]) -> None:
+    version = manifest.get("format_version")
+    if version != EXAMPLES_FORMAT_VERSION:
+        raise FormatError(f"examples format version {version!r}; this Zeb reads version {EXAMPLES_FORMAT_VERSION}")
+    for key in ("model_step", "games", "examples"):
+        if not isinstance(manifest.get(key), int) or manifest[key] < 0:
+            raise FormatError(f"manifest field {key!r} must be a non-negative integer, got {manifest.get(key)!r}")
+    if set(tensors) != set(TENSORS):
+        raise FormatError(f"tensors {sorted(tensors)}; expected {sorted(TENSORS)}")
+    n = manifest["examples"]
+    if n == 0:
+        raise FormatError("file holds no examples")
+    for name, (dtype, tail) in TENSORS.items():
+        t = tensors[name]
+        if t.dtype != dtype:
+            raise FormatError(f"tensor {name!r} has dtype {t.dtype}, expected {dtype}")
+        if tuple(t.shape) != (n, *tail):
+            raise FormatError(f"tensor {name!r} has shape {tuple(t.shape)}, expected {(n, *tail)}")
+    obs, legal, policy, value = (tensors[k] for k in ("obs", "legal", "policy", "value"))
+    sizes = torch.tensor(FEATURE_SIZES, dtype=torch.int16)
+    o = obs.to(torch.int16)
+    if bool((o < 0).any()) or bool((o >= sizes).any()):
+        raise FormatError("obs holds feature values outside their vocabularies")
+    if not bool(legal.any(1).all()):
+        raise FormatError("an example has no legal move")
+    if not bool(torch.isfinite(policy).all()) or not bool(torch.isfinite(value).all()):
+        raise FormatError("policy or value holds NaN or infinity")
+    if bool((policy < 0).any()) or bool((policy[~legal] != 0).any()):
+        raise FormatError("policy targets must be >= 0 and zero on illegal moves")
+    sums = policy.sum(1)
+    if bool(((sums - 1).abs() > POLICY_SUM_TOL).any()):
+        raise FormatError("policy targets must sum to 1 over legal moves")
+    if bool((value.abs() > 1).any()):
+        raise FormatError("value targets must lie in [-1, 1]")
+    if manifest.get("sha256") != content_sha256(tensors):
+        raise FormatError("content does not match the SHA-256 in the manifest")

@@ -1,0 +1,108 @@
+"""Stores: where weights and examples travel between the learner and the workers.
+
+`open_store(url)` picks the backend from the URL:
+
+    file://DIR  or a plain path     DIR/weights and DIR/examples on this machine (the embedded default)
+    hf://OWNER/REPO                 the Hub model repo OWNER/REPO, examples in the dataset repo OWNER/REPO-examples
+    s3://BUCKET/PREFIX              PREFIX/weights and PREFIX/examples in BUCKET
+
+`examples_url` overrides where examples go. Credentials come from the usual places (HF_TOKEN or the Hub's token
+file, AWS environment or profiles) and never appear in URLs or messages. A query `?faults=P` wraps both backends
+in `FaultyBackend` (reliability runs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from zeb_core.store.backend import Backend, FileInfo, LeaseHeld, NotFound, Revision, StoreError, StoreUnavailable
+from zeb_core.store.cursor import ExampleCursor
+from zeb_core.store.faults import FaultyBackend
+from zeb_core.store.retry import RetryPolicy
+from zeb_core.store.store import ExampleRef, Lease, PushRecord, Store
+
+SCHEMES = ("file", "hf", "s3")
+
+
+def _split(url: str) -> tuple[str, str, dict[str, list[str]]]:
+    if "://" not in url:
+        return "file", url, {}
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        raise StoreError(f"store URL {url!r}: unknown scheme {scheme!r}; use file://DIR, hf://OWNER/REPO or s3://BUCKET/PREFIX")
+    return scheme, parts.netloc + parts.path, parse_qs(parts.query)
+
+
+def open_backend(url: str, role: str = "weights") -> Backend:
+    """One repo. `role` picks the sub-location when the URL names a whole store (file and s3)."""
+    scheme, location, _ = _split(url)
+    if scheme == "file":
+        from zeb_core.store.local import LocalBackend
+
+        if not location:
+            raise StoreError(f"store URL {url!r} names no folder")
+        return LocalBackend(Path(location) / role)
+    if scheme == "hf":
+        repo = location.strip("/")
+        if repo.count("/") != 1 or not all(repo.split("/")):
+            raise StoreError(f"store URL {url!r}: expected hf://OWNER/REPO")
+        from zeb_core.store.hf import HfBackend
+
+        if role == "examples":
+            return HfBackend(f"{repo}-examples", repo_type="dataset")
+        return HfBackend(repo)
+    from zeb_core.store.s3 import S3Backend
+
+    bucket, _, prefix = location.partition("/")
+    if not bucket:
+        raise StoreError(f"store URL {url!r}: expected s3://BUCKET/PREFIX")
+    prefix = prefix.strip("/")
+    return S3Backend(bucket, f"{prefix}/{role}" if prefix else role)
+
+
+def open_examples_backend(url: str) -> Backend:
+    """An explicit examples location: a Hub URL here is the examples repo itself (a dataset repo)."""
+    scheme, location, _ = _split(url)
+    if scheme == "hf":
+        from zeb_core.store.hf import HfBackend
+
+        return HfBackend(location.strip("/"), repo_type="dataset")
+    return open_backend(url, "examples")
+
+
+def open_store(url: str | Path, examples_url: str | None = None, retry: RetryPolicy | None = None) -> Store:
+    url = str(url)
+    _, _, query = _split(url)
+    weights = open_backend(url, "weights")
+    examples = open_examples_backend(examples_url) if examples_url else open_backend(url, "examples")
+    if "faults" in query:
+        try:
+            rate = float(query["faults"][0])
+        except ValueError:
+            raise StoreError(f"store URL {url!r}: faults must be a number in [0, 1)") from None
+        seed = int(query.get("fault_seed", ["0"])[0])
+        weights = FaultyBackend(weights, rate, seed)
+        examples = FaultyBackend(examples, rate, seed + 1)
+    return Store(weights, examples, retry)
+
+
+__all__ = [
+    "Backend",
+    "ExampleCursor",
+    "ExampleRef",
+    "FaultyBackend",
+    "FileInfo",
+    "Lease",
+    "LeaseHeld",
+    "NotFound",
+    "PushRecord",
+    "RetryPolicy",
+    "Revision",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "open_backend",
+    "open_store",
+]

@@ -1,0 +1,119 @@
+"""The few primitives a storage backend must offer; everything else (layout, validation, leases, cursors,
+quarantine, revert, prune) is written once on top of them in `zeb_core.store.store`.
+
+A backend is one *repo*: a flat namespace of `/`-separated paths holding bytes. Three backends implement it:
+a local folder, a HuggingFace Hub repo and an S3 prefix. Backends translate their own exceptions into the
+errors below so callers can tell "try again" (`StoreUnavailable`) from "this will never work" (`StoreError`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+
+class StoreError(Exception):
+    """A store operation failed for a reason retrying will not fix (bad URL, permissions, missing repo)."""
+
+
+class StoreUnavailable(StoreError):
+    """A transient failure: timeout, connection refused, HTTP 429 or 5xx. Callers retry with backoff."""
+
+
+class NotFound(StoreError):
+    """The path (or revision) does not exist."""
+
+
+class LeaseHeld(StoreError):
+    """Another live holder owns the namespace's write lease."""
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: str
+    size: int
+    modified: float  # seconds since the epoch, as the backend reports it
+
+
+@dataclass(frozen=True)
+class Revision:
+    id: str
+    time: float
+    message: str
+
+
+# Paths a backend keeps for itself and never lists.
+INTERNAL_PREFIXES = (".history/", ".zeb/")
+
+
+class Backend(Protocol):
+    """One repo. Every method may raise StoreUnavailable (retryable) or StoreError/NotFound (not)."""
+
+    url: str  # for messages; never holds credentials
+
+    def read(self, path: str, revision: str | None = None) -> bytes:
+        """The bytes of `path` now, or as of `revision` (an id from `history`)."""
+        ...
+
+    def list(self, prefix: str = "") -> list[FileInfo]:
+        """Every file under `prefix` (recursive), internal paths excluded."""
+        ...
+
+    def commit(
+        self, puts: dict[str, bytes], deletes: Sequence[str] = (), message: str = "", history: bool = False
+    ) -> Revision:
+        """Write `puts` and remove `deletes` as one push.
+
+        Readers see either the old or the new bytes of each file, never a partial file. Files are made visible
+        in the order given, so the caller puts its commit marker (a state file naming the others' checksums)
+        last; a backend with real multi-file commits (the Hub) makes them all visible at once. With
+        `history=True` the push is recorded so `history()` lists it and `read(path, revision)` can read it later.
+        Committing bytes a path already holds is harmless (retries after a lost reply are safe).
+        """
+        ...
+
+    def history(self, limit: int = 100) -> list[Revision]:
+        """Recorded pushes, newest first."""
+        ...
+
+    def read_versioned(self, path: str) -> tuple[bytes | None, str | None]:
+        """(bytes, token) for a compare-and-swap; (None, token) when the file does not exist."""
+        ...
+
+    def write_if(self, path: str, data: bytes, token: str | None) -> bool:
+        """Write `data` only if `path` is unchanged since `read_versioned` returned `token`; False if it changed."""
+        ...
+
+    def exists(self) -> bool:
+        """Whether the repo itself exists (reachable and created)."""
+        ...
+
+    def create(self) -> None:
+        """Create the repo (bucket prefix, Hub repo, folder) if missing."""
+        ...
+
+
+def is_internal(path: str) -> bool:
+    return path.startswith(INTERNAL_PREFIXES)
+
+
+def check_path(path: str) -> str:
+    """Reject paths that could escape the repo or collide with internal ones."""
+    if not path or path.startswith("/") or "\\" in path or any(p in ("", ".", "..") for p in path.split("/")):
+        raise StoreError(f"invalid store path {path!r}")
+    return path
+
+
+__all__ = [
+    "Backend",
+    "FileInfo",
+    "INTERNAL_PREFIXES",
+    "LeaseHeld",
+    "NotFound",
+    "Revision",
+    "StoreError",
+    "StoreUnavailable",
+    "check_path",
+    "is_internal",
+]
+

@@ -1,0 +1,389 @@
+"""A store under an S3 prefix (`s3://BUCKET/PREFIX`), over boto3.
+
+Same layout as the local folder: files sit at their natural keys (`PREFIX/model.safetensors`, ...); a push puts
+objects in the order given (the caller's state file last); pushes kept for history are first written as
+immutable copies under `PREFIX/.history/REV/` with `.commit.json` put last, which is what `history()` lists.
+Compare-and-swap uses S3 conditional writes (`If-Match: ETAG` / `If-None-Match: *`).
+
+The endpoint comes from the argument, else from boto3's own environment handling (`AWS_ENDPOINT_URL_S3`,
+`AWS_ENDPOINT_URL`), so MinIO, R2 or a local test server work too. Credentials come from the usual AWS places
+(environment, profiles, instance roles) and never appear in messages. botocore's own retries are kept low: the
+store retries `StoreUnavailable` above this layer with its own backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any, Sequence, TypeVar
+
+from zeb_core.store.backend import (
+    FileInfo,
+    NotFound,
+    Revision,
+    StoreError,
+    StoreUnavailable,
+    check_path,
+    is_internal,
+)
+from zeb_core.store.local import ABSENT, COMMIT_FILE, new_revision_id
+
+T = TypeVar("T")
+
+HISTORY_DIR = ".history"
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
+MAX_ATTEMPTS = 2  # botocore's own tries per call (1 retry); the store retries above this
+
+_TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequests",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalError",
+        "ServiceUnavailable",
+        "503",
+        "500",
+        "429",
+    }
+)
+_CREDENTIAL_CODES = frozenset(
+    {
+        "AccessDenied",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidToken",
+        "TokenRefreshRequired",
+        "AllAccessDisabled",
+        "403",
+    }
+)
+_CAS_LOST_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/some/prefix` -> ("bucket", "some/prefix")."""
+    if not url.startswith("s3://"):
+        raise StoreError(f"not an S3 URL: {url!r} (expected s3://BUCKET/PREFIX)")
+    rest = url[len("s3://") :]
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        raise StoreError(f"S3 URL {url!r} names no bucket (expected s3://BUCKET/PREFIX)")
+    return bucket, prefix.strip("/")
+
+
+class S3Backend:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        client: Any = None,
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        if not bucket or "/" in bucket:
+            raise StoreError(f"invalid S3 bucket name {bucket!r}")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        if self.prefix:
+            check_path(self.prefix)
+        self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self.region = region
+        if client is None:
+            import boto3
+            from botocore.config import Config
+
+            config = Config(
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                retries={"max_attempts": max_attempts, "mode": "standard"},
+            )
+            # endpoint_url=None lets boto3 apply AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / profile settings itself.
+            client = boto3.session.Session().client(
+                "s3", endpoint_url=endpoint_url, region_name=region, config=config
+            )
+        self.client = client
+
+    # ------------------------------------------------------------ keys
+    def _key(self, path: str, revision: str | None = None) -> str:
+        check_path(path)
+        if revision is not None:
+            check_path(revision)
+            if "/" in revision:
+                raise StoreError(f"invalid revision id {revision!r}")
+            path = f"{HISTORY_DIR}/{revision}/{path}"
+        return f"{self.prefix}/{path}" if self.prefix else path
+
+    def _rel(self, key: str) -> str:
+        return key[len(self.prefix) + 1 :] if self.prefix else key
+
+    def _where(self, key: str | None) -> str:
+        return f"s3://{self.bucket}/{key}" if key else f"s3://{self.bucket}"
+
+    # ------------------------------------------------------------ error translation
+    def _call(self, what: str, key: str | None, fn: Callable[[], T]) -> T:
+        """Run one S3 request (and any body read inside `fn`), translating boto errors into store errors."""
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectionError as BotoConnectionError,
+            HTTPClientError,
+            NoCredentialsError,
+            NoRegionError,
+            PartialCredentialsError,
+        )
+
+        where = self._where(key)
+        try:
+            return fn()
+        except ClientError as exc:
+            code, status = self._code(exc)
+            message = str((exc.response.get("Error", {}) or {}).get("Message", "") or "")
+            raise self._client_error(what, key, code, status, message) from None
+        except NoCredentialsError:
+            raise StoreError(
+                f"no AWS credentials found for {what} {where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                "(or AWS_PROFILE / a credentials file)"
+            ) from None
+        except PartialCredentialsError as exc:
+            raise StoreError(
+                f"incomplete AWS credentials for {what} {where}: {exc.kwargs.get('cred_var', 'a value')} is missing"
+            ) from None
+        except NoRegionError:
+            raise StoreError(f"no AWS region configured for {what} {where}: set AWS_DEFAULT_REGION") from None
+        except (BotoConnectionError, HTTPClientError) as exc:
+            raise StoreUnavailable(f"S3 {what} {where} failed: {type(exc).__name__} ({exc})") from None
+        except BotoCoreError as exc:
+            raise StoreError(f"S3 {what} {where} failed: {type(exc).__name__} ({exc})") from None
+        except OSError as exc:  # a socket error surfacing while streaming a body
+            raise StoreUnavailable(f"S3 {what} {where} failed: {type(exc).__name__} ({exc})") from None
+
+    def _client_error(self, what: str, key: str | None, code: str, status: int, message: str = "") -> StoreError:
+        where = self._where(key)
+        if code == "NoSuchBucket":
+            return StoreError(
+                f"bucket {self.bucket} does not exist; create it (zeb store create, or `aws s3 mb s3://{self.bucket}`) "
+                f"or check the store URL {self.url}"
+            )
+        if code in _TRANSIENT_CODES or status >= 500 or status == 429:
+            return StoreUnavailable(f"S3 {what} {where} failed: {code or 'HTTP'} (HTTP {status}); try again later")
+        if code in ("NoSuchKey", "NotFound", "404") or status == 404:
+            return NotFound(f"{where} not found ({code or status})")
+        if code in _CREDENTIAL_CODES or status == 403:
+            return StoreError(
+                f"S3 {what} {where} was refused: {code or 'HTTP 403'}; check the AWS credentials "
+                "(AWS_ACCESS_KEY_ID / AWS_PROFILE) and that they may access this bucket"
+            )
+        message = message[:200]
+        return StoreError(f"S3 {what} {where} failed: {code or 'HTTP'} (HTTP {status}){': ' + message if message else ''}")
+
+    @staticmethod
+    def _code(exc: Any) -> tuple[str, int]:
+        err = exc.response.get("Error", {}) or {}
+        status = int((exc.response.get("ResponseMetadata", {}) or {}).get("HTTPStatusCode", 0) or 0)
+        return str(err.get("Code", "") or ""), status
+
+    # ------------------------------------------------------------ repo
+    def exists(self) -> bool:
+        from botocore.exceptions import ClientError
+
+        def head() -> bool:
+            try:
+                self.client.head_bucket(Bucket=self.bucket)
+            except ClientError as exc:
+                code, status = self._code(exc)
+                if code in ("NoSuchBucket", "404", "NotFound") or status == 404:
+                    return False
+                raise
+            return True
+
+        return self._call("head_bucket", None, head)
+
+    def create(self) -> None:
+        if self.exists():
+            return
+        from botocore.exceptions import ClientError
+
+        region = self.region or self.client.meta.region_name
+        kwargs: dict[str, Any] = {"Bucket": self.bucket}
+        if region and region not in ("us-east-1", "aws-global"):
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+
+        def make() -> None:
+            try:
+                self.client.create_bucket(**kwargs)
+            except ClientError as exc:
+                if self._code(exc)[0] != "BucketAlreadyOwnedByYou":
+                    raise
+
+        self._call("create_bucket", None, make)
+
+    # ------------------------------------------------------------ reads
+    def _get(self, key: str, extra: dict[str, Any] | None = None) -> tuple[bytes, str]:
+        def get() -> tuple[bytes, str]:
+            resp = self.client.get_object(Bucket=self.bucket, Key=key, **(extra or {}))
+            body = resp["Body"]
+            try:
+                return body.read(), str(resp.get("ETag", ""))
+            finally:
+                body.close()
+
+        return self._call("get_object", key, get)
+
+    def read(self, path: str, revision: str | None = None) -> bytes:
+        key = self._key(path, revision)
+        try:
+            return self._get(key)[0]
+        except NotFound:
+            at = f" at revision {revision}" if revision else ""
+            raise NotFound(f"{path}{at} not found in {self.url}") from None
+
+    def _list_keys(self, key_prefix: str) -> list[dict[str, Any]]:
+        def run() -> list[dict[str, Any]]:
+            out: list[dict[str, Any]] = []
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=key_prefix):
+                out.extend(page.get("Contents", []) or [])
+            return out
+
+        return self._call("list_objects_v2", key_prefix or None, run)
+
+    def list(self, prefix: str = "") -> list[FileInfo]:
+        prefix = prefix.strip("/")
+        if prefix:
+            check_path(prefix)
+        parts = [p for p in (self.prefix, prefix) if p]
+        key_prefix = "/".join(parts) + "/" if parts else ""
+        out: list[FileInfo] = []
+        for obj in self._list_keys(key_prefix):
+            key = str(obj["Key"])
+            if key.endswith("/"):
+                continue  # a "folder" marker some tools create
+            rel = self._rel(key)
+            if is_internal(rel) or any(part.startswith(".") for part in rel.split("/")):
+                continue
+            modified = obj.get("LastModified")
+            out.append(FileInfo(rel, int(obj.get("Size", 0)), modified.timestamp() if modified else 0.0))
+        out.sort(key=lambda f: f.path)
+        return out
+
+    # ------------------------------------------------------------ writes
+    def _put(self, key: str, data: bytes, **conditions: str) -> None:
+        self._call("put_object", key, lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **conditions))
+
+    def _copy(self, source_key: str, key: str) -> None:
+        self._call(
+            "copy_object",
+            key,
+            lambda: self.client.copy_object(Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": source_key}),
+        )
+
+    def _delete(self, keys: Sequence[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            batch = list(keys[start : start + 1000])
+
+            def run(batch: list[str] = batch) -> Any:
+                return self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
+                )
+
+            resp = self._call("delete_objects", batch[0], run)
+            errors = resp.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise self._client_error(
+                    "delete_objects", str(first.get("Key", "")), str(first.get("Code", "")), 0, str(first.get("Message", ""))
+                )
+
+    def commit(
+        self, puts: dict[str, bytes], deletes: Sequence[str] = (), message: str = "", history: bool = False
+    ) -> Revision:
+        for path in [*puts, *deletes]:
+            check_path(path)
+        rev = Revision(new_revision_id(), time.time(), message)
+        if history:
+            for path, data in puts.items():
+                self._put(self._key(path, rev.id), data)
+            record = {"id": rev.id, "time": rev.time, "message": message, "files": list(puts), "deletes": list(deletes)}
+            self._put(self._key(COMMIT_FILE, rev.id), json.dumps(record).encode())
+            # The immutable copies are already up there: copy server-side rather than upload each file twice.
+            for path in puts:
+                self._copy(self._key(path, rev.id), self._key(path))
+        else:
+            for path, data in puts.items():
+                self._put(self._key(path), data)
+        if deletes:
+            self._delete([self._key(p) for p in deletes])
+        return rev
+
+    def history(self, limit: int = 100) -> list[Revision]:
+        base = f"{self.prefix}/{HISTORY_DIR}/" if self.prefix else f"{HISTORY_DIR}/"
+
+        def list_revs() -> list[str]:
+            revs: list[str] = []
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=base, Delimiter="/"):
+                for cp in page.get("CommonPrefixes", []) or []:
+                    revs.append(str(cp["Prefix"])[len(base) :].rstrip("/"))
+            return revs
+
+        out: list[Revision] = []
+        for rev_id in sorted(self._call("list_objects_v2", base, list_revs), reverse=True):
+            if not rev_id or rev_id.startswith("."):
+                continue
+            try:
+                raw, _ = self._get(self._key(COMMIT_FILE, rev_id))
+            except NotFound:
+                continue  # a push that died before its record: not a push
+            try:
+                record = json.loads(raw)
+                out.append(Revision(str(record["id"]), float(record["time"]), str(record.get("message", ""))))
+            except (ValueError, KeyError, TypeError):
+                continue
+            if len(out) >= limit:
+                break
+        return out
+
+    # ------------------------------------------------------------ compare-and-swap
+    def read_versioned(self, path: str) -> tuple[bytes | None, str | None]:
+        try:
+            return self._get(self._key(path))
+        except NotFound:
+            return None, ABSENT
+
+    def write_if(self, path: str, data: bytes, token: str | None) -> bool:
+        from botocore.exceptions import ClientError
+
+        key = self._key(path)
+        conditions = {"IfNoneMatch": "*"} if token in (None, ABSENT) else {"IfMatch": str(token)}
+
+        def put() -> bool:
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **conditions)
+            except ClientError as exc:
+                code, status = self._code(exc)
+                if code in _CAS_LOST_CODES or status in (409, 412):
+                    return False
+                if "IfMatch" in conditions and (code == "NoSuchKey" or status == 404):
+                    return False  # deleted since it was read
+                raise
+            return True
+
+        return self._call("put_object", key, put)
+
+
+__all__ = ["S3Backend", "parse_s3_url"]

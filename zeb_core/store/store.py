@@ -1,0 +1,415 @@
+"""The store contract, written once over any backend: weights pushes and pulls, example files, the learner's
+lease, quarantine, history and revert, pruning and status.
+
+Layout. The *weights repo* holds per namespace NAME the files of `zeb_core.formats.weights` (NAME.safetensors,
+NAME-config.json, NAME-optimizer.safetensors, NAME-state.json), the promoted model as NAME-best.*, and the lease
+NAME-lease.json. The *examples repo* holds example files under NAME/ (at the root for the default namespace) and
+bad files under quarantine/.
+
+Consistency. A push is one backend commit with the state file last; the state names the SHA-256 of the weights
+and optimizer, so `pull_weights` re-reads until the set it holds is consistent and never returns weights from
+one step with state from another. Every backend call retries transient failures (`retry.RetryPolicy`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from zeb_core.formats.examples import ExampleFile, decode_examples, example_filename, parse_example_filename
+from zeb_core.formats.safe_io import FormatError
+from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle, bundle_from_files, bundle_to_files, weights_filenames
+from zeb_core.store.backend import Backend, FileInfo, LeaseHeld, NotFound, Revision, StoreError
+from zeb_core.store.cursor import ExampleCursor
+from zeb_core.store.retry import RetryPolicy, call_with_retry
+
+log = logging.getLogger("zeb.store")
+WHICH = ("latest", "best")
+QUARANTINE = "quarantine/"
+TAG = "[zeb]"
+PULL_ATTEMPTS = 5
+DEFAULT_LEASE_TTL_S = 600.0
+
+
+@dataclass(frozen=True)
+class ExampleRef:
+    path: str  # in the examples repo
+    name: str  # file name
+    worker: str
+    timestamp: str
+    hash16: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PushRecord:
+    revision: str
+    time: float
+    name: str
+    which: str
+    step: int
+    message: str
+
+
+def weights_prefix(name: str, which: str) -> str:
+    if which not in WHICH:
+        raise StoreError(f"which must be one of {WHICH}, not {which!r}")
+    return name if which == "latest" else f"{name}-best"
+
+
+def check_name(name: str) -> str:
+    if not name or not all(c.isalnum() or c in "-." for c in name) or name.startswith((".", "-")):
+        raise StoreError(f"namespace {name!r} must be letters, digits, '-' and '.'")
+    if name.endswith("-best"):
+        raise StoreError(f"namespace {name!r} may not end in -best (that suffix names the promoted model)")
+    return name
+
+
+def default_holder_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Store:
+    def __init__(self, weights: Backend, examples: Backend, retry: RetryPolicy | None = None) -> None:
+        self.weights = weights
+        self.examples = examples
+        self.retry = retry or RetryPolicy()
+        self.quarantined = 0
+
+    @property
+    def url(self) -> str:
+        return self.weights.url
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return call_with_retry(self.retry, what, fn, *args, **kwargs)
+
+    def ensure(self) -> None:
+        """Create both repos if missing (the learner does this at start-up)."""
+        for backend in (self.weights, self.examples):
+            if not self._call(f"check {backend.url}", backend.exists):
+                self._call(f"create {backend.url}", backend.create)
+
+    # ================================================================ weights
+    def push_weights(
+        self, bundle: WeightsBundle, name: str = DEFAULT_NAME, which: str = "latest", message: str = ""
+    ) -> Revision:
+        """One atomic push of weights, config, optimizer and state (state last); recorded in history."""
+        prefix = weights_prefix(check_name(name), which)
+        files = bundle_to_files(bundle, prefix)
+        state_file = weights_filenames(prefix)["state"]
+        ordered = {k: files[k] for k in sorted(files, key=lambda f: f == state_file)}
+        deletes = [] if bundle.optimizer is not None else [weights_filenames(prefix)["optimizer"]]
+        title = f"{TAG} push name={name} which={which} step={bundle.step}" + (f": {message}" if message else "")
+        return self._call(f"push {prefix}", self.weights.commit, ordered, deletes, title, True)
+
+    def peek_state(self, name: str = DEFAULT_NAME, which: str = "latest") -> dict[str, Any] | None:
+        """The state JSON of the newest push (cheap: one small read); None when there is none or it is unreadable."""
+        fname = weights_filenames(weights_prefix(check_name(name), which))["state"]
+        try:
+            data = self._call(f"read {fname}", self.weights.read, fname)
+        except NotFound:
+            return None
+        try:
+            state = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            log.warning("%s in %s is not JSON; ignoring it", fname, self.url)
+            return None
+        return state if isinstance(state, dict) else None
+
+    def latest_step(self, name: str = DEFAULT_NAME, which: str = "latest") -> int | None:
+        state = self.peek_state(name, which)
+        return None if state is None else int(state.get("step", 0))
+
+    def pull_weights(
+        self,
+        name: str = DEFAULT_NAME,
+        which: str = "latest",
+        unless_sha: str | None = None,
+        revision: str | None = None,
+    ) -> WeightsBundle | None:
+        """The newest consistent weights bundle (validated), or None when the store has none for `name`, or
+        when its weights are the ones whose SHA-256 is `unless_sha` (the caller already holds them)."""
+        prefix = weights_prefix(check_name(name), which)
+        fn = weights_filenames(prefix)
+        last_error: Exception | None = None
+        for _ in range(PULL_ATTEMPTS):
+            files: dict[str, bytes] = {}
+            try:
+                files[fn["state"]] = self._call(f"read {fn['state']}", self.weights.read, fn["state"], revision)
+            except NotFound:
+                return None
+            try:
+                state = json.loads(files[fn["state"]])
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                state = {}
+            if unless_sha is not None and state.get("weights_sha256") == unless_sha:
+                return None
+            for key in ("weights", "config", "optimizer"):
+                try:
+                    files[fn[key]] = self._call(f"read {fn[key]}", self.weights.read, fn[key], revision)
+                except NotFound:
+                    if key != "optimizer":
+                        last_error = FormatError(f"{fn[key]} is missing")
+            try:
+                return bundle_from_files(files, prefix)
+            except FormatError as exc:  # a push landing between our reads, or a bad push: read again
+                last_error = exc
+                time.sleep(0.05)
+        raise StoreError(f"weights {prefix} in {self.url} are not valid: {last_error}")
+
+    def promote(self, bundle: WeightsBundle, name: str = DEFAULT_NAME, message: str = "") -> Revision:
+        return self.push_weights(bundle, name, "best", message)
+
+    # ================================================================ history and revert
+    def history(self, name: str = DEFAULT_NAME, which: str = "latest", limit: int = 100) -> list[PushRecord]:
+        """Pushes of `name` newest first (from the backend's commit history)."""
+        check_name(name)
+        out: list[PushRecord] = []
+        for rev in self._call("history", self.weights.history, 1000):
+            fields = _parse_tag(rev.message)
+            if fields is None or fields.get("name") != name or fields.get("which") != which:
+                continue
+            step = int(fields.get("step", "0")) if fields.get("step", "0").isdigit() else 0
+            out.append(PushRecord(rev.id, rev.time, name, which, step, rev.message))
+            if len(out) >= limit:
+                break
+        return out
+
+    def resolve_revision(self, name: str, to: str) -> PushRecord:
+        """A push of `name` by revision id (or a unique prefix of one) or by `step:N`."""
+        pushes = self.history(name, limit=1000)
+        if to.startswith("step:"):
+            matches = [p for p in pushes if str(p.step) == to[5:]]
+        else:
+            matches = [p for p in pushes if p.revision == to] or [p for p in pushes if p.revision.startswith(to)]
+        if not matches:
+            raise StoreError(f"no push of {name!r} matches {to!r}; `zeb store history` lists them")
+        if len(matches) > 1 and not to.startswith("step:"):
+            raise StoreError(f"{to!r} matches {len(matches)} pushes; give more of the revision id")
+        return matches[0]  # newest push of that step
+
+    def revert(self, name: str, to: str, reason: str = "") -> tuple[PushRecord, Revision]:
+        """Push the bundle of an earlier push as the newest, noting where it came from and why."""
+        target = self.resolve_revision(name, to)
+        bundle = self.pull_weights(name, revision=target.revision)
+        if bundle is None:
+            raise StoreError(f"push {target.revision} of {name!r} has no weights to restore")
+        bundle.state = {**bundle.state, "reverted_from": target.revision, "revert_reason": reason, "time": time.time()}
+        rev = self.push_weights(bundle, name, message=f"revert to {target.revision} (step {target.step}) {reason}".strip())
+        return target, rev
+
+    # ================================================================ lease
+    def acquire_lease(
+        self, name: str = DEFAULT_NAME, holder: str | None = None, ttl_s: float = DEFAULT_LEASE_TTL_S
+    ) -> "Lease":
+        lease = Lease(self, check_name(name), holder or default_holder_id(), ttl_s)
+        lease.acquire()
+        return lease
+
+    # ================================================================ examples
+    def _examples_dir(self, name: str) -> str:
+        return "" if check_name(name) == DEFAULT_NAME else f"{name}/"
+
+    def list_examples(self, name: str = DEFAULT_NAME) -> list[ExampleRef]:
+        """Well-formed example files of `name`, oldest first by file-name timestamp."""
+        folder = self._examples_dir(name)
+        infos: list[FileInfo] = self._call("list examples", self.examples.list, folder.rstrip("/"))
+        out = []
+        for info in infos:
+            rel = info.path[len(folder) :] if info.path.startswith(folder) else None
+            if rel is None or "/" in rel:
+                continue  # another namespace's folder, quarantine, ...
+            parsed = parse_example_filename(rel)
+            if parsed is None:
+                continue
+            out.append(ExampleRef(info.path, rel, parsed[0], parsed[1], parsed[2], info.size))
+        out.sort(key=lambda r: (r.timestamp, r.name))
+        return out
+
+    def upload_examples(self, data: bytes, manifest: dict[str, Any], name: str = DEFAULT_NAME) -> str:
+        """Upload one example file; returns its path. The same content already in the store is not stored again."""
+        sha = manifest["sha256"]
+        for ref in self.list_examples(name):
+            if ref.hash16 == sha[:16]:
+                return ref.path
+        path = self._examples_dir(name) + example_filename(manifest["worker_id"], sha)
+        self._call(f"upload {path}", self.examples.commit, {path: data}, (), f"{TAG} examples {path}", False)
+        return path
+
+    def new_examples(self, cursor: ExampleCursor, name: str = DEFAULT_NAME) -> tuple[list[ExampleRef], list[ExampleRef]]:
+        """(new files, late files) relative to the cursor; late ones were missed by more than its window."""
+        refs = self.list_examples(name)
+        new = [r for r in refs if cursor.is_new(r.name)]
+        late = [r for r in refs if cursor.is_late(r.name)]
+        return new, late
+
+    def read_examples(self, ref: ExampleRef) -> ExampleFile | None:
+        """A validated example file, or None after quarantining a bad one (never raises for bad content)."""
+        try:
+            data = self._call(f"download {ref.path}", self.examples.read, ref.path)
+        except NotFound:
+            log.warning("example file %s vanished before it was read (pruned?); skipping it", ref.path)
+            return None
+        try:
+            parsed = decode_examples(data)
+            if not parsed.manifest["sha256"].startswith(ref.hash16):
+                raise FormatError("file name hash does not match its content")
+            return parsed
+        except FormatError as exc:
+            self.quarantine(ref.path, data, str(exc))
+            return None
+
+    def quarantine(self, path: str, data: bytes, reason: str) -> None:
+        """Move a bad file aside so nobody reads it again; if even that fails, log and go on."""
+        self.quarantined += 1
+        target = QUARANTINE + path
+        note = json.dumps({"path": path, "reason": reason, "time": time.time()}).encode()
+        try:
+            self._call(
+                f"quarantine {path}",
+                self.examples.commit,
+                {target: data, target + ".reason.json": note},
+                [path],
+                f"{TAG} quarantine {path}: {reason}",
+                False,
+            )
+            log.error("quarantined %s (%s) -> %s", path, reason, target)
+        except StoreError as exc:
+            log.error("bad example file %s (%s); could not quarantine it (%s); skipping it", path, reason, exc)
+
+    def list_quarantine(self) -> list[FileInfo]:
+        return [f for f in self._call("list quarantine", self.examples.list, QUARANTINE.rstrip("/"))
+                if not f.path.endswith(".reason.json")]
+
+    def prune_examples(
+        self, name: str = DEFAULT_NAME, keep: int | None = None, max_age_s: float | None = None, now: float | None = None
+    ) -> list[str]:
+        """Delete example files beyond the newest `keep`, and those older than `max_age_s`; one commit."""
+        from zeb_core.store.cursor import timestamp_seconds
+
+        refs = self.list_examples(name)
+        now = time.time() if now is None else now
+        doomed = set()
+        if keep is not None:
+            if keep < 0:
+                raise StoreError(f"keep must be >= 0, not {keep}")
+            doomed.update(r.path for r in refs[: max(0, len(refs) - keep)])
+        if max_age_s is not None:
+            doomed.update(r.path for r in refs if now - timestamp_seconds(r.timestamp) > max_age_s)
+        paths = sorted(doomed)
+        if paths:
+            self._call("prune", self.examples.commit, {}, paths, f"{TAG} prune {len(paths)} files of {name}", False)
+        return paths
+
+    def prune_quarantine(self, max_age_s: float, now: float | None = None) -> list[str]:
+        now = time.time() if now is None else now
+        infos = self._call("list quarantine", self.examples.list, QUARANTINE.rstrip("/"))
+        paths = sorted(f.path for f in infos if f.modified and now - f.modified > max_age_s)
+        if paths:
+            self._call("prune quarantine", self.examples.commit, {}, paths, f"{TAG} prune quarantine", False)
+        return paths
+
+    # ================================================================ status
+    def status(self, name: str = DEFAULT_NAME) -> dict[str, Any]:
+        latest = self.peek_state(name, "latest")
+        best = self.peek_state(name, "best")
+        refs = self.list_examples(name)
+        lease = Lease.peek(self, name)
+        return {
+            "url": self.url,
+            "examples_url": self.examples.url,
+            "name": name,
+            "step": None if latest is None else latest.get("step"),
+            "total_games": None if latest is None else latest.get("total_games"),
+            "examples_ingested": None if latest is None else latest.get("examples_ingested"),
+            "pushed_at": None if latest is None else latest.get("time"),
+            "best_step": None if best is None else best.get("step"),
+            "example_files": len(refs),
+            "example_bytes": sum(r.size for r in refs),
+            "newest_example": refs[-1].name if refs else None,
+            "quarantined": len(self.list_quarantine()),
+            "lease": lease,
+        }
+
+
+def _parse_tag(message: str) -> dict[str, str] | None:
+    if not message.startswith(f"{TAG} push "):
+        return None
+    head = message[len(TAG) + 6 :].split(":", 1)[0]
+    return dict(part.split("=", 1) for part in head.split() if "=" in part)
+
+
+class Lease:
+    """One writer per namespace: a small JSON file swapped with compare-and-swap, renewed while alive.
+
+    A lease whose `expires` lies in the past belongs to nobody (its learner died), so the next learner takes it.
+    """
+
+    def __init__(self, store: Store, name: str, holder: str, ttl_s: float) -> None:
+        self.store, self.name, self.holder, self.ttl_s = store, name, holder, ttl_s
+        self.path = f"{name}-lease.json"
+        self.held = False
+
+    @staticmethod
+    def peek(store: Store, name: str) -> dict[str, Any] | None:
+        data, _ = store._call("read lease", store.weights.read_versioned, f"{name}-lease.json")
+        record = _lease_record(data)
+        if record is None or record.get("expires", 0) < time.time():
+            return None
+        return record
+
+    def _record(self) -> bytes:
+        now = time.time()
+        return json.dumps({"holder": self.holder, "acquired": now, "expires": now + self.ttl_s}).encode()
+
+    def _swap(self, require_mine: bool) -> None:
+        for _ in range(10):
+            data, token = self.store._call("read lease", self.store.weights.read_versioned, self.path)
+            record = _lease_record(data)
+            alive = record is not None and record.get("expires", 0) >= time.time()
+            if alive and record["holder"] != self.holder:
+                left = record["expires"] - time.time()
+                raise LeaseHeld(
+                    f"namespace {self.name!r} in {self.store.url} is held by learner {record['holder']!r} "
+                    f"(lease expires in {left:.0f}s unless renewed); stop that learner or use another --weights-name"
+                )
+            if require_mine and not (record is not None and record.get("holder") == self.holder):
+                raise LeaseHeld(f"lost the lease on {self.name!r} (it expired and was taken or removed)")
+            if self.store._call("write lease", self.store.weights.write_if, self.path, self._record(), token):
+                self.held = True
+                return
+        raise StoreError(f"could not take the lease on {self.name!r}: it kept changing under us")
+
+    def acquire(self) -> None:
+        self._swap(require_mine=False)
+
+    def renew(self) -> None:
+        self._swap(require_mine=True)
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        data, token = self.store._call("read lease", self.store.weights.read_versioned, self.path)
+        record = _lease_record(data)
+        if record is not None and record.get("holder") == self.holder:
+            gone = json.dumps({"holder": None, "released": time.time(), "expires": 0}).encode()
+            self.store._call("release lease", self.store.weights.write_if, self.path, gone, token)
+        self.held = False
+
+
+def _lease_record(data: bytes | None) -> dict[str, Any] | None:
+    if not data:
+        return None
+    try:
+        record = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("expires", 0), (int, float)):
+        return None
+    return record if record.get("holder") else None
