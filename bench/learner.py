@@ -1,0 +1,90 @@
+"""Learner training throughput: optimizer steps/s and examples/s of `Trainer.train_steps` on a filled buffer.
+
+The buffer holds real observations from random play (padded to 36 tokens, as example files store them). The
+baseline, in the same process, is the bare step (sample, forward, loss, backward, AdamW) without the metrics,
+norms and clipping, so the line `metrics overhead` says what the W&B figures cost.
+Run: .venv/bin/python bench/learner.py [--size medium] [--device cpu] [--batch-size 256] [--steps 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import best_rate, setup  # noqa: E402
+
+from zeb_core.encoding import encode, pad_tokens  # noqa: E402
+from zeb_core.engine import deal_benchmark, make_generator  # noqa: E402
+from zeb_core.model import ModelConfig, ZebNet  # noqa: E402
+from zeb_core.train import ReplayBuffer, TrainConfig, Trainer, make_optimizer, policy_value_losses  # noqa: E402
+
+
+def fill_buffer(buffer: ReplayBuffer, games: int, seed: int = 0) -> None:
+    """Every non-forced position of `games` random games, with a uniform visit target and a random value."""
+    gen = make_generator(seed)
+    state = deal_benchmark(games, gen)
+    while not bool(state.done().all()):
+        legal = state.legal_mask()
+        obs, slots = encode(state, legal=legal)
+        keep = slots.sum(1) > 1
+        obs, slots = pad_tokens(obs)[keep], slots[keep]
+        policy = slots.float() / slots.sum(1, keepdim=True)
+        value = torch.rand(obs.shape[0], generator=gen) * 2 - 1
+        buffer.add(obs, slots, policy, value, model_step=0)
+        state.apply(torch.multinomial(legal.float(), 1, generator=gen).squeeze(1))
+
+
+def bare_steps(model: ZebNet, config: TrainConfig, buffer: ReplayBuffer, n: int, gen: torch.Generator) -> None:
+    """The baseline: the least a training step can do."""
+    optimizer = make_optimizer(model, config)
+    model.train()
+    for _ in range(n):
+        b = buffer.sample(config.batch_size, gen)
+        logits, value = model(b["obs"], b["legal"])
+        policy_loss, value_loss, _ = policy_value_losses(logits, value, b["legal"], b["policy"], b["value"])
+        optimizer.zero_grad(set_to_none=True)
+        (policy_loss + value_loss).backward()
+        optimizer.step()
+    if buffer.device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="medium")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=30, help="optimizer steps per timed run (best of 3)")
+    parser.add_argument("--games", type=int, default=512, help="random games whose positions fill the buffer")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    setup(args.threads)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+
+    buffer = ReplayBuffer(args.games * 32, device)
+    fill_buffer(buffer, args.games)
+    config = TrainConfig(batch_size=args.batch_size)
+    torch.manual_seed(0)
+    trainer = Trainer(ZebNet(ModelConfig.preset(args.size)), config, device)
+    gen = torch.Generator(device).manual_seed(0)
+    trainer.train_steps(buffer, 3, gen)  # warm-up (allocator, kernels)
+
+    steps_per_s = best_rate(lambda: trainer.train_steps(buffer, args.steps, gen) and args.steps)
+    torch.manual_seed(0)
+    model = ZebNet(ModelConfig.preset(args.size)).to(device)
+    bare_steps(model, config, buffer, 3, gen)
+    bare_per_s = best_rate(lambda: bare_steps(model, config, buffer, args.steps, gen) or args.steps)
+
+    print(f"train steps/s: {steps_per_s:.2f}")
+    print(f"examples/s trained: {steps_per_s * args.batch_size:,.0f}")
+    print(f"bare step steps/s (baseline): {bare_per_s:.2f}")
+    print(f"metrics overhead: {bare_per_s / steps_per_s - 1:.0%}")
+    print(f"buffer: {len(buffer):,} examples ({args.size}, batch {args.batch_size}, {device})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""The learner flow: start (lease, resume, buffer), then cycles of ingest -> train -> evaluate/promote -> push ->
+prune, as Prefect tasks; W&B metrics, a progress artifact, an evaluation table and a training-curve plot.
+
+A flow run covers at most `cycles` cycles (and `minutes`), so the Prefect database stays bounded; under a
+deployment it then starts the next run itself (`continue_as_new`). SIGINT/SIGTERM/cancellation: the cycle in
+hand finishes, the weights are pushed, the lease is released.
+"""
+
+from __future__ import annotations
+
+import base64
+import signal
+import threading
+import time
+from dataclasses import asdict
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
+from prefect.artifacts import update_progress_artifact
+
+from tasks.learner import close_task, evaluate_task, ingest_task, promote_task, prune_task, push_task, start_task
+from tasks.learner import train_task
+from zeb_core.curves import training_curve_png
+from zeb_core.formats.weights import DEFAULT_NAME
+from zeb_core.learner import Learner, LearnerSettings
+from zeb_core.wandb_log import WandbLogger
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM; the loop checks it between cycles."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.previous: dict[int, object] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.event.set()
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+    def __bool__(self) -> bool:
+        return self.event.is_set()
+
+
+@flow(name="learner", log_prints=True)
+def learner(
+    store: str,
+    name: str = DEFAULT_NAME,
+    examples_url: str | None = None,
+    checkpoint: str | None = None,
+    size: str = "medium",
+    lr: float = 1e-4,
+    batch_size: int = 64,
+    replay_buffer_size: int = 200_000,
+    training_steps_per_cycle: int = 100,
+    push_every: int = 25,
+    eval_every: int = 50,
+    eval_games: int = 2000,
+    prune_every: int = 50,
+    keep_example_files: int = 15,
+    min_buffer_size: int = 5000,
+    max_model_lag: int | None = None,
+    promote: bool = True,
+    device: str = "auto",
+    run_name: str | None = None,
+    seed: int = 0,
+    cycles: int = 500,
+    minutes: float | None = None,
+    idle_sleep_s: float = 2.0,
+    wandb_project: str = "zeb",
+    continue_as_new: bool = True,
+) -> dict:
+    """Train the namespace `name` of `store` from the examples workers upload; returns a summary."""
+    logger = get_run_logger()
+    settings = LearnerSettings(
+        store=store, examples_url=examples_url, name=name, checkpoint=checkpoint, size=size, lr=lr,
+        batch_size=batch_size, replay_buffer_size=replay_buffer_size, training_steps_per_cycle=training_steps_per_cycle,
+        push_every=push_every, eval_every=eval_every, eval_games=eval_games, prune_every=prune_every,
+        keep_example_files=keep_example_files, min_buffer_size=min_buffer_size, max_model_lag=max_model_lag,
+        promote=promote, device=device, run_name=run_name, seed=seed,
+    )
+    stop = StopFlag()
+    stop.install()
+    lrn = Learner(settings, echo=logger.info)
+    wandb = None
+    deadline = None if minutes is None else time.monotonic() + 60 * minutes
+    progress_id = create_progress_artifact(0.0, key="learner-progress", description=f"cycles of this run ({cycles} max)")
+    cycle = 0
+    try:
+        start_task(lrn)
+        wandb = WandbLogger(wandb_project, run_name or name, asdict(settings))
+        logger.info(
+            "=== Learner %s === store %s, examples %s; LR %g, batch %d, steps/cycle %d; min buffer %s, capacity %s; W&B %s",
+            name, lrn.store.url, lrn.store.examples.url, lr, batch_size, training_steps_per_cycle,
+            f"{min_buffer_size:,}", f"{replay_buffer_size:,}", wandb.url or "off",
+        )
+        while cycle < cycles and not stop and (deadline is None or time.monotonic() < deadline):
+            step = lrn.step
+            t0 = time.perf_counter()
+            ingested = ingest_task(lrn, step)
+            metrics = train_task(lrn, step)
+            if metrics is None:
+                time.sleep(idle_sleep_s)
+                continue
+            cycle += 1
+            step = lrn.step
+            row = {"step": step, **metrics, **lrn.stats()}
+            if step % eval_every == 0:
+                row.update(evaluate_task(lrn, step))
+                if promote:
+                    row["promotion"] = promote_task(lrn, step)
+                _publish_eval(lrn, name)
+            if step % push_every == 0:
+                push_task(lrn, step)
+            if step % prune_every == 0:
+                prune_task(lrn, step)
+            lrn.history.append({k: v for k, v in row.items() if isinstance(v, (int, float))})
+            wandb.log({k: v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}, step=step)
+            logger.info(
+                "Cycle %d: policy_loss=%.4f, value_loss=%.4f (train=%.2fs) [buffer: %s, games: %s, +%d examples]",
+                step, metrics["train/policy_loss"], metrics["train/value_loss"], time.perf_counter() - t0,
+                f"{len(lrn.buffer):,}", f"{lrn.total_games:,}", ingested["examples"],
+            )
+            update_progress_artifact(progress_id, 100.0 * cycle / cycles)
+    finally:
+        if stop:
+            logger.info("stop requested: finishing with a push and releasing the lease")
+        if lrn.model is not None:
+            close_task(lrn)
+        if wandb is not None:
+            wandb.finish()
+        stop.restore()
+        if lrn.history:
+            _publish_curve(lrn, name)
+    summary = {"step": lrn.step, "total_games": lrn.total_games, "examples_ingested": lrn.examples_ingested,
+               "cycles": cycle, "stopped": bool(stop), "last_eval": lrn.last_eval}
+    if continue_as_new and not stop and cycle >= cycles:
+        _start_next_run(logger)
+    return summary
+
+
+def _publish_eval(lrn: Learner, name: str) -> None:
+    ev = lrn.last_eval
+    rows = [
+        {"opponent": opp, "win rate": f"{ev[f'eval/vs_{opp}_win_rate']:.1%}",
+         "95% CI": f"{ev[f'eval/vs_{opp}_ci_low']:.1%}..{ev[f'eval/vs_{opp}_ci_high']:.1%}",
+         "games": lrn.settings.eval_games, "step": lrn.step}
+        for opp in ("random", "heuristic")
+    ]
+    create_table_artifact(rows, key=f"{_key(name)}-evaluation", description=f"{name} at step {lrn.step}")
+
+
+def _publish_curve(lrn: Learner, name: str) -> None:
+    png = training_curve_png(lrn.history, title=f"{name}: steps {lrn.history[0]['step']}..{lrn.history[-1]['step']}")
+    data = base64.b64encode(png).decode()
+    create_markdown_artifact(
+        f"## Training curve of {name}\n\n![training curve](data:image/png;base64,{data})\n",
+        key=f"{_key(name)}-training-curve",
+        description="losses and win rates of this learner run",
+    )
+
+
+def _key(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower())
+
+
+def _start_next_run(logger) -> None:  # noqa: ANN001
+    """Under a deployment, queue the next bounded run with the same parameters."""
+    from prefect.runtime import deployment, flow_run
+
+    if not flow_run.get_id() or not deployment.get_id():
+        return
+    from prefect.deployments import run_deployment
+
+    nxt = run_deployment(name=f"{flow_run.get_flow_name()}/{deployment.get_name()}", parameters=flow_run.get_parameters(),
+                         timeout=0)
+    logger.info("queued the next learner run %s", nxt.id)

@@ -1,0 +1,75 @@
+"""The self-play worker flow: outbox first, then pull → generate → upload, batch after batch.
+
+Every `reload_every` batches it checks for newer weights and loads them in place. It runs `batches` batches
+(0: until cancelled); each batch's stats are logged and published as a Prefect table artifact.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.artifacts import create_table_artifact
+
+from tasks.selfplay import flush_outbox_task, generate_task, pull_weights_task, upload_task
+from zeb_core.formats.weights import DEFAULT_NAME
+from zeb_core.mcts.config import SearchConfig
+from zeb_core.worker import SelfPlayWorker, WorkerSettings, default_worker_id
+
+
+@flow(name="selfplay-worker", log_prints=True)
+def selfplay_worker(
+    store: str,
+    name: str = DEFAULT_NAME,
+    examples_url: str | None = None,
+    worker_id: str | None = None,
+    device: str = "auto",
+    games_per_batch: int = 64,
+    batches: int = 0,
+    reload_every: int = 1,
+    follow: str = "latest",
+    simulations: int = SearchConfig.simulations,
+    max_nodes: int = SearchConfig.max_nodes,
+    worlds: int = SearchConfig.worlds,
+    c_puct: float = SearchConfig.c_puct,
+    temperature: float = SearchConfig.temperature,
+    greedy_after: int = SearchConfig.greedy_after,
+    dirichlet_alpha: float = SearchConfig.dirichlet_alpha,
+    dirichlet_fraction: float = SearchConfig.dirichlet_fraction,
+    clairvoyant: bool = SearchConfig.clairvoyant,
+    outbox: str | None = None,
+    seed: int | None = None,
+) -> list[dict]:
+    """Generate self-play examples for the namespace `name` of `store` (file://DIR, hf://OWNER/REPO, s3://B/P)."""
+    search = SearchConfig(
+        simulations=simulations, max_nodes=max_nodes, worlds=worlds, c_puct=c_puct, temperature=temperature,
+        greedy_after=greedy_after, dirichlet_alpha=dirichlet_alpha, dirichlet_fraction=dirichlet_fraction,
+        clairvoyant=clairvoyant,
+    )
+    settings = WorkerSettings(
+        store=store, name=name, examples_url=examples_url, worker_id=worker_id or default_worker_id(), device=device,
+        games_per_batch=games_per_batch, reload_every=reload_every, follow=follow, seed=seed, outbox=outbox,
+        search=search,
+    )
+    worker = SelfPlayWorker(settings)
+    flush_outbox_task(worker)
+    reports: list[dict] = []
+    batch = 0
+    while batches <= 0 or batch < batches:
+        if batch % reload_every == 0:
+            pull_weights_task(worker)
+        report = generate_task(worker, batch + 1)
+        reports.append(upload_task(worker, report))
+        batch += 1
+        create_table_artifact(
+            [_row(r) for r in reports[-20:]],
+            key=f"selfplay-{settings.worker_id.lower().replace('.', '-')}"[:60],
+            description=f"worker {settings.worker_id}: last {min(20, len(reports))} batches",
+        )
+    return reports
+
+
+def _row(r: dict) -> dict:
+    return {
+        "batch": r["batch"], "games": r["games"], "examples": r["examples"], "games/s": f"{r['games_per_s']:.2f}",
+        "net share": f"{r['forward_share']:.0%}", "model step": r["model_step"], "lag": r["model_lag"],
+        "upload s": f"{r['upload_seconds']:.2f}", "errors": r["errors"],
+    }

@@ -1,0 +1,63 @@
+"""`zeb serve`: check the player spec and the port up front (one-line errors, exit 2), then run uvicorn."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from typing import Annotated
+
+import typer
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Bind once ourselves so a busy port is one clear line rather than uvicorn's traceback and exit 1."""
+    if not 0 < port < 65536:
+        _fail(f"--port {port} is outside 1..65535")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        _fail(f"cannot resolve --host {host!r}: {exc.strerror}")
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                _fail(f"port {port} on {host} is already in use; pick another with --port")
+            _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
+def serve(
+    player: Annotated[
+        str, typer.Option(help="Default player spec: random, heuristic, policy:path=DIR[,temp=T], store:url=URL,which=best.")
+    ] = "heuristic",
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 to accept other machines).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8042,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Weights store whose latest and best weights the page offers, e.g. file:///abs/runs/NAME."),
+    ] = None,
+    device: Annotated[str, typer.Option(help="torch device for network players: cpu, cuda, or auto.")] = "cpu",
+) -> None:
+    """Serve the bot protocol (POST /v1/move) and a web page at / to play a hand against the bots."""
+    from zeb_cli.main import resolve_device
+    from zeb_core.players import SpecError
+    from zeb_core.serve import create_app
+
+    device = resolve_device(device)
+    try:
+        app = create_app(default_player=player, store_url=store, device=device)
+    except SpecError as exc:
+        _fail(str(exc))
+    _check_port(host, port)
+
+    import uvicorn
+
+    typer.echo(f"Zeb is serving on http://{host}:{port}/ (default player {player}); Ctrl+C stops it.", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

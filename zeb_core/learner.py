@@ -1,0 +1,337 @@
+"""The learner: examples in, better weights out, cycle after cycle (ingest -> train -> evaluate -> push -> prune).
+
+Everything the learner must not lose lives in the store: weights, optimizer state, step, game and example
+counts and the ingest cursor are pushed together in one commit. A restart (after a crash, a kill -9 or a clean
+stop) resumes from the last push: examples ingested after it were never counted, so they are ingested again
+exactly once. One learner per namespace, enforced by the store's lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle, load_bundle_dir
+from zeb_core.match import play_match
+from zeb_core.model.checkpoint import bundle_from_model, model_from_bundle
+from zeb_core.model.config import ModelConfig
+from zeb_core.model.net import ZebNet
+from zeb_core.players.base import make_player
+from zeb_core.players.builtin import PolicyPlayer
+from zeb_core.promotion import PromotionResult, SprtConfig, regression, sequential_match
+from zeb_core.store import ExampleCursor, Lease, Store, StoreError, StoreUnavailable, open_store
+from zeb_core.train import ReplayBuffer, TrainConfig, Trainer
+from zeb_core.worker import resolve_device, wait_and_retry
+
+log = logging.getLogger("zeb.learner")
+
+
+@dataclass
+class LearnerSettings:
+    """Flags mirror the reference learner's runbook, with its defaults where they make sense."""
+
+    store: str
+    examples_url: str | None = None
+    name: str = DEFAULT_NAME  # --weights-name
+    checkpoint: str | None = None  # bootstrap weights when the store has none for `name`
+    size: str = "medium"  # fresh model size when neither the store nor --checkpoint has weights
+    lr: float = 1e-4
+    batch_size: int = 64
+    replay_buffer_size: int = 200_000
+    training_steps_per_cycle: int = 100
+    push_every: int = 25
+    eval_every: int = 50
+    eval_games: int = 2000
+    prune_every: int = 50
+    keep_example_files: int = 15
+    min_buffer_size: int = 5000
+    max_model_lag: int | None = None  # drop examples from models more than this many steps behind
+    warmup_steps: int = 0
+    cosine_steps: int | None = None
+    promote: bool = True
+    device: str = "auto"
+    run_name: str | None = None
+    seed: int = 0
+    lease_ttl_s: float = 600.0
+    startup_patience_s: float | None = None  # None: retry an unreachable store until it answers
+    learner_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}")
+
+    def __post_init__(self) -> None:
+        positive = ("batch_size", "replay_buffer_size", "training_steps_per_cycle", "push_every", "eval_every",
+                    "eval_games", "prune_every")
+        for key in positive:
+            if getattr(self, key) < 1:
+                raise ValueError(f"--{key.replace('_', '-')} must be >= 1, got {getattr(self, key)}")
+        if self.lr <= 0:
+            raise ValueError(f"--lr must be > 0, got {self.lr}")
+        if self.min_buffer_size < 0 or self.keep_example_files < 0:
+            raise ValueError("--min-buffer-size and --keep-example-files must be >= 0")
+        if self.min_buffer_size > self.replay_buffer_size:
+            raise ValueError(
+                f"--min-buffer-size {self.min_buffer_size} exceeds --replay-buffer-size {self.replay_buffer_size}: "
+                "training would never start"
+            )
+        if self.size not in ("small", "medium", "large"):
+            raise ValueError(f"--size must be small, medium or large, not {self.size!r}")
+
+
+class Learner:
+    def __init__(self, settings: LearnerSettings, store: Store | None = None, echo: Callable[[str], None] | None = None) -> None:
+        self.settings = settings
+        self.device = resolve_device(settings.device)
+        self.store = store or open_store(settings.store, settings.examples_url)
+        self.echo = echo or log.info
+        self.lease: Lease | None = None
+        self.model: ZebNet | None = None
+        self.trainer: Trainer | None = None
+        self.buffer = ReplayBuffer(settings.replay_buffer_size, self.device)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(settings.seed)
+        self.step = 0
+        self.total_games = 0
+        self.examples_ingested = 0
+        self.cursor = ExampleCursor()
+        self.dropped_stale = 0
+        self.files_quarantined = 0
+        self.last_eval: dict[str, float] = {}
+        self.best_vs_random: float | None = None
+        self.history: list[dict[str, float]] = []  # per-cycle metrics for the curve
+        self.pushed_step = -1
+        self.last_ingest_rate = 0.0
+
+    # ================================================================ start-up
+    def start(self) -> None:
+        s = self.settings
+        patience = s.startup_patience_s
+        wait_and_retry("open the store", self.store.ensure, patience)
+        self.lease = wait_and_retry(
+            "take the lease", lambda: self.store.acquire_lease(s.name, s.learner_id, s.lease_ttl_s), patience
+        )
+        bundle = wait_and_retry("pull weights", lambda: self.store.pull_weights(s.name), patience)
+        if bundle is not None:
+            self._restore(bundle)
+            self.echo(
+                f"Resuming {s.name} from the store: step {self.step}, {self.total_games:,} games, "
+                f"{self.examples_ingested:,} examples ingested"
+            )
+        else:
+            bundle = self._bootstrap()
+            self._restore(bundle)
+            self.push("bootstrap")
+            self.echo(f"Fresh start for {s.name}: pushed step 0 ({self._param_count():,} parameters) to {self.store.url}")
+        best = self.store.peek_state(s.name, "best")
+        if best is not None:
+            self.best_vs_random = (best.get("last_eval") or {}).get("eval/vs_random_win_rate")
+        self._rebuild_buffer()
+
+    def _bootstrap(self) -> WeightsBundle:
+        s = self.settings
+        if s.checkpoint:
+            self.echo(f"Loading bootstrap checkpoint: {s.checkpoint}")
+            bundle = load_bundle_dir(s.checkpoint)
+            bundle.state = {**bundle.state, "step": 0, "total_games": 0, "examples_ingested": 0}
+            bundle.optimizer = None
+            return bundle
+        torch.manual_seed(s.seed)
+        return bundle_from_model(ZebNet(ModelConfig.preset(s.size)), {"step": 0})
+
+    def _restore(self, bundle: WeightsBundle) -> None:
+        s = self.settings
+        self.model = model_from_bundle(bundle, self.device)
+        state = bundle.state
+        self.step = int(state.get("step", 0))
+        self.total_games = int(state.get("total_games", 0))
+        self.examples_ingested = int(state.get("examples_ingested", 0))
+        self.dropped_stale = int(state.get("examples_dropped_stale", 0))
+        self.files_quarantined = int(state.get("files_quarantined", 0))
+        self.cursor = ExampleCursor.from_json(state.get("cursor"))
+        self.last_eval = dict(state.get("last_eval") or {})
+        config = TrainConfig(
+            lr=s.lr, batch_size=s.batch_size, warmup_steps=s.warmup_steps, total_steps=s.cosine_steps
+        )
+        optimizer = bundle.optimizer
+        try:
+            self.trainer = Trainer(self.model, config, self.device, optimizer, int(state.get("optimizer_step", 0)))
+        except (ValueError, KeyError) as exc:  # an optimizer state for another model: start the optimizer fresh
+            log.warning("optimizer state does not fit this model (%s); starting a fresh optimizer", exc)
+            self.trainer = Trainer(self.model, config, self.device, None, 0)
+
+    def _rebuild_buffer(self) -> None:
+        """Refill the replay buffer from the newest already-ingested files (not counted again)."""
+        refs = [r for r in self.store.list_examples(self.settings.name) if not self.cursor.is_new(r.name)]
+        loaded, files = 0, 0
+        chosen = []
+        for ref in reversed(refs):
+            if loaded >= self.settings.replay_buffer_size:
+                break
+            ex = self.store.read_examples(ref)
+            if ex is None:
+                continue
+            chosen.append(ex)
+            loaded += ex.examples
+            files += 1
+        for ex in reversed(chosen):
+            self.buffer.add(ex.obs, ex.legal, ex.policy, ex.value, ex.model_step)
+        self.echo(f"Replay buffer: {len(self.buffer):,}/{self.settings.replay_buffer_size:,} examples from {files} files")
+
+    def _param_count(self) -> int:
+        assert self.model is not None
+        return sum(p.numel() for p in self.model.parameters())
+
+    # ================================================================ one cycle
+    def ingest(self) -> dict[str, float]:
+        """New example files since the cursor: validated, stale ones dropped and counted, the rest buffered."""
+        s = self.settings
+        start = time.perf_counter()
+        try:
+            new, late = self.store.new_examples(self.cursor, s.name)
+        except StoreUnavailable as exc:
+            log.warning("ingest skipped this cycle: store unavailable (%s)", exc)
+            return {"files": 0, "examples": 0}
+        if late:
+            log.warning("%d example files arrived later than the cursor window; not ingested", len(late))
+        files = examples = 0
+        done: list[str] = [r.name for r in late]
+        for ref in new:
+            try:
+                ex = self.store.read_examples(ref)
+            except StoreUnavailable as exc:
+                log.warning("stopped ingesting at %s: store unavailable (%s); the rest next cycle", ref.name, exc)
+                break
+            done.append(ref.name)
+            if ex is None:
+                self.files_quarantined += 1
+                continue
+            if s.max_model_lag is not None and self.step - ex.model_step > s.max_model_lag:
+                self.dropped_stale += ex.examples
+                continue
+            self.buffer.add(ex.obs, ex.legal, ex.policy, ex.value, ex.model_step)
+            self.total_games += int(ex.manifest["games"])
+            self.examples_ingested += ex.examples
+            files += 1
+            examples += ex.examples
+        self.cursor.advance(done)
+        seconds = time.perf_counter() - start
+        self.last_ingest_rate = examples / seconds if seconds > 0 and examples else 0.0
+        if files:
+            self.echo(f"Ingested {examples:,} examples from {files} files [buffer: {len(self.buffer):,}]")
+        return {"files": files, "examples": examples}
+
+    def train(self) -> dict[str, float] | None:
+        s = self.settings
+        if len(self.buffer) < max(1, s.min_buffer_size):
+            return None
+        assert self.trainer is not None
+        metrics = self.trainer.train_steps(self.buffer, s.training_steps_per_cycle, self.generator)
+        self.step += 1
+        return metrics
+
+    def stats(self) -> dict[str, float]:
+        return {
+            "stats/total_games": self.total_games,
+            "stats/replay_buffer_size": len(self.buffer),
+            "stats/examples_dropped_stale": self.dropped_stale,
+            "stats/files_quarantined": self.files_quarantined,
+            "stats/examples_ingested": self.examples_ingested,
+            "perf/ingest_examples_per_s": self.last_ingest_rate,
+        }
+
+    def evaluate(self, games: int | None = None) -> dict[str, float]:
+        """The greedy policy against random and heuristic, team-symmetric."""
+        assert self.model is not None
+        games = games or self.settings.eval_games
+        self.model.eval()
+        player = PolicyPlayer(self.model, self.device, name=f"{self.settings.name}@{self.step}")
+        results = {}
+        for opponent in ("random", "heuristic"):
+            r = play_match(player, make_player(opponent, self.device, self.step), games, seed=1_000_003 + self.step,
+                           device=self.device)
+            results[f"eval/vs_{opponent}_win_rate"] = r.win_rate
+            results[f"eval/vs_{opponent}_ci_low"] = r.ci_low
+            results[f"eval/vs_{opponent}_ci_high"] = r.ci_high
+            self.echo(r.summary())
+        self.model.train()
+        self.last_eval = {**results, "step": self.step}
+        return results
+
+    def push(self, message: str = "") -> bool:
+        """One atomic push of weights, optimizer and state; False (logged) when the store is down."""
+        assert self.model is not None and self.trainer is not None
+        state = {
+            "step": self.step,
+            "total_games": self.total_games,
+            "examples_ingested": self.examples_ingested,
+            "examples_dropped_stale": self.dropped_stale,
+            "files_quarantined": self.files_quarantined,
+            "optimizer_step": self.trainer.step,
+            "learner_id": self.settings.learner_id,
+            "cursor": self.cursor.to_json(),
+            "last_eval": self.last_eval,
+            "time": time.time(),
+        }
+        bundle = bundle_from_model(self.model, state, self.trainer.optimizer_state())
+        evals = ", ".join(f"{k.split('/')[1]} {v:.1%}" for k, v in self.last_eval.items() if k.endswith("win_rate"))
+        title = f"step {self.step}, {self.total_games:,} games" + (f", {evals}" if evals else "") + (f" ({message})" if message else "")
+        try:
+            self._renew_lease()
+            self.store.push_weights(bundle, self.settings.name, message=title)
+        except StoreUnavailable as exc:
+            log.warning("push failed (%s); will retry next cycle", exc)
+            return False
+        self.pushed_step = self.step
+        return True
+
+    def _renew_lease(self) -> None:
+        if self.lease is not None:
+            self.lease.renew()
+
+    def maybe_promote(self) -> PromotionResult | None:
+        """After an evaluation: promote when there is no best yet, or when the candidate beats it (SPRT)."""
+        assert self.model is not None and self.trainer is not None
+        s = self.settings
+        vs_random = self.last_eval.get("eval/vs_random_win_rate")
+        best = self.store.pull_weights(s.name, "best")
+        if best is not None:
+            if regression(vs_random, self.best_vs_random):
+                return PromotionResult(False, "regression", 0, 0.0, 0.0)
+            candidate = PolicyPlayer(self.model, self.device, name="candidate")
+            incumbent = PolicyPlayer(model_from_bundle(best, self.device), self.device, name="best")
+            self.model.eval()
+            result = sequential_match(candidate, incumbent, SprtConfig(), seed=self.step, device=self.device)
+            self.model.train()
+            if not result.promote:
+                return result
+        else:
+            result = PromotionResult(True, "first", 0, 1.0, 0.0)
+        state = {"step": self.step, "total_games": self.total_games, "last_eval": self.last_eval, "time": time.time(),
+                 "promotion": asdict(result)}
+        self.store.promote(bundle_from_model(self.model, state, None), s.name, message=result.summary())
+        self.best_vs_random = vs_random
+        return result
+
+    def prune(self) -> int:
+        try:
+            return len(self.store.prune_examples(self.settings.name, keep=self.settings.keep_example_files))
+        except StoreUnavailable as exc:
+            log.warning("prune skipped: %s", exc)
+            return 0
+
+    def close(self, push: bool = True) -> None:
+        """Push what we have (if anything changed) and release the lease."""
+        try:
+            if push and self.model is not None and self.step != self.pushed_step:
+                self.push("final")
+        finally:
+            if self.lease is not None:
+                try:
+                    self.lease.release()
+                except StoreError as exc:
+                    log.warning("could not release the lease (%s); it expires by itself", exc)
+                self.lease = None

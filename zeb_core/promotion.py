@@ -1,0 +1,74 @@
+"""Promotion: does a candidate beat the current best? A sequential probability ratio test over team-symmetric
+deal pairs stops as soon as the evidence is clear (a clearly better or clearly worse net needs few games), with a
+regression guard: a candidate that plays worse against random than the best did is never promoted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from zeb_core.match import play_match
+from zeb_core.players.base import Player
+
+
+@dataclass(frozen=True)
+class SprtConfig:
+    p0: float = 0.50  # H0: the candidate is no better
+    p1: float = 0.54  # H1: the candidate wins 54% of games
+    alpha: float = 0.05
+    beta: float = 0.05
+    chunk_games: int = 200
+    max_games: int = 4000
+    regression_margin: float = 0.02  # vs-random win rate may not fall more than this below the best's
+
+
+@dataclass
+class PromotionResult:
+    promote: bool
+    decision: str  # "H1" (better), "H0" (not better), "undecided", "regression"
+    games: int
+    win_rate: float
+    llr: float
+
+    def summary(self) -> str:
+        return f"{self.decision}: win rate {self.win_rate:.1%} over {self.games} games (LLR {self.llr:+.2f})"
+
+
+def sprt_bounds(config: SprtConfig) -> tuple[float, float]:
+    return math.log(config.beta / (1 - config.alpha)), math.log((1 - config.beta) / config.alpha)
+
+
+def llr(wins: float, games: int, p0: float, p1: float) -> float:
+    """Log-likelihood ratio of H1 vs H0 for `wins` (ties as halves) out of `games` Bernoulli trials."""
+    losses = games - wins
+    return wins * math.log(p1 / p0) + losses * math.log((1 - p1) / (1 - p0))
+
+
+def sequential_match(
+    candidate: Player,
+    best: Player,
+    config: SprtConfig = SprtConfig(),
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> PromotionResult:
+    lower, upper = sprt_bounds(config)
+    wins, games, ratio = 0.0, 0, 0.0
+    while games < config.max_games:
+        result = play_match(candidate, best, config.chunk_games, seed + games, device=device)
+        wins += result.win_rate * result.games
+        games += result.games
+        ratio = llr(wins, games, config.p0, config.p1)
+        if ratio >= upper:
+            return PromotionResult(True, "H1", games, wins / games, ratio)
+        if ratio <= lower:
+            return PromotionResult(False, "H0", games, wins / games, ratio)
+    return PromotionResult(False, "undecided", games, wins / max(games, 1), ratio)
+
+
+def regression(candidate_vs_random: float | None, best_vs_random: float | None, config: SprtConfig = SprtConfig()) -> bool:
+    if candidate_vs_random is None or best_vs_random is None:
+        return False
+    return candidate_vs_random < best_vs_random - config.regression_margin

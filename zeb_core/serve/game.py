@@ -1,0 +1,240 @@
+"""One hand of Texas 42 for the web page: a human at seat 0, bots at seats 1..3, every rule from the engine.
+
+The bots are asked through the bot protocol (`BotSession.respond`) with only what their seat may know, so a
+network bot plays the web page exactly as it would play any client; the engine's `GameState` holds the true deal,
+checks the human's moves and scores the hand.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from zeb_core.bot import BotSession
+from zeb_core.engine import DECL_NAMES, N_SEATS, GameState, IllegalMoveError, deal_benchmark, domino_name, make_generator
+from zeb_core.players.base import Player
+
+HUMAN_SEAT = 0
+SEAT_NAMES = ("You", "Left", "Partner", "Right")  # seats 0..3 clockwise, as drawn around the table
+MAX_SEED = 2**63 - 1
+
+
+class GameError(ValueError):
+    """A request the game cannot honour; `status` is the HTTP status that fits it."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class PlayRecord:
+    seat: int
+    domino: int
+    by: str  # "you" or the bot's spec
+    policy: dict[str, float] | None = None
+    value: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"seat": self.seat, "domino": self.domino, "name": domino_name(self.domino), "by": self.by}
+        if self.policy is not None:
+            out["policy"] = self.policy
+        if self.value is not None:
+            out["value"] = self.value
+        return out
+
+
+@dataclass
+class Game:
+    """The true state of one hand plus the record the page shows; mutate only under `lock`."""
+
+    id: str
+    seed: int
+    state: GameState
+    bots: dict[int, str]  # seat -> player spec
+    sessions: dict[int, BotSession]
+    plays: list[PlayRecord] = field(default_factory=list)
+    created: float = field(default_factory=time.time)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # ------------------------------------------------------------ facts read from the engine
+    @property
+    def done(self) -> bool:
+        return bool(self.state.done()[0])
+
+    @property
+    def to_move(self) -> int:
+        return int(self.state.current[0])
+
+    def held(self, seat: int) -> list[int]:
+        return self.state.held(torch.tensor([seat])).nonzero()[:, 1].tolist()
+
+    def legal(self) -> list[int]:
+        return self.state.legal_mask()[0].nonzero().flatten().tolist()
+
+    def request_for(self, seat: int) -> dict[str, Any]:
+        """The bot-protocol request for `seat`: its hand, the contract and the public plays, nothing more."""
+        s = self.state
+        return {
+            "seat": seat,
+            "hand": self.held(seat),
+            "decl": int(s.decl[0]),
+            "bidder": int(s.bidder[0]),
+            "bid": int(s.bid[0]),
+            "leader": int(s.leader[0]),
+            "plays": [[p.seat, p.domino] for p in self.plays],
+        }
+
+    # ------------------------------------------------------------ moves
+    def play_human(self, domino: object) -> None:
+        if isinstance(domino, bool) or not isinstance(domino, int):
+            raise GameError(f"'domino' must be a domino id (an integer 0..27), got {domino!r}")
+        if self.done:
+            raise GameError("the hand is over; start a new one", 409)
+        if self.to_move != HUMAN_SEAT:
+            raise GameError(f"it is seat {self.to_move}'s turn, not yours", 409)
+        if not 0 <= domino <= 27:
+            raise GameError(f"{domino} is not a domino id (0..27)")
+        try:
+            self.state.apply(torch.tensor([domino]))
+        except IllegalMoveError as exc:
+            raise GameError(str(exc).removeprefix("game 0: "), 422) from None
+        self.plays.append(PlayRecord(HUMAN_SEAT, domino, "you"))
+
+    def run_bots(self) -> None:
+        """Let the bots play until it is the human's turn or the hand is over."""
+        while not self.done and self.to_move != HUMAN_SEAT:
+            seat = self.to_move
+            reply = self.sessions[seat].respond(self.request_for(seat))
+            if "error" in reply:
+                raise GameError(f"the bot at seat {seat} ({self.bots[seat]}) failed: {reply['error']}", 500)
+            self.state.apply(torch.tensor([int(reply["play"])]))
+            self.plays.append(PlayRecord(seat, int(reply["play"]), self.bots[seat], reply.get("policy"), reply.get("value")))
+
+    # ------------------------------------------------------------ what the page sees
+    def tricks(self) -> list[dict[str, Any]]:
+        winners = self.state.trick_winners[0].tolist()
+        points = self.state.trick_points[0].tolist()
+        out = []
+        for k in range(0, len(self.plays), 4):
+            chunk = self.plays[k : k + 4]
+            trick: dict[str, Any] = {"leader": chunk[0].seat, "plays": [[p.seat, p.domino] for p in chunk]}
+            if len(chunk) == 4:
+                trick["winner"], trick["points"] = winners[k // 4], points[k // 4]
+            out.append(trick)
+        return out
+
+    def result(self) -> dict[str, Any] | None:
+        if not self.done:
+            return None
+        s = self.state
+        pts = s.team_points[0].tolist()
+        bidder_team = int(s.bidder[0]) % 2
+        winner = 0 if pts[0] > pts[1] else 1 if pts[1] > pts[0] else None
+        made = bool(s.contract_made()[0])
+        return {
+            "team_points": pts,
+            "winner_team": winner,
+            "you_won": winner == 0,
+            "tie": winner is None,
+            "bidder_team": bidder_team,
+            "contract_made": made,
+            "summary": _summary(pts, winner, int(s.bidder[0]), made, int(s.bid[0])),
+            "values": [round(v, 4) for v in s.values()[0].tolist()],
+            "hands": s.hands[0].tolist(),
+        }
+
+    def view(self) -> dict[str, Any]:
+        """The state as seat 0 may see it (other hands only once the hand is over)."""
+        s = self.state
+        tricks = self.tricks()
+        in_progress = tricks[-1] if tricks and "winner" not in tricks[-1] else None
+        completed = [t for t in tricks if "winner" in t]
+        team_tricks = [0, 0]
+        for t in completed:
+            team_tricks[t["winner"] % 2] += 1
+        bidder, decl = int(s.bidder[0]), int(s.decl[0])
+        done = self.done
+        return {
+            "id": self.id,
+            "seed": self.seed,
+            "seat": HUMAN_SEAT,
+            "seat_names": list(SEAT_NAMES),
+            "bots": {str(k): v for k, v in self.bots.items()},
+            "contract": {
+                "bidder": bidder,
+                "bidder_name": SEAT_NAMES[bidder],
+                "bidder_team": bidder % 2,
+                "bid": int(s.bid[0]),
+                "decl": decl,
+                "decl_name": DECL_NAMES[decl],
+                "leader": int(s.leader[0]),
+            },
+            "hand": self.held(HUMAN_SEAT),
+            "legal": [] if done or self.to_move != HUMAN_SEAT else self.legal(),
+            "to_move": None if done else self.to_move,
+            "your_turn": not done and self.to_move == HUMAN_SEAT,
+            "hand_counts": [len(self.held(seat)) for seat in range(N_SEATS)],
+            "trick": in_progress["plays"] if in_progress else [],
+            "last_trick": completed[-1] if completed else None,
+            "tricks": completed,
+            "team_points": s.team_points[0].tolist(),
+            "team_tricks": team_tricks,
+            "plays": [p.to_json() for p in self.plays],
+            "n_plays": len(self.plays),
+            "done": done,
+            "result": self.result(),
+        }
+
+
+def _summary(pts: list[int], winner: int | None, bidder: int, made: bool, bid: int) -> str:
+    teams = ("You and Partner", "Left and Right")
+    head = "A 21-21 tie" if winner is None else f"{teams[winner]} won {pts[winner]}-{pts[1 - winner]}"
+    whose = "Your" if bidder == HUMAN_SEAT else f"{SEAT_NAMES[bidder]}'s"
+    return f"{head}; {whose} bid of {bid} was {'made' if made else 'set'}."
+
+
+class GameStore:
+    """Games in memory, by id; the oldest are dropped past `max_games` so a public page cannot fill memory."""
+
+    def __init__(self, get_player: Callable[[str], Player], max_games: int = 1000) -> None:
+        self.get_player = get_player
+        self.max_games = max_games
+        self.games: dict[str, Game] = {}
+        self._lock = threading.Lock()
+
+    def create(self, seed: int | None, bots: dict[int, str]) -> Game:
+        if seed is None:
+            seed = secrets.randbelow(2**31)
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise GameError(f"'seed' must be an integer 0..{MAX_SEED}, got {seed!r}")
+        players = {seat: self.get_player(spec) for seat, spec in bots.items()}  # raises for an unknown spec
+        state = deal_benchmark(1, make_generator(seed))
+        sessions = {seat: BotSession(players[seat], seed + seat) for seat in bots}
+        game = Game(uuid.uuid4().hex[:16], seed, state, dict(bots), sessions)
+        with game.lock:
+            game.run_bots()
+        with self._lock:
+            self.games[game.id] = game
+            while len(self.games) > self.max_games:
+                self.games.pop(next(iter(self.games)))
+        return game
+
+    def get(self, game_id: str) -> Game:
+        game = self.games.get(game_id)
+        if game is None:
+            raise GameError(f"no game with id {game_id!r} (it may have expired; start a new one)", 404)
+        return game
+
+    def play(self, game_id: str, domino: object) -> Game:
+        game = self.get(game_id)
+        with game.lock:
+            game.play_human(domino)
+            game.run_bots()
+        return game

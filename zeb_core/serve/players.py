@@ -1,0 +1,160 @@
+"""Players for the server, built once per spec, and the list the web page offers.
+
+Building a network player reads and checks a weights file, so each spec is built once and shared by every
+request; store players refresh themselves (`StorePlayer.maybe_reload`). Listing the store's weights asks the
+store for their step (`latest_step`, a read of the state JSON) at most every `refresh_s` seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import torch
+
+from zeb_core.players.base import Player, SpecError, make_player, parse_spec
+
+BUILTIN = {"random": "a uniformly random legal domino", "heuristic": "the spec's baseline: lead trumps/high, follow cheap"}
+POLICY_NOTE = (
+    "Any player spec is accepted too: policy:path=DIR_OR_FILE[,temp=T] (a checkpoint's greedy move), "
+    "mcts:path=...,sims=N, or store:url=URL,which=latest|best. GET /v1/players?path=DIR lists a checkpoint."
+)
+
+
+def store_spec(url: str, which: str, name: str = "model") -> str:
+    return f"store:url={url},name={name},which={which}"
+
+
+class PlayerPool:
+    """Spec -> Player, built lazily and cached; a bad spec raises SpecError with one clear sentence."""
+
+    def __init__(
+        self,
+        default: str = "heuristic",
+        store_url: str | None = None,
+        store_name: str = "model",
+        device: torch.device | str = "cpu",
+        refresh_s: float = 30.0,
+        max_players: int = 32,
+    ) -> None:
+        self.default = default.strip()
+        self.store_url = store_url
+        self.store_name = store_name
+        self.device = torch.device(device)
+        self.refresh_s = refresh_s
+        self.max_players = max_players
+        self._players: dict[str, Player] = {}
+        self._lock = threading.Lock()
+        self._building: dict[str, threading.Lock] = {}
+        self.compute_lock = threading.Lock()  # players keep RNG state; decide one request at a time
+        self._listing: tuple[float, list[dict[str, Any]]] | None = None
+
+    def get(self, spec: str | None) -> Player:
+        spec = (spec or self.default).strip()
+        if not spec:
+            raise SpecError("the player spec is empty")
+        with self._lock:
+            if spec in self._players:
+                return self._players[spec]
+            building = self._building.setdefault(spec, threading.Lock())
+        with building:  # one build per spec; a slow one (a remote store) does not hold up the others
+            with self._lock:
+                if spec in self._players:
+                    return self._players[spec]
+            try:
+                player = self._build(spec)
+                with self._lock:
+                    if len(self._players) >= self.max_players:  # drop the oldest, never the default
+                        for key in list(self._players):
+                            if key != self.default:
+                                del self._players[key]
+                                break
+                    self._players[spec] = player
+            finally:
+                with self._lock:
+                    self._building.pop(spec, None)
+            return player
+
+    def _build(self, spec: str) -> Player:
+        kind, params = parse_spec(spec)
+        if kind == "store" and "refresh" not in params:
+            spec = f"{spec},refresh={self.refresh_s:g}"
+        try:
+            return make_player(spec, self.device, seed=0)
+        except OSError as exc:  # a path the server may not read: the client's problem, said in one sentence
+            raise SpecError(f"player spec {spec!r}: {exc.strerror or exc}") from None
+
+    def built(self) -> list[tuple[str, Player]]:
+        with self._lock:
+            return list(self._players.items())
+
+    def listing(self, paths: list[str] = ()) -> list[dict[str, Any]]:
+        """random, heuristic, the default, the store's latest and best, checkpoints at `paths`, and specs in use."""
+        entries: list[dict[str, Any]] = [
+            {"spec": kind, "label": kind, "description": text, "available": True} for kind, text in BUILTIN.items()
+        ]
+        entries.extend(self._store_entries())
+        wanted = [self.default] + [f"policy:path={p.strip()}" for p in paths if p.strip()]
+        wanted += [spec for spec, _ in self.built()]
+        seen = {e["spec"] for e in entries}
+        for spec in wanted:
+            if spec in seen:
+                continue
+            seen.add(spec)
+            entry: dict[str, Any] = {"spec": spec, "label": _label(spec), "available": True}
+            try:
+                entry["description"] = self.get(spec).name
+            except SpecError as exc:
+                entry.update(available=False, reason=str(exc))
+            entries.append(entry)
+        for e in entries:
+            e["default"] = e["spec"] == self.default
+            if e["default"]:
+                e["label"] += " (server default)"
+        return entries
+
+    def _store_entries(self) -> list[dict[str, Any]]:
+        if not self.store_url:
+            return []
+        now = time.monotonic()
+        if self._listing is not None and now - self._listing[0] < self.refresh_s:
+            return [dict(e) for e in self._listing[1]]
+        entries = []
+        store, problem = None, None
+        try:
+            from zeb_core.players.store_player import open_store_or_fail
+
+            store = open_store_or_fail(self.store_url)
+        except SpecError as exc:
+            problem = str(exc)
+        for which in ("latest", "best"):
+            spec = store_spec(self.store_url, which, self.store_name)
+            entry: dict[str, Any] = {"spec": spec, "label": f"store {which}", "which": which, "available": False}
+            step = None
+            if store is not None:
+                try:
+                    step = store.latest_step(name=self.store_name, which=which)
+                except Exception as exc:  # noqa: BLE001 - a store that cannot answer is listed as such
+                    problem = f"the store did not answer: {exc}"
+            if step is not None:
+                entry.update(available=True, step=int(step), label=f"store {which} (step {int(step)})")
+                entry["description"] = f"the {which} weights of {self.store_name!r} in {self.store_url}"
+            else:
+                entry["reason"] = problem or f"the store has no {which} weights for {self.store_name!r} yet"
+            entries.append(entry)
+        self._listing = (now, entries)
+        return [dict(e) for e in entries]
+
+
+def _label(spec: str) -> str:
+    """A short name for a spec: `policy model` for policy:path=runs/x/model, the spec itself otherwise."""
+    try:
+        kind, params = parse_spec(spec)
+    except SpecError:
+        return spec
+    if "path" in params:
+        return f"{kind} {params['path'].rstrip('/').rsplit('/', 1)[-1] or params['path']}"
+    if kind == "store":
+        return f"store {params.get('which', 'latest')}"
+    return spec

@@ -1,0 +1,91 @@
+"""The replay buffer: a ring of preallocated tensors on the training device.
+
+Examples are copied to the device once, when they are added, so a training step samples a batch with one
+`randint` and a handful of gathers and nothing crosses the host/device boundary. Memory is allocated up front
+(a 200K-example buffer is about 70 MB), so a long run never grows or fragments it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from zeb_core.encoding import OBS_FEATURES, OBS_TOKENS
+from zeb_core.engine.state import HAND_SIZE
+
+FIELDS = ("obs", "legal", "policy", "value", "model_step")
+
+
+def resolve_device(device: torch.device | str) -> torch.device:
+    """`cuda` with its index filled in, so "cuda" and "cuda:0" compare equal."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+class ReplayBuffer:
+    """Holds the newest `capacity` examples; older ones are overwritten in arrival order."""
+
+    def __init__(self, capacity: int, device: torch.device | str = "cpu") -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be positive, got {capacity}")
+        self.capacity = int(capacity)
+        self.device = resolve_device(device)
+        kw = {"device": self.device}
+        self.obs = torch.zeros(capacity, OBS_TOKENS, OBS_FEATURES, dtype=torch.int8, **kw)
+        self.legal = torch.zeros(capacity, HAND_SIZE, dtype=torch.bool, **kw)
+        self.policy = torch.zeros(capacity, HAND_SIZE, dtype=torch.float32, **kw)
+        self.value = torch.zeros(capacity, dtype=torch.float32, **kw)
+        self.model_step = torch.zeros(capacity, dtype=torch.int64, **kw)
+        self._pos = 0  # where the next example goes
+        self._size = 0
+        self.total_added = 0  # every example ever offered, dropped ones included
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(
+        self,
+        obs: torch.Tensor,
+        legal: torch.Tensor,
+        policy: torch.Tensor,
+        value: torch.Tensor,
+        model_step: torch.Tensor | int,
+    ) -> None:
+        """Append N examples; `model_step` is one int for all or an [N] tensor.
+
+        The result is the same as adding them one at a time: a batch larger than the buffer keeps its newest
+        `capacity` examples, at the slots they would have reached.
+        """
+        n = int(obs.shape[0])
+        if obs.shape[1:] != (OBS_TOKENS, OBS_FEATURES):
+            raise ValueError(f"obs must be [N, {OBS_TOKENS}, {OBS_FEATURES}], got {list(obs.shape)}")
+        for name, t, shape in (("legal", legal, (n, HAND_SIZE)), ("policy", policy, (n, HAND_SIZE)), ("value", value, (n,))):
+            if tuple(t.shape) != shape:
+                raise ValueError(f"{name} must have shape {list(shape)}, got {list(t.shape)}")
+        if n == 0:
+            return
+        if not torch.is_tensor(model_step):
+            model_step = torch.full((n,), int(model_step), dtype=torch.int64)
+        keep = min(n, self.capacity)
+        first = n - keep  # rows of this batch that would be overwritten by later rows of the same batch
+        slots = (self._pos + first + torch.arange(keep, device=self.device)) % self.capacity
+        self.obs[slots] = obs[first:].to(self.device, torch.int8)
+        self.legal[slots] = legal[first:].to(self.device, torch.bool)
+        self.policy[slots] = policy[first:].to(self.device, torch.float32)
+        self.value[slots] = value[first:].to(self.device, torch.float32)
+        self.model_step[slots] = model_step[first:].to(self.device, torch.int64)
+        self._pos = (self._pos + n) % self.capacity
+        self._size = min(self.capacity, self._size + n)
+        self.total_added += n
+
+    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """A uniform sample with replacement: {obs, legal, policy, value, model_step}, on the buffer's device.
+
+        `generator` must live on the buffer's device; passing the same seeded generator replays the same batches.
+        """
+        if self._size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        idx = torch.randint(0, self._size, (batch_size,), device=self.device, generator=generator)
+        # Until the ring wraps the filled slots are 0..size-1; afterwards every slot is filled, so this is uniform.
+        return {name: getattr(self, name)[idx] for name in FIELDS}

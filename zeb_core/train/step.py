@@ -1,0 +1,195 @@
+"""One training step, written out top to bottom: sample, forward, losses, backward, clip, step; plus its metrics.
+
+The same code runs on the CPU and on CUDA. Metrics are accumulated as tensors on the device and read back once
+per `train_steps` call, so a GPU never waits on the host inside the loop. The learning rate is a function of the
+optimizer step (`schedule.lr_at`), so the optimizer's state dict plus `Trainer.step` is everything a restarted
+learner needs to continue exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zeb_core.model.net import ZebNet
+from zeb_core.train.buffer import ReplayBuffer, resolve_device
+from zeb_core.train.schedule import lr_at
+
+METRIC_KEYS = (
+    "train/policy_loss",
+    "train/value_loss",
+    "train/policy_entropy",
+    "train/policy_top1_accuracy",
+    "train/policy_kl_divergence",
+    "train/grad_norm",
+    "train/grad_norm_value_head",
+    "train/value_mean",
+    "train/value_std",
+    "train/value_target_mean",
+)  # averaged over the steps; train/lr and perf/train_steps_per_s are added at the end
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings. Batch 64 and weight decay 0.01 are the reference learner's defaults."""
+
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    batch_size: int = 64
+    warmup_steps: int = 0
+    total_steps: int | None = None  # None: constant rate after warm-up; else cosine to min_lr_ratio * lr
+    min_lr_ratio: float = 0.1
+    grad_clip: float | None = 1.0  # None or 0: no clipping (the norm is still measured)
+    value_weight: float = 1.0
+    betas: tuple[float, float] = (0.9, 0.999)
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0 or self.batch_size < 1 or self.warmup_steps < 0 or self.weight_decay < 0:
+            raise ValueError(f"invalid training config {self}")
+        if self.total_steps is not None and self.total_steps < 1:
+            raise ValueError(f"total_steps must be positive or None, got {self.total_steps}")
+
+    def lr_at(self, step: int) -> float:
+        return lr_at(step, self.lr, self.warmup_steps, self.total_steps, self.min_lr_ratio)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on Linear weights only.
+
+    Decaying LayerNorm gains, biases or embedding rows pulls them towards 0 for no benefit (and an embedding row
+    of a rare feature value decays on every step without being trained). The default (foreach) implementation is
+    kept on every device so a state dict saved on one device loads the same way on another.
+    """
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad:
+                continue
+            (decay if isinstance(module, nn.Linear) and name == "weight" else no_decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
+
+
+def policy_value_losses(
+    logits: torch.Tensor,
+    value: torch.Tensor,
+    legal: torch.Tensor,
+    target_policy: torch.Tensor,
+    target_value: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(policy cross-entropy, value MSE, masked log-probabilities [B, 7]).
+
+    Illegal slots have -inf logits, so their log-probability is -inf and 0 * -inf would be NaN: they are replaced
+    by 0 after the log-softmax (their target and probability are 0, so they contribute nothing).
+    """
+    logp = torch.where(legal, F.log_softmax(logits, dim=-1), 0.0)
+    policy_loss = -(target_policy * logp).sum(-1).mean()
+    value_loss = F.mse_loss(value, target_value)
+    return policy_loss, value_loss, logp
+
+
+class Trainer:
+    """Owns the model's optimizer and step count; `train_steps` runs n optimizer steps on buffer samples."""
+
+    def __init__(
+        self,
+        model: ZebNet,
+        config: TrainConfig,
+        device: torch.device | str = "cpu",
+        optimizer_state: dict[str, Any] | None = None,
+        step: int = 0,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).train()
+        self.config = config
+        self.optimizer = make_optimizer(self.model, config)
+        if optimizer_state is not None:
+            self.optimizer.load_state_dict(optimizer_state)
+            # The saved state supplies the moments; the hyperparameters stay those of `config` (lr is set per step).
+            for group, decay in zip(self.optimizer.param_groups, (config.weight_decay, 0.0), strict=True):
+                group["weight_decay"], group["betas"] = decay, config.betas
+        self.step = int(step)  # optimizer steps taken so far; drives the learning-rate schedule
+        self._value_head_params = [p for p in self.model.value_head.parameters() if p.requires_grad]
+
+    def optimizer_state(self) -> dict[str, Any]:
+        """A CPU snapshot of the optimizer state dict (a copy: training on does not change it)."""
+        sd = self.optimizer.state_dict()
+        state = {
+            pid: {k: v.detach().cpu().clone() if torch.is_tensor(v) else v for k, v in pstate.items()}
+            for pid, pstate in sd["state"].items()
+        }
+        return {"state": state, "param_groups": copy.deepcopy(sd["param_groups"])}
+
+    def train_steps(
+        self, buffer: ReplayBuffer, n_steps: int, generator: torch.Generator | None = None
+    ) -> dict[str, float]:
+        """Run `n_steps` optimizer steps on uniform samples of `buffer`; returns the metrics averaged over them.
+
+        train/lr is the rate of the last step taken; perf/train_steps_per_s counts sampling and all.
+        """
+        if n_steps < 1:
+            raise ValueError(f"n_steps must be positive, got {n_steps}")
+        if buffer.device != self.device:
+            raise ValueError(f"buffer is on {buffer.device}, the trainer on {self.device}")
+        cfg = self.config
+        clip = cfg.grad_clip if cfg.grad_clip else float("inf")
+        self.model.train()
+        totals = torch.zeros(len(METRIC_KEYS), device=self.device)
+        start = time.perf_counter()
+        for _ in range(n_steps):
+            lr = cfg.lr_at(self.step)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+
+            batch = buffer.sample(cfg.batch_size, generator)
+            logits, value = self.model(batch["obs"], batch["legal"])
+            target = batch["policy"]
+            policy_loss, value_loss, logp = policy_value_losses(logits, value, batch["legal"], target, batch["value"])
+            loss = policy_loss + cfg.value_weight * value_loss
+
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            # Both norms are taken before clipping: they are what the loss asked for (the value head's is the
+            # canary for a value-loss blow-up).
+            value_head_norm = torch.linalg.vector_norm(
+                torch.stack([torch.linalg.vector_norm(p.grad) for p in self._value_head_params if p.grad is not None])
+            )
+            grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            self.optimizer.step()
+            self.step += 1
+
+            with torch.no_grad():
+                probs = logp.exp()  # 0 on illegal slots
+                entropy = -(probs * logp).sum(-1).mean()
+                top1 = (logits.argmax(-1) == target.argmax(-1)).float().mean()
+                # KL(target || net) = sum t log t - sum t log p = cross-entropy - H(target); xlogy makes 0 log 0 = 0.
+                kl = policy_loss + torch.special.xlogy(target, target).sum(-1).mean()
+                totals += torch.stack(
+                    [
+                        policy_loss.detach(),
+                        value_loss.detach(),
+                        entropy,
+                        top1,
+                        kl,
+                        grad_norm,
+                        value_head_norm,
+                        value.mean(),
+                        value.std(),
+                        batch["value"].mean(),
+                    ]
+                )
+        averaged = (totals / n_steps).tolist()  # the one host sync of the call
+        seconds = time.perf_counter() - start
+        metrics = dict(zip(METRIC_KEYS, averaged, strict=True))
+        metrics["train/lr"] = lr
+        metrics["perf/train_steps_per_s"] = n_steps / seconds
+        return metrics

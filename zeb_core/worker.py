@@ -1,0 +1,218 @@
+"""A self-play worker: pull the newest weights, play a batch of games with search, put the examples in the
+outbox, upload them, and now and then load newer weights in place. The Prefect flow in flows/ drives these
+steps as tasks; nothing here knows about Prefect.
+
+Never lose a game: a batch reaches the store only through the outbox, and a store outage makes the worker wait
+and retry (with backoff and a log line), never die.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zeb_core.formats.examples import encode_examples, sanitize_worker_id
+from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle
+from zeb_core.mcts.config import SearchConfig
+from zeb_core.mcts.search import Evaluator
+from zeb_core.model.checkpoint import model_from_bundle
+from zeb_core.outbox import Outbox, default_outbox_dir
+from zeb_core.selfplay import play_selfplay
+from zeb_core.store import Store, StoreError, StoreUnavailable, open_store
+
+log = logging.getLogger("zeb.worker")
+
+
+def default_worker_id() -> str:
+    return sanitize_worker_id(f"{socket.gethostname()}-{uuid.uuid4().hex[:4]}")
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but this machine has no CUDA GPU (use cpu or auto)")
+    return torch.device(device)
+
+
+@dataclass
+class WorkerSettings:
+    store: str
+    name: str = DEFAULT_NAME
+    examples_url: str | None = None
+    worker_id: str = field(default_factory=default_worker_id)
+    device: str = "auto"
+    games_per_batch: int = 64
+    reload_every: int = 1  # batches between checks for newer weights
+    follow: str = "latest"  # or "best"
+    seed: int | None = None
+    outbox: str | None = None
+    wait_for_weights_s: float = 600.0  # how long to wait for a learner's first push before giving up
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    def __post_init__(self) -> None:
+        if self.games_per_batch < 1:
+            raise ValueError(f"games per batch must be >= 1, got {self.games_per_batch}")
+        if self.reload_every < 1:
+            raise ValueError(f"reload-every must be >= 1, got {self.reload_every}")
+        if self.follow not in ("latest", "best"):
+            raise ValueError(f"follow must be latest or best, not {self.follow!r}")
+        self.worker_id = sanitize_worker_id(self.worker_id)
+
+
+@dataclass
+class BatchReport:
+    batch: int
+    games: int
+    examples: int
+    seconds: float
+    games_per_s: float
+    forward_share: float
+    model_step: int
+    model_lag: int | None
+    upload_seconds: float = 0.0
+    uploaded: str | None = None
+    errors: int = 0
+
+
+def wait_and_retry(what: str, fn: Callable[[], Any], patience_s: float | None, sleep: Callable[[float], None] = time.sleep) -> Any:
+    """Call `fn` until it stops raising StoreUnavailable; back off up to a minute between tries."""
+    start = time.monotonic()
+    delay = 1.0
+    while True:
+        try:
+            return fn()
+        except StoreUnavailable as exc:
+            if patience_s is not None and time.monotonic() - start > patience_s:
+                raise
+            log.warning("%s: store unavailable (%s); waiting %.0fs and trying again", what, exc, delay)
+            sleep(delay * (0.5 + random.random()))
+            delay = min(60.0, delay * 2)
+
+
+class SelfPlayWorker:
+    def __init__(self, settings: WorkerSettings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.device = resolve_device(settings.device)
+        self.store = store or open_store(settings.store, settings.examples_url)
+        self.outbox = Outbox(settings.outbox or default_outbox_dir(self.store.url, settings.name))
+        self.evaluator: Evaluator | None = None
+        self.weights_sha: str | None = None
+        self.model_step = -1
+        self.batches_done = 0
+        self.errors = 0
+        self.seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
+
+    # ------------------------------------------------------------ weights
+    def refresh_weights(self) -> bool:
+        """Load the store's newest weights when they differ from ours; True if new ones were loaded.
+
+        Before the learner's first push there are none: wait (bounded by `wait_for_weights_s`)."""
+        deadline = time.monotonic() + self.settings.wait_for_weights_s
+        while True:
+            bundle = wait_and_retry(
+                "pull weights",
+                lambda: self.store.pull_weights(self.settings.name, self.settings.follow, unless_sha=self.weights_sha),
+                None,
+            )
+            if bundle is not None:
+                self._load(bundle)
+                return True
+            if self.evaluator is not None:
+                return False
+            if time.monotonic() > deadline:
+                raise StoreError(
+                    f"no weights named {self.settings.name!r} ({self.settings.follow}) in {self.store.url} after "
+                    f"{self.settings.wait_for_weights_s:.0f}s; start the learner first"
+                )
+            log.info("waiting for the learner's first push of %r in %s", self.settings.name, self.store.url)
+            time.sleep(2.0)
+
+    def _load(self, bundle: WeightsBundle) -> None:
+        model = model_from_bundle(bundle, self.device)
+        self.evaluator = Evaluator(model, self.device)
+        self.weights_sha = bundle.state.get("weights_sha256")
+        self.model_step = bundle.step
+        log.info("worker %s loaded weights step %d", self.settings.worker_id, bundle.step)
+
+    # ------------------------------------------------------------ outbox
+    def flush_outbox(self, patience_s: float | None = None) -> list[str]:
+        """Upload everything in the outbox (an earlier run's batches first); returns the stored paths."""
+        uploaded = []
+        for path in self.outbox.pending():
+            with self.outbox.claim(path) as mine:
+                if not mine:
+                    continue
+                loaded = self.outbox.load(path)
+                if loaded is None:
+                    log.error("outbox file %s is damaged; kept aside as .bad", path)
+                    self.errors += 1
+                    continue
+                data, manifest = loaded
+                stored = wait_and_retry(
+                    "upload examples", lambda: self.store.upload_examples(data, manifest, self.settings.name), patience_s
+                )
+                self.outbox.done(path)
+                uploaded.append(stored)
+        return uploaded
+
+    # ------------------------------------------------------------ one batch
+    def generate(self) -> tuple[Path, BatchReport]:
+        """Play one batch of games and put its examples in the outbox."""
+        if self.evaluator is None:
+            self.refresh_weights()
+        assert self.evaluator is not None
+        batch = play_selfplay(
+            self.evaluator,
+            self.settings.games_per_batch,
+            self.settings.search,
+            seed=self.seed + 7919 * self.batches_done,
+            device=self.device,
+        )
+        data, manifest = encode_examples(
+            batch.obs,
+            batch.legal,
+            batch.policy,
+            batch.value,
+            model_step=self.model_step,
+            worker_id=self.settings.worker_id,
+            games=batch.games,
+            settings={**asdict(self.settings.search), "device": str(self.device)},
+        )
+        path = self.outbox.put(data, manifest["sha256"])
+        self.batches_done += 1
+        newest = None
+        try:
+            newest = self.store.latest_step(self.settings.name, self.settings.follow)
+        except StoreError:
+            self.errors += 1
+        report = BatchReport(
+            batch=self.batches_done,
+            games=batch.games,
+            examples=batch.examples,
+            seconds=batch.seconds,
+            games_per_s=batch.stats["games_per_s"],
+            forward_share=batch.stats["forward_share"],
+            model_step=self.model_step,
+            model_lag=None if newest is None else max(0, newest - self.model_step),
+        )
+        return path, report
+
+    def upload(self, report: BatchReport) -> BatchReport:
+        """Upload the outbox (this batch and anything left before); waits out store outages."""
+        start = time.perf_counter()
+        errors_before = self.errors
+        stored = self.flush_outbox()
+        report.upload_seconds = time.perf_counter() - start
+        report.uploaded = stored[-1] if stored else None
+        report.errors = self.errors - errors_before
+        return report
