@@ -9,8 +9,6 @@ hand finishes, the weights are pushed, the lease is released.
 from __future__ import annotations
 
 import base64
-import signal
-import threading
 import time
 from dataclasses import asdict
 
@@ -18,36 +16,13 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
 from prefect.artifacts import update_progress_artifact
 
+from flows.stop import StopFlag
 from tasks.learner import close_task, evaluate_task, ingest_task, promote_task, prune_task, push_task, start_task
 from tasks.learner import train_task
 from zeb_core.curves import training_curve_png
 from zeb_core.formats.weights import DEFAULT_NAME
 from zeb_core.learner import Learner, LearnerSettings
 from zeb_core.wandb_log import WandbLogger
-
-
-class StopFlag:
-    """Set by SIGINT/SIGTERM; the loop checks it between cycles."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.previous: dict[int, object] = {}
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self.previous[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.event.set()
-
-    def restore(self) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
-
-    def __bool__(self) -> bool:
-        return self.event.is_set()
 
 
 @flow(name="learner", log_prints=True)

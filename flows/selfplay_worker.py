@@ -9,6 +9,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.artifacts import create_table_artifact
 
+from flows.stop import StopFlag
 from tasks.selfplay import flush_outbox_task, generate_task, pull_weights_task, upload_task
 from zeb_core.formats.weights import DEFAULT_NAME
 from zeb_core.mcts.config import SearchConfig
@@ -50,10 +51,19 @@ def selfplay_worker(
         search=search,
     )
     worker = SelfPlayWorker(settings)
+    stop = StopFlag()
+    stop.install()
+    try:
+        return _run(worker, settings, batches, reload_every, stop)
+    finally:
+        stop.restore()
+
+
+def _run(worker: SelfPlayWorker, settings: WorkerSettings, batches: int, reload_every: int, stop: StopFlag) -> list[dict]:
     flush_outbox_task(worker)
     reports: list[dict] = []
     batch = 0
-    while batches <= 0 or batch < batches:
+    while (batches <= 0 or batch < batches) and not stop:
         if batch % reload_every == 0:
             pull_weights_task(worker)
         report = generate_task(worker, batch + 1)

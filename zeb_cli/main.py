@@ -159,22 +159,14 @@ def players_cmd() -> None:
     out.print(table)
 
 
+from zeb_cli.learner_cmd import learner_cmd, worker_cmd  # noqa: E402
+from zeb_cli.serve_cmd import serve  # noqa: E402
 from zeb_cli.store_cmd import store_app  # noqa: E402
 
 app.add_typer(store_app, name="store")
-
-
-def _register_optional_commands() -> None:
-    """Commands whose modules are owned by later work; a missing one must not break the rest of the CLI."""
-    try:
-        from zeb_cli.serve_cmd import serve
-
-        app.command("serve", help="Serve the bot protocol over HTTP and a web page to play against the bots.")(serve)
-    except ImportError:
-        pass
-
-
-_register_optional_commands()
+app.command("learner")(learner_cmd)
+app.command("worker")(worker_cmd)
+app.command("serve", help="Serve the bot protocol over HTTP and a web page to play against the bots.")(serve)
 
 
 if __name__ == "__main__":  # pragma: no cover
