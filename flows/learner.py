@@ -43,6 +43,7 @@ def learner(
     keep_example_files: int = 15,
     min_buffer_size: int = 5000,
     max_model_lag: int | None = None,
+    replay_ratio: float | None = None,
     promote: bool = True,
     device: str = "auto",
     run_name: str | None = None,
@@ -60,7 +61,7 @@ def learner(
         batch_size=batch_size, replay_buffer_size=replay_buffer_size, training_steps_per_cycle=training_steps_per_cycle,
         push_every=push_every, eval_every=eval_every, eval_games=eval_games, prune_every=prune_every,
         keep_example_files=keep_example_files, min_buffer_size=min_buffer_size, max_model_lag=max_model_lag,
-        promote=promote, device=device, run_name=run_name, seed=seed,
+        replay_ratio=replay_ratio, promote=promote, device=device, run_name=run_name, seed=seed,
     )
     stop = StopFlag()
     stop.install()
@@ -83,7 +84,7 @@ def learner(
             ingested = ingest_task(lrn, step)
             metrics = train_task(lrn, step)
             if metrics is None:
-                time.sleep(idle_sleep_s)
+                _wait_for_data(lrn, stop, deadline, idle_sleep_s)
                 continue
             cycle += 1
             step = lrn.step
@@ -120,6 +121,15 @@ def learner(
     if continue_as_new and not stop and cycle >= cycles:
         _start_next_run(logger)
     return summary
+
+
+def _wait_for_data(lrn: Learner, stop: StopFlag, deadline: float | None, sleep_s: float) -> None:
+    """Poll the store (no task runs, so an idle learner does not fill the Prefect database) until we can train."""
+    while not stop and (deadline is None or time.monotonic() < deadline):
+        time.sleep(sleep_s)
+        lrn.ingest()
+        if lrn.can_train():
+            return
 
 
 def _publish_eval(lrn: Learner, name: str) -> None:

@@ -13,6 +13,7 @@ import torch
 _HOME = Path(tempfile.mkdtemp(prefix="zeb-test-prefect-"))
 os.environ.setdefault("PREFECT_HOME", str(_HOME))
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("WANDB_MODE", "offline")
 torch.set_num_threads(2)
 # Prefect stops its temporary server at exit, after pytest has closed the captured streams.

@@ -337,3 +337,16 @@ def test_open_store_urls(tmp_path: Path) -> None:
         open_store("hf://just-a-name")
     faulty = open_store(f"file://{tmp_path}/f?faults=0.2")
     assert isinstance(faulty.weights, FaultyBackend) and faulty.weights.rate == 0.2
+
+
+def test_prune_history_keeps_newest_pushes(store: Store) -> None:
+    for step in range(1, 6):
+        store.push_weights(small_bundle(step, seed=step))
+    store.promote(small_bundle(9, seed=9))
+    dropped = store.prune_history(keep=2)
+    if store.weights.url.startswith("hf://"):
+        assert dropped == 0  # the Hub's git history is not rewritten
+        return
+    assert dropped == 3 and [p.step for p in store.history()] == [5, 4]
+    assert [p.step for p in store.history(which="best")] == [9]
+    assert store.pull_weights().step == 5 and store.revert("model", "step:4")[0].step == 4

@@ -43,6 +43,7 @@ def learner_cmd(
     keep_example_files: Annotated[int, typer.Option(help="Example files kept by pruning (newest).")] = 15,
     min_buffer_size: Annotated[int, typer.Option(help="No training until the buffer holds this many examples.")] = 5000,
     max_model_lag: Annotated[int | None, typer.Option(help="Drop examples from models more than N steps behind.")] = None,
+    replay_ratio: Annotated[float | None, typer.Option(help="Train at most this many samples per example received (waits for data beyond).")] = None,
     promote: Annotated[bool, typer.Option(help="Promote to NAME-best when a new model beats the best (SPRT).")] = True,
     run_name: Annotated[str | None, typer.Option(help="W&B display name (default: the namespace).")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "auto",
@@ -64,7 +65,7 @@ def learner_cmd(
             batch_size=batch_size, replay_buffer_size=replay_buffer_size, training_steps_per_cycle=training_steps_per_cycle,
             push_every=push_every, eval_every=eval_every, eval_games=eval_games, prune_every=prune_every,
             keep_example_files=keep_example_files, min_buffer_size=min_buffer_size, max_model_lag=max_model_lag,
-            promote=promote, device=device, run_name=run_name, seed=seed, cycles=cycles, minutes=minutes,
+            replay_ratio=replay_ratio, promote=promote, device=device, run_name=run_name, seed=seed, cycles=cycles, minutes=minutes,
             continue_as_new=False,
         )
     except LeaseHeld as exc:

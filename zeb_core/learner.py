@@ -31,6 +31,7 @@ from zeb_core.train import ReplayBuffer, TrainConfig, Trainer
 from zeb_core.worker import resolve_device, wait_and_retry
 
 log = logging.getLogger("zeb.learner")
+KEEP_PUSHES = 50  # revertable pushes kept in a local or S3 store's history
 
 
 @dataclass
@@ -53,6 +54,7 @@ class LearnerSettings:
     keep_example_files: int = 15
     min_buffer_size: int = 5000
     max_model_lag: int | None = None  # drop examples from models more than this many steps behind
+    replay_ratio: float | None = None  # at most this many trained samples per example received (None: no limit)
     warmup_steps: int = 0
     cosine_steps: int | None = None
     promote: bool = True
@@ -105,6 +107,8 @@ class Learner:
         self.history: list[dict[str, float]] = []  # per-cycle metrics for the curve
         self.pushed_step = -1
         self.last_ingest_rate = 0.0
+        self.samples_trained = 0  # in this process, for --replay-ratio
+        self.last_metrics: dict[str, float] = {}
 
     # ================================================================ start-up
     def start(self) -> None:
@@ -224,13 +228,24 @@ class Learner:
             self.echo(f"Ingested {examples:,} examples from {files} files [buffer: {len(self.buffer):,}]")
         return {"files": files, "examples": examples}
 
-    def train(self) -> dict[str, float] | None:
+    def can_train(self) -> bool:
+        """Enough examples, and (with --replay-ratio) enough fresh ones for another cycle."""
         s = self.settings
         if len(self.buffer) < max(1, s.min_buffer_size):
+            return False
+        samples = s.training_steps_per_cycle * s.batch_size
+        return s.replay_ratio is None or self.samples_trained + samples <= s.replay_ratio * self.buffer.total_added
+
+    def train(self) -> dict[str, float] | None:
+        s = self.settings
+        if not self.can_train():
             return None
         assert self.trainer is not None
+        samples = s.training_steps_per_cycle * s.batch_size
         metrics = self.trainer.train_steps(self.buffer, s.training_steps_per_cycle, self.generator)
+        self.samples_trained += samples
         self.step += 1
+        self.last_metrics = {k: v for k, v in metrics.items() if k in ("train/policy_loss", "train/value_loss")}
         return metrics
 
     def stats(self) -> dict[str, float]:
@@ -274,6 +289,7 @@ class Learner:
             "learner_id": self.settings.learner_id,
             "cursor": self.cursor.to_json(),
             "last_eval": self.last_eval,
+            "last_metrics": self.last_metrics,
             "time": time.time(),
         }
         bundle = bundle_from_model(self.model, state, self.trainer.optimizer_state())
@@ -297,7 +313,11 @@ class Learner:
         assert self.model is not None and self.trainer is not None
         s = self.settings
         vs_random = self.last_eval.get("eval/vs_random_win_rate")
-        best = self.store.pull_weights(s.name, "best")
+        try:
+            best = self.store.pull_weights(s.name, "best")
+        except StoreUnavailable as exc:  # an outage must not end the run: try again at the next evaluation
+            log.warning("promotion skipped: store unavailable (%s)", exc)
+            return None
         if best is not None:
             if regression(vs_random, self.best_vs_random):
                 return PromotionResult(False, "regression", 0, 0.0, 0.0)
@@ -312,12 +332,18 @@ class Learner:
             result = PromotionResult(True, "first", 0, 1.0, 0.0)
         state = {"step": self.step, "total_games": self.total_games, "last_eval": self.last_eval, "time": time.time(),
                  "promotion": asdict(result)}
-        self.store.promote(bundle_from_model(self.model, state, None), s.name, message=result.summary())
+        try:
+            self.store.promote(bundle_from_model(self.model, state, None), s.name, message=result.summary())
+        except StoreUnavailable as exc:
+            log.warning("promotion (%s) not pushed: store unavailable (%s)", result.summary(), exc)
+            return None
         self.best_vs_random = vs_random
         return result
 
     def prune(self) -> int:
+        """Old example files beyond --keep-example-files, and pushes beyond the newest KEEP_PUSHES."""
         try:
+            self.store.prune_history(self.settings.name, keep=KEEP_PUSHES)
             return len(self.store.prune_examples(self.settings.name, keep=self.settings.keep_example_files))
         except StoreUnavailable as exc:
             log.warning("prune skipped: %s", exc)

@@ -60,6 +60,9 @@ class FaultyBackend:
     def history(self, limit: int = 100) -> list[Revision]:
         return self._call("history", limit)
 
+    def drop_history(self, revisions: Sequence[str]) -> None:
+        return self._call("drop_history", revisions)
+
     def read_versioned(self, path: str) -> tuple[bytes | None, str | None]:
         return self._call("read_versioned", path)
 

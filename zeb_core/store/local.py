@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import secrets
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -104,6 +105,13 @@ class LocalBackend:
         except OSError as exc:
             raise StoreError(f"cannot write to {self.root}: {exc.strerror or exc}") from None
         return rev
+
+    def drop_history(self, revisions: Sequence[str]) -> None:
+        """Forget recorded pushes (their `.history/REV/` copies); the live files are untouched."""
+        for rev in revisions:
+            folder = self._path(COMMIT_FILE, rev).parent
+            (folder / COMMIT_FILE).unlink(missing_ok=True)  # the record first: a half-dropped push is not listed
+            shutil.rmtree(folder, ignore_errors=True)
 
     def history(self, limit: int = 100) -> list[Revision]:
         folder = self.root / ".history"

@@ -309,6 +309,15 @@ class S3Backend:
                     "delete_objects", str(first.get("Key", "")), str(first.get("Code", "")), 0, str(first.get("Message", ""))
                 )
 
+    def drop_history(self, revisions: Sequence[str]) -> None:
+        """Forget recorded pushes (their `.history/REV/` copies); the live files are untouched."""
+        for rev in revisions:
+            prefix = self._key(".commit.json", rev)[: -len(".commit.json")]
+            keys = [obj["Key"] for obj in self._list_keys(prefix)]
+            marker = [k for k in keys if k.endswith("/.commit.json")]
+            self._delete(marker)  # the record first: a half-dropped push is simply not listed
+            self._delete([k for k in keys if k not in marker])
+
     def commit(
         self, puts: dict[str, bytes], deletes: Sequence[str] = (), message: str = "", history: bool = False
     ) -> Revision:

@@ -27,6 +27,7 @@ from zeb_core.formats.safe_io import FormatError
 from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle, bundle_from_files, bundle_to_files, weights_filenames
 from zeb_core.store.backend import Backend, FileInfo, LeaseHeld, NotFound, Revision, StoreError
 from zeb_core.store.cursor import ExampleCursor
+from zeb_core.store.faults import FaultyBackend
 from zeb_core.store.retry import RetryPolicy, call_with_retry
 
 log = logging.getLogger("zeb.store")
@@ -171,7 +172,7 @@ class Store:
         """Pushes of `name` newest first (from the backend's commit history)."""
         check_name(name)
         out: list[PushRecord] = []
-        for rev in self._call("history", self.weights.history, 1000):
+        for rev in self._call("history", self.weights.history, max(1000, 4 * limit)):
             fields = _parse_tag(rev.message)
             if fields is None or fields.get("name") != name or fields.get("which") != which:
                 continue
@@ -180,6 +181,17 @@ class Store:
             if len(out) >= limit:
                 break
         return out
+
+    def prune_history(self, name: str = DEFAULT_NAME, keep: int = 20) -> int:
+        """Forget all but the newest `keep` pushes of `name` (promoted models are always kept), where the backend
+        keeps history as copies (local, S3); a Hub repo's git history is left alone. Returns pushes forgotten."""
+        drop = getattr(self.weights, "drop_history", None)
+        if drop is None or isinstance(self.weights, FaultyBackend) and not hasattr(self.weights.inner, "drop_history"):
+            return 0
+        old = [p.revision for p in self.history(name, "latest", limit=100_000)[keep:]]
+        if old:
+            self._call("drop history", drop, old)
+        return len(old)
 
     def resolve_revision(self, name: str, to: str) -> PushRecord:
         """A push of `name` by revision id (or a unique prefix of one) or by `step:N`."""

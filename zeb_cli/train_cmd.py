@@ -1,0 +1,253 @@
+"""`zeb train`: the one-machine pipeline. A local store under ./runs/NAME, one learner and W self-play workers as
+separate processes (each a Prefect flow, no server), rich progress, a budget in minutes or games, and at the end
+an evaluation report with intervals, the training curve, the best weights and how to play against them.
+
+Ctrl-C stops everything cleanly (workers finish their batch and upload it, the learner pushes); running the
+same command again continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console(stderr=True)
+out = Console()
+STOP_GRACE_S = 180.0
+
+
+@dataclass
+class Pipeline:
+    run_dir: Path
+    learner_args: list[str]
+    worker_args: list[list[str]]
+    env: dict[str, str]
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self) -> None:
+        logs = self.run_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self._spawn("learner", self.learner_args, logs)
+        for i, args in enumerate(self.worker_args):
+            self._spawn(f"worker-{i}", args, logs)
+
+    def _spawn(self, role: str, args: list[str], logs: Path) -> None:
+        env = dict(self.env)
+        if "PREFECT_API_URL" not in os.environ:  # serverless: each process its own Prefect home (SQLite)
+            home = (self.run_dir / "prefect" / role).resolve()
+            home.mkdir(parents=True, exist_ok=True)
+            env["PREFECT_HOME"] = str(home)
+        log = open(logs / f"{role}.log", "ab")
+        self.procs[role] = subprocess.Popen(
+            [sys.executable, "-m", "zeb_cli.main", *args], stdout=log, stderr=subprocess.STDOUT, env=env,
+            start_new_session=True,  # the terminal's Ctrl-C reaches us only; we stop the children in order
+        )
+
+    def dead(self) -> list[tuple[str, int]]:
+        return [(role, p.returncode) for role, p in self.procs.items() if p.poll() is not None]
+
+    def stop(self) -> None:
+        """Workers first (they finish and upload their batch), then the learner (it pushes and releases)."""
+        workers = [r for r in self.procs if r != "learner"]
+        for group in (workers, ["learner"]):
+            for role in group:
+                if self.procs[role].poll() is None:
+                    self.procs[role].send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + STOP_GRACE_S
+            for role in group:
+                proc = self.procs[role]
+                try:
+                    proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    console.print(f"[yellow]{role} did not stop within {STOP_GRACE_S:.0f}s; killing it[/]")
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+
+
+def _state(store: Any) -> dict[str, Any]:
+    from zeb_core.store import StoreError
+
+    try:
+        return store.peek_state() or {}
+    except StoreError:
+        return {}
+
+
+def train_cmd(
+    name: Annotated[str, typer.Option(help="Run name: the store lives in RUNS_DIR/NAME.")] = "default",
+    minutes: Annotated[float | None, typer.Option(help="Wall-clock budget for this invocation.")] = 20.0,
+    games: Annotated[int | None, typer.Option(help="Stop once the learner has ingested this many games in total.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Self-play worker processes (default: one per GPU, else one per 2 CPU cores).")] = None,
+    size: Annotated[str, typer.Option(help="Model size for a fresh run: small, medium, large.")] = "small",
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+    sims: Annotated[int, typer.Option("--sims", help="Simulations per searched move.")] = 32,
+    worlds: Annotated[int, typer.Option(help="Hidden-hand worlds per move.")] = 4,
+    max_nodes: Annotated[int, typer.Option(help="Nodes per search tree.")] = 64,
+    games_per_batch: Annotated[int, typer.Option(help="Games per worker batch (one example file each).")] = 32,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 256,
+    replay_buffer_size: Annotated[int, typer.Option(help="Replay buffer capacity.")] = 100_000,
+    training_steps_per_cycle: Annotated[int, typer.Option(help="Gradient steps per cycle.")] = 10,
+    replay_ratio: Annotated[float, typer.Option(help="Trained samples per example received, at most.")] = 8.0,
+    min_buffer_size: Annotated[int, typer.Option(help="Examples before training starts.")] = 2000,
+    eval_every: Annotated[int, typer.Option(help="Evaluate every N cycles.")] = 20,
+    eval_games: Annotated[int, typer.Option(help="Games per evaluation during training.")] = 1000,
+    final_eval_games: Annotated[int, typer.Option(help="Games per opponent in the final report.")] = 4000,
+    runs_dir: Annotated[Path, typer.Option(help="Where runs live.")] = Path("runs"),
+    seed: Annotated[int, typer.Option(help="Seed of a fresh model.")] = 0,
+) -> None:
+    """Train from scratch (or continue) on this machine: a learner and self-play workers, then a report."""
+    import torch
+
+    from zeb_core.store import open_store
+
+    if minutes is None and games is None:
+        _fail("give a budget: --minutes M or --games N")
+    if (minutes is not None and minutes <= 0) or (games is not None and games <= 0):
+        _fail("--minutes and --games must be positive")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        _fail(f"--device {device}: this machine has no CUDA GPU (use cpu or auto)")
+    gpu = device != "cpu" and torch.cuda.is_available()
+    cores = os.cpu_count() or 2
+    n_workers = workers or (torch.cuda.device_count() if gpu else max(1, cores // 2))
+    if n_workers < 1:
+        _fail("--workers must be >= 1")
+    run_dir = runs_dir / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    url = f"file://{run_dir.resolve()}"
+    store = open_store(url)
+    threads = "1" if not gpu else "2"
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180", "WANDB_DIR": str(run_dir.resolve()),
+           "PYTHONUNBUFFERED": "1", "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "INFO")}
+    env.setdefault("WANDB_MODE", "offline" if not os.environ.get("WANDB_API_KEY") else "online")
+    learner_args = [
+        "learner", "--store", url, "--size", size, "--device", device, "--lr", str(lr), "--batch-size", str(batch_size),
+        "--replay-buffer-size", str(replay_buffer_size), "--training-steps-per-cycle", str(training_steps_per_cycle),
+        "--replay-ratio", str(replay_ratio), "--min-buffer-size", str(min_buffer_size), "--push-every", "2",
+        "--eval-every", str(eval_every), "--eval-games", str(eval_games), "--prune-every", "50",
+        "--keep-example-files", "2000", "--run-name", name, "--seed", str(seed), "--threads", threads,
+    ]
+    host = socket.gethostname()
+    worker_args = [
+        ["worker", "--store", url, "--worker-id", f"{host}-w{i}", "--device", device, "--sims", str(sims),
+         "--worlds", str(worlds), "--max-nodes", str(max_nodes), "--games-per-batch", str(games_per_batch),
+         "--outbox", str((run_dir / "outbox").resolve()), "--threads", threads]
+        for i in range(n_workers)
+    ]
+    start_state = _state(store)
+    start_games = int(start_state.get("total_games", 0))
+    console.print(
+        f"[bold]zeb train[/] {name}: store {url}, {n_workers} worker(s) on {'cuda' if gpu else 'cpu'}, "
+        f"{'continuing from step ' + str(start_state.get('step')) if start_state else 'fresh ' + size + ' model'}; "
+        f"logs in {run_dir / 'logs'}; Ctrl-C stops cleanly"
+    )
+    pipeline = Pipeline(run_dir, learner_args, worker_args, env)
+    curve: dict[int, dict[str, float]] = {}
+    pipeline.start()
+    interrupted = False
+    try:
+        _watch(pipeline, store, minutes, games, start_games, curve)
+    except KeyboardInterrupt:
+        interrupted = True
+        console.print("[yellow]stopping: workers finish their batch, the learner pushes...[/]")
+    finally:
+        pipeline.stop()
+    _report(store, run_dir, curve, final_eval_games, device if gpu else "cpu", interrupted)
+
+
+def _watch(pipeline: Pipeline, store: Any, minutes: float | None, games: int | None, start_games: int,
+           curve: dict[int, dict[str, float]]) -> None:
+    t0 = time.monotonic()
+    total = 60 * minutes if minutes is not None else float(games or 0)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("training", total=total, info="starting Prefect and the processes...")
+        while True:
+            time.sleep(2.0)
+            dead = pipeline.dead()
+            if any(role == "learner" for role, _ in dead):
+                raise typer.Exit(_died(pipeline, "learner"))
+            for role, code in dead:
+                if code != 0:
+                    raise typer.Exit(_died(pipeline, role))
+            state = _state(store)
+            step = int(state.get("step", 0))
+            total_games = int(state.get("total_games", 0))
+            ev = state.get("last_eval") or {}
+            if state:
+                curve[step] = {"step": step, "games": total_games, **(state.get("last_metrics") or {}),
+                               **({k: v for k, v in ev.items() if k.startswith("eval/")} if ev.get("step") == step else {})}
+            info = f"step {step}  games {total_games:,}"
+            if ev:
+                info += f"  vs random {ev.get('eval/vs_random_win_rate', 0):.1%} (step {ev.get('step')})"
+            done = time.monotonic() - t0 if minutes is not None else total_games - start_games
+            progress.update(task, completed=min(done, total), info=info)
+            if done >= total:
+                return
+
+
+def _died(pipeline: Pipeline, role: str) -> int:
+    log = pipeline.run_dir / "logs" / f"{role}.log"
+    tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
+    console.print(f"[bold red]{role} stopped unexpectedly[/]; last lines of {log}:")
+    for line in tail:
+        console.print(f"  {line}", markup=False, highlight=False)
+    return 1
+
+
+def _report(store: Any, run_dir: Path, curve: dict[int, dict[str, float]], games: int, device: str,
+            interrupted: bool) -> None:
+    from zeb_core.curves import training_curve_png
+    from zeb_core.match import play_match
+    from zeb_core.model.checkpoint import model_from_bundle
+    from zeb_core.players import make_player
+    from zeb_core.players.builtin import PolicyPlayer
+
+    bundle = store.pull_weights()
+    if bundle is None:
+        console.print("no weights were pushed yet; nothing to evaluate")
+        return
+    points = sorted(curve.values(), key=lambda r: r["step"])
+    if points:
+        table = Table("step", "games", "policy loss", "value loss", "vs random", "vs heuristic", title="training curve")
+        for r in points:
+            if "eval/vs_random_win_rate" in r or r is points[-1]:
+                table.add_row(str(r["step"]), f"{r['games']:,}", f"{r.get('train/policy_loss', float('nan')):.3f}",
+                              f"{r.get('train/value_loss', float('nan')):.3f}",
+                              f"{r['eval/vs_random_win_rate']:.1%}" if "eval/vs_random_win_rate" in r else "",
+                              f"{r['eval/vs_heuristic_win_rate']:.1%}" if "eval/vs_heuristic_win_rate" in r else "")
+        out.print(table)
+        png = run_dir / "curve.png"
+        png.write_bytes(training_curve_png(points, title=f"{run_dir.name}"))
+        console.print(f"curve plot: {png}")
+    model = model_from_bundle(bundle, device)
+    player = PolicyPlayer(model, __import__("torch").device(device), name=f"latest (step {bundle.step})")
+    table = Table("player", "opponent", "games", "win rate", "95% CI", title=f"final evaluation ({games} games each)")
+    for opponent in ("random", "heuristic"):
+        r = play_match(player, make_player(opponent, device, 7), games, seed=20_000_000, device=device)
+        table.add_row(r.player_a, opponent, str(r.games), f"{r.win_rate:.1%}", f"{r.ci_low:.1%}..{r.ci_high:.1%}")
+    out.print(table)
+    weights = run_dir / "weights"
+    best = weights / "model-best.safetensors"
+    target = best if best.exists() else weights / "model.safetensors"
+    out.print(f"best weights: {target}")
+    out.print(f"play against them:  zeb serve --player policy:path={target}   (then open http://127.0.0.1:8042/)")
+    out.print(f"match them:         zeb eval policy:path={target} vs heuristic --games 4000")
+    out.print(f"continue training:  zeb train --name {run_dir.name}" + ("   (stopped early by Ctrl-C)" if interrupted else ""))
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(2)
