@@ -18,17 +18,23 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# The main job on the embedded default.
+# The main job on the embedded default: train from scratch for 20 minutes (local store, Prefect without a
+# server, W&B offline), then report. Run it again to continue. MINUTES=5 make run for a shorter budget.
+MINUTES ?= 20
 run: $(STAMP)
-	$(BIN)/zeb eval heuristic vs random --games 20000
+	$(BIN)/zeb train --minutes $(MINUTES)
 
+# The browser test needs Debian's chromium and chromedriver; the script installs them only where missing.
 test: $(STAMP)
+	sh tests/browser_setup.sh
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/match.py
 	$(BIN)/python bench/selfplay.py
+	$(BIN)/python bench/store.py
+	$(BIN)/python bench/learner.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache artifacts
