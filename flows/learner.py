@@ -17,6 +17,7 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.artifacts import update_progress_artifact
 
 from flows.stop import StopFlag
+from tasks.credentials import load_credentials
 from tasks.learner import close_task, evaluate_task, ingest_task, promote_task, prune_task, push_task, start_task
 from tasks.learner import train_task
 from zeb_core.curves import training_curve_png
@@ -63,6 +64,7 @@ def learner(
         keep_example_files=keep_example_files, min_buffer_size=min_buffer_size, max_model_lag=max_model_lag,
         replay_ratio=replay_ratio, promote=promote, device=device, run_name=run_name, seed=seed,
     )
+    load_credentials()
     stop = StopFlag()
     stop.install()
     lrn = Learner(settings, echo=logger.info)

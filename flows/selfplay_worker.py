@@ -10,6 +10,7 @@ from prefect import flow
 from prefect.artifacts import create_table_artifact
 
 from flows.stop import StopFlag
+from tasks.credentials import load_credentials
 from tasks.selfplay import flush_outbox_task, generate_task, pull_weights_task, upload_task
 from zeb_core.formats.weights import DEFAULT_NAME
 from zeb_core.mcts.config import SearchConfig
@@ -50,6 +51,7 @@ def selfplay_worker(
         games_per_batch=games_per_batch, reload_every=reload_every, follow=follow, seed=seed, outbox=outbox,
         search=search,
     )
+    load_credentials()
     worker = SelfPlayWorker(settings)
     stop = StopFlag()
     stop.install()

@@ -28,3 +28,21 @@ def test_zeb_core_never_imports_prefect() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.timeout(300)
+def test_credentials_come_from_prefect_secret_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.blocks.system import Secret
+
+    from tasks.credentials import load_credentials
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "from-env")
+    Secret(value="hf_secret_from_block").save("zeb-hf-token", overwrite=True)
+    Secret(value="should-not-win").save("zeb-aws-access-key-id", overwrite=True)
+    used = load_credentials()
+    import os
+
+    assert os.environ["HF_TOKEN"] == "hf_secret_from_block" and "zeb-hf-token" in used
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "from-env"  # the environment wins
+    monkeypatch.delenv("HF_TOKEN")
