@@ -9,6 +9,7 @@ import base64
 import itertools
 from dataclasses import asdict
 
+import torch
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
@@ -29,16 +30,20 @@ def ladder(
     anchor: str = "random",
     device: str = "cpu",
     seed: int = 0,
+    threads: int | None = None,
     wandb_project: str | None = "zeb",
 ) -> list[dict]:
     """Rate the models of namespace `name` of `store` (None: the baselines only) against each other and the
     baselines; returns the ratings, best first.
 
     games: games per pairing (each deal twice, seats swapped). past_best: earlier promoted models to include.
-    baselines: player specs (default random and heuristic). anchor: the player rated 0. wandb_project: None for
+    baselines: player specs (default random and heuristic). anchor: the player rated 0. threads: torch CPU threads
+    for this run (None: torch's default; 1 avoids thread thrashing on a busy CPU host). wandb_project: None for
     no W&B.
     """
     logger = get_run_logger()
+    if threads:
+        torch.set_num_threads(threads)
     baselines = list(baselines) if baselines is not None else ["random", "heuristic"]
     if anchor not in baselines:
         baselines.insert(0, anchor)

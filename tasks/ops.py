@@ -16,7 +16,6 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from zeb_core.formats.examples import parse_example_filename
 from zeb_core.formats.safe_io import FormatError, read_header
 from zeb_core.formats.weights import WeightsBundle
 from zeb_core.match import play_match
@@ -41,10 +40,10 @@ def store_key(url: str, name: str) -> str:
 
 
 def open_ops_store(url: str, examples_url: str | None = None) -> Store:
-    if "{{" in url:
+    if not url or "{{" in url:
         raise StoreError(
-            f"store {url!r} is an unresolved template: export ZEB_STORE before `prefect deploy --all`, "
-            "or pass store=... when you trigger the run"
+            f"no store given ({url!r}): export ZEB_STORE before `prefect deploy --all`, or pass store=... when you "
+            "trigger the run"
         )
     return open_store(url, examples_url)
 
@@ -172,7 +171,7 @@ def check_runs_task(flow_names: list[str], name: str, default_name: str, heartbe
                 continue
             running += 1
             logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])), limit=1,
-                                    sort=LogSort.TIMESTAMP_DESC)
+                                    offset=0, sort=LogSort.TIMESTAMP_DESC)
             times = [t for t in (run.start_time, run.state.timestamp if run.state else None) if t is not None]
             if logs:
                 times.append(logs[0].timestamp)

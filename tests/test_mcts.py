@@ -9,7 +9,10 @@ import torch
 
 from zeb_core.engine import GameState, deal_benchmark, make_generator
 from zeb_core.engine.dominoes import TABLES
-from zeb_core.mcts import Evaluator, SearchConfig, search
+from zeb_core.encoding import encode
+from zeb_core.mcts import Evaluator, SearchConfig, search, search_moves
+from zeb_core.mcts.driver import TreeReuse
+from zeb_core.mcts.search import EvalCache
 from zeb_core.mcts.worlds import info_from_state, sample_worlds
 from zeb_core.model import ModelConfig, ZebNet
 from zeb_core.players import make_player
@@ -119,3 +122,106 @@ def test_mcts_player_spec_plays_legal_games(small_checkpoint: Path) -> None:
     player = make_player(f"mcts:path={small_checkpoint},sims=8,worlds=2")
     result = play_match(player, make_player("random"), 8, seed=0)
     assert result.games == 8
+
+
+def _random_net() -> ZebNet:
+    torch.manual_seed(7)
+    return ZebNet(ModelConfig.preset("small")).eval()
+
+
+def test_eval_cache_does_not_change_the_search() -> None:
+    gen = make_generator(11)
+    state = deal_benchmark(6, gen)
+    _random_plays(state, 6, gen)
+    net = _random_net()
+    results, hits = [], []
+    for cached in (False, True):
+        evaluator = Evaluator(net)
+        config = SearchConfig(simulations=40, max_nodes=12, eval_cache=cached, clairvoyant=True)
+        results.append(search(state, evaluator, config, 40, root_noise=True, gen=make_generator(5)))
+        hits.append(evaluator.cache_hits)
+        worlds = SearchConfig(simulations=24, max_nodes=8, worlds=3, eval_cache=cached)
+        found = search_moves(state, torch.arange(6), evaluator, worlds, random.Random(3))
+        results.append(found)
+    assert hits[0] == 0 and hits[1] > 0  # a full tree re-evaluates its unstored leaves: those are hits
+    assert torch.equal(results[0].visits, results[2].visits)
+    assert torch.equal(results[1].visits, results[3].visits)
+    assert torch.allclose(results[0].root_value, results[2].root_value, atol=1e-6)
+
+
+def test_eval_cache_returns_each_rows_own_outputs() -> None:
+    gen = make_generator(4)
+    state = deal_benchmark(5, gen)
+    _random_plays(state, 9, gen)
+    net = _random_net()
+    rows = torch.tensor([0, 1, 1, 2, 0, 3, 4, 4, 1])
+    batch = state.index(rows)
+    obs, legal = encode(batch, trim=True)
+    with torch.no_grad():
+        logits, value = net(obs, legal)
+    want_p, want_v = torch.softmax(logits.float(), 1), value.float()
+    evaluator = Evaluator(net)
+    cache = EvalCache()
+    for call in range(3):
+        part = torch.arange(call, rows.numel())  # later calls: the same rows, fewer, in other batches
+        p, v, lg = evaluator(batch.index(part), cache)
+        assert torch.allclose(p, want_p[part], atol=1e-5) and torch.allclose(v, want_v[part], atol=1e-5)
+        assert torch.equal(lg, legal[part])
+    assert len(cache) == 5
+    assert evaluator.states_evaluated == 5  # duplicates within a call and across calls were not re-evaluated
+    assert evaluator.cache_hits == 5 + 5  # calls 2 and 3 found all 5 distinct rows (call 3 holds them all too)
+
+
+def test_clairvoyant_subtree_reuse_continues_from_the_played_child() -> None:
+    gen = make_generator(8)
+    state = deal_benchmark(4, gen)
+    _random_plays(state, 3, gen)
+    games = torch.arange(4)
+    config = SearchConfig(simulations=30, max_nodes=40, clairvoyant=True)
+    evaluator = Evaluator(_random_net())
+    reuse = TreeReuse()
+    first = search_moves(state, games, evaluator, config, random.Random(0), reuse=reuse)
+    old = reuse.trees
+    slots = first.visits.argmax(1)
+    state.apply(state.hand_of(state.current).gather(1, slots.view(-1, 1)).squeeze(1), check=False)
+    expected = []
+    for g in range(4):
+        root = g * config.max_nodes
+        node = int(old.child[root, slots[g]])
+        expected.append(old.visits[node].clone())
+        assert float(old.visits[node].sum()) == float(first.visits[g, slots[g]]) - 1  # its first visit expanded it
+    legal = state.legal_mask()
+    taken = reuse.take(state, games, config.max_nodes)
+    assert taken is not None
+    for g in range(4):
+        root = g * config.max_nodes
+        assert torch.equal(taken.visits[root], expected[g])
+        assert int(taken.count[g]) >= 1 and int(taken.child[root].max()) < (g + 1) * config.max_nodes
+        assert torch.equal(taken.store.owner[root], state.owner[g]) and int(taken.store.n_plays[root]) == 4
+        assert torch.equal(taken.legal[root], encode(state.index(torch.tensor([g])), legal=legal[[g]])[1][0])
+    # Two plays on, the walk goes two levels down: to the grandchild where the tree has it, else a fresh tree.
+    later = state.clone()
+    _random_plays(later, 1, make_generator(1))
+    deeper = reuse.take(later, games, config.max_nodes)
+    for g in range(4):
+        node = int(old.child[g * config.max_nodes, slots[g]])
+        slot = int((later.history[g, 4] == state.hand_of(state.current)[g]).nonzero())
+        grand = int(old.child[node, slot])
+        if grand < 0:
+            assert deeper is None or int(deeper.count[g]) == 0
+        else:
+            assert deeper is not None and torch.equal(deeper.visits[g * config.max_nodes], old.visits[grand])
+    second = search_moves(state, games, evaluator, config, random.Random(0), reuse=reuse)
+    for g in range(4):
+        assert float(second.visits[g].sum()) == float(expected[g].sum()) + config.sims_per_tree
+    # A different deal in the same game numbers is never continued from the kept trees.
+    other = deal_benchmark(4, make_generator(99))
+    assert reuse.take(other, games, config.max_nodes) is None
+
+
+def test_clairvoyant_selfplay_with_reuse_gives_valid_examples() -> None:
+    config = SearchConfig(simulations=12, max_nodes=24, clairvoyant=True)
+    batch = play_selfplay(Evaluator(_random_net()), 3, config, seed=2)
+    assert batch.stats["reused_trees"] > 0 and batch.stats["cache_lookups"] > 0
+    assert torch.allclose(batch.policy.sum(1), torch.ones(batch.examples), atol=1e-5)
+    assert bool((batch.policy[~batch.legal] == 0).all())

@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 import torch
 
-from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle, load_bundle_dir
+from zeb_core.formats.safe_io import sha256_hex
+from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle, load_bundle_dir, weights_filenames
 from zeb_core.match import play_match
 from zeb_core.model.checkpoint import bundle_from_model, model_from_bundle
 from zeb_core.model.config import ModelConfig
@@ -118,9 +119,23 @@ class Learner:
         self.lease = wait_and_retry(
             "take the lease", lambda: self.store.acquire_lease(s.name, s.learner_id, s.lease_ttl_s), patience
         )
-        bundle = wait_and_retry("pull weights", lambda: self.store.pull_weights(s.name), patience)
+        try:
+            self._resume(patience)
+        except BaseException:
+            self.close(push=False)  # a start that fails after taking the lease (bad weights, ...) gives it back
+            raise
+
+    def _resume(self, patience: float | None) -> None:
+        s = self.settings
+        interrupted = False
+        try:
+            bundle = wait_and_retry("pull weights", lambda: self.store.pull_weights(s.name), patience)
+        except StoreError as exc:
+            bundle, interrupted = self._interrupted_push(exc), True
         if bundle is not None:
             self._restore(bundle)
+            if interrupted:  # write the whole set again, so workers can read it too
+                self.push("completes an interrupted push")
             self.echo(
                 f"Resuming {s.name} from the store: step {self.step}, {self.total_games:,} games, "
                 f"{self.examples_ingested:,} examples ingested"
@@ -130,10 +145,27 @@ class Learner:
             self._restore(bundle)
             self.push("bootstrap")
             self.echo(f"Fresh start for {s.name}: pushed step 0 ({self._param_count():,} parameters) to {self.store.url}")
-        best = self.store.peek_state(s.name, "best")
+        best = wait_and_retry("read the best model's state", lambda: self.store.peek_state(s.name, "best"), patience)
         if best is not None:
             self.best_vs_random = (best.get("last_eval") or {}).get("eval/vs_random_win_rate")
-        self._rebuild_buffer()
+        wait_and_retry("rebuild the replay buffer", self._rebuild_buffer, patience)  # adds to the buffer only at the end
+
+    def _interrupted_push(self, error: StoreError) -> WeightsBundle:
+        """The push a kill -9 cut short. Backends that keep history (local, S3) record the whole push there before
+        they write the live files one by one, so a kill in between leaves live weights of the new push beside the
+        state of the old one, which never validates. Resume from the recorded push when the live weights are its
+        weights; anything else (a bad or foreign push, another format version) is `error`."""
+        name = self.settings.name
+        try:
+            pushes = self.store.history(name, limit=1)
+            bundle = self.store.pull_weights(name, revision=pushes[0].revision) if pushes else None
+            live = self.store.weights.read(weights_filenames(name)["weights"])
+        except StoreError:
+            raise error from None
+        if bundle is None or bundle.state.get("weights_sha256") != sha256_hex(live):
+            raise error
+        log.warning("the last push of %s was interrupted (%s); resuming from it (step %d)", name, error, bundle.step)
+        return bundle
 
     def _bootstrap(self) -> WeightsBundle:
         s = self.settings
@@ -352,7 +384,7 @@ class Learner:
     def close(self, push: bool = True) -> None:
         """Push what we have (if anything changed) and release the lease."""
         try:
-            if push and self.model is not None and self.step != self.pushed_step:
+            if push and self.model is not None and self.lease is not None and self.step != self.pushed_step:
                 self.push("final")
         finally:
             if self.lease is not None:

@@ -3,7 +3,8 @@
 An example is the mover's observation (padded to 36 tokens), its legal slots, the visit distribution over them
 (the policy target) and, once the hand is over, the spec's value for the mover's seat (the value target).
 Forced moves (one legal domino) are played without a search and produce no example: their policy target says
-nothing.
+nothing. Network outputs are cached by observation within each search (`SearchConfig.eval_cache`); in clairvoyant
+mode each game's tree is carried over to its next search (`SearchConfig.reuse_tree`, see `mcts.driver.TreeReuse`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 from zeb_core.encoding import encode, pad_tokens
 from zeb_core.engine.deal import deal_benchmark, make_generator
 from zeb_core.mcts.config import SearchConfig
-from zeb_core.mcts.driver import search_moves
+from zeb_core.mcts.driver import TreeReuse, search_moves
 from zeb_core.mcts.search import Evaluator
 
 
@@ -47,6 +48,8 @@ def play_selfplay(
     device = torch.device(device)
     start = time.perf_counter()
     forward0, evals0 = evaluator.forward_seconds, evaluator.states_evaluated
+    lookups0, hits0 = evaluator.cache_lookups, evaluator.cache_hits
+    reuse = TreeReuse() if config.clairvoyant and config.reuse_tree else None
     gen = make_generator(seed, device)
     rng = random.Random(seed)
     state = deal_benchmark(games, gen, device)
@@ -58,7 +61,7 @@ def play_selfplay(
         moves = legal.float().argmax(1)  # forced (and finished, ignored) games
         todo = (counts > 1).nonzero().flatten()
         if todo.numel():
-            found = search_moves(state, todo, evaluator, config, rng, gen, root_noise=True)
+            found = search_moves(state, todo, evaluator, config, rng, gen, root_noise=True, reuse=reuse)
             searches += todo.numel()
             sub = state.index(todo)
             obs, legal_slots = encode(sub, legal=legal[todo])
@@ -90,6 +93,11 @@ def play_selfplay(
     stats = {
         "searches": searches,
         "states_evaluated": evaluator.states_evaluated - evals0,
+        "cache_lookups": evaluator.cache_lookups - lookups0,
+        "cache_hits": evaluator.cache_hits - hits0,
+        "cache_hit_rate": (evaluator.cache_hits - hits0) / max(1, evaluator.cache_lookups - lookups0),
+        "reused_trees": reuse.reused if reuse is not None else 0,
+        "reused_visits": reuse.reused_visits if reuse is not None else 0.0,
         "forward_seconds": evaluator.forward_seconds - forward0,
         "forward_share": (evaluator.forward_seconds - forward0) / seconds if seconds > 0 else 0.0,
         "games_per_s": games / seconds if seconds > 0 else float("inf"),

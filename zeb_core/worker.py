@@ -110,20 +110,33 @@ class SelfPlayWorker:
         self.model_step = -1
         self.batches_done = 0
         self.errors = 0
+        self.unreadable_since: float | None = None  # when the store's newest weights became unreadable to us
         self.seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
 
     # ------------------------------------------------------------ weights
     def refresh_weights(self) -> bool:
         """Load the store's newest weights when they differ from ours; True if new ones were loaded.
 
-        Before the learner's first push there are none: wait (bounded by `wait_for_weights_s`)."""
+        Before the learner's first push there are none: wait (bounded by `wait_for_weights_s`). Newest weights
+        that do not validate (a learner killed inside a push leaves a torn set until it restarts) are an error for
+        a worker without weights; one with weights plays on with them for up to `wait_for_weights_s`."""
         deadline = time.monotonic() + self.settings.wait_for_weights_s
         while True:
-            bundle = wait_and_retry(
-                "pull weights",
-                lambda: self.store.pull_weights(self.settings.name, self.settings.follow, unless_sha=self.weights_sha),
-                None,
-            )
+            try:
+                bundle = wait_and_retry(
+                    "pull weights",
+                    lambda: self.store.pull_weights(self.settings.name, self.settings.follow, unless_sha=self.weights_sha),
+                    None,
+                )
+            except StoreError as exc:
+                now = time.monotonic()
+                self.unreadable_since = self.unreadable_since or now
+                if self.evaluator is None or now - self.unreadable_since > self.settings.wait_for_weights_s:
+                    raise
+                self.errors += 1
+                log.warning("newest weights are unreadable (%s); playing on with step %d", exc, self.model_step)
+                return False
+            self.unreadable_since = None
             if bundle is not None:
                 self._load(bundle)
                 return True

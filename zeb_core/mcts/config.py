@@ -16,6 +16,14 @@ class SearchConfig:
     greedy_after: int = 16  # plays after which self-play picks the most-visited move
     dirichlet_alpha: float = 0.3  # root noise in self-play
     dirichlet_fraction: float = 0.25  # share of the root prior replaced by noise (0 disables)
+    # Cache network outputs by observation within one search (all worlds of all games of one move): an information
+    # state reached again (in another world or simulation, or at a full tree's unstored leaf) is not re-evaluated.
+    # Results are unchanged; the cache is dropped when the search returns, so its memory is bounded by one search.
+    eval_cache: bool = True
+    # Clairvoyant mode only: keep each game's tree between searches and continue from the subtree of the moves
+    # played since (self-play and MctsPlayer). With sampled worlds this is off whatever the setting: the next
+    # search draws new deals of the hidden hands, so the old trees' states (other hands) are not the new worlds.
+    reuse_tree: bool = True
 
     def __post_init__(self) -> None:
         checks = (
