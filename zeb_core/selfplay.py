@@ -18,7 +18,7 @@ import torch
 from zeb_core.encoding import encode, pad_tokens
 from zeb_core.engine.deal import deal_benchmark, make_generator
 from zeb_core.mcts.config import SearchConfig
-from zeb_core.mcts.driver import TreeReuse, search_moves
+from zeb_core.mcts.driver import TreeReuse, policy_target, search_moves
 from zeb_core.mcts.search import Evaluator
 
 
@@ -65,7 +65,7 @@ def play_selfplay(
             searches += todo.numel()
             sub = state.index(todo)
             obs, legal_slots = encode(sub, legal=legal[todo])
-            policy = found.visits / found.visits.sum(1, keepdim=True).clamp(min=1)
+            policy = policy_target(found, config)
             greedy = int(state.n_plays[todo[0]]) >= config.greedy_after or config.temperature == 0
             if greedy:
                 slots = found.visits.argmax(1)

@@ -16,6 +16,13 @@ class SearchConfig:
     greedy_after: int = 16  # plays after which self-play picks the most-visited move
     dirichlet_alpha: float = 0.3  # root noise in self-play
     dirichlet_fraction: float = 0.25  # share of the root prior replaced by noise (0 disables)
+    # Policy target of an example: "visits" (root visit distribution, as the reference) or "improved"
+    # (softmax(log prior + sigma(completed Q)), see mcts.driver.improved_policy), which still improves on the prior
+    # when a few simulations per world cannot separate the moves by visits.
+    policy_target: str = "improved"
+    c_visit: float = 50.0  # sigma(q) = (c_visit + max visits) * c_scale * q, q in [0, 1]
+    c_scale: float = 0.1
+    q_range_floor: float = 0.1  # smallest Q range that min-max scaling stretches to [0, 1]
     # Cache network outputs by observation within one search (all worlds of all games of one move): an information
     # state reached again (in another world or simulation, or at a full tree's unstored leaf) is not re-evaluated.
     # Results are unchanged; the cache is dropped when the search returns, so its memory is bounded by one search.
@@ -33,6 +40,9 @@ class SearchConfig:
             (self.worlds >= 1, f"worlds must be >= 1, got {self.worlds}"),
             (self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}"),
             (0 <= self.dirichlet_fraction <= 1, f"dirichlet_fraction must be in [0, 1], got {self.dirichlet_fraction}"),
+            (self.policy_target in ("visits", "improved"), f"policy_target must be visits or improved, got {self.policy_target!r}"),
+            (self.c_visit >= 0 and self.c_scale >= 0, "c_visit and c_scale must be >= 0"),
+            (self.q_range_floor > 0, f"q_range_floor must be > 0, got {self.q_range_floor}"),
             (self.dirichlet_alpha > 0, f"dirichlet_alpha must be > 0, got {self.dirichlet_alpha}"),
         )
         for ok, message in checks:

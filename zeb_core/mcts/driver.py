@@ -26,6 +26,36 @@ class MoveSearch:
     visits: torch.Tensor  # [n, 7] root visits per hand slot, summed over worlds
     value: torch.Tensor  # [n] mean root value for the seat to move
     legal: torch.Tensor  # [n, 7]
+    wsum: torch.Tensor  # [n, 7] summed backed-up values per root slot (seat to move), over worlds
+    prior: torch.Tensor  # [n, 7] the network's root prior (the same observation in every world)
+
+
+def improved_policy(found: MoveSearch, config: SearchConfig) -> torch.Tensor:
+    """The policy target softmax(log prior + sigma(completed Q)) over legal slots (Gumbel MuZero's improved policy).
+
+    Q(a) is the mean backed-up value of root slot a over all worlds; a slot never visited takes the root's mean
+    value. The Q of one move is min-max scaled to [0, 1] over its legal slots (the range is at least
+    `config.q_range_floor`, so that tiny differences are not blown up), then sigma(q) = (c_visit + max visits) *
+    c_scale * q. Unlike visit counts, this target moves away from the prior even when a few simulations per world
+    cannot separate the moves by visits.
+    """
+    legal = found.legal
+    n = found.visits
+    q = torch.where(n > 0, found.wsum / n.clamp(min=1), found.value.view(-1, 1).expand_as(n))
+    big = torch.finfo(q.dtype).max
+    q_min = torch.where(legal, q, big).amin(1, keepdim=True)
+    q_max = torch.where(legal, q, -big).amax(1, keepdim=True)
+    q_hat = (q - q_min) / (q_max - q_min).clamp(min=config.q_range_floor)
+    sigma = (config.c_visit + n.amax(1, keepdim=True)) * config.c_scale * q_hat
+    logits = torch.where(legal, torch.log(found.prior.clamp(min=1e-8)) + sigma, float("-inf"))
+    return torch.softmax(logits, dim=1)
+
+
+def policy_target(found: MoveSearch, config: SearchConfig) -> torch.Tensor:
+    """[n, 7] the training target of each searched move, summing to 1 over its legal slots."""
+    if config.policy_target == "improved":
+        return improved_policy(found, config)
+    return found.visits / found.visits.sum(1, keepdim=True).clamp(min=1)
 
 
 class TreeReuse:
@@ -115,6 +145,8 @@ def search_moves(
         visits=result.visits.view(n, k, -1).sum(1),
         value=result.root_value.view(n, k).mean(1),
         legal=result.legal.view(n, k, -1)[:, 0],
+        wsum=result.root_wsum.view(n, k, -1).sum(1),
+        prior=result.root_prior.view(n, k, -1)[:, 0],
     )
 
 

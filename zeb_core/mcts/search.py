@@ -273,6 +273,8 @@ class SearchResult:
     visits: torch.Tensor  # [T, 7] root visit counts per hand slot of the seat to move
     root_value: torch.Tensor  # [T] mean backed-up value for the seat to move at the root
     legal: torch.Tensor  # [T, 7] legal root slots
+    root_wsum: torch.Tensor  # [T, 7] summed backed-up values per root edge, for the seat to move
+    root_prior: torch.Tensor  # [T, 7] the network's root prior (without noise)
     tree: Tree | None = None  # the searched trees (root priors without noise), for reuse
 
 
@@ -393,4 +395,7 @@ def search(
     root_visits = visits[base]
     root_value = wsum[base].sum(1) / root_visits.sum(1).clamp(min=1)
     prior[base] = p_clean
-    return SearchResult(visits=root_visits, root_value=root_value, legal=l_root, tree=tree)
+    return SearchResult(
+        visits=root_visits, root_value=root_value, legal=l_root, root_wsum=wsum[base].clone(), root_prior=p_clean,
+        tree=tree,
+    )
