@@ -54,6 +54,7 @@ def learner(
     idle_sleep_s: float = 2.0,
     wandb_project: str = "zeb",
     continue_as_new: bool = True,
+    learner_id: str | None = None,
 ) -> dict:
     """Train the namespace `name` of `store` from the examples workers upload; returns a summary."""
     logger = get_run_logger()
@@ -63,6 +64,7 @@ def learner(
         push_every=push_every, eval_every=eval_every, eval_games=eval_games, prune_every=prune_every,
         keep_example_files=keep_example_files, min_buffer_size=min_buffer_size, max_model_lag=max_model_lag,
         replay_ratio=replay_ratio, promote=promote, device=device, run_name=run_name, seed=seed,
+        **({"learner_id": learner_id} if learner_id else {}),
     )
     load_credentials()
     stop = StopFlag()

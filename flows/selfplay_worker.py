@@ -37,6 +37,7 @@ def selfplay_worker(
     dirichlet_alpha: float = SearchConfig.dirichlet_alpha,
     dirichlet_fraction: float = SearchConfig.dirichlet_fraction,
     clairvoyant: bool = SearchConfig.clairvoyant,
+    policy_target: str = SearchConfig.policy_target,
     outbox: str | None = None,
     seed: int | None = None,
 ) -> list[dict]:
@@ -44,7 +45,7 @@ def selfplay_worker(
     search = SearchConfig(
         simulations=simulations, max_nodes=max_nodes, worlds=worlds, c_puct=c_puct, temperature=temperature,
         greedy_after=greedy_after, dirichlet_alpha=dirichlet_alpha, dirichlet_fraction=dirichlet_fraction,
-        clairvoyant=clairvoyant,
+        clairvoyant=clairvoyant, policy_target=policy_target,
     )
     settings = WorkerSettings(
         store=store, name=name, examples_url=examples_url, worker_id=worker_id or default_worker_id(), device=device,

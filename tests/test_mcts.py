@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -11,7 +12,7 @@ from zeb_core.engine import GameState, deal_benchmark, make_generator
 from zeb_core.engine.dominoes import TABLES
 from zeb_core.encoding import encode
 from zeb_core.mcts import Evaluator, SearchConfig, search, search_moves
-from zeb_core.mcts.driver import TreeReuse
+from zeb_core.mcts.driver import MoveSearch, TreeReuse, policy_target
 from zeb_core.mcts.search import EvalCache
 from zeb_core.mcts.worlds import info_from_state, sample_worlds
 from zeb_core.model import ModelConfig, ZebNet
@@ -225,3 +226,39 @@ def test_clairvoyant_selfplay_with_reuse_gives_valid_examples() -> None:
     assert batch.stats["reused_trees"] > 0 and batch.stats["cache_lookups"] > 0
     assert torch.allclose(batch.policy.sum(1), torch.ones(batch.examples), atol=1e-5)
     assert bool((batch.policy[~batch.legal] == 0).all())
+
+
+
+def test_improved_policy_target_follows_q_and_stays_on_legal_slots() -> None:
+    """softmax(log prior + sigma(completed Q)): the prior where Q says nothing, tilted to better Q where it does."""
+    legal = torch.tensor([[True, True, True, False, False, False, False]] * 3)
+    prior = torch.tensor([[0.5, 0.3, 0.2, 0, 0, 0, 0]] * 3)
+    visits = torch.tensor([[4.0, 4, 0, 0, 0, 0, 0], [4, 4, 4, 0, 0, 0, 0], [4, 4, 4, 0, 0, 0, 0]])
+    q = torch.tensor([[0.1, 0.6, 0, 0, 0, 0, 0], [0.2, 0.2, 0.2, 0, 0, 0, 0], [-0.5, 0.0, 0.5, 0, 0, 0, 0]])
+    found = MoveSearch(visits=visits, value=torch.tensor([0.9, 0.2, 0.0]), legal=legal, wsum=q * visits, prior=prior)
+    config = SearchConfig()
+    target = policy_target(found, config)
+    assert torch.allclose(target.sum(1), torch.ones(3), atol=1e-6)
+    assert bool((target[~legal] == 0).all())
+    # Row 0: the unvisited slot 2 takes the root value 0.9, the best Q, so it gains the most over its prior.
+    assert int((target[0] / prior[0].clamp(min=1e-9))[:3].argmax()) == 2
+    assert float(target[0, 1]) > float(target[0, 0]) * prior[0, 1] / prior[0, 0]
+    # Row 1: equal Qs leave the prior unchanged.
+    assert torch.allclose(target[1], prior[1], atol=1e-6)
+    # Row 2: Q ordered against the prior wins over it.
+    assert target[2, 2] > target[2, 1] > target[2, 0]
+    visit_target = policy_target(found, replace(config, policy_target="visits"))
+    assert torch.allclose(visit_target[2], torch.tensor([1 / 3] * 3 + [0.0] * 4))
+
+
+def test_selfplay_improved_targets_are_sharper_than_visits_at_few_simulations() -> None:
+    """The point of the improved target: at 8 simulations per world the visits are nearly flat, it is not."""
+    net = _random_net()
+    entropy = {}
+    for kind in ("visits", "improved"):
+        config = SearchConfig(simulations=16, max_nodes=16, worlds=2, policy_target=kind, dirichlet_fraction=0.0)
+        batch = play_selfplay(Evaluator(net), 8, config, seed=4)
+        p = batch.policy
+        assert torch.allclose(p.sum(1), torch.ones(batch.examples), atol=1e-5)
+        entropy[kind] = float(-(torch.special.xlogy(p, p)).sum(1).mean())
+    assert entropy["improved"] < entropy["visits"] - 0.1

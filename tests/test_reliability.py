@@ -103,7 +103,7 @@ CHAOS_LEARNER = textwrap.dedent(
 )
 
 
-def test_learner_killed_9_times_at_random_points_resumes_and_never_ingests_twice(tmp_path: Path) -> None:
+def test_learner_killed_with_sigkill_10_times_at_random_points_resumes_and_never_ingests_twice(tmp_path: Path) -> None:
     url = f"file://{tmp_path / 'store'}"
     store = open_store(url)
     store.ensure()

@@ -19,10 +19,11 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from zeb_core.engine import GameState, deal_benchmark, make_generator
-from zeb_core.formats.weights import load_bundle_dir, save_bundle_dir
+from zeb_core.formats.weights import load_bundle_dir
 from zeb_core.model.checkpoint import init_checkpoint
 from zeb_core.players import SpecError
 from zeb_core.players.store_player import StorePlayer
+from zeb_core.store import FaultyBackend, RetryPolicy, open_store
 from zeb_core.serve import create_app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -186,62 +187,49 @@ def test_the_page_and_its_assets_are_served(client: TestClient) -> None:
 
 
 # ---------------------------------------------------------------- store players follow the store
-class FolderStore:
-    """The store interface StorePlayer uses (`latest_step`, `pull_weights`), over real checkpoint folders
-    `ROOT/latest` and `ROOT/best`: real files, real validation, so the player's reload logic is what is tested."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.fail = False
-
-    def latest_step(self, name: str = "model", which: str = "latest") -> int | None:
-        if self.fail:
-            raise ConnectionError("store unreachable")
-        state = self.root / which / f"{name}-state.json"
-        return int(json.loads(state.read_text())["step"]) if state.exists() else None
-
-    def pull_weights(self, name: str = "model", which: str = "latest"):  # noqa: ANN201
-        if self.fail:
-            raise ConnectionError("store unreachable")
-        folder = self.root / which
-        return load_bundle_dir(folder) if (folder / f"{name}-state.json").exists() else None
-
-
-def _publish(store_root: Path, which: str, seed: int, step: int) -> None:
-    tmp = store_root / f"tmp-{seed}"
-    init_checkpoint("small", tmp, seed=seed)
-    bundle = load_bundle_dir(tmp)
+def _bundle(tmp: Path, seed: int, step: int):  # noqa: ANN202
+    init_checkpoint("small", tmp / f"ckpt-{seed}", seed=seed)
+    bundle = load_bundle_dir(tmp / f"ckpt-{seed}")
     bundle.state["step"] = step
-    save_bundle_dir(store_root / which, bundle)
+    return bundle
 
 
 def test_store_player_loads_once_and_follows_newer_weights(tmp_path: Path) -> None:
-    store = FolderStore(tmp_path)
+    """A real local store; the outage is the store's own fault injection (every call fails)."""
+    url = f"file://{tmp_path}/store"
+    store = open_store(url, retry=RetryPolicy.fast())
+    store.weights = FaultyBackend(store.weights, rate=0.0)
     with pytest.raises(SpecError, match="no latest weights"):
-        StorePlayer(store, "test://", which="latest")
-    _publish(tmp_path, "latest", seed=1, step=3)
-    player = StorePlayer(store, "test://", which="latest", refresh_s=3600)
+        StorePlayer(store, url, which="latest")
+    store.push_weights(_bundle(tmp_path, seed=1, step=3))
+    player = StorePlayer(store, url, which="latest", refresh_s=3600)
     state = deal_benchmark(4, make_generator(0))
     games = torch.arange(4)
     for _ in range(3):
         player.decide(state, state.legal_mask(), games)
-    assert (player.step, player.loads) == (3, 1)  # within the refresh window: no store traffic, no reload
+    calls = store.weights.calls
+    assert (player.step, player.loads) == (3, 1)
+    assert store.weights.calls == calls  # within the refresh window: no store traffic, no reload
 
-    _publish(tmp_path, "latest", seed=2, step=8)
+    newer = _bundle(tmp_path, seed=2, step=8)
+    store.push_weights(newer)
     assert not player.maybe_reload()  # still inside the window
     player.refresh_s = 0.0
     player.decide(state, state.legal_mask(), games)
     assert (player.step, player.loads, player.name) == (8, 2, "store(latest model, step 8)")
-    new = load_bundle_dir(tmp_path / "latest").tensors
     loaded = player.inner.model.state_dict()
-    assert all(torch.equal(loaded[k].cpu(), new[k]) for k in new)
+    assert all(torch.equal(loaded[k].cpu(), newer.tensors[k]) for k in newer.tensors)
     player.decide(state, state.legal_mask(), games)
     assert player.loads == 2  # same step: not pulled again
 
-    store.fail = True  # an unreachable store keeps the loaded weights playing
+    store.push_weights(_bundle(tmp_path, seed=3, step=9))
+    store.weights.rate = 0.999999  # the store goes away: the loaded weights keep playing
     decision = player.decide(state, state.legal_mask(), games)
     assert state.legal_mask()[games, decision.moves].all()
-    assert player.step == 8 and "unreachable" in player.last_error
+    assert player.step == 8 and "injected" in player.last_error
+    store.weights.rate = 0.0  # and it comes back: the next refresh catches up
+    player.decide(state, state.legal_mask(), games)
+    assert (player.step, player.last_error) == (9, None)
 
 
 # ---------------------------------------------------------------- the CLI and a real uvicorn

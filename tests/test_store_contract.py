@@ -337,6 +337,13 @@ def test_open_store_urls(tmp_path: Path) -> None:
         open_store("hf://just-a-name")
     faulty = open_store(f"file://{tmp_path}/f?faults=0.2")
     assert isinstance(faulty.weights, FaultyBackend) and faulty.weights.rate == 0.2
+    assert isinstance(faulty.examples, FaultyBackend)
+    split = open_store(f"file://{tmp_path}/w", examples_url=f"file://{tmp_path}/e?faults=0.3")
+    assert not isinstance(split.weights, FaultyBackend)
+    assert isinstance(split.examples, FaultyBackend) and split.examples.rate == 0.3
+    for bad, message in (("?faults=x", "faults must be"), ("?faults=1.5", "faults must be"), ("?fault=0.1", "unknown option")):
+        with pytest.raises(StoreError, match=message):
+            open_store(f"file://{tmp_path}/g{bad}")
 
 
 def test_prune_history_keeps_newest_pushes(store: Store) -> None:

@@ -51,6 +51,7 @@ def learner_cmd(
     minutes: Annotated[float | None, typer.Option(help="Stop after this many minutes.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for a fresh model and for sampling.")] = 0,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
+    learner_id: Annotated[str | None, typer.Option(help="Lease holder id (default: host and a random suffix). A restart with the same id takes its own lease back at once instead of waiting for it to expire.")] = None,
 ) -> None:
     """Train from the examples the workers upload; resumes from the store, one learner per namespace."""
     from zeb_core.store import LeaseHeld, StoreError
@@ -66,7 +67,7 @@ def learner_cmd(
             push_every=push_every, eval_every=eval_every, eval_games=eval_games, prune_every=prune_every,
             keep_example_files=keep_example_files, min_buffer_size=min_buffer_size, max_model_lag=max_model_lag,
             replay_ratio=replay_ratio, promote=promote, device=device, run_name=run_name, seed=seed, cycles=cycles, minutes=minutes,
-            continue_as_new=False,
+            continue_as_new=False, learner_id=learner_id,
         )
     except LeaseHeld as exc:
         _fail(str(exc), 3)
@@ -94,6 +95,7 @@ def worker_cmd(
     dirichlet_alpha: Annotated[float, typer.Option(help="Root noise alpha.")] = D.dirichlet_alpha,
     dirichlet_fraction: Annotated[float, typer.Option(help="Root noise share (0 disables).")] = D.dirichlet_fraction,
     clairvoyant: Annotated[bool, typer.Option(help="Search the true deal (the reference's way; comparison only).")] = False,
+    policy_target: Annotated[str, typer.Option(help="Example policy target: improved (prior tilted by the searched Q values) or visits (root visit shares, as the reference).")] = D.policy_target,
     outbox: Annotated[str | None, typer.Option(help="Outbox folder (default ~/.cache/zeb/outbox/...).")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
 ) -> None:
@@ -109,7 +111,7 @@ def worker_cmd(
             games_per_batch=games_per_batch, batches=batches, reload_every=reload_every, follow=follow,
             simulations=sims, max_nodes=max_nodes, worlds=worlds, c_puct=c_puct, temperature=temperature,
             greedy_after=greedy_after, dirichlet_alpha=dirichlet_alpha, dirichlet_fraction=dirichlet_fraction,
-            clairvoyant=clairvoyant, outbox=outbox,
+            clairvoyant=clairvoyant, policy_target=policy_target, outbox=outbox,
         )
     except (StoreError, ValueError) as exc:
         _fail(str(exc))

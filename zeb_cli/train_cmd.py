@@ -8,6 +8,7 @@ same command again continues where it stopped.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
@@ -34,6 +35,7 @@ class Pipeline:
     learner_args: list[str]
     worker_args: list[list[str]]
     env: dict[str, str]
+    lock_fd: int = -1  # the run lock, inherited by every child (see `_lock_run`)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def start(self) -> None:
@@ -53,6 +55,7 @@ class Pipeline:
         self.procs[role] = subprocess.Popen(
             [sys.executable, "-m", "zeb_cli.main", *args], stdout=log, stderr=subprocess.STDOUT, env=env,
             start_new_session=True,  # the terminal's Ctrl-C reaches us only; we stop the children in order
+            pass_fds=(self.lock_fd,) if self.lock_fd >= 0 else (),
         )
 
     def dead(self) -> list[tuple[str, int]]:
@@ -74,6 +77,24 @@ class Pipeline:
                     console.print(f"[yellow]{role} did not stop within {STOP_GRACE_S:.0f}s; killing it[/]")
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
+
+
+def _lock_run(run_dir: Path) -> int:
+    """Take the run's lock, or fail: one `zeb train` per run folder.
+
+    The lock (flock on RUN/.zeb-train.lock) is passed on to the learner and workers, so it is held until the last
+    of them exits, even when this process was killed and left them running. That makes a fixed learner id safe: a
+    restart after a kill takes the learner's lease back at once instead of waiting for it to expire, and can never
+    run beside an orphaned learner of the same run.
+    """
+    fd = os.open(run_dir / ".zeb-train.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        _fail(f"another `zeb train` (or a learner or worker it started) is still running on {run_dir}; "
+              f"stop it first (see `ps -ef | grep zeb_cli`) or use another --name")
+    return fd
 
 
 def _state(store: Any) -> dict[str, Any]:
@@ -126,6 +147,7 @@ def train_cmd(
         _fail("--workers must be >= 1")
     run_dir = runs_dir / name
     run_dir.mkdir(parents=True, exist_ok=True)
+    lock_fd = _lock_run(run_dir)
     url = f"file://{run_dir.resolve()}"
     store = open_store(url)
     threads = "1" if not gpu else "2"
@@ -140,6 +162,7 @@ def train_cmd(
         "--keep-example-files", "2000", "--run-name", name, "--seed", str(seed), "--threads", threads,
     ]
     host = socket.gethostname()
+    learner_args += ["--learner-id", f"{host}-train-{name}"]
     worker_args = [
         ["worker", "--store", url, "--worker-id", f"{host}-w{i}", "--device", device, "--sims", str(sims),
          "--worlds", str(worlds), "--max-nodes", str(max_nodes), "--games-per-batch", str(games_per_batch),
@@ -153,7 +176,7 @@ def train_cmd(
         f"{'continuing from step ' + str(start_state.get('step')) if start_state else 'fresh ' + size + ' model'}; "
         f"logs in {run_dir / 'logs'}; Ctrl-C stops cleanly"
     )
-    pipeline = Pipeline(run_dir, learner_args, worker_args, env)
+    pipeline = Pipeline(run_dir, learner_args, worker_args, env, lock_fd)
     curve: dict[int, dict[str, float]] = {}
     pipeline.start()
     interrupted = False

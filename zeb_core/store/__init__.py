@@ -72,19 +72,32 @@ def open_examples_backend(url: str) -> Backend:
     return open_backend(url, "examples")
 
 
-def open_store(url: str | Path, examples_url: str | None = None, retry: RetryPolicy | None = None) -> Store:
-    url = str(url)
+def _with_faults(url: str, backend: Backend, seed_offset: int) -> Backend:
+    """`backend` wrapped in `FaultyBackend` when the URL asks for it (`?faults=P[&fault_seed=S]`)."""
     _, _, query = _split(url)
-    weights = open_backend(url, "weights")
-    examples = open_examples_backend(examples_url) if examples_url else open_backend(url, "examples")
-    if "faults" in query:
-        try:
-            rate = float(query["faults"][0])
-        except ValueError:
-            raise StoreError(f"store URL {url!r}: faults must be a number in [0, 1)") from None
+    unknown = set(query) - {"faults", "fault_seed"}
+    if unknown:
+        raise StoreError(f"store URL {url!r}: unknown option(s) {', '.join(sorted(unknown))}; only faults and fault_seed")
+    if "faults" not in query:
+        return backend
+    try:
+        rate = float(query["faults"][0])
         seed = int(query.get("fault_seed", ["0"])[0])
-        weights = FaultyBackend(weights, rate, seed)
-        examples = FaultyBackend(examples, rate, seed + 1)
+    except ValueError:
+        raise StoreError(f"store URL {url!r}: faults must be a number in [0, 1) and fault_seed an integer") from None
+    if not 0 <= rate < 1:
+        raise StoreError(f"store URL {url!r}: faults must be a number in [0, 1)")
+    return FaultyBackend(backend, rate, seed + seed_offset)
+
+
+def open_store(url: str | Path, examples_url: str | None = None, retry: RetryPolicy | None = None) -> Store:
+    """The store at `url`; a `?faults=` query on either URL injects failures into the backends it names."""
+    url = str(url)
+    weights = _with_faults(url, open_backend(url, "weights"), 0)
+    if examples_url:
+        examples = _with_faults(examples_url, open_examples_backend(examples_url), 1)
+    else:
+        examples = _with_faults(url, open_backend(url, "examples"), 1)
     return Store(weights, examples, retry)
 
 

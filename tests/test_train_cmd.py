@@ -1,0 +1,55 @@
+"""`zeb train`, the README's main command: a short run end to end (learner and worker processes, budget, report),
+continuing the same run, and one `zeb train` per run folder."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ZEB = str(Path(sys.executable).with_name("zeb"))
+TINY = [
+    "--games", "96", "--workers", "1", "--sims", "4", "--worlds", "1", "--max-nodes", "8", "--games-per-batch", "16",
+    "--min-buffer-size", "100", "--training-steps-per-cycle", "2", "--batch-size", "32", "--eval-every", "2",
+    "--eval-games", "20", "--final-eval-games", "40", "--device", "cpu",
+]
+
+
+def _train(runs: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([ZEB, "train", "--name", "t", "--runs-dir", str(runs), *TINY, *extra],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def _state(runs: Path) -> dict:
+    return json.loads((runs / "t" / "weights" / "model-state.json").read_text())
+
+
+def test_zeb_train_runs_reports_and_continues(tmp_path: Path) -> None:
+    first = _train(tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "final evaluation" in first.stdout and "random" in first.stdout and "heuristic" in first.stdout
+    assert "best weights:" in first.stdout
+    assert (tmp_path / "t" / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    state = _state(tmp_path)
+    assert state["total_games"] >= 96 and state["step"] > 0
+    assert not list((tmp_path / "t" / "outbox").glob("**/*.safetensors")), "every batch was uploaded"
+
+    second = _train(tmp_path)  # the budget counts games of this invocation: it continues, it does not restart
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "continuing from step" in second.stderr
+    again = _state(tmp_path)
+    assert again["step"] > state["step"] and again["total_games"] >= state["total_games"] + 96
+
+
+def test_a_second_zeb_train_on_the_same_run_refuses(tmp_path: Path) -> None:
+    (tmp_path / "t").mkdir()
+    with open(tmp_path / "t" / ".zeb-train.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a running `zeb train` (or its orphans) holds
+        result = _train(tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert "still running" in result.stderr
+    assert not (tmp_path / "t" / "weights").exists(), "nothing was started"
