@@ -6,13 +6,15 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ZEB = str(Path(sys.executable).with_name("zeb"))
 TINY = [
-    "--games", "96", "--workers", "1", "--sims", "4", "--worlds", "1", "--max-nodes", "8", "--games-per-batch", "16",
+    "--workers", "1", "--sims", "4", "--worlds", "1", "--max-nodes", "8", "--games-per-batch", "16",
     "--min-buffer-size", "100", "--training-steps-per-cycle", "2", "--batch-size", "32", "--eval-every", "2",
     "--eval-games", "20", "--final-eval-games", "40", "--device", "cpu",
 ]
@@ -20,7 +22,7 @@ TINY = [
 
 def _train(runs: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([ZEB, "train", "--name", "t", "--runs-dir", str(runs), *TINY, *extra],
+    return subprocess.run([ZEB, "train", "--name", "t", "--runs-dir", str(runs), "--games", "96", *TINY, *extra],
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -53,3 +55,28 @@ def test_a_second_zeb_train_on_the_same_run_refuses(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "still running" in result.stderr
     assert not (tmp_path / "t" / "weights").exists(), "nothing was started"
+
+
+def test_ctrl_c_stops_everything_cleanly_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.Popen([ZEB, "train", "--name", "t", "--runs-dir", str(tmp_path), "--minutes", "30", *TINY],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 400
+        state_file = tmp_path / "t" / "weights" / "model-state.json"
+        while not (state_file.exists() and json.loads(state_file.read_text()).get("step", 0) >= 2):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "training never pushed"
+            time.sleep(1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=400)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out + err
+    assert "stopping" in err and "final evaluation" in out and "stopped early by Ctrl-C" in out
+    lease = json.loads((tmp_path / "t" / "weights" / "model-lease.json").read_text())
+    assert lease["holder"] is None, "the learner released its lease"
+    assert not list((tmp_path / "t" / "outbox").glob("**/*.safetensors")), "every finished batch was uploaded"
+    with open(tmp_path / "t" / ".zeb-train.lock") as lock:  # no learner or worker is left holding the run
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

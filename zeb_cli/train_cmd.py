@@ -27,6 +27,7 @@ from rich.table import Table
 console = Console(stderr=True)
 out = Console()
 STOP_GRACE_S = 180.0
+DEFAULT_MINUTES = 20.0
 
 
 @dataclass
@@ -108,8 +109,8 @@ def _state(store: Any) -> dict[str, Any]:
 
 def train_cmd(
     name: Annotated[str, typer.Option(help="Run name: the store lives in RUNS_DIR/NAME.")] = "default",
-    minutes: Annotated[float | None, typer.Option(help="Wall-clock budget for this invocation.")] = 20.0,
-    games: Annotated[int | None, typer.Option(help="Stop once the learner has ingested this many games in total.")] = None,
+    minutes: Annotated[float | None, typer.Option(help="Wall-clock budget for this invocation (default 20 unless --games is given).")] = None,
+    games: Annotated[int | None, typer.Option(help="Stop once the learner has trained on this many more games (with --minutes too: whichever comes first).")] = None,
     workers: Annotated[int | None, typer.Option(help="Self-play worker processes (default: one per GPU, else one per 2 CPU cores).")] = None,
     size: Annotated[str, typer.Option(help="Model size for a fresh run: small, medium, large.")] = "small",
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
@@ -135,7 +136,7 @@ def train_cmd(
     from zeb_core.store import open_store
 
     if minutes is None and games is None:
-        _fail("give a budget: --minutes M or --games N")
+        minutes = DEFAULT_MINUTES
     if (minutes is not None and minutes <= 0) or (games is not None and games <= 0):
         _fail("--minutes and --games must be positive")
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -180,6 +181,7 @@ def train_cmd(
     curve: dict[int, dict[str, float]] = {}
     pipeline.start()
     interrupted = False
+    signal.signal(signal.SIGTERM, _terminate)  # `kill PID` stops as cleanly as Ctrl-C
     try:
         _watch(pipeline, store, minutes, games, start_games, curve)
     except KeyboardInterrupt:
@@ -193,7 +195,8 @@ def train_cmd(
 def _watch(pipeline: Pipeline, store: Any, minutes: float | None, games: int | None, start_games: int,
            curve: dict[int, dict[str, float]]) -> None:
     t0 = time.monotonic()
-    total = 60 * minutes if minutes is not None else float(games or 0)
+    by_games = games is not None
+    total = float(games) if by_games else 60 * float(minutes or 0)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("training", total=total, info="starting Prefect and the processes...")
@@ -215,10 +218,15 @@ def _watch(pipeline: Pipeline, store: Any, minutes: float | None, games: int | N
             info = f"step {step}  games {total_games:,}"
             if ev:
                 info += f"  vs random {ev.get('eval/vs_random_win_rate', 0):.1%} (step {ev.get('step')})"
-            done = time.monotonic() - t0 if minutes is not None else total_games - start_games
+            elapsed = time.monotonic() - t0
+            done = total_games - start_games if by_games else elapsed
             progress.update(task, completed=min(done, total), info=info)
-            if done >= total:
+            if done >= total or (minutes is not None and elapsed >= 60 * minutes):
                 return
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _died(pipeline: Pipeline, role: str) -> int:
