@@ -1,8 +1,9 @@
-"""Learner training throughput: optimizer steps/s and examples/s of `Trainer.train_steps` on a filled buffer.
+"""Learner throughput: training steps/s of `Trainer.train_steps` on a filled buffer, and ingest examples/s.
 
 The buffer holds real observations from random play (padded to 36 tokens, as example files store them). The
 baseline, in the same process, is the bare step (sample, forward, loss, backward, AdamW) without the metrics,
-norms and clipping, so the line `metrics overhead` says what the W&B figures cost.
+norms and clipping, so the line `metrics overhead` says what the W&B figures cost. Ingest is `Learner.ingest` on
+a local store holding `--ingest-files` new example files: list, read, validate every file, fill the buffer.
 Run: .venv/bin/python bench/learner.py [--size medium] [--device cpu] [--batch-size 256] [--steps 30]
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -18,6 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_rate, setup  # noqa: E402
 
 from zeb_core.encoding import encode, pad_tokens  # noqa: E402
+from zeb_core.formats.examples import encode_examples  # noqa: E402
+from zeb_core.learner import Learner, LearnerSettings  # noqa: E402
+from zeb_core.store import open_store  # noqa: E402
 from zeb_core.engine import deal_benchmark, make_generator  # noqa: E402
 from zeb_core.model import ModelConfig, ZebNet  # noqa: E402
 from zeb_core.train import ReplayBuffer, TrainConfig, Trainer, make_optimizer, policy_value_losses  # noqa: E402
@@ -53,6 +59,28 @@ def bare_steps(model: ZebNet, config: TrainConfig, buffer: ReplayBuffer, n: int,
         torch.cuda.synchronize()
 
 
+def ingest_rate(buffer: ReplayBuffer, files: int, size: str, device: str) -> tuple[float, int]:
+    """(examples/s, examples) of one `Learner.ingest` of `files` new example files cut from `buffer`."""
+    per_file = len(buffer) // files
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"file://{tmp}"
+        settings = LearnerSettings(store=url, size=size, device=device, min_buffer_size=len(buffer) + 1, promote=False,
+                                   replay_buffer_size=len(buffer) + 1, learner_id="bench")
+        lrn = Learner(settings, echo=lambda message: None)
+        lrn.start()
+        store = open_store(url)
+        for i in range(files):
+            rows = slice(i * per_file, (i + 1) * per_file)
+            data, manifest = encode_examples(buffer.obs[rows].cpu(), buffer.legal[rows].cpu(), buffer.policy[rows].cpu(),
+                                             buffer.value[rows].cpu(), model_step=0, worker_id=f"bench{i}", games=8)
+            store.upload_examples(data, manifest)
+        t = time.perf_counter()
+        got = lrn.ingest()
+        seconds = time.perf_counter() - t
+        lrn.close(push=False)
+    return got["examples"] / seconds, int(got["examples"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="medium")
@@ -61,6 +89,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="optimizer steps per timed run (best of 3)")
     parser.add_argument("--games", type=int, default=512, help="random games whose positions fill the buffer")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--ingest-files", type=int, default=16, help="example files in the ingest run")
     args = parser.parse_args()
     setup(args.threads)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
@@ -84,6 +113,9 @@ def main() -> None:
     print(f"bare step steps/s (baseline): {bare_per_s:.2f}")
     print(f"metrics overhead: {bare_per_s / steps_per_s - 1:.0%}")
     print(f"buffer: {len(buffer):,} examples ({args.size}, batch {args.batch_size}, {device})")
+    rate, examples = ingest_rate(buffer, args.ingest_files, args.size, device)
+    print(f"ingest examples/s: {rate:,.0f}")
+    print(f"ingest run: {examples:,} examples in {args.ingest_files} files (list, read, validate, add to the buffer)")
 
 
 if __name__ == "__main__":
