@@ -225,6 +225,15 @@ def test_one_learner_per_namespace(store: Store) -> None:
     other.release()
 
 
+def test_a_restarted_learner_with_the_same_id_takes_its_lease_back_at_once(store: Store) -> None:
+    store.acquire_lease(holder="host-train-run", ttl_s=600)  # killed -9: never renewed or released
+    again = store.acquire_lease(holder="host-train-run", ttl_s=600)
+    assert again.held and store.status()["lease"]["holder"] == "host-train-run"
+    with pytest.raises(LeaseHeld, match="host-train-run"):
+        store.acquire_lease(holder="someone-else", ttl_s=600)
+    again.release()
+
+
 def test_dead_learners_lease_expires(store: Store) -> None:
     store.acquire_lease(holder="dead-learner", ttl_s=0.01)  # never renewed or released
     import time
