@@ -34,6 +34,8 @@ def learner(
     checkpoint: str | None = None,
     size: str = "medium",
     lr: float = 1e-4,
+    warmup_steps: int = 0,
+    cosine_steps: int | None = None,
     batch_size: int = 64,
     replay_buffer_size: int = 200_000,
     training_steps_per_cycle: int = 100,
@@ -60,7 +62,7 @@ def learner(
     logger = get_run_logger()
     settings = LearnerSettings(
         store=store, examples_url=examples_url, name=name, checkpoint=checkpoint, size=size, lr=lr,
-        batch_size=batch_size, replay_buffer_size=replay_buffer_size, training_steps_per_cycle=training_steps_per_cycle,
+        warmup_steps=warmup_steps, cosine_steps=cosine_steps, batch_size=batch_size, replay_buffer_size=replay_buffer_size, training_steps_per_cycle=training_steps_per_cycle,
         push_every=push_every, eval_every=eval_every, eval_games=eval_games, prune_every=prune_every,
         keep_example_files=keep_example_files, min_buffer_size=min_buffer_size, max_model_lag=max_model_lag,
         replay_ratio=replay_ratio, promote=promote, device=device, run_name=run_name, seed=seed,

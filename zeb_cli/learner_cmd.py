@@ -33,6 +33,8 @@ def learner_cmd(
     checkpoint: Annotated[str | None, typer.Option(help="Bootstrap checkpoint folder when the store has no weights for the namespace.")] = None,
     size: Annotated[str, typer.Option(help="Fresh model size when there is neither store weights nor --checkpoint: small, medium, large.")] = "medium",
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-4,
+    warmup_steps: Annotated[int, typer.Option(help="Linear learning-rate warm-up over this many optimizer steps.")] = 0,
+    cosine_steps: Annotated[int | None, typer.Option(help="Cosine decay to 0.1 x lr by this optimizer step (default: constant).")] = None,
     batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 64,
     replay_buffer_size: Annotated[int, typer.Option(help="Replay buffer capacity (examples, on the training device).")] = 200_000,
     training_steps_per_cycle: Annotated[int, typer.Option(help="Gradient steps per cycle.")] = 100,
@@ -63,7 +65,7 @@ def learner_cmd(
     try:
         summary = learner(
             store=store, name=weights_name, examples_url=examples_repo_id, checkpoint=checkpoint, size=size, lr=lr,
-            batch_size=batch_size, replay_buffer_size=replay_buffer_size, training_steps_per_cycle=training_steps_per_cycle,
+            warmup_steps=warmup_steps, cosine_steps=cosine_steps, batch_size=batch_size, replay_buffer_size=replay_buffer_size, training_steps_per_cycle=training_steps_per_cycle,
             push_every=push_every, eval_every=eval_every, eval_games=eval_games, prune_every=prune_every,
             keep_example_files=keep_example_files, min_buffer_size=min_buffer_size, max_model_lag=max_model_lag,
             replay_ratio=replay_ratio, promote=promote, device=device, run_name=run_name, seed=seed, cycles=cycles, minutes=minutes,
