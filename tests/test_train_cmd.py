@@ -80,3 +80,13 @@ def test_ctrl_c_stops_everything_cleanly_and_leaves_nothing_behind(tmp_path: Pat
     assert not list((tmp_path / "t" / "outbox").glob("**/*.safetensors")), "every finished batch was uploaded"
     with open(tmp_path / "t" / ".zeb-train.lock") as lock:  # no learner or worker is left holding the run
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_bad_flags_get_a_clear_error_before_anything_starts(tmp_path: Path) -> None:
+    for flags, message in ((["--policy-target", "best"], "policy_target must be visits or improved"),
+                           (["--sims", "0"], "simulations must be >= 1"),
+                           (["--minutes", "-1"], "must be positive")):
+        result = subprocess.run([ZEB, "train", "--name", "t", "--runs-dir", str(tmp_path), *flags],
+                                capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert not (tmp_path / "t").exists()

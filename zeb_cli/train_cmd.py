@@ -117,6 +117,7 @@ def train_cmd(
     sims: Annotated[int, typer.Option("--sims", help="Simulations per searched move.")] = 32,
     worlds: Annotated[int, typer.Option(help="Hidden-hand worlds per move.")] = 4,
     max_nodes: Annotated[int, typer.Option(help="Nodes per search tree.")] = 64,
+    policy_target: Annotated[str, typer.Option(help="Self-play policy target: improved (prior tilted by the searched Q values) or visits (the reference's).")] = "improved",
     games_per_batch: Annotated[int, typer.Option(help="Games per worker batch (one example file each).")] = 32,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
     batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 256,
@@ -139,6 +140,12 @@ def train_cmd(
         minutes = DEFAULT_MINUTES
     if (minutes is not None and minutes <= 0) or (games is not None and games <= 0):
         _fail("--minutes and --games must be positive")
+    from zeb_core.mcts import SearchConfig
+
+    try:  # the workers' search settings, checked here rather than in a worker that dies on them
+        SearchConfig(simulations=sims, worlds=worlds, max_nodes=max_nodes, policy_target=policy_target)
+    except ValueError as exc:
+        _fail(str(exc))
     if device.startswith("cuda") and not torch.cuda.is_available():
         _fail(f"--device {device}: this machine has no CUDA GPU (use cpu or auto)")
     gpu = device != "cpu" and torch.cuda.is_available()
@@ -167,6 +174,7 @@ def train_cmd(
     worker_args = [
         ["worker", "--store", url, "--worker-id", f"{host}-w{i}", "--device", device, "--sims", str(sims),
          "--worlds", str(worlds), "--max-nodes", str(max_nodes), "--games-per-batch", str(games_per_batch),
+         "--policy-target", policy_target,
          "--outbox", str((run_dir / "outbox").resolve()), "--threads", threads]
         for i in range(n_workers)
     ]
