@@ -271,12 +271,19 @@ def _report(store: Any, run_dir: Path, curve: dict[int, dict[str, float]], games
         png = run_dir / "curve.png"
         png.write_bytes(training_curve_png(points, title=f"{run_dir.name}"))
         console.print(f"curve plot: {png}")
-    model = model_from_bundle(bundle, device)
-    player = PolicyPlayer(model, __import__("torch").device(device), name=f"latest (step {bundle.step})")
+    contenders = [("latest", bundle)]
+    try:
+        best_bundle = store.pull_weights(which="best")
+    except Exception:  # noqa: BLE001 - the report goes on with the newest weights
+        best_bundle = None
+    if best_bundle is not None and best_bundle.step != bundle.step:
+        contenders.append(("best", best_bundle))
     table = Table("player", "opponent", "games", "win rate", "95% CI", title=f"final evaluation ({games} games each)")
-    for opponent in ("random", "heuristic"):
-        r = play_match(player, make_player(opponent, device, 7), games, seed=20_000_000, device=device)
-        table.add_row(r.player_a, opponent, str(r.games), f"{r.win_rate:.1%}", f"{r.ci_low:.1%}..{r.ci_high:.1%}")
+    for label, b in contenders:
+        player = PolicyPlayer(model_from_bundle(b, device), __import__("torch").device(device), name=f"{label} (step {b.step})")
+        for opponent in ("random", "heuristic"):
+            r = play_match(player, make_player(opponent, device, 7), games, seed=20_000_000, device=device)
+            table.add_row(r.player_a, opponent, str(r.games), f"{r.win_rate:.1%}", f"{r.ci_low:.1%}..{r.ci_high:.1%}")
     out.print(table)
     weights = run_dir / "weights"
     best = weights / "model-best.safetensors"
