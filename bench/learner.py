@@ -21,11 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_rate, setup  # noqa: E402
 
 from zeb_core.encoding import encode, pad_tokens  # noqa: E402
+from zeb_core.engine import deal_benchmark, make_generator  # noqa: E402
 from zeb_core.formats.examples import encode_examples  # noqa: E402
 from zeb_core.learner import Learner, LearnerSettings  # noqa: E402
-from zeb_core.store import open_store  # noqa: E402
-from zeb_core.engine import deal_benchmark, make_generator  # noqa: E402
 from zeb_core.model import ModelConfig, ZebNet  # noqa: E402
+from zeb_core.store import open_store  # noqa: E402
 from zeb_core.train import ReplayBuffer, TrainConfig, Trainer, make_optimizer, policy_value_losses  # noqa: E402
 
 

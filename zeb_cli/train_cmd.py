@@ -248,6 +248,8 @@ def _died(pipeline: Pipeline, role: str) -> int:
 
 def _report(store: Any, run_dir: Path, curve: dict[int, dict[str, float]], games: int, device: str,
             interrupted: bool) -> None:
+    import torch
+
     from zeb_core.curves import training_curve_png
     from zeb_core.match import play_match
     from zeb_core.model.checkpoint import model_from_bundle
@@ -280,7 +282,7 @@ def _report(store: Any, run_dir: Path, curve: dict[int, dict[str, float]], games
         contenders.append(("best", best_bundle))
     table = Table("player", "opponent", "games", "win rate", "95% CI", title=f"final evaluation ({games} games each)")
     for label, b in contenders:
-        player = PolicyPlayer(model_from_bundle(b, device), __import__("torch").device(device), name=f"{label} (step {b.step})")
+        player = PolicyPlayer(model_from_bundle(b, device), torch.device(device), name=f"{label} (step {b.step})")
         for opponent in ("random", "heuristic"):
             r = play_match(player, make_player(opponent, device, 7), games, seed=20_000_000, device=device)
             table.add_row(r.player_a, opponent, str(r.games), f"{r.win_rate:.1%}", f"{r.ci_low:.1%}..{r.ci_high:.1%}")

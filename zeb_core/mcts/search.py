@@ -392,10 +392,9 @@ def search(
         visits.view(-1).index_put_((flat_edge,), torch.ones_like(signed[on]), accumulate=True)
         wsum.view(-1).index_put_((flat_edge,), signed[on], accumulate=True)
 
-    root_visits = visits[base]
-    root_value = wsum[base].sum(1) / root_visits.sum(1).clamp(min=1)
+    root_visits, root_wsum = visits[base], wsum[base]  # copies (advanced indexing)
+    root_value = root_wsum.sum(1) / root_visits.sum(1).clamp(min=1)
     prior[base] = p_clean
     return SearchResult(
-        visits=root_visits, root_value=root_value, legal=l_root, root_wsum=wsum[base].clone(), root_prior=p_clean,
-        tree=tree,
+        visits=root_visits, root_value=root_value, legal=l_root, root_wsum=root_wsum, root_prior=p_clean, tree=tree
     )
