@@ -47,6 +47,7 @@ def learner(
     min_buffer_size: int = 5000,
     max_model_lag: int | None = None,
     replay_ratio: float | None = None,
+    value_target: str = "points",
     promote: bool = True,
     device: str = "auto",
     run_name: str | None = None,
@@ -65,7 +66,7 @@ def learner(
         warmup_steps=warmup_steps, cosine_steps=cosine_steps, batch_size=batch_size, replay_buffer_size=replay_buffer_size, training_steps_per_cycle=training_steps_per_cycle,
         push_every=push_every, eval_every=eval_every, eval_games=eval_games, prune_every=prune_every,
         keep_example_files=keep_example_files, min_buffer_size=min_buffer_size, max_model_lag=max_model_lag,
-        replay_ratio=replay_ratio, promote=promote, device=device, run_name=run_name, seed=seed,
+        replay_ratio=replay_ratio, value_target=value_target, promote=promote, device=device, run_name=run_name, seed=seed,
         **({"learner_id": learner_id} if learner_id else {}),
     )
     load_credentials()

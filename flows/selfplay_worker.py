@@ -38,6 +38,8 @@ def selfplay_worker(
     dirichlet_fraction: float = SearchConfig.dirichlet_fraction,
     clairvoyant: bool = SearchConfig.clairvoyant,
     policy_target: str = SearchConfig.policy_target,
+    value_target: str = SearchConfig.value_target,
+    teacher: str = SearchConfig.teacher,
     outbox: str | None = None,
     seed: int | None = None,
 ) -> list[dict]:
@@ -45,7 +47,7 @@ def selfplay_worker(
     search = SearchConfig(
         simulations=simulations, max_nodes=max_nodes, worlds=worlds, c_puct=c_puct, temperature=temperature,
         greedy_after=greedy_after, dirichlet_alpha=dirichlet_alpha, dirichlet_fraction=dirichlet_fraction,
-        clairvoyant=clairvoyant, policy_target=policy_target,
+        clairvoyant=clairvoyant, policy_target=policy_target, value_target=value_target, teacher=teacher,
     )
     settings = WorkerSettings(
         store=store, name=name, examples_url=examples_url, worker_id=worker_id or default_worker_id(), device=device,

@@ -100,6 +100,8 @@ def test_sample_shapes_dtypes_and_uniformity(data: dict[str, torch.Tensor], devi
         "policy": ((4000, 7), torch.float32),
         "value": ((4000,), torch.float32),
         "model_step": ((4000,), torch.int64),
+        "q": ((4000, 7), torch.float32),
+        "has_q": ((4000,), torch.bool),
     }
     assert set(batch) == set(expected)
     for name, (shape, dtype) in expected.items():

@@ -53,6 +53,7 @@ def learner_cmd(
     minutes: Annotated[float | None, typer.Option(help="Stop after this many minutes.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for a fresh model and for sampling.")] = 0,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
+    value_target: Annotated[str, typer.Option(help="Value target the learner trains (points, points-margin or contract); example files labelled for another are refused and counted.")] = D.value_target,
     learner_id: Annotated[str | None, typer.Option(help="Lease holder id (default: host and a random suffix). A restart with the same id takes its own lease back at once instead of waiting for it to expire.")] = None,
 ) -> None:
     """Train from the examples the workers upload; resumes from the store, one learner per namespace."""
@@ -69,7 +70,7 @@ def learner_cmd(
             push_every=push_every, eval_every=eval_every, eval_games=eval_games, prune_every=prune_every,
             keep_example_files=keep_example_files, min_buffer_size=min_buffer_size, max_model_lag=max_model_lag,
             replay_ratio=replay_ratio, promote=promote, device=device, run_name=run_name, seed=seed, cycles=cycles, minutes=minutes,
-            continue_as_new=False, learner_id=learner_id,
+            continue_as_new=False, learner_id=learner_id, value_target=value_target,
         )
     except LeaseHeld as exc:
         _fail(str(exc), 3)
@@ -98,6 +99,8 @@ def worker_cmd(
     dirichlet_fraction: Annotated[float, typer.Option(help="Root noise share (0 disables).")] = D.dirichlet_fraction,
     clairvoyant: Annotated[bool, typer.Option(help="Search the true deal (the reference's way; comparison only).")] = False,
     policy_target: Annotated[str, typer.Option(help="Example policy target: improved (prior tilted by the searched Q values) or visits (root visit shares, as the reference).")] = D.policy_target,
+    value_target: Annotated[str, typer.Option(help="Value target: points (the benchmark: more than 21 points), points-margin (same sign, margin-shaped) or contract.")] = D.value_target,
+    teacher: Annotated[str, typer.Option(help="Who labels the examples: mcts (the search) or solver (exact solutions of the true deal; the network only picks the moves).")] = D.teacher,
     outbox: Annotated[str | None, typer.Option(help="Outbox folder (default ~/.cache/zeb/outbox/...).")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
 ) -> None:
@@ -113,7 +116,8 @@ def worker_cmd(
             games_per_batch=games_per_batch, batches=batches, reload_every=reload_every, follow=follow,
             simulations=sims, max_nodes=max_nodes, worlds=worlds, c_puct=c_puct, temperature=temperature,
             greedy_after=greedy_after, dirichlet_alpha=dirichlet_alpha, dirichlet_fraction=dirichlet_fraction,
-            clairvoyant=clairvoyant, policy_target=policy_target, outbox=outbox,
+            clairvoyant=clairvoyant, policy_target=policy_target, value_target=value_target, teacher=teacher,
+            outbox=outbox,
         )
     except (StoreError, ValueError) as exc:
         _fail(str(exc))

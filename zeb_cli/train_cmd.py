@@ -118,6 +118,8 @@ def train_cmd(
     worlds: Annotated[int, typer.Option(help="Hidden-hand worlds per move.")] = 4,
     max_nodes: Annotated[int, typer.Option(help="Nodes per search tree.")] = 64,
     policy_target: Annotated[str, typer.Option(help="Self-play policy target: improved (prior tilted by the searched Q values) or visits (the reference's).")] = "improved",
+    value_target: Annotated[str, typer.Option(help="Value target: points (the benchmark: more than 21 points), points-margin or contract.")] = "points",
+    teacher: Annotated[str, typer.Option(help="Who labels the examples: mcts (the search) or solver (exact solutions of the true deal).")] = "mcts",
     games_per_batch: Annotated[int, typer.Option(help="Games per worker batch (one example file each).")] = 32,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
     batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 256,
@@ -143,7 +145,8 @@ def train_cmd(
     from zeb_core.mcts import SearchConfig
 
     try:  # the workers' search settings, checked here rather than in a worker that dies on them
-        SearchConfig(simulations=sims, worlds=worlds, max_nodes=max_nodes, policy_target=policy_target)
+        SearchConfig(simulations=sims, worlds=worlds, max_nodes=max_nodes, policy_target=policy_target,
+                     value_target=value_target, teacher=teacher)
     except ValueError as exc:
         _fail(str(exc))
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -168,13 +171,14 @@ def train_cmd(
         "--replay-ratio", str(replay_ratio), "--min-buffer-size", str(min_buffer_size), "--push-every", "2",
         "--eval-every", str(eval_every), "--eval-games", str(eval_games), "--prune-every", "50",
         "--keep-example-files", "2000", "--run-name", name, "--seed", str(seed), "--threads", threads,
+        "--value-target", value_target,
     ]
     host = socket.gethostname()
     learner_args += ["--learner-id", f"{host}-train-{name}"]
     worker_args = [
         ["worker", "--store", url, "--worker-id", f"{host}-w{i}", "--device", device, "--sims", str(sims),
          "--worlds", str(worlds), "--max-nodes", str(max_nodes), "--games-per-batch", str(games_per_batch),
-         "--policy-target", policy_target,
+         "--policy-target", policy_target, "--value-target", value_target, "--teacher", teacher,
          "--outbox", str((run_dir / "outbox").resolve()), "--threads", threads]
         for i in range(n_workers)
     ]

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import torch
 
+from zeb_core.engine.state import VALUE_TARGETS
 from zeb_core.formats.safe_io import sha256_hex
 from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle, load_bundle_dir, weights_filenames
 from zeb_core.match import play_match
@@ -62,6 +63,8 @@ class LearnerSettings:
     device: str = "auto"
     run_name: str | None = None
     seed: int = 0
+    # The objective the value head learns (engine.VALUE_TARGETS); example files labelled for another are refused.
+    value_target: str = "points"
     lease_ttl_s: float = 600.0
     startup_patience_s: float | None = None  # None: retry an unreachable store until it answers
     learner_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}")
@@ -74,6 +77,8 @@ class LearnerSettings:
                 raise ValueError(f"--{key.replace('_', '-')} must be >= 1, got {getattr(self, key)}")
         if self.lr <= 0:
             raise ValueError(f"--lr must be > 0, got {self.lr}")
+        if self.value_target not in VALUE_TARGETS:
+            raise ValueError(f"--value-target must be one of {', '.join(VALUE_TARGETS)}, got {self.value_target!r}")
         if self.min_buffer_size < 0 or self.keep_example_files < 0:
             raise ValueError("--min-buffer-size and --keep-example-files must be >= 0")
         if self.min_buffer_size > self.replay_buffer_size:
@@ -102,7 +107,9 @@ class Learner:
         self.examples_ingested = 0
         self.cursor = ExampleCursor()
         self.dropped_stale = 0
+        self.dropped_other_target = 0  # examples of files labelled for another value target (never trained on)
         self.files_quarantined = 0
+        self.files_kept_unread = 0  # by the last prune: files it would have removed that were not ingested yet
         self.last_eval: dict[str, float] = {}
         self.best_vs_random: float | None = None
         self.history: list[dict[str, float]] = []  # per-cycle metrics for the curve
@@ -119,6 +126,7 @@ class Learner:
         self.lease = wait_and_retry(
             "take the lease", lambda: self.store.acquire_lease(s.name, s.learner_id, s.lease_ttl_s), patience
         )
+        self.lease.keep_alive()  # renewed every ttl/3 while we live, however long a cycle takes
         try:
             self._resume(patience)
         except BaseException:
@@ -176,16 +184,22 @@ class Learner:
             bundle.optimizer = None
             return bundle
         torch.manual_seed(s.seed)
-        return bundle_from_model(ZebNet(ModelConfig.preset(s.size)), {"step": 0})
+        config = ModelConfig.preset(s.size).model_copy(update={"value_target": s.value_target})
+        return bundle_from_model(ZebNet(config), {"step": 0})
 
     def _restore(self, bundle: WeightsBundle) -> None:
         s = self.settings
         self.model = model_from_bundle(bundle, self.device)
+        if self.model.config.value_target != s.value_target:
+            log.warning("weights were trained for the %r value target; this learner trains %r from here on",
+                        self.model.config.value_target, s.value_target)
+            self.model.config = self.model.config.model_copy(update={"value_target": s.value_target})
         state = bundle.state
         self.step = int(state.get("step", 0))
         self.total_games = int(state.get("total_games", 0))
         self.examples_ingested = int(state.get("examples_ingested", 0))
         self.dropped_stale = int(state.get("examples_dropped_stale", 0))
+        self.dropped_other_target = int(state.get("examples_dropped_other_target", 0))
         self.files_quarantined = int(state.get("files_quarantined", 0))
         self.cursor = ExampleCursor.from_json(state.get("cursor"))
         self.last_eval = dict(state.get("last_eval") or {})
@@ -208,13 +222,13 @@ class Learner:
             if loaded >= self.settings.replay_buffer_size:
                 break
             ex = self.store.read_examples(ref)
-            if ex is None:
+            if ex is None or ex.value_target != self.settings.value_target:
                 continue
             chosen.append(ex)
             loaded += ex.examples
             files += 1
         for ex in reversed(chosen):
-            self.buffer.add(ex.obs, ex.legal, ex.policy, ex.value, ex.model_step)
+            self.buffer.add(ex.obs, ex.legal, ex.policy, ex.value, ex.model_step, ex.q)
         self.echo(f"Replay buffer: {len(self.buffer):,}/{self.settings.replay_buffer_size:,} examples from {files} files")
 
     def _param_count(self) -> int:
@@ -225,6 +239,7 @@ class Learner:
     def ingest(self) -> dict[str, float]:
         """New example files since the cursor: validated, stale ones dropped and counted, the rest buffered."""
         s = self.settings
+        self._check_lease()
         start = time.perf_counter()
         try:
             new, late = self.store.new_examples(self.cursor, s.name)
@@ -245,10 +260,17 @@ class Learner:
             if ex is None:
                 self.files_quarantined += 1
                 continue
+            if ex.value_target != s.value_target:
+                self.dropped_other_target += ex.examples
+                log.warning(
+                    "not training on %s from worker %s: its values are for the %r target, this learner trains %r",
+                    ref.name, ex.manifest.get("worker_id"), ex.value_target, s.value_target,
+                )
+                continue
             if s.max_model_lag is not None and self.step - ex.model_step > s.max_model_lag:
                 self.dropped_stale += ex.examples
                 continue
-            self.buffer.add(ex.obs, ex.legal, ex.policy, ex.value, ex.model_step)
+            self.buffer.add(ex.obs, ex.legal, ex.policy, ex.value, ex.model_step, ex.q)
             self.total_games += int(ex.manifest["games"])
             self.examples_ingested += ex.examples
             files += 1
@@ -270,6 +292,7 @@ class Learner:
 
     def train(self) -> dict[str, float] | None:
         s = self.settings
+        self._check_lease()
         if not self.can_train():
             return None
         assert self.trainer is not None
@@ -285,7 +308,9 @@ class Learner:
             "stats/total_games": self.total_games,
             "stats/replay_buffer_size": len(self.buffer),
             "stats/examples_dropped_stale": self.dropped_stale,
+            "stats/examples_dropped_other_target": self.dropped_other_target,
             "stats/files_quarantined": self.files_quarantined,
+            "stats/prune_kept_unread": self.files_kept_unread,
             "stats/examples_ingested": self.examples_ingested,
             "perf/ingest_examples_per_s": self.last_ingest_rate,
         }
@@ -316,6 +341,8 @@ class Learner:
             "total_games": self.total_games,
             "examples_ingested": self.examples_ingested,
             "examples_dropped_stale": self.dropped_stale,
+            "examples_dropped_other_target": self.dropped_other_target,
+            "value_target": self.settings.value_target,
             "files_quarantined": self.files_quarantined,
             "optimizer_step": self.trainer.step,
             "learner_id": self.settings.learner_id,
@@ -337,8 +364,14 @@ class Learner:
         return True
 
     def _renew_lease(self) -> None:
+        """Before any write: raises LeaseHeld when the lease was lost (another learner may own the namespace)."""
         if self.lease is not None:
             self.lease.renew()
+
+    def _check_lease(self) -> None:
+        """Each cycle: a lease the renewal thread found lost stops the learner here, before it trains on."""
+        if self.lease is not None:
+            self.lease.check()
 
     def maybe_promote(self) -> PromotionResult | None:
         """After an evaluation: promote when there is no best yet, or when the candidate beats it (SPRT)."""
@@ -365,6 +398,7 @@ class Learner:
         state = {"step": self.step, "total_games": self.total_games, "last_eval": self.last_eval, "time": time.time(),
                  "promotion": asdict(result)}
         try:
+            self._renew_lease()  # a promotion match can outlast the TTL: is the namespace still ours?
             self.store.promote(bundle_from_model(self.model, state, None), s.name, message=result.summary())
         except StoreUnavailable as exc:
             log.warning("promotion (%s) not pushed: store unavailable (%s)", result.summary(), exc)
@@ -373,16 +407,25 @@ class Learner:
         return result
 
     def prune(self) -> int:
-        """Old example files beyond --keep-example-files, and pushes beyond the newest KEEP_PUSHES."""
+        """Old example files beyond --keep-example-files (never one our last push has not ingested: the store's
+        rule), and pushes beyond the newest KEEP_PUSHES. Returns the files removed; counts the ones kept back."""
         try:
             self.store.prune_history(self.settings.name, keep=KEEP_PUSHES)
-            return len(self.store.prune_examples(self.settings.name, keep=self.settings.keep_example_files))
+            report = self.store.prune_examples(self.settings.name, keep=self.settings.keep_example_files)
         except StoreUnavailable as exc:
             log.warning("prune skipped: %s", exc)
             return 0
+        self.files_kept_unread = report.kept_unread
+        if report.kept_unread:
+            self.echo(f"Pruned {len(report.removed)} example files; kept back {report.kept_unread} not ingested yet "
+                      f"({report.unread} unread in all)")
+        return len(report.removed)
 
     def close(self, push: bool = True) -> None:
-        """Push what we have (if anything changed) and release the lease."""
+        """Push what we have (if anything changed) and release the lease; with a lost lease, neither."""
+        if self.lease is not None and self.lease.lost is not None:
+            self.echo(f"Not pushing step {self.step}: {self.lease.lost}")
+            push = False
         try:
             if push and self.model is not None and self.lease is not None and self.step != self.pushed_step:
                 self.push("final")

@@ -1,9 +1,12 @@
 """Self-play: G games in lockstep, every non-forced decision searched, one training example per search.
 
-An example is the mover's observation (padded to 36 tokens), its legal slots, the visit distribution over them
-(the policy target) and, once the hand is over, the spec's value for the mover's seat (the value target).
-Forced moves (one legal domino) are played without a search and produce no example: their policy target says
-nothing. Network outputs are cached by observation within each search (`SearchConfig.eval_cache`); in clairvoyant
+An example is the mover's observation (padded to 36 tokens), its legal slots, the policy target over them (the
+search's improved policy, or its visit shares: `SearchConfig.policy_target`) and, once the hand is over, the value
+of the result for the mover's seat under `SearchConfig.value_target` (the benchmark's points objective by default).
+Forced moves (one legal domino) are played without a search but still give an example: its policy target is the
+one legal slot (a zero loss: a softmax over one legal slot is 1), so it teaches only the value head, which the
+search asks about those positions as about any other. `SearchConfig.teacher = "solver"` hands the whole batch to
+`zeb_core.solver_selfplay`, which labels every position with exact solutions instead of a search. Network outputs are cached by observation within each search (`SearchConfig.eval_cache`); in clairvoyant
 mode each game's tree is carried over to its next search (`SearchConfig.reuse_tree`, see `mcts.driver.TreeReuse`).
 """
 
@@ -31,6 +34,7 @@ class SelfPlayBatch:
     games: int
     seconds: float
     stats: dict = field(default_factory=dict)
+    q: torch.Tensor | None = None  # [N, 7] float32 per-slot values for the mover (solver teacher only)
 
     @property
     def examples(self) -> int:
@@ -46,6 +50,10 @@ def play_selfplay(
 ) -> SelfPlayBatch:
     """Play `games` games of self-play with search; returns their examples on the CPU."""
     device = torch.device(device)
+    if config.teacher == "solver":
+        from zeb_core.solver_selfplay import play_solver_selfplay
+
+        return play_solver_selfplay(evaluator.model, games, config, seed=seed, device=device)
     start = time.perf_counter()
     forward0, evals0 = evaluator.forward_seconds, evaluator.states_evaluated
     lookups0, hits0 = evaluator.cache_lookups, evaluator.cache_hits
@@ -78,8 +86,17 @@ def play_selfplay(
             policy_l.append(policy.float().cpu())
             game_l.append(todo.cpu())
             seat_l.append(sub.current.cpu())
+        forced = (counts == 1).nonzero().flatten()
+        if forced.numel():
+            sub = state.index(forced)
+            obs, legal_slots = encode(sub, legal=legal[forced])
+            obs_l.append(pad_tokens(obs).cpu())
+            legal_l.append(legal_slots.cpu())
+            policy_l.append(legal_slots.float().cpu())
+            game_l.append(forced.cpu())
+            seat_l.append(sub.current.cpu())
         state.apply(moves, check=False)
-    values = state.values().cpu()
+    values = state.target_values(config.value_target).cpu()
     if obs_l:
         game_idx, seats = torch.cat(game_l), torch.cat(seat_l)
         value = values[game_idx, seats]
@@ -92,6 +109,7 @@ def play_selfplay(
     seconds = time.perf_counter() - start
     stats = {
         "searches": searches,
+        "forced_examples": sum(int(x.shape[0]) for x in policy_l) - searches,
         "states_evaluated": evaluator.states_evaluated - evals0,
         "cache_lookups": evaluator.cache_lookups - lookups0,
         "cache_hits": evaluator.cache_hits - hits0,

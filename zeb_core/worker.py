@@ -200,6 +200,8 @@ class SelfPlayWorker:
             worker_id=self.settings.worker_id,
             games=batch.games,
             settings={**asdict(self.settings.search), "device": str(self.device)},
+            value_target=self.settings.search.value_target,
+            q=batch.q,
         )
         path = self.outbox.put(data, manifest["sha256"])
         self.batches_done += 1

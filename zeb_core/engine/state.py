@@ -29,6 +29,8 @@ N_SEATS = 4
 HAND_SIZE = 7
 N_PLAYS = 28
 N_TRICKS = 7
+# Value targets (spec: Result and training value): the benchmark objective first, the default everywhere.
+VALUE_TARGETS = ("points", "points-margin", "contract")
 
 
 class IllegalMoveError(ValueError):
@@ -174,6 +176,24 @@ class GameState:
         seats = torch.arange(N_SEATS, device=self.device)
         same = (seats.view(1, -1) % 2) == bidder_team.view(-1, 1)
         return torch.where(same, v_bidder.unsqueeze(1), -v_bidder.unsqueeze(1)).to(torch.float32)
+
+    def target_values(self, target: str) -> torch.Tensor:
+        """[B, 4] the training value of each seat for `target` (one of VALUE_TARGETS; spec: Result and training value).
+
+        "points" is the benchmark objective: +1 when the seat's team has more than 21 points, -1 when fewer, 0 at
+        21-21. "points-margin" has the same sign, shaped by the margin: sign(M-O) * (0.5 + 0.5 |M-O| / 42).
+        "contract" is `values()`: did the bidder's team make the (random) bid.
+        """
+        if target == "contract":
+            return self.values()
+        if target not in VALUE_TARGETS:
+            raise ValueError(f"unknown value target {target!r}; choose one of {', '.join(VALUE_TARGETS)}")
+        margin0 = (self.team_points[:, 0] - self.team_points[:, 1]).to(torch.float32)
+        v0 = torch.sign(margin0)
+        if target == "points-margin":
+            v0 = v0 * (0.5 + 0.5 * margin0.abs() / TOTAL_POINTS)
+        seats = torch.arange(N_SEATS, device=self.device)
+        return torch.where(seats.view(1, -1) % 2 == 0, v0.unsqueeze(1), -v0.unsqueeze(1))
 
     def team_wins(self) -> torch.Tensor:
         """[B, 2] win credit per team: 1 for more than 21 points, 0.5 each for a 21-21 tie."""

@@ -5,11 +5,14 @@ One file holds N examples as four safetensors tensors
     obs     int8    [N, 36, 8]   the mover's observation (zeb_core.encoding)
     legal   bool    [N, 7]       legal hand slots
     policy  float32 [N, 7]       visit distribution: >= 0, zero on illegal slots, sums to 1 over legal ones
-    value   float32 [N]          the spec's value of the hand for the mover, in [-1, 1]
+    value   float32 [N]          the value of the position for the mover under the file's value target, in [-1, 1]
+    q       float32 [N, 7]       optional: each legal slot's value for the mover (exact solutions), in [-1, 1],
+                                 zero on illegal slots; files with it train the policy head as a Q head
 
 and a JSON manifest in the safetensors metadata under "zeb": format version, model step that generated the
-examples, worker id, game and example counts, shapes, the SHA-256 of the tensor contents, creation time and the
-search settings. The file name is WORKER_TIMESTAMP_HASH16.safetensors, HASH16 being the first 16 hex digits of
+examples, worker id, game and example counts, shapes, the SHA-256 of the tensor contents, creation time, the
+search settings and the value target (`value_target`, engine.VALUE_TARGETS; files from before it was recorded
+were labelled with the contract target). The file name is WORKER_TIMESTAMP_HASH16.safetensors, HASH16 being the first 16 hex digits of
 that SHA-256, so the same content uploaded twice has the same hash and is stored once.
 
 Files come from other machines, so `decode_examples` trusts nothing: no pickle, bounded header, exact dtypes and
@@ -28,7 +31,14 @@ from typing import Any
 import torch
 
 from zeb_core.encoding import FEATURE_SIZES, OBS_FEATURES, OBS_TOKENS
-from zeb_core.formats.safe_io import FormatError, dump_safetensors, parse_safetensors
+from zeb_core.engine.state import VALUE_TARGETS
+from zeb_core.formats.safe_io import (
+    FormatError,
+    dump_safetensors,
+    guard_format_errors,
+    load_json,
+    parse_safetensors,
+)
 
 EXAMPLES_FORMAT_VERSION = 1
 SLOTS = 7
@@ -39,6 +49,8 @@ TENSORS = {  # name -> (dtype, trailing shape)
     "policy": (torch.float32, (SLOTS,)),
     "value": (torch.float32, ()),
 }
+OPTIONAL_TENSORS = {"q": (torch.float32, (7,))}
+LEGACY_VALUE_TARGET = "contract"  # what files without a `value_target` field were labelled with
 _NAME_RE = re.compile(r"^(?P<worker>[A-Za-z0-9.-]{1,64})_(?P<ts>\d{8}T\d{9}Z)_(?P<hash>[0-9a-f]{16})\.safetensors$")
 POLICY_SUM_TOL = 1e-3
 
@@ -50,6 +62,11 @@ class ExampleFile:
     policy: torch.Tensor
     value: torch.Tensor
     manifest: dict[str, Any]
+    q: torch.Tensor | None = None
+
+    @property
+    def value_target(self) -> str:
+        return str(self.manifest.get("value_target", LEGACY_VALUE_TARGET))
 
     @property
     def examples(self) -> int:
@@ -63,7 +80,7 @@ class ExampleFile:
 def content_sha256(tensors: dict[str, torch.Tensor]) -> str:
     """Checksum of the tensor contents (names, dtypes, shapes, bytes), independent of the header layout."""
     h = hashlib.sha256()
-    for name in TENSORS:
+    for name in [*TENSORS, *(k for k in OPTIONAL_TENSORS if k in tensors)]:
         t = tensors[name].detach().contiguous().cpu()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
@@ -102,6 +119,8 @@ def encode_examples(
     worker_id: str,
     games: int,
     settings: dict[str, Any] | None = None,
+    value_target: str = "points",
+    q: torch.Tensor | None = None,
 ) -> tuple[bytes, dict[str, Any]]:
     """Serialise examples; returns (file bytes, manifest). Validates first, so a worker never uploads junk."""
     tensors = {
@@ -110,6 +129,8 @@ def encode_examples(
         "policy": policy.detach().to("cpu", torch.float32).contiguous(),
         "value": value.detach().to("cpu", torch.float32).contiguous(),
     }
+    if q is not None:
+        tensors["q"] = q.detach().to("cpu", torch.float32).contiguous()
     n = int(tensors["value"].shape[0])
     manifest = {
         "format_version": EXAMPLES_FORMAT_VERSION,
@@ -121,24 +142,23 @@ def encode_examples(
         "sha256": content_sha256(tensors),
         "created": time.time(),
         "settings": settings or {},
+        "value_target": value_target,
     }
     _validate(tensors, manifest)
     return dump_safetensors(tensors, {"zeb": json.dumps(manifest, sort_keys=True)}), manifest
 
 
+@guard_format_errors("example file")
 def decode_examples(data: bytes) -> ExampleFile:
-    """Parse and fully validate an example file; raises FormatError with the first problem found."""
+    """Parse and fully validate an example file; raises FormatError (only) with the first problem found."""
     tensors, meta = parse_safetensors(data)
     if "zeb" not in meta:
         raise FormatError("no Zeb manifest in the safetensors metadata")
-    try:
-        manifest = json.loads(meta["zeb"])
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"manifest is not JSON: {exc}") from None
+    manifest = load_json(meta["zeb"], "manifest")
     if not isinstance(manifest, dict):
         raise FormatError("manifest is not a JSON object")
     _validate(tensors, manifest)
-    return ExampleFile(tensors["obs"], tensors["legal"], tensors["policy"], tensors["value"], manifest)
+    return ExampleFile(tensors["obs"], tensors["legal"], tensors["policy"], tensors["value"], manifest, tensors.get("q"))
 
 
 def _validate(tensors: dict[str, torch.Tensor], manifest: dict[str, Any]) -> None:
@@ -146,19 +166,26 @@ def _validate(tensors: dict[str, torch.Tensor], manifest: dict[str, Any]) -> Non
     if version != EXAMPLES_FORMAT_VERSION:
         raise FormatError(f"examples format version {version!r}; this Zeb reads version {EXAMPLES_FORMAT_VERSION}")
     for key in ("model_step", "games", "examples"):
-        if not isinstance(manifest.get(key), int) or manifest[key] < 0:
+        if type(manifest.get(key)) is not int or manifest[key] < 0:
             raise FormatError(f"manifest field {key!r} must be a non-negative integer, got {manifest.get(key)!r}")
-    if set(tensors) != set(TENSORS):
-        raise FormatError(f"tensors {sorted(tensors)}; expected {sorted(TENSORS)}")
+    if not isinstance(manifest.get("worker_id"), str):  # it goes into file names
+        raise FormatError(f"manifest field 'worker_id' must be a string, got {manifest.get('worker_id')!r}")
+    if not set(TENSORS) <= set(tensors) <= set(TENSORS) | set(OPTIONAL_TENSORS):
+        raise FormatError(f"tensors {sorted(tensors)}; expected {sorted(TENSORS)} and optionally {sorted(OPTIONAL_TENSORS)}")
+    target = manifest.get("value_target", LEGACY_VALUE_TARGET)
+    if target not in VALUE_TARGETS:
+        raise FormatError(f"manifest field 'value_target' is {target!r}; expected one of {', '.join(VALUE_TARGETS)}")
     n = manifest["examples"]
     if n == 0:
         raise FormatError("file holds no examples")
-    for name, (dtype, tail) in TENSORS.items():
+    for name, (dtype, tail) in [*TENSORS.items(), *((k, v) for k, v in OPTIONAL_TENSORS.items() if k in tensors)]:
         t = tensors[name]
         if t.dtype != dtype:
             raise FormatError(f"tensor {name!r} has dtype {t.dtype}, expected {dtype}")
         if tuple(t.shape) != (n, *tail):
             raise FormatError(f"tensor {name!r} has shape {tuple(t.shape)}, expected {(n, *tail)}")
+    if manifest.get("shapes") != {k: list(t.shape) for k, t in tensors.items()}:
+        raise FormatError(f"manifest field 'shapes' {str(manifest.get('shapes'))[:120]} does not match the tensors")
     obs, legal, policy, value = (tensors[k] for k in ("obs", "legal", "policy", "value"))
     sizes = torch.tensor(FEATURE_SIZES, dtype=torch.int16)
     o = obs.to(torch.int16)
@@ -175,5 +202,9 @@ def _validate(tensors: dict[str, torch.Tensor], manifest: dict[str, Any]) -> Non
         raise FormatError("policy targets must sum to 1 over legal moves")
     if bool((value.abs() > 1).any()):
         raise FormatError("value targets must lie in [-1, 1]")
+    q = tensors.get("q")
+    if q is not None:
+        if not bool(torch.isfinite(q).all()) or bool((q.abs() > 1).any()) or bool((q[~legal] != 0).any()):
+            raise FormatError("q targets must be finite, in [-1, 1] and zero on illegal moves")
     if manifest.get("sha256") != content_sha256(tensors):
         raise FormatError("content does not match the SHA-256 in the manifest")

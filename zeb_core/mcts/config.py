@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zeb_core.engine.state import VALUE_TARGETS
+
 
 @dataclass(frozen=True)
 class SearchConfig:
@@ -31,6 +33,13 @@ class SearchConfig:
     # played since (self-play and MctsPlayer). With sampled worlds this is off whatever the setting: the next
     # search draws new deals of the hidden hands, so the old trees' states (other hands) are not the new worlds.
     reuse_tree: bool = True
+    # The objective of terminal values in the search and of the examples' value targets (engine.VALUE_TARGETS):
+    # "points" is the benchmark (more than 21 points wins), so it is the default.
+    value_target: str = "points"
+    # Who labels the examples: "mcts" (this search's improved policy, values from the game's result) or "solver"
+    # (every position of the true deal solved exactly: per-move values and the position's value; the network
+    # only picks the moves played). See zeb_core/solver_selfplay.py.
+    teacher: str = "mcts"
 
     def __post_init__(self) -> None:
         checks = (
@@ -44,6 +53,10 @@ class SearchConfig:
             (self.c_visit >= 0 and self.c_scale >= 0, "c_visit and c_scale must be >= 0"),
             (self.q_range_floor > 0, f"q_range_floor must be > 0, got {self.q_range_floor}"),
             (self.dirichlet_alpha > 0, f"dirichlet_alpha must be > 0, got {self.dirichlet_alpha}"),
+            (self.value_target in VALUE_TARGETS, f"value_target must be one of {VALUE_TARGETS}, got {self.value_target!r}"),
+            (self.teacher in ("mcts", "solver"), f"teacher must be mcts or solver, got {self.teacher!r}"),
+            (not (self.teacher == "solver" and self.value_target == "contract"),
+             "the solver teacher labels the benchmark objective: use value_target points or points-margin"),
         )
         for ok, message in checks:
             if not ok:

@@ -360,7 +360,7 @@ def search(
             done = parents.done()
             leaf_v0 = torch.zeros(rows.numel(), device=device)
             if bool(done.any()):
-                leaf_v0[done] = parents.values()[done][:, 0]
+                leaf_v0[done] = parents.target_values(config.value_target)[done][:, 0]
             live = (~done).nonzero().flatten()
             leaf_prior = torch.zeros(rows.numel(), HAND_SIZE, device=device)
             leaf_legal = torch.zeros(rows.numel(), HAND_SIZE, dtype=torch.bool, device=device)

@@ -35,6 +35,8 @@ class ModelConfig(BaseModel):
     d_ff: int = Field(256, ge=8, le=16384)
     feature_sizes: tuple[int, ...] = FEATURE_SIZES
     step: int = Field(0, ge=0)
+    # The objective the value head (and a Q-trained policy head) was trained for: engine.VALUE_TARGETS.
+    value_target: Literal["points", "points-margin", "contract"] = "points"
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:

@@ -12,7 +12,7 @@ import torch
 from zeb_core.encoding import OBS_FEATURES, OBS_TOKENS
 from zeb_core.engine.state import HAND_SIZE
 
-FIELDS = ("obs", "legal", "policy", "value", "model_step")
+FIELDS = ("obs", "legal", "policy", "value", "model_step", "q", "has_q")
 
 
 def resolve_device(device: torch.device | str) -> torch.device:
@@ -37,6 +37,8 @@ class ReplayBuffer:
         self.policy = torch.zeros(capacity, HAND_SIZE, dtype=torch.float32, **kw)
         self.value = torch.zeros(capacity, dtype=torch.float32, **kw)
         self.model_step = torch.zeros(capacity, dtype=torch.int64, **kw)
+        self.q = torch.zeros(capacity, HAND_SIZE, dtype=torch.float32, **kw)  # per-slot values, where has_q
+        self.has_q = torch.zeros(capacity, dtype=torch.bool, **kw)
         self._pos = 0  # where the next example goes
         self._size = 0
         self.total_added = 0  # every example ever offered, dropped ones included
@@ -51,8 +53,9 @@ class ReplayBuffer:
         policy: torch.Tensor,
         value: torch.Tensor,
         model_step: torch.Tensor | int,
+        q: torch.Tensor | None = None,
     ) -> None:
-        """Append N examples; `model_step` is one int for all or an [N] tensor.
+        """Append N examples; `model_step` is one int for all or an [N] tensor; `q` [N, 7] per-slot values or None.
 
         The result is the same as adding them one at a time: a batch larger than the buffer keeps its newest
         `capacity` examples, at the slots they would have reached.
@@ -75,12 +78,18 @@ class ReplayBuffer:
         self.policy[slots] = policy[first:].to(self.device, torch.float32)
         self.value[slots] = value[first:].to(self.device, torch.float32)
         self.model_step[slots] = model_step[first:].to(self.device, torch.int64)
+        if q is None:
+            self.q[slots] = 0.0
+            self.has_q[slots] = False
+        else:
+            self.q[slots] = q[first:].to(self.device, torch.float32)
+            self.has_q[slots] = True
         self._pos = (self._pos + n) % self.capacity
         self._size = min(self.capacity, self._size + n)
         self.total_added += n
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """A uniform sample with replacement: {obs, legal, policy, value, model_step}, on the buffer's device.
+        """A uniform sample with replacement: {obs, legal, policy, value, model_step, q, has_q}, on its device.
 
         `generator` must live on the buffer's device; passing the same seeded generator replays the same batches.
         """

@@ -32,6 +32,7 @@ METRIC_KEYS = (
     "train/value_mean",
     "train/value_std",
     "train/value_target_mean",
+    "train/q_loss",
 )  # averaged over the steps; train/lr and perf/train_steps_per_s are added at the end
 
 
@@ -47,6 +48,11 @@ class TrainConfig:
     min_lr_ratio: float = 0.1
     grad_clip: float | None = 1.0  # None or 0: no clipping (the norm is still measured)
     value_weight: float = 1.0
+    # Examples with per-move values (q, from exact solutions) train the policy logits as a Q head: the legal
+    # logits, centred, regress on q_scale * (q - mean legal q). Then argmax(logits) = argmax E[q | observation] and
+    # softmax(logits) = softmax(q_scale * E[q]) is a prior for search. Other examples keep the cross-entropy.
+    q_scale: float = 4.0
+    q_weight: float = 1.0
     betas: tuple[float, float] = (0.9, 0.999)
 
     def __post_init__(self) -> None:
@@ -95,6 +101,20 @@ def policy_value_losses(
     policy_loss = -(target_policy * logp).sum(-1).mean()
     value_loss = F.mse_loss(value, target_value)
     return policy_loss, value_loss, logp
+
+
+def q_losses(logits: torch.Tensor, legal: torch.Tensor, q: torch.Tensor, q_scale: float) -> torch.Tensor:
+    """[B] mean squared error of the centred legal logits / q_scale against the centred legal q values.
+
+    Centring over the legal slots makes the loss blind to a per-position constant (softmax and argmax are too);
+    a position with one legal move has nothing to learn and gives 0.
+    """
+    n = legal.sum(-1, keepdim=True).clamp(min=1)
+    z = torch.where(legal, logits, 0.0) / q_scale
+    z = z - z.sum(-1, keepdim=True) / n
+    t = torch.where(legal, q, 0.0)
+    t = t - t.sum(-1, keepdim=True) / n
+    return (torch.where(legal, z - t, 0.0) ** 2).sum(-1) / n.squeeze(-1)
 
 
 class Trainer:
@@ -153,8 +173,14 @@ class Trainer:
             batch = buffer.sample(cfg.batch_size, generator)
             logits, value = self.model(batch["obs"], batch["legal"])
             target = batch["policy"]
-            policy_loss, value_loss, logp = policy_value_losses(logits, value, batch["legal"], target, batch["value"])
-            loss = policy_loss + cfg.value_weight * value_loss
+            has_q = batch["has_q"]
+            ce_loss, value_loss, logp = policy_value_losses(
+                logits, value, batch["legal"], target * (~has_q).unsqueeze(1), batch["value"]
+            )
+            ce_loss = ce_loss * batch["legal"].shape[0] / (~has_q).sum().clamp(min=1)  # mean over CE rows only
+            q_loss = (q_losses(logits, batch["legal"], batch["q"], cfg.q_scale) * has_q).sum() / has_q.sum().clamp(min=1)
+            policy_loss = ce_loss
+            loss = ce_loss + cfg.q_weight * q_loss + cfg.value_weight * value_loss
 
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -172,7 +198,7 @@ class Trainer:
                 entropy = -(probs * logp).sum(-1).mean()
                 top1 = (logits.argmax(-1) == target.argmax(-1)).float().mean()
                 # KL(target || net) = sum t log t - sum t log p = cross-entropy - H(target); xlogy makes 0 log 0 = 0.
-                kl = policy_loss + torch.special.xlogy(target, target).sum(-1).mean()
+                kl = -(target * logp).sum(-1).mean() + torch.special.xlogy(target, target).sum(-1).mean()
                 totals += torch.stack(
                     [
                         policy_loss.detach(),
@@ -185,6 +211,7 @@ class Trainer:
                         value.mean(),
                         value.std(),
                         batch["value"].mean(),
+                        q_loss.detach(),
                     ]
                 )
         averaged = (totals / n_steps).tolist()  # the one host sync of the call

@@ -1,0 +1,107 @@
+"""Solver-taught self-play: the network picks the moves, exact solutions of the true deal label every position.
+
+In a benchmark deal every position has an exact value once the hidden hands are known, and the play-phase solver
+(`zeb_core.solver`) finds it in well under a millisecond past the first tricks. So instead of searching, a worker
+plays G games in lockstep with the network's own policy (sampled, so the positions are the ones the network
+reaches) and, at every position, solves each legal move *in the true deal*:
+
+    q[a]   the mover's result after move a and best play by everyone (the benchmark objective: +1 win, 0 tie,
+           -1 loss, or its margin-shaped variant), for every legal hand slot a;
+    value  max over a of q[a]: the position's value for the mover.
+
+One deal is one sample of the hidden hands given what the mover has seen, drawn from the posterior of the policy
+that played them, so a network regressing on these targets from the mover's observation learns E[q | observation]
+over the worlds that observation is consistent with: the perfect-information Monte Carlo estimate, averaged over
+every deal it was trained on instead of a handful of samples per move, and with the inference about hidden hands
+from the other seats' plays learned along. The policy head is trained on q as a Q head (train.step.q_losses), so
+argmax of the logits is the move with the best expected result. Forced positions give examples too (value only).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from zeb_core.encoding import encode, pad_tokens
+from zeb_core.engine.deal import deal_benchmark, make_generator
+from zeb_core.engine.dominoes import TOTAL_POINTS
+from zeb_core.mcts.config import SearchConfig
+from zeb_core.model.net import ZebNet
+from zeb_core.selfplay import SelfPlayBatch
+
+EXPLORE_EPSILON = 0.05  # share of moves played uniformly at random, so rare lines are labelled too
+POLICY_Q_SCALE = 4.0  # the policy target beside q: softmax(POLICY_Q_SCALE * q) over legal slots (metrics only)
+
+
+def mover_values(state, objective: str) -> torch.Tensor:
+    """[B, 28] each legal domino's exact value for the mover's team under `objective`, 0 elsewhere (CPU)."""
+    from zeb_core.solver import move_values
+
+    if objective == "points":  # the benchmark: win, tie or loss, by threshold searches
+        raw = move_values(state, objective="win")
+        vals = np.nan_to_num(raw, nan=0.0)
+    else:  # margin-shaped: exact points of the mover's team
+        pts = move_values(state, objective="points")
+        legal = ~np.isnan(pts)
+        margin = 2.0 * np.nan_to_num(pts, nan=21.0) - TOTAL_POINTS
+        vals = np.where(legal, np.sign(margin) * (0.5 + 0.5 * np.abs(margin) / TOTAL_POINTS), 0.0)
+        vals = np.where(margin == 0, 0.0, vals)
+    return torch.as_tensor(vals, dtype=torch.float32)
+
+
+@torch.inference_mode()
+def play_solver_selfplay(
+    model: ZebNet,
+    games: int,
+    config: SearchConfig,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> SelfPlayBatch:
+    """Play `games` games with the network's sampled policy; every position becomes an example (on the CPU)."""
+    device = torch.device(device)
+    start = time.perf_counter()
+    model = model.to(device).eval()
+    gen = make_generator(seed, device)
+    state = deal_benchmark(games, gen, device)
+    obs_l, legal_l, q_l, value_l = [], [], [], []
+    solve_seconds = forward_seconds = 0.0
+    temperature = max(config.temperature, 1e-3)
+    while not bool(state.done().all()):
+        legal = state.legal_mask()
+        obs, legal_slots = encode(state, legal=legal, trim=True)
+        t0 = time.perf_counter()
+        q28 = mover_values(state.to("cpu"), config.value_target).to(device)
+        solve_seconds += time.perf_counter() - t0
+        hand = state.hand_of(state.current)
+        q = torch.where(legal_slots, q28.gather(1, hand), 0.0)
+        value = torch.where(legal_slots, q, float("-inf")).max(1).values
+        t0 = time.perf_counter()
+        logits, _ = model(obs, legal_slots)
+        forward_seconds += time.perf_counter() - t0
+        probs = torch.softmax(logits.float() / temperature, dim=1)
+        uniform = legal_slots.float() / legal_slots.sum(1, keepdim=True)
+        explore = torch.rand(games, 1, generator=gen, device=device) < EXPLORE_EPSILON
+        probs = torch.where(explore, uniform, probs)
+        slots = torch.multinomial(probs, 1, generator=gen).squeeze(1)
+        obs_l.append(pad_tokens(obs).cpu())
+        legal_l.append(legal_slots.cpu())
+        q_l.append(q.cpu())
+        value_l.append(value.cpu())
+        state.apply(hand.gather(1, slots.view(-1, 1)).squeeze(1), check=False)
+    legal_t = torch.cat(legal_l)
+    q_t = torch.cat(q_l)
+    policy = torch.softmax(torch.where(legal_t, POLICY_Q_SCALE * q_t, float("-inf")), dim=1)
+    seconds = time.perf_counter() - start
+    stats = {
+        "searches": 0,
+        "positions_solved": int(legal_t.shape[0]),
+        "solve_seconds": solve_seconds,
+        "forward_seconds": forward_seconds,
+        "forward_share": forward_seconds / seconds if seconds > 0 else 0.0,
+        "solve_share": solve_seconds / seconds if seconds > 0 else 0.0,
+        "games_per_s": games / seconds if seconds > 0 else float("inf"),
+        "team0_points_mean": float(state.team_points[:, 0].float().mean()),
+    }
+    return SelfPlayBatch(torch.cat(obs_l), legal_t, policy, torch.cat(value_l), games, seconds, stats, q=q_t)
