@@ -1,0 +1,118 @@
+"""The solver's Python API: exact points, threshold tests and move values for batches of positions.
+
+Every function takes a `GameState` (any batch, any device) or `Positions` and works on CPU numpy arrays.
+Results are *final* team points (the finished tricks' points included). The first call in a process compiles
+the search (about ten seconds); `warm_up()` does it up front.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zeb_core.engine.state import GameState
+from zeb_core.solver import batch
+from zeb_core.solver.positions import Positions
+from zeb_core.solver.search import Tables
+
+WIN_POINTS = batch.WIN  # more than 21 of the 42 points wins the hand
+_tables: Tables | None = None
+
+
+def _tabs() -> tuple:
+    global _tables
+    if _tables is None:
+        _tables = Tables()
+    t = _tables
+    return (t.follow, t.leads, t.led, t.rank, t.above, t.tt, t.scratch, t.stats)
+
+
+def as_positions(x: GameState | Positions) -> Positions:
+    return x if isinstance(x, Positions) else Positions.from_state(x)
+
+
+def _args(p: Positions) -> tuple:
+    return (
+        np.ascontiguousarray(p.hands),
+        p.decl,
+        p.leader,
+        np.ascontiguousarray(p.trick),
+        p.n_trick,
+    )
+
+
+def _per_row(x: int | np.ndarray, n: int) -> np.ndarray:
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.int64), (n,)))
+
+
+def points_to_come(x: GameState | Positions) -> np.ndarray:
+    """[B] int64 team 0's points from the position to the end of the hand under best play by both teams."""
+    p = as_positions(x)
+    out = np.zeros(len(p), dtype=np.int64)
+    batch.exact_batch(*_args(p), _per_row(-1, len(p)), _tabs(), out)
+    return out
+
+
+def solve_points(x: GameState | Positions) -> np.ndarray:
+    """[B, 2] int64 the points each team ends the hand with under best play (each team maximises its own)."""
+    p = as_positions(x)
+    to_come = points_to_come(p)
+    left = total_left(p)
+    return p.points + np.stack([to_come, left - to_come], axis=1)
+
+
+def total_left(x: GameState | Positions) -> np.ndarray:
+    """[B] int64 the points not yet scored (42 minus the finished tricks' points)."""
+    p = as_positions(x)
+    return 42 - p.points.sum(1)
+
+
+def can_reach(x: GameState | Positions, team: int | np.ndarray, target: int | np.ndarray) -> np.ndarray:
+    """[B] bool: whether `team` (0/1, per row or for all) can end the hand with at least `target` points.
+
+    A null-window search, much cheaper than the exact points: `can_reach(p, t, 22)` is whether team t wins.
+    """
+    p = as_positions(x)
+    team = _per_row(team, len(p))
+    need = _per_row(target, len(p)) - p.points[np.arange(len(p)), team]
+    out = np.zeros(len(p), dtype=np.bool_)
+    batch.reaches_batch(*_args(p), team, need, _tabs(), out)
+    return out
+
+
+def result_for(x: GameState | Positions, team: int | np.ndarray) -> np.ndarray:
+    """[B] int64 the benchmark result for `team` under best play: +1 win (> 21 points), 0 a 21-21 tie, -1 loss."""
+    p = as_positions(x)
+    wins = can_reach(p, team, WIN_POINTS)
+    ties = ~wins & can_reach(p, team, WIN_POINTS - 1)
+    return wins.astype(np.int64) - (~wins & ~ties).astype(np.int64)
+
+
+def move_values(x: GameState | Positions, objective: str = "points") -> np.ndarray:
+    """[B, 28] float64 the value of each legal move of the seat to move, NaN on the other dominoes.
+
+    objective "points": the final points of the mover's team after the move and best play by both teams;
+    "win": +1 / 0 / -1 as that team ends with more than 21 / exactly 21 / fewer (two threshold searches).
+    """
+    if objective not in ("points", "win"):
+        raise ValueError(f"objective must be 'points' or 'win', got {objective!r}")
+    p = as_positions(x)
+    out = np.full((len(p), 28), np.nan)
+    batch.move_values_batch(*_args(p), np.ascontiguousarray(p.points), objective == "win", _tabs(), out)
+    return out
+
+
+def search_nodes() -> int:
+    """Nodes searched in this process so far (for benchmarks)."""
+    return int(_tables.stats[1]) if _tables is not None else 0
+
+
+def warm_up() -> None:
+    """Compile every kernel now (once per process), on a tiny position."""
+    from zeb_core.engine.deal import deal_benchmark, make_generator
+
+    p = Positions.from_state(deal_benchmark(1, make_generator(0)))
+    p.hands &= np.int64(0)  # an empty (finished) position compiles the kernels without searching
+    solve_points(p)
+    can_reach(p, 0, 22)
+    move_values(p, "win")
+    move_values(p, "points")

@@ -1,0 +1,97 @@
+"""Batched numba entry points: one loop over positions per call, so Python pays its call overhead once.
+
+Each position is a deal of its own, so each gets a fresh transposition-table stamp; the moves of one position
+share it (their subtrees overlap, and table entries are true bounds whatever window found them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from zeb_core.solver.search import (
+    POINTS,
+    new_stamp,
+    points_left,
+    reaches,
+    root_trick,
+    value_exact,
+)
+
+WIN, TIE = 22, 21  # a team wins with more than 21 of the 42 points
+
+
+@njit(cache=False)
+def exact_batch(hands, decl, leader, trick, n_trick, guess, tabs, out):
+    """out[i] = team 0's points still to come in position i under best play (guess: MTD(f) start, -1 none)."""
+    tt, stats = tabs[5], tabs[7]
+    for i in range(hands.shape[0]):
+        new_stamp(tt, stats)
+        h = hands[i].copy()
+        out[i] = value_exact(h, decl[i], leader[i], trick[i], n_trick[i], guess[i], tabs)
+
+
+@njit(cache=False)
+def reaches_batch(hands, decl, leader, trick, n_trick, team, need, tabs, out):
+    """out[i] = whether team[i] can score at least need[i] of the points still to come in position i."""
+    tt, stats = tabs[5], tabs[7]
+    for i in range(hands.shape[0]):
+        new_stamp(tt, stats)
+        h = hands[i].copy()
+        out[i] = reaches(h, decl[i], leader[i], trick[i], n_trick[i], team[i], need[i], tabs)
+
+
+@njit(cache=True)
+def play(h, decl, leader, trick, n_trick, m, led, rank):
+    """Play domino m for the seat to move in place on h/trick: (new leader, new n_trick, gained pts, gaining team)."""
+    seat, led_suit, best_rank, best_seat, tpts, _ = root_trick(h, leader, trick, n_trick, led, rank)
+    h[seat] ^= 1 << m
+    if n_trick < 3:
+        trick[n_trick] = m
+        return leader, n_trick + 1, 0, 0
+    if rank[led_suit, m] > best_rank:
+        best_seat = seat
+    trick[:] = -1
+    return best_seat, 0, tpts + POINTS[m] + 1, best_seat & 1
+
+
+@njit(cache=False)
+def move_values_batch(hands, decl, leader, trick, n_trick, points, win, tabs, out):
+    """out[i, m] for each legal m of position i: the mover's team's final points (win=False) or +1/0/-1 (win).
+
+    Illegal entries are left as they are (the caller fills them with NaN).
+    """
+    follow, led, rank, tt, stats = tabs[0], tabs[2], tabs[3], tabs[5], tabs[7]
+    child_trick = np.empty(3, dtype=np.int64)
+    for i in range(hands.shape[0]):
+        new_stamp(tt, stats)
+        d = decl[i]
+        seat, led_suit, _, _, _, _ = root_trick(hands[i], leader[i], trick[i], n_trick[i], led[d], rank[d])
+        hand = hands[i, seat]
+        legal = hand
+        if n_trick[i] > 0 and hand & follow[d, led_suit]:
+            legal = hand & follow[d, led_suit]
+        team = seat & 1
+        guess = -1
+        x = legal
+        while x:
+            m = 0
+            while (x >> m) & 1 == 0:
+                m += 1
+            x &= x - 1
+            h = hands[i].copy()
+            child_trick[:] = trick[i]
+            lead2, n2, gain, gteam = play(h, d, leader[i], child_trick, n_trick[i], m, led[d], rank[d])
+            mine = points[i, team] + (gain if gteam == team else 0)
+            total = points_left(h, n2, child_trick)
+            if win:
+                if reaches(h, d, lead2, child_trick, n2, team, WIN - mine, tabs):
+                    out[i, m] = 1.0
+                elif reaches(h, d, lead2, child_trick, n2, team, TIE - mine, tabs):
+                    out[i, m] = 0.0
+                else:
+                    out[i, m] = -1.0
+            else:
+                v0 = value_exact(h, d, lead2, child_trick, n2, guess, tabs)
+                guess = v0
+                out[i, m] = mine + (v0 if team == 0 else total - v0)
