@@ -9,26 +9,92 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import struct
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
 
 import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 MAX_HEADER_BYTES = 1 << 20  # 1 MiB: our headers are a few KiB; a larger one is hostile or broken
-ALLOWED_DTYPES = {"F32", "F16", "BF16", "F64", "I64", "I32", "I16", "I8", "U8", "BOOL"}
+DTYPE_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "F64": 8, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+ALLOWED_DTYPES = set(DTYPE_BYTES)
+MAX_DIMS = 8
 
 
 class FormatError(ValueError):
     """A file that is not what it claims to be (bad header, dtype, shape, range, checksum or version)."""
 
 
+UNEXPECTED = "unexpected error while reading"
+T = TypeVar("T")
+
+
+def guard_format_errors(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Make a parser of untrusted bytes fail only with FormatError.
+
+    The checks in this package are meant to catch every bad file with a clear reason; this is the net under them,
+    so that a check we missed still ends in quarantine rather than in a learner that crashes on the same file at
+    every start. Its message starts with UNEXPECTED, which the fuzz tests require never to see. MemoryError is
+    the machine's problem, not the file's, and passes through."""
+
+    def wrap(fn: Callable[..., T]) -> Callable[..., T]:
+        @wraps(fn)
+        def guarded(*args: Any, **kwargs: Any) -> T:
+            try:
+                return fn(*args, **kwargs)
+            except (FormatError, MemoryError):
+                raise
+            except Exception as exc:  # any other failure on untrusted input: a bad file
+                raise FormatError(f"{UNEXPECTED} {what}: {type(exc).__name__}: {str(exc)[:200]}") from exc
+
+        return guarded
+
+    return wrap
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def load_json(text: str | bytes, what: str) -> Any:
+    """json.loads that fails only with FormatError: besides bad syntax, json raises ValueError for integers of
+    more than 4300 digits and RecursionError for deeply nested arrays, and both fit in a small header."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise FormatError(f"{what} is not JSON: {type(exc).__name__}: {str(exc)[:120]}") from None
+
+
+def _is_count(value: Any) -> bool:
+    return type(value) is int and value >= 0  # not bool, not float
+
+
+def _check_entry(name: str, entry: Any, body: int) -> tuple[int, int]:
+    """(start, end) of one tensor entry, checked the way safetensors checks it, but raising FormatError."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("dtype"), str) or entry["dtype"] not in DTYPE_BYTES:
+        raise FormatError(f"tensor {name!r}: unsupported entry {str(entry)[:80]}")
+    shape, offsets = entry.get("shape"), entry.get("data_offsets")
+    if not (isinstance(shape, list) and len(shape) <= MAX_DIMS and all(_is_count(d) for d in shape)):
+        raise FormatError(f"tensor {name!r}: shape {str(shape)[:80]} is not a list of at most {MAX_DIMS} counts")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(o) for o in offsets)):
+        raise FormatError(f"tensor {name!r}: data offsets {str(offsets)[:80]} are not [start, end]")
+    start, end = offsets
+    if not start <= end <= body:
+        raise FormatError(f"tensor {name!r}: data offsets {offsets} outside the {body}-byte body")
+    if math.prod(shape) * DTYPE_BYTES[entry["dtype"]] != end - start:
+        raise FormatError(f"tensor {name!r}: shape {shape} of {entry['dtype']} does not fill offsets {offsets}")
+    return start, end
+
+
+@guard_format_errors("a safetensors header")
 def read_header(data: bytes) -> tuple[dict, dict[str, str]]:
-    """(tensor entries, string metadata) of a safetensors blob; raises FormatError on anything odd."""
+    """(tensor entries, string metadata) of a safetensors blob; raises FormatError, and only FormatError, on
+    anything odd: every entry needs a known dtype, a shape and [start, end] offsets that agree with it, and the
+    tensors must tile the body exactly (what safetensors itself demands)."""
     if len(data) < 8:
         raise FormatError(f"too short to be safetensors ({len(data)} bytes)")
     (n,) = struct.unpack("<Q", data[:8])
@@ -36,25 +102,25 @@ def read_header(data: bytes) -> tuple[dict, dict[str, str]]:
         raise FormatError(f"header claims {n} bytes (limit {MAX_HEADER_BYTES})")
     if 8 + n > len(data):
         raise FormatError(f"truncated: header needs {n} bytes, file has {len(data) - 8}")
-    try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"header is not JSON: {exc}") from None
+    header = load_json(bytes(data[8 : 8 + n]), "header")
     if not isinstance(header, dict):
         raise FormatError("header is not a JSON object")
     meta = header.pop("__metadata__", None) or {}
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         raise FormatError("__metadata__ must map strings to strings")
     body = len(data) - 8 - n
-    for name, entry in header.items():
-        if not isinstance(entry, dict) or entry.get("dtype") not in ALLOWED_DTYPES:
-            raise FormatError(f"tensor {name!r}: unsupported entry {str(entry)[:80]}")
-        start, end = entry.get("data_offsets", (None, None))
-        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start <= end <= body):
-            raise FormatError(f"tensor {name!r}: data offsets {entry.get('data_offsets')} outside the file")
+    spans = sorted((*_check_entry(name, entry, body), name) for name, entry in header.items())
+    at = 0
+    for start, end, name in spans:
+        if start != at:
+            raise FormatError(f"tensor {name!r}: data starts at {start}, expected {at} (gap or overlap)")
+        at = end
+    if at != body:
+        raise FormatError(f"tensors cover {at} of the {body} body bytes")
     return header, meta
 
 
+@guard_format_errors("safetensors")
 def parse_safetensors(data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and metadata of a safetensors blob, validated structurally (no pickle, bounded header)."""
     header, meta = read_header(data)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -24,10 +25,19 @@ from typing import Any
 
 import torch
 
-from zeb_core.formats.safe_io import FormatError, dump_safetensors, parse_safetensors, sha256_hex
+from zeb_core.formats.safe_io import (
+    FormatError,
+    dump_safetensors,
+    guard_format_errors,
+    load_json,
+    parse_safetensors,
+    sha256_hex,
+)
 
 WEIGHTS_FORMAT_VERSION = 1
 DEFAULT_NAME = "model"
+STATE_COUNTS = ("step", "total_games", "examples_ingested", "optimizer_step", "examples_dropped_stale", "files_quarantined")
+_OPT_TENSOR = re.compile(r"^state\.([0-9]{1,9})\.([^.]+)$")
 
 
 def weights_filenames(name: str) -> dict[str, str]:
@@ -80,17 +90,22 @@ def optimizer_to_tensors(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], d
 
 
 def optimizer_from_tensors(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> dict[str, Any]:
-    try:
-        groups = json.loads(meta["param_groups"])
-        scalars = json.loads(meta.get("scalars", "{}"))
-    except (KeyError, json.JSONDecodeError) as exc:
-        raise FormatError(f"optimizer metadata unreadable: {exc}") from None
+    if "param_groups" not in meta:
+        raise FormatError("optimizer metadata has no param_groups")
+    groups = load_json(meta["param_groups"], "optimizer param_groups")
+    scalars = load_json(meta.get("scalars", "{}"), "optimizer scalars")
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise FormatError("optimizer param_groups must be a list of objects")
+    if not isinstance(scalars, dict) or not all(
+        re.fullmatch(r"[0-9]{1,9}", pid) and isinstance(extra, dict) for pid, extra in scalars.items()
+    ):
+        raise FormatError("optimizer scalars must map parameter numbers to objects")
     state: dict[int, dict[str, Any]] = {}
     for name, value in tensors.items():
-        parts = name.split(".")
-        if len(parts) != 3 or parts[0] != "state" or not parts[1].isdigit():
-            raise FormatError(f"optimizer tensor {name!r} is not state.<param>.<key>")
-        state.setdefault(int(parts[1]), {})[parts[2]] = value
+        m = _OPT_TENSOR.match(name)
+        if m is None:
+            raise FormatError(f"optimizer tensor {name[:80]!r} is not state.<param>.<key>")
+        state.setdefault(int(m[1]), {})[m[2]] = value
     for pid, extra in scalars.items():
         state.setdefault(int(pid), {}).update(extra)
     return {"state": state, "param_groups": groups}
@@ -116,17 +131,18 @@ def bundle_to_files(bundle: WeightsBundle, name: str = DEFAULT_NAME) -> dict[str
 
 
 def _json(data: bytes, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"{what} is not JSON: {exc}") from None
+    value = load_json(bytes(data), what)
     if not isinstance(value, dict):
         raise FormatError(f"{what} is not a JSON object")
     return value
 
 
+@guard_format_errors("weights bundle")
 def bundle_from_files(files: dict[str, bytes], name: str = DEFAULT_NAME) -> WeightsBundle:
-    """Parse and validate a bundle: checksums, finiteness, float dtypes, format version."""
+    """Parse and validate a bundle: checksums, finiteness, float dtypes, format version, the state's counts.
+    Raises FormatError and only FormatError. The state names the SHA-256 of the weights and optimizer files, so
+    their bytes are exactly what the writer wrote (when it says; bundles written here always do); the config is
+    checked against the model it describes by `zeb_core.model.checkpoint.model_from_bundle`."""
     fn = weights_filenames(name)
     for key in ("weights", "config", "state"):
         if fn[key] not in files:
@@ -138,6 +154,9 @@ def bundle_from_files(files: dict[str, bytes], name: str = DEFAULT_NAME) -> Weig
         raise FormatError(
             f"{fn['state']} has weights format version {version}; this Zeb reads version {WEIGHTS_FORMAT_VERSION}"
         )
+    for key in STATE_COUNTS:
+        if key in state and (type(state[key]) is not int or state[key] < 0):
+            raise FormatError(f"{fn['state']}: {key} must be a non-negative integer, got {str(state[key])[:40]}")
     expected = state.get("weights_sha256")
     if expected is not None and sha256_hex(files[fn["weights"]]) != expected:
         raise FormatError(f"{fn['weights']} does not match the SHA-256 in {fn['state']}")
