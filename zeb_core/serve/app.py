@@ -21,6 +21,7 @@ from zeb_core.bot import BotSession
 from zeb_core.players.base import SpecError
 from zeb_core.serve.game import HUMAN_SEAT, GameError, GameStore
 from zeb_core.serve.players import POLICY_NOTE, PlayerPool
+from zeb_core.serve.schema import MOVE_REQUEST, NEW_GAME_REQUEST, PLAY_REQUEST, body, errors
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 64 * 1024
@@ -114,9 +115,11 @@ def create_app(
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return _error(f"there is no {request.url.path} here; see GET /v1/players, POST /v1/move, POST /v1/games", 404)
+        response = _error(str(exc.detail), exc.status_code)
         if exc.status_code == 405:
-            return _error(f"{request.method} is not allowed on {request.url.path}", 405)
-        return _error(str(exc.detail), exc.status_code)
+            response = _error(f"{request.method} is not allowed on {request.url.path}", 405)
+        response.headers.update(exc.headers or {})  # a 405 says which methods are (Allow, RFC 9110)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -132,15 +135,15 @@ def create_app(
     def healthz() -> dict[str, Any]:
         return {"ok": True, "default_player": pool.default}
 
-    @app.get("/v1/players")
-    def players(path: Annotated[list[str], Query(description="checkpoint folders or files to list too")] = []) -> dict[str, Any]:  # noqa: B006
+    @app.get("/v1/players", responses=errors(400))
+    def players(
+        path: Annotated[list[str], Query(description="checkpoint folders or files to list too", max_length=MAX_PATHS)] = [],  # noqa: B006
+    ) -> dict[str, Any]:
         """The players the page offers; each `path=` adds that checkpoint's policy player (checked, or why not)."""
-        if len(path) > MAX_PATHS:
-            raise ClientError(f"at most {MAX_PATHS} path= parameters, got {len(path)}")
         return {"default": pool.default, "players": pool.listing(path), "note": POLICY_NOTE}
 
-    @app.post("/v1/move")
-    async def move(request: Request, player: str | None = None) -> JSONResponse:
+    @app.post("/v1/move", responses=errors(400, 413), openapi_extra=body(MOVE_REQUEST))
+    async def move(request: Request, player: Annotated[str | None, Query(min_length=1)] = None) -> JSONResponse:
         """The bot protocol: a request for the seat to move in, `{"play", "policy", "value"}` out."""
         body = _object(await _json_body(request))
         spec = _spec(player, "player") or _spec(body.get("player"), "player")
@@ -156,7 +159,7 @@ def create_app(
             return _error(reply["error"], status)
         return JSONResponse(reply)
 
-    @app.post("/v1/games")
+    @app.post("/v1/games", responses=errors(400, 413), openapi_extra=body(NEW_GAME_REQUEST, required=False))
     async def new_game(request: Request) -> dict[str, Any]:
         """Deal a hand (benchmark distribution, from `seed` when given) and let the bots play up to seat 0."""
         body = _object(await _json_body(request, required=False))
@@ -171,13 +174,13 @@ def create_app(
 
         return await run_in_threadpool(create)
 
-    @app.get("/v1/games/{game_id}")
+    @app.get("/v1/games/{game_id}", responses=errors(404))
     def get_game(game_id: str) -> dict[str, Any]:
         game = games.get(game_id)
         with game.lock:
             return game.view()
 
-    @app.post("/v1/games/{game_id}/play")
+    @app.post("/v1/games/{game_id}/play", responses=errors(400, 404, 409, 413, 422), openapi_extra=body(PLAY_REQUEST))
     async def play(request: Request, game_id: str) -> dict[str, Any]:
         """Play seat 0's domino, then the bots' moves up to seat 0's next turn (or the end of the hand)."""
         body = _object(await _json_body(request))
