@@ -3,13 +3,14 @@
 A bot request, or a searching seat in MCTS, knows its own hand and every play. From the plays it also knows
 *voids*: a seat that did not follow the led suit holds no domino of that suit. `InfoState.from_request` checks a
 history is possible (turn order, no domino twice, the observer's own plays legal, nobody playing a suit they had
-shown void in) and `sample_world` deals the unseen dominoes to the other seats so that every constraint holds
-(counts and voids), exactly: a Hall-condition check keeps each greedy choice completable.
+shown void in) and `sample_world` deals the unseen dominoes to the other seats uniformly at random among all the
+deals that respect every constraint (counts and voids), exactly: `WorldSampler` counts the completions.
 """
 
 from __future__ import annotations
 
-import itertools
+import functools
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -62,6 +63,8 @@ class InfoState:
     plays: list[tuple[int, int]]  # (seat, domino) in order
     voids: dict[int, set[int]] = field(default_factory=dict)  # seat -> suits it has shown void in
     trick_winners: list[int] = field(default_factory=list)
+    # The last world sampler built and the position it counts (see `world_sampler`); not part of the state.
+    _sampler: tuple[tuple, WorldSampler] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_request(cls, req: object) -> InfoState:
@@ -165,31 +168,34 @@ class InfoState:
             out.append(s)
         return out
 
-    def sample_world(self, rng: random.Random) -> list[list[int]]:
-        """Current hands of all four seats in one deal consistent with everything this seat knows."""
-        caps = self.capacities()
-        allowed = {d: self.allowed_seats(d) for d in self.unseen()}
-        if not _feasible(allowed, caps):
+    def world_sampler(self) -> WorldSampler:
+        """The exact uniform sampler of this position's consistent deals, kept while the position is unchanged
+        (a search draws several worlds of one position: the counting is done once)."""
+        key = (self.seat, self.decl, tuple(self.hand), tuple(self.plays), tuple(sorted(
+            (s, tuple(sorted(v))) for s, v in self.voids.items())))
+        if self._sampler is not None and self._sampler[0] == key:
+            sampler = self._sampler[1]
+        else:
+            allowed = {d: tuple(self.allowed_seats(d)) for d in self.unseen()}
+            sampler = WorldSampler(allowed, self.capacities())
+            self._sampler = (key, sampler)
+        if sampler.total == 0:
             raise InvalidRequest("no deal of the unseen dominoes is consistent with the plays (voids and counts)")
-        order = list(allowed)
-        rng.shuffle(order)
-        order.sort(key=lambda d: len(allowed[d]))  # most constrained first, random among equals
-        hands: dict[int, list[int]] = {s: [] for s in range(N_SEATS)}
-        hands[self.seat] = list(self.hand)
-        remaining = dict(allowed)
-        for d in order:
-            del remaining[d]
-            choices = [s for s in allowed[d] if caps[s] > 0]
-            rng.shuffle(choices)
-            for s in choices:
-                caps[s] -= 1
-                if _feasible(remaining, caps):
-                    hands[s].append(d)
-                    break
-                caps[s] += 1
-            else:  # pragma: no cover - unreachable when the Hall check above passed
-                raise InvalidRequest("no deal of the unseen dominoes is consistent with the plays")
-        return [sorted(hands[s]) for s in range(N_SEATS)]
+        return sampler
+
+    def count_worlds(self) -> int:
+        """How many deals of the unseen dominoes to the other seats respect every hand size and void."""
+        return WorldSampler({d: tuple(self.allowed_seats(d)) for d in self.unseen()}, self.capacities()).total
+
+    def sample_world(self, rng: random.Random) -> list[list[int]]:
+        """Current hands of all four seats in one deal drawn uniformly from those consistent with what this seat
+        knows (hand sizes and every revealed void)."""
+        return self.world_sampler().draw(rng, self.seat, self.hand)
+
+    def sample_worlds(self, rng: random.Random, n: int) -> list[list[list[int]]]:
+        """`n` independent uniform worlds (as `sample_world`), sharing one count of the completions."""
+        sampler = self.world_sampler()
+        return [sampler.draw(rng, self.seat, self.hand) for _ in range(n)]
 
     def to_state(self, rng: random.Random | None = None, device: torch.device | str = "cpu") -> GameState:
         """A one-game GameState at this position, with the unseen dominoes dealt consistently."""
@@ -209,16 +215,79 @@ class InfoState:
         return state
 
 
-def _feasible(allowed: dict[int, list[int]], caps: dict[int, int]) -> bool:
-    """Hall's condition: every set S of seats can take all dominoes that may only go to seats in S."""
-    if sum(caps.values()) != len(allowed):
-        return False
-    seats = list(caps)
-    for r in range(1, len(seats) + 1):
-        for subset in itertools.combinations(seats, r):
-            sset = set(subset)
-            need = sum(1 for opts in allowed.values() if set(opts) <= sset)
-            if need > sum(caps[s] for s in subset):
-                return False
-    return True
+class WorldSampler:
+    """Draws deals of the unseen dominoes uniformly from all those that respect hand sizes and voids, exactly.
+
+    Voids give each unseen domino a set of seats allowed to hold it, so the dominoes fall into at most 7 groups
+    (one per set of the 3 other seats). A deal is then a split of each group's size over its seats plus an
+    arrangement within the group; a split (k_s) of a group of n has n! / prod k_s! arrangements. `_ways(i, caps)`
+    counts the deals of groups i.. into the capacities left (exact integers, memoized), so choosing each group's
+    split with probability proportional to its arrangements times the deals of the rest, then shuffling the
+    group, gives every consistent deal the same probability 1 / total. (A greedy deal that only keeps each choice
+    completable is not uniform: it favours seats by how many choices lead through them, not how many deals.)
+    """
+
+    def __init__(self, allowed: dict[int, tuple[int, ...]], caps: dict[int, int]) -> None:
+        self.seats = sorted(caps)
+        by_set: dict[tuple[int, ...], list[int]] = {}
+        for d in sorted(allowed):
+            by_set.setdefault(tuple(sorted(allowed[d])), []).append(d)
+        self.groups = sorted(by_set.items())
+        self.caps = tuple(caps[s] for s in self.seats)
+        self.splits = []
+        for opts, ds in self.groups:
+            bound = tuple(c if s in opts else 0 for s, c in zip(self.seats, self.caps))
+            self.splits.append(_splits(len(ds), bound))
+        self._memo: dict[tuple[int, tuple[int, ...]], int] = {}
+        self.total = self._ways(0, self.caps) if sum(self.caps) == len(allowed) else 0
+
+    def _ways(self, i: int, left: tuple[int, ...]) -> int:
+        if i == len(self.groups):
+            return 1 if not any(left) else 0
+        key = (i, left)
+        if key not in self._memo:
+            total = 0
+            for split, mult in self.splits[i]:
+                rest = tuple(c - k for c, k in zip(left, split))
+                if min(rest) >= 0:
+                    total += mult * self._ways(i + 1, rest)
+            self._memo[key] = total
+        return self._memo[key]
+
+    def draw(self, rng: random.Random, seat: int, hand: list[int]) -> list[list[int]]:
+        """One uniform deal: the four seats' current hands, `seat` holding `hand`."""
+        if self.total == 0:
+            raise InvalidRequest("no deal of the unseen dominoes is consistent with the plays (voids and counts)")
+        hands: list[list[int]] = [[] for _ in range(N_SEATS)]
+        hands[seat] = list(hand)
+        left = self.caps
+        for i, (_, dominoes) in enumerate(self.groups):
+            pick = rng.randrange(self._ways(i, left))
+            for split, mult in self.splits[i]:
+                rest = tuple(c - k for c, k in zip(left, split))
+                if min(rest) < 0:
+                    continue
+                pick -= mult * self._ways(i + 1, rest)
+                if pick < 0:
+                    break
+            left = rest
+            order = list(dominoes)
+            rng.shuffle(order)
+            at = 0
+            for j, k in enumerate(split):
+                hands[self.seats[j]].extend(order[at : at + k])
+                at += k
+        return [sorted(h) for h in hands]
+
+
+@functools.lru_cache(maxsize=4096)
+def _splits(n: int, bound: tuple[int, ...]) -> tuple[tuple[tuple[int, ...], int], ...]:
+    """Every way to share n dominoes among the seats, at most bound[j] to seat j, with its arrangement count."""
+    if not bound:
+        return (((), 1),) if n == 0 else ()
+    out = []
+    for k in range(min(n, bound[0]) + 1):
+        for rest, mult in _splits(n - k, bound[1:]):
+            out.append(((k, *rest), mult * math.comb(n, k)))
+    return tuple(out)
 
