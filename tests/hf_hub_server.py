@@ -7,9 +7,25 @@ create a repo, read its info, preupload and commit files, list its tree and comm
 It runs FastAPI under uvicorn on 127.0.0.1 (a free port) in a background thread and keeps everything in memory.
 Paths, status codes, error headers (`X-Error-Code`, `X-Error-Message`) and commit semantics follow the real
 Hub: each repo is a list of commits (full snapshots, 40-hex shas), `main` is the newest, a commit whose
-`parentCommit` is not the head is refused with 412, deleting a missing file is a 404 EntryNotFound. The
-preupload call answers "regular" for every file, so contents travel inline in the commit and no LFS/Xet
-endpoint is ever needed; any request the server does not know is answered 404 and recorded in `unhandled`.
+`parentCommit` is not the head is refused with 412, deleting a missing file is a 404 EntryNotFound; any request
+the server does not know is answered 404 and recorded in `unhandled`.
+
+Large files take the Hub's LFS path, as on huggingface.co. The preupload call answers "lfs" for files the repo's
+`.gitattributes` sends to LFS (`*.safetensors`, `*.bin`) or larger than 10 MiB, "regular" for the rest; such a
+file committed inline is refused. huggingface_hub then asks the git-lfs batch endpoint
+(`{repo}.git/info/lfs/objects/batch`, basic transfer only) where to put each object, PUTs it to the signed URL
+it gets, on a second port that stands for the Hub's storage/CDN host, has the Hub verify it
+(`.../objects/verify`) and commits an `lfsFile` entry naming its SHA-256. Reads of an LFS file are answered
+with a 302 to a signed blob URL on that second host, carrying `X-Repo-Commit`, `ETag` (of the pointer file),
+`X-Linked-Etag` (the SHA-256) and `X-Linked-Size`, as the Hub does; the second host refuses any request that
+carries an `Authorization` header (the token must not leave the Hub) or a bad signature, and the tree listing
+shows `lfs` entries. huggingface_hub 2.x would upload LFS files through Xet (`hf_xet`) whenever that package is
+installed, whatever the server says (`_commit_api._upload_files` asks only `is_xet_available()`), so
+`hf_hub_server()` sets `huggingface_hub.constants.HF_HUB_DISABLE_XET` while it runs; an Xet call would land in
+`unhandled`.
+
+`hub.calls` counts requests per route ("preupload", "commit", "lfs-batch", "cdn-upload", "lfs-verify", "tree",
+"resolve", "cdn-download", "info", "commits", ...), so tests can hold clients to the Hub's rate limits.
 
 Writes need `Authorization: Bearer <hub.token>`; `hub.read_token` may only read; any other token is refused
 with 401 "Invalid credentials in Authorization header" everywhere. Public repos can be read anonymously.
@@ -26,14 +42,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fnmatch
 import hashlib
+import hmac
 import json
 import random
+import re
 import secrets
 import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,10 +71,56 @@ GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.bin filte
 TREE_PAGE = 1000
 TREE_PAGE_EXPANDED = 50
 COMMITS_PAGE = 50
+REGULAR_MAX = 10 * 1024 * 1024  # the Hub takes larger files through LFS only
+CDN = "/cdn/"  # paths served on the second (storage/CDN) port, and only there
+ROUTES = (  # label, pattern on "METHOD /path": what `hub.calls` counts
+    ("cdn-upload", r"^PUT /cdn/upload/"),
+    ("cdn-download", r"^(GET|HEAD) /cdn/blob/"),
+    ("lfs-batch", r"^POST /.*\.git/info/lfs/objects/batch$"),
+    ("lfs-verify", r"^POST /.*\.git/info/lfs/objects/verify$"),
+    ("preupload", r"^POST /api/\w+/[^/]+/[^/]+/preupload/"),
+    ("commit", r"^POST /api/\w+/[^/]+/[^/]+/commit/"),
+    ("tree", r"^GET /api/\w+/[^/]+/[^/]+/tree/"),
+    ("commits", r"^GET /api/\w+/[^/]+/[^/]+/commits/"),
+    ("resolve", r"^(GET|HEAD) /.*/resolve/"),
+    ("create", r"^POST /api/repos/create$"),
+    ("delete", r"^DELETE /api/repos/delete$"),
+    ("info", r"^GET /api/\w+/[^/]+/[^/]+(/revision/.*)?$"),
+)
 
 
 def git_blob_sha(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def lfs_pointer(data: bytes) -> bytes:
+    """The git-lfs pointer file git stores in place of an LFS file."""
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256_hex(data)}\nsize {len(data)}\n".encode()
+
+
+def lfs_patterns(files: dict[str, bytes]) -> list[str]:
+    """The patterns `.gitattributes` sends to LFS (`PATTERN filter=lfs ...`)."""
+    text = files.get(".gitattributes", b"").decode("utf-8", "replace")
+    return [parts[0] for parts in (line.split() for line in text.splitlines())
+            if parts and not parts[0].startswith("#") and "filter=lfs" in parts[1:]]
+
+
+def wants_lfs(path: str, size: int, patterns: list[str]) -> bool:
+    """Whether the Hub takes `path` through LFS: large, or matched by `.gitattributes` (a pattern without a slash
+    matches the file name at any depth, as in git)."""
+    name = path.rsplit("/", 1)[-1]
+    return size > REGULAR_MAX or any(fnmatch.fnmatchcase(path if "/" in pat else name, pat) for pat in patterns)
+
+
+def route_of(line: str) -> str:
+    for label, pattern in ROUTES:
+        if re.search(pattern, line):
+            return label
+    return "other"
 
 
 def iso(ts: float) -> str:
@@ -75,6 +141,7 @@ class Commit:
     message: str
     time: float
     files: dict[str, bytes]
+    lfs: frozenset[str] = frozenset()  # the paths stored as LFS objects (their git blob is a pointer file)
 
 
 @dataclass
@@ -84,6 +151,7 @@ class Repo:
     private: bool
     created: float
     commits: list[Commit] = field(default_factory=list)  # oldest first; main is the last
+    objects: dict[str, bytes] = field(default_factory=dict)  # LFS storage: SHA-256 -> bytes, uploaded or not committed
 
     @property
     def head(self) -> Commit:
@@ -96,6 +164,7 @@ class HfHubServer:
         self.read_token = "hf_read_" + secrets.token_hex(12)
         self.repos: dict[tuple[str, str], Repo] = {}
         self.requests: list[str] = []
+        self.calls: Counter[str] = Counter()  # requests per route (see ROUTES), faults included
         self.unhandled: list[str] = []
         self.fail_rate = 0.0
         self.delay = 0.0
@@ -104,6 +173,9 @@ class HfHubServer:
         self.tree_page_size = TREE_PAGE
         self.commits_page_size = COMMITS_PAGE
         self.endpoint = ""
+        self.cdn_endpoint = ""  # the storage/CDN host: LFS uploads and downloads, by signed URL
+        self.cdn_port = -1
+        self._secret = secrets.token_bytes(16)
         self._faults: list[list[Any]] = []  # [status, remaining, match]
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
@@ -132,6 +204,17 @@ class HfHubServer:
         """Oldest first."""
         with self._lock:
             return list(self.repos[(repo_type, repo_id)].commits)
+
+    def lfs_files(self, repo_id: str, repo_type: str = "model", revision: str = "main") -> set[str]:
+        """The paths stored as LFS objects at `revision`."""
+        with self._lock:
+            repo = self.repos[(repo_type, repo_id)]
+            return set(repo.commits[self._resolve(repo, revision)].lfs)
+
+    def count_calls(self) -> Counter[str]:
+        """A copy of the per-route request counts; subtract two of them to count the calls in between."""
+        with self._lock:
+            return Counter(self.calls)
 
     # ------------------------------------------------------------ state helpers
     def _access(self, request: Any) -> str | None:
@@ -175,16 +258,39 @@ class HfHubServer:
                     return i
         raise HubError(404, f"Invalid rev id: {rev}", "RevisionNotFound")
 
-    def _new_commit(self, repo: Repo, title: str, message: str, files: dict[str, bytes]) -> Commit:
+    def _new_commit(
+        self, repo: Repo, title: str, message: str, files: dict[str, bytes], lfs: frozenset[str] = frozenset()
+    ) -> Commit:
         self._counter += 1
         digest = hashlib.sha1()
         parent = repo.commits[-1].id if repo.commits else ""
         digest.update(f"{repo.repo_type}/{repo.repo_id}\n{parent}\n{title}\n{message}\n{time.time_ns()}\n{self._counter}\n".encode())
         for path in sorted(files):
             digest.update(f"{path}\0{git_blob_sha(files[path])}\n".encode())
-        commit = Commit(digest.hexdigest(), title, message, time.time(), files)
+        commit = Commit(digest.hexdigest(), title, message, time.time(), files, lfs)
         repo.commits.append(commit)
         return commit
+
+    # ------------------------------------------------------------ LFS and the storage host
+    def _sign(self, *parts: str) -> str:
+        return hmac.new(self._secret, "\n".join(parts).encode(), hashlib.sha256).hexdigest()[:32]
+
+    def _check_signature(self, request: Any, *parts: str) -> None:
+        """Signed URLs on the storage host: a good `sig`, and no Authorization header (as on S3/CloudFront, one
+        auth mechanism per request; a client that forwards the Hub token there leaks it)."""
+        if request.headers.get("authorization"):
+            raise HubError(400, "Only one auth mechanism allowed; a signed URL takes no Authorization header")
+        if not hmac.compare_digest(request.query_params.get("sig", ""), self._sign(*parts)):
+            raise HubError(403, "Request has expired or the signature does not match")
+
+    def _blob_url(self, repo: Repo, oid: str) -> str:
+        key = f"{URL_PREFIX[repo.repo_type]}{repo.repo_id}"
+        return f"{self.cdn_endpoint}{CDN}blob/{key}/{oid}?sig={self._sign('blob', repo.repo_type, repo.repo_id, oid)}"
+
+    def _etag(self, commit: Commit, path: str) -> str:
+        """The git blob id of a file as the Hub lists it: of the pointer file for LFS files."""
+        data = commit.files[path]
+        return git_blob_sha(lfs_pointer(data) if path in commit.lfs else data)
 
     def _repo_url(self, base: str, repo: Repo) -> str:
         return f"{base.rstrip('/')}/{URL_PREFIX[repo.repo_type]}{repo.repo_id}"
@@ -222,9 +328,14 @@ class HfHubServer:
         @app.middleware("http")
         async def faults(request: Request, call_next: Any) -> Response:
             line = f"{request.method} {request.url.path}"
+            on_cdn = (request.scope.get("server") or ("", 0))[1] == hub.cdn_port
             with hub._lock:
                 hub.requests.append(line)
+                hub.calls[route_of(line)] += 1
                 delay = hub.delay if hub.delay_match is None or hub.delay_match in line else 0.0
+                if on_cdn != request.url.path.startswith(CDN):  # each host serves its own paths only
+                    hub.unhandled.append(f"{line} (on the {'storage' if on_cdn else 'Hub'} host)")
+                    return JSONResponse({"error": "Not found"}, status_code=404)
             status = None
             with hub._lock:
                 for fault in hub._faults:
@@ -330,13 +441,97 @@ class HfHubServer:
             with hub._lock:
                 repo = hub._writable(rtype, f"{ns}/{name}", access)
                 commit = repo.commits[hub._resolve(repo, revision)]
+                patterns = lfs_patterns(commit.files)
                 out = []
                 for item in body.get("files", []):
-                    entry: dict[str, Any] = {"path": item["path"], "uploadMode": "regular", "shouldIgnore": False}
-                    if item["path"] in commit.files:
-                        entry["oid"] = git_blob_sha(commit.files[item["path"]])
+                    path, size = item["path"], int(item.get("size", 0))
+                    mode = "lfs" if wants_lfs(path, size, patterns) else "regular"
+                    entry: dict[str, Any] = {"path": path, "uploadMode": mode, "shouldIgnore": False}
+                    if path in commit.files:  # as the Hub: the SHA-256 for LFS files, the git blob id otherwise
+                        data = commit.files[path]
+                        entry["oid"] = sha256_hex(data) if path in commit.lfs else git_blob_sha(data)
                     out.append(entry)
             return JSONResponse({"files": out, "commitOid": commit.id})
+
+        def lfs_batch(request: Request, rtype: str, repo_id: str, body: dict[str, Any]) -> Response:
+            access = hub._access(request)
+            if body.get("operation") != "upload":
+                raise HubError(400, "Only the upload operation is served here")
+            if "basic" not in (body.get("transfers") or ["basic"]):
+                raise HubError(422, "The basic transfer adapter is the only one offered")
+            if body.get("hash_algo", "sha256") != "sha256":
+                raise HubError(422, "Only sha256 object ids are supported")
+            with hub._lock:
+                repo = hub._writable(rtype, repo_id, access)
+                hub._resolve(repo, str((body.get("ref") or {}).get("name") or "main"))
+                prefix = f"{hub.endpoint}/{URL_PREFIX[repo.repo_type]}{repo.repo_id}.git/info/lfs/objects"
+                objects = []
+                for obj in body.get("objects") or []:
+                    oid, size = obj.get("oid"), obj.get("size")
+                    if not (isinstance(oid, str) and re.fullmatch(r"[0-9a-f]{64}", oid) and isinstance(size, int)):
+                        objects.append({"oid": str(oid), "size": int(size or 0),
+                                        "error": {"code": 422, "message": "Invalid object id or size"}})
+                        continue
+                    stored = repo.objects.get(oid)
+                    if stored is not None and len(stored) == size:  # stored already: nothing to upload
+                        objects.append({"oid": oid, "size": size})
+                        continue
+                    sig = hub._sign("upload", repo.repo_type, repo.repo_id, oid, str(size))
+                    href = f"{hub.cdn_endpoint}{CDN}upload/{URL_PREFIX[repo.repo_type]}{repo.repo_id}/{oid}?size={size}&sig={sig}"
+                    actions = {"upload": {"href": href, "expires_in": 900}, "verify": {"href": f"{prefix}/verify"}}
+                    objects.append({"oid": oid, "size": size, "authenticated": True, "actions": actions})
+            return JSONResponse({"transfer": "basic", "objects": objects, "hash_algo": "sha256"},
+                                media_type="application/vnd.git-lfs+json")
+
+        def lfs_verify(request: Request, rtype: str, repo_id: str, body: dict[str, Any]) -> Response:
+            access = hub._access(request)
+            with hub._lock:
+                repo = hub._writable(rtype, repo_id, access)
+                data = repo.objects.get(str(body.get("oid")))
+            if data is None or len(data) != body.get("size"):
+                raise HubError(404, f"LFS object {body.get('oid')} of size {body.get('size')} was not uploaded")
+            return JSONResponse({"success": True}, media_type="application/vnd.git-lfs+json")
+
+        for url_prefix, lfs_type in (("/datasets", "datasets"), ("/spaces", "spaces"), ("", "models")):
+
+            async def batch(request: Request, ns: str, repo: str, rtype: str = lfs_type) -> Response:
+                return lfs_batch(request, rtype, f"{ns}/{repo.removesuffix('.git')}", await request.json())
+
+            async def verify(request: Request, ns: str, repo: str, rtype: str = lfs_type) -> Response:
+                return lfs_verify(request, rtype, f"{ns}/{repo.removesuffix('.git')}", await request.json())
+
+            app.add_api_route(f"{url_prefix}/{{ns}}/{{repo}}/info/lfs/objects/batch", batch, methods=["POST"])
+            app.add_api_route(f"{url_prefix}/{{ns}}/{{repo}}/info/lfs/objects/verify", verify, methods=["POST"])
+
+        @app.put("/cdn/upload/{key:path}")
+        async def cdn_upload(request: Request, key: str) -> Response:
+            """A signed PUT of one LFS object (S3 in real life); the bytes must hash to the object id."""
+            head, _, oid = key.rpartition("/")
+            rtype, repo_id = (head.split("/", 1) if head.startswith(("datasets/", "spaces/")) else ("models", head))
+            size = request.query_params.get("size", "")
+            hub._check_signature(request, "upload", TYPES.get(rtype, ""), repo_id, oid, size)
+            data = await request.body()
+            if len(data) != int(size) or sha256_hex(data) != oid:
+                raise HubError(400, f"Uploaded {len(data)} bytes do not match object {oid} of size {size}")
+            with hub._lock:
+                repo = hub.repos.get((TYPES.get(rtype, ""), repo_id))
+                if repo is None:
+                    raise HubError(404, "NoSuchBucket")
+                repo.objects[oid] = data
+            return Response(status_code=200, headers={"ETag": f'"{hashlib.md5(data).hexdigest()}"'})
+
+        @app.api_route("/cdn/blob/{key:path}", methods=["GET", "HEAD"])
+        async def cdn_blob(request: Request, key: str) -> Response:
+            """A signed read of one LFS object (the Hub's CDN in real life)."""
+            head, _, oid = key.rpartition("/")
+            rtype, repo_id = (head.split("/", 1) if head.startswith(("datasets/", "spaces/")) else ("models", head))
+            hub._check_signature(request, "blob", TYPES.get(rtype, ""), repo_id, oid)
+            with hub._lock:
+                repo = hub.repos.get((TYPES.get(rtype, ""), repo_id))
+                data = None if repo is None else repo.objects.get(oid)
+            if data is None:
+                raise HubError(404, "NoSuchKey")
+            return ranged(request, data, {"ETag": f'"{oid}"', "Accept-Ranges": "bytes"})
 
         @app.post("/api/{rtype}/{ns}/{name}/commit/{revision}")
         async def commit(request: Request, rtype: str, ns: str, name: str, revision: str) -> Response:
@@ -361,6 +556,8 @@ class HfHubServer:
                 if parent is not None and parent != repo.head.id:
                     raise HubError(412, "A commit has happened since. Please refresh and try again.")
                 files = dict(repo.head.files)
+                lfs = set(repo.head.lfs)
+                patterns = lfs_patterns(files)
                 for line in lines[1:]:
                     key, value = line.get("key"), line.get("value") or {}
                     path = str(value.get("path", ""))
@@ -373,10 +570,14 @@ class HfHubServer:
                             files[path] = base64.b64decode(value.get("content", ""), validate=True)
                         except ValueError:
                             raise HubError(400, f"Invalid base64 content for {path}") from None
+                        if wants_lfs(path, len(files[path]), patterns):
+                            raise HubError(400, f"{path} must be uploaded through LFS (see .gitattributes)")
+                        lfs.discard(path)
                     elif key == "deletedFile":
                         if path not in files:
                             raise HubError(404, f"A file with this name doesn't exist: {path}", "EntryNotFound")
                         del files[path]
+                        lfs.discard(path)
                     elif key == "deletedFolder":
                         folder = path.rstrip("/") + "/"
                         gone = [p for p in files if p.startswith(folder)]
@@ -384,11 +585,16 @@ class HfHubServer:
                             raise HubError(404, f"A folder with this name doesn't exist: {path}", "EntryNotFound")
                         for p in gone:
                             del files[p]
+                            lfs.discard(p)
                     elif key == "lfsFile":
-                        raise HubError(422, f"LFS object {value.get('oid')} for {path} was never uploaded")
+                        data = repo.objects.get(str(value.get("oid")))
+                        if value.get("algo", "sha256") != "sha256" or data is None:
+                            raise HubError(422, f"LFS object {value.get('oid')} for {path} was never uploaded")
+                        files[path] = data
+                        lfs.add(path)
                     else:
                         raise HubError(400, f"Unknown commit operation {key!r}")
-                new = hub._new_commit(repo, summary, str(header.get("description") or ""), files)
+                new = hub._new_commit(repo, summary, str(header.get("description") or ""), files, frozenset(lfs))
                 url = f"{hub._repo_url(base, repo)}/commit/{new.id}"
             return JSONResponse({"success": True, "commitOid": new.id, "commitUrl": url, "hookOutput": ""})
 
@@ -403,7 +609,8 @@ class HfHubServer:
             with hub._lock:
                 repo = hub._repo(rtype, repo_id, access)
                 index = hub._resolve(repo, revision)
-                files = repo.commits[index].files
+                at = repo.commits[index]
+                files = at.files
                 under = {p: d for p, d in files.items() if not base or p.startswith(base + "/")}
                 if base and not under:
                     raise HubError(404, f"Entry not found: {base}", "EntryNotFound")
@@ -418,7 +625,10 @@ class HfHubServer:
                         if not recursive:
                             break
                     if recursive or len(parts) == 1:
-                        entries[p] = {"type": "file", "path": p, "size": len(data), "oid": git_blob_sha(data)}
+                        entries[p] = {"type": "file", "path": p, "size": len(data), "oid": hub._etag(at, p)}
+                        if p in at.lfs:
+                            pointer = lfs_pointer(data)
+                            entries[p]["lfs"] = {"oid": sha256_hex(data), "size": len(data), "pointerSize": len(pointer)}
                 ordered = [entries[k] for k in sorted(entries)]
                 page = hub.tree_page_size if not expand else min(hub.tree_page_size, TREE_PAGE_EXPANDED)
                 chunk = ordered[start : start + page]
@@ -479,11 +689,22 @@ class HfHubServer:
                 raise HubError(404, "Entry not found", "EntryNotFound", {"X-Repo-Commit": commit.id})
             headers = {
                 "X-Repo-Commit": commit.id,
-                "ETag": f'"{git_blob_sha(data)}"',
+                "ETag": f'"{hub._etag(commit, path)}"',
                 "Accept-Ranges": "bytes",
                 "Content-Disposition": f"inline; filename*=UTF-8''{path.rsplit('/', 1)[-1]}",
                 "Cache-Control": "private, max-age=0, must-revalidate" if repo.private else "public, max-age=0, must-revalidate",
             }
+            if path in commit.lfs:  # the Hub answers with a redirect to its CDN, the file's facts in the headers
+                location = hub._blob_url(repo, sha256_hex(data))
+                headers.update({"Location": location, "X-Linked-Etag": f'"{sha256_hex(data)}"',
+                                "X-Linked-Size": str(len(data)), "Content-Type": "text/plain; charset=utf-8"})
+                del headers["Accept-Ranges"]
+                body = b"" if request.method == "HEAD" else f"Found. Redirecting to {location}".encode()
+                return Response(body, status_code=302, headers=headers)
+            return ranged(request, data, headers)
+
+        def ranged(request: Request, data: bytes, headers: dict[str, str]) -> Response:
+            """`data` whole, or the byte range the request asks for (206), or 416."""
             status = 200
             rng = request.headers.get("range", "")
             if rng.startswith("bytes=") and "," not in rng:
@@ -527,13 +748,19 @@ def _free_socket() -> socket.socket:
 
 @contextmanager
 def hf_hub_server(seed: int = 0) -> Iterator[HfHubServer]:
-    """Start a fresh in-memory Hub on 127.0.0.1 and stop it (thread joined, port closed) on exit."""
+    """Start a fresh in-memory Hub on 127.0.0.1 (and its storage/CDN host on a second port), with huggingface_hub's
+    Xet uploads off, and stop it (thread joined, ports closed, the Xet setting restored) on exit."""
+    import huggingface_hub.constants
     import uvicorn
 
     hub = HfHubServer(seed=seed)
-    sock = _free_socket()
+    sock, cdn_sock = _free_socket(), _free_socket()
     port = sock.getsockname()[1]
     hub.endpoint = f"http://127.0.0.1:{port}"
+    hub.cdn_port = cdn_sock.getsockname()[1]
+    hub.cdn_endpoint = f"http://127.0.0.1:{hub.cdn_port}"
+    xet_before = huggingface_hub.constants.HF_HUB_DISABLE_XET
+    huggingface_hub.constants.HF_HUB_DISABLE_XET = True
     config = uvicorn.Config(
         hub.app,
         log_level="warning",
@@ -543,7 +770,9 @@ def hf_hub_server(seed: int = 0) -> Iterator[HfHubServer]:
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"hf-hub-server:{port}", daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock, cdn_sock]}, name=f"hf-hub-server:{port}", daemon=True
+    )
     thread.start()
     try:
         deadline = time.monotonic() + 10
@@ -557,6 +786,8 @@ def hf_hub_server(seed: int = 0) -> Iterator[HfHubServer]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+        cdn_sock.close()
+        huggingface_hub.constants.HF_HUB_DISABLE_XET = xet_before
         try:  # drop huggingface_hub's pooled connections to this port
             from huggingface_hub.utils import close_session
 

@@ -5,14 +5,20 @@ Nothing here reaches huggingface.co: every backend is pointed at the server on 1
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-
 from hf_hub_server import HfHubServer, hf_hub_server
+
+from zeb_core.store import Store
 from zeb_core.store.backend import NotFound, StoreError, StoreUnavailable
 from zeb_core.store.hf import HfBackend
 
@@ -93,7 +99,6 @@ def test_recommitting_the_same_bytes_is_harmless(hub: HfHubServer) -> None:
 
 def test_list_recurses_and_hides_internal_paths(hub: HfHubServer) -> None:
     b = make(hub, "dataset")
-    t0 = time.time()
     b.commit(
         {
             "exp/a/1.bin": b"1",
@@ -105,8 +110,8 @@ def test_list_recurses_and_hides_internal_paths(hub: HfHubServer) -> None:
     )
     files = b.list()
     assert [f.path for f in files] == ["exp/a/1.bin", "exp/b/2.bin", "top.bin"]  # no .gitattributes either
-    assert [f.size for f in files] == [1, 2, 3]
-    assert all(t0 - 5 < f.modified <= time.time() + 5 for f in files)  # the file's last commit date
+    assert [f.size for f in files] == [1, 2, 3]  # LFS files (*.bin) list their real size, not the pointer's
+    assert all(f.modified == 0.0 for f in files)  # unexpanded listings carry no dates: "the backend does not say"
     assert [f.path for f in b.list("exp")] == ["exp/a/1.bin", "exp/b/2.bin"]
     assert [f.path for f in b.list("exp/b/")] == ["exp/b/2.bin"]
     assert b.list("nothing-here") == []
@@ -306,18 +311,25 @@ def test_commits_from_one_backend_are_spaced(hub: HfHubServer) -> None:
     assert time.monotonic() - start >= 0.55
 
 
-def test_the_server_speaks_to_plain_huggingface_hub(hub: HfHubServer, tmp_path: "object") -> None:
-    from huggingface_hub import HfApi, hf_hub_download
+def test_the_server_speaks_to_plain_huggingface_hub(hub: HfHubServer, tmp_path: Path) -> None:
+    from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_download, hf_hub_url
 
     b = make(hub, "dataset")
-    rev = b.commit({"d/x.txt": b"hello"})
+    payload = os.urandom(5000)
+    rev = b.commit({"d/x.txt": b"hello", "d/w.safetensors": payload})
     api = HfApi(endpoint=hub.endpoint, token=hub.token)
     assert api.file_exists(b.repo_id, "d/x.txt", repo_type="dataset")
     assert not api.file_exists(b.repo_id, "d/y.txt", repo_type="dataset")
-    path = hf_hub_download(
-        b.repo_id, "d/x.txt", repo_type="dataset", revision=rev.id, cache_dir=tmp_path, endpoint=hub.endpoint, token=hub.token
-    )
-    assert open(path, "rb").read() == b"hello"
+    for name, data in (("d/x.txt", b"hello"), ("d/w.safetensors", payload)):
+        path = hf_hub_download(b.repo_id, name, repo_type="dataset", revision=rev.id, cache_dir=tmp_path,
+                               endpoint=hub.endpoint, token=hub.token)
+        assert Path(path).read_bytes() == data
+    # The LFS file's facts come from the Hub's redirect (its CDN knows nothing of commits), as huggingface_hub reads
+    # them: commit, SHA-256 as the etag, size, and the CDN location it then downloads from without the token.
+    url = hf_hub_url(b.repo_id, "d/w.safetensors", repo_type="dataset", endpoint=hub.endpoint)
+    meta = get_hf_file_metadata(url, token=hub.token, endpoint=hub.endpoint)
+    assert (meta.commit_hash, meta.etag, meta.size) == (rev.id, hashlib.sha256(payload).hexdigest(), 5000)
+    assert meta.location.startswith(hub.cdn_endpoint + "/cdn/blob/")
 
 
 def test_server_stops_cleanly() -> None:
@@ -343,3 +355,164 @@ def test_private_repos_need_a_token_to_read(hub: HfHubServer, monkeypatch: pytes
     assert not anonymous.exists()
     with pytest.raises(NotFound):
         anonymous.read("a.bin")
+
+
+# ------------------------------------------------------------------ LFS, redirects, and how many calls things take
+def test_safetensors_go_through_lfs_and_come_back_through_a_redirect(hub: HfHubServer) -> None:
+    from huggingface_hub import HfApi
+
+    b = make(hub)
+    weights = os.urandom(40_000)
+    before = hub.count_calls()
+    rev = b.commit({"m.safetensors": weights, "m-state.json": b'{"step": 1}'}, message="push")
+    assert hub.count_calls() - before == Counter(preupload=1, **{"lfs-batch": 1, "cdn-upload": 1, "lfs-verify": 1},
+                                                 commit=1)
+    assert hub.lfs_files(b.repo_id) == {"m.safetensors"}  # the small JSON went inline
+    before = hub.count_calls()
+    assert b.read("m.safetensors") == weights and b.read("m.safetensors", rev.id) == weights
+    assert hub.count_calls() - before == Counter(resolve=2, **{"cdn-download": 2})
+    assert b.read_versioned("m.safetensors") == (weights, rev.id)  # the commit is on the Hub's hop, not the CDN's
+    entries = {e.path: e for e in HfApi(endpoint=hub.endpoint, token=hub.token).list_repo_tree(b.repo_id)}
+    lfs = entries["m.safetensors"].lfs
+    assert lfs is not None and (lfs.sha256, lfs.size) == (hashlib.sha256(weights).hexdigest(), len(weights))
+    assert entries["m-state.json"].lfs is None
+    commits = len(hub.commits(b.repo_id))
+    before = hub.count_calls()
+    assert b.commit({"m.safetensors": weights}).id == rev.id  # a retry: the object is there, nothing is sent
+    calls = hub.count_calls() - before
+    assert calls["cdn-upload"] == calls["commit"] == 0 and len(hub.commits(b.repo_id)) == commits
+    b.commit({"m.safetensors": b"{}"})  # now a different, tiny file of the same name: still LFS
+    assert hub.lfs_files(b.repo_id) == {"m.safetensors"} and b.read("m.safetensors") == b"{}"
+
+
+def test_the_storage_host_wants_a_signature_and_never_the_token(hub: HfHubServer) -> None:
+    import httpx
+
+    b = make(hub)  # private: the Hub wants the token, the signed CDN URL must not get it
+    b.commit({"w.safetensors": b"x" * 100})
+    auth = {"Authorization": f"Bearer {hub.token}"}
+    hop = httpx.get(f"{hub.endpoint}/{b.repo_id}/resolve/main/w.safetensors", headers=auth)
+    assert hop.status_code == 302 and hop.headers["X-Linked-Size"] == "100"
+    assert hop.headers["X-Repo-Commit"] == hub.commits(b.repo_id)[-1].id
+    location = hop.headers["Location"]
+    assert location.startswith(hub.cdn_endpoint) and httpx.get(location).content == b"x" * 100
+    assert httpx.get(location, headers={"Range": "bytes=10-19"}).content == b"x" * 10
+    assert httpx.get(location, headers=auth).status_code == 400  # a client that forwards the token is caught
+    assert httpx.get(location.replace("sig=", "sig=0")).status_code == 403
+    assert httpx.get(f"{hub.endpoint}/{b.repo_id}/resolve/main/w.safetensors").status_code == 401
+    assert httpx.get(hub.cdn_endpoint + f"/{b.repo_id}/resolve/main/w.safetensors").status_code == 404
+    hub.unhandled.clear()  # that last one was ours
+
+
+def test_a_safetensors_file_committed_inline_is_refused(hub: HfHubServer) -> None:
+    import httpx
+
+    b = make(hub)
+    header = {"key": "header", "value": {"summary": "inline"}}
+    line = {"key": "file", "value": {"path": "m.safetensors", "content": "eA==", "encoding": "base64"}}
+    body = "\n".join(json.dumps(x) for x in (header, line))
+    reply = httpx.post(f"{hub.endpoint}/api/models/{b.repo_id}/commit/main", content=body,
+                       headers={"Authorization": f"Bearer {hub.token}", "Content-Type": "application/x-ndjson"})
+    assert reply.status_code == 400 and "LFS" in reply.json()["error"]
+
+
+def test_xet_is_off_while_the_test_hub_runs(hub: HfHubServer) -> None:
+    """huggingface_hub 2.x picks Xet on the client side alone; the test Hub speaks the git-lfs basic transfer."""
+    from huggingface_hub.utils._runtime import is_xet_available  # what _commit_api asks
+
+    assert not is_xet_available()
+
+
+def _examples(n: int, seed: int) -> tuple[bytes, dict]:
+    import torch
+
+    from zeb_core.formats.examples import encode_examples
+
+    g = torch.Generator().manual_seed(seed)
+    legal = torch.ones(n, 7, dtype=torch.bool)
+    policy = torch.full((n, 7), 1 / 7)
+    obs = torch.randint(0, 2, (n, 36, 8), generator=g).to(torch.int8)
+    return encode_examples(obs, legal, policy, torch.zeros(n), model_step=0, worker_id="w1", games=1)
+
+
+def _store(hub: HfHubServer) -> Store:
+    from zeb_core.store import RetryPolicy
+
+    unique = uuid.uuid4().hex[:8]
+    weights = HfBackend(f"tester/w{unique}", endpoint=hub.endpoint, token=hub.token)
+    examples = HfBackend(f"tester/w{unique}-examples", repo_type="dataset", endpoint=hub.endpoint, token=hub.token)
+    store = Store(weights, examples, RetryPolicy.fast())
+    store.ensure()
+    return store
+
+
+def test_an_upload_and_an_ingest_take_a_few_calls_however_many_files(hub: HfHubServer) -> None:
+    """The Hub's rate limits count requests (and commits: about 128 an hour). A worker's upload is six calls and
+    one commit, and a learner's ingest one listing plus two calls per new file, with more example files in the
+    repo than an expanded listing returns per page (50)."""
+    import torch
+
+    from zeb_core.formats.examples import example_filename
+    from zeb_core.learner import Learner, LearnerSettings
+
+    store = _store(hub)
+    old = {}
+    for i in range(60):
+        data, manifest = _examples(4, seed=i)
+        old[example_filename("old", manifest["sha256"], now=time.time() - 600)] = data
+    store.examples.commit(old, message="60 files in one commit")
+    settings = LearnerSettings(store="hf://unused/by-this-test", size="small", min_buffer_size=10_000,
+                               replay_buffer_size=20_000, device="cpu", promote=False, learner_id="counted")
+    torch.set_num_threads(1)
+    learner = Learner(settings, store=store)
+    learner.start()
+    try:
+        assert learner.ingest()["files"] == 60
+        before = hub.count_calls()
+        assert learner.ingest()["files"] == 0
+        assert hub.count_calls() - before == Counter(tree=1)
+        for seed in (100, 101):
+            before = hub.count_calls()
+            store.upload_examples(*_examples(4, seed))
+            assert hub.count_calls() - before == Counter(
+                tree=1, preupload=1, commit=1, **{"lfs-batch": 1, "cdn-upload": 1, "lfs-verify": 1}
+            )
+        before = hub.count_calls()
+        assert learner.ingest()["files"] == 2
+        assert hub.count_calls() - before == Counter(tree=1, resolve=2, **{"cdn-download": 2})
+    finally:
+        learner.close(push=False)
+
+
+def test_quarantine_and_its_pruning_work_without_listed_dates(hub: HfHubServer) -> None:
+    from zeb_core.formats.examples import example_filename
+
+    store = _store(hub)
+    data, manifest = _examples(4, seed=7)
+    name = example_filename("w1", manifest["sha256"])
+    store.examples.commit({name: data[:-3]}, message="a truncated upload")
+    (ref,) = store.list_examples()
+    assert store.read_examples(ref) is None
+    assert [q.path for q in store.list_quarantine()] == [f"quarantine/{name}"]
+    assert store.prune_quarantine(3600) == []  # fresh
+    assert store.prune_quarantine(3600, now=time.time() + 7200) == [f"quarantine/{name}", f"quarantine/{name}.reason.json"]
+    assert store.list_quarantine() == []
+
+
+def test_repos_are_created_private_unless_asked(hub: HfHubServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zeb_core.store import open_store
+
+    assert hub.repos[("model", make(hub).repo_id)].private
+    assert not hub.repos[("dataset", make(hub, "dataset", private=False).repo_id)].private
+    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+    monkeypatch.setenv("HF_TOKEN", hub.token)
+    unique = uuid.uuid4().hex[:8]
+    open_store(f"hf://tester/a{unique}").ensure()
+    open_store(f"hf://tester/b{unique}?private=false").ensure()
+    open_store(f"hf://tester/c{unique}", examples_url=f"hf://tester/d{unique}?private=0").ensure()
+    visibility = {rid: repo.private for (_, rid), repo in hub.repos.items() if unique in rid}
+    assert visibility == {f"tester/a{unique}": True, f"tester/a{unique}-examples": True,
+                          f"tester/b{unique}": False, f"tester/b{unique}-examples": False,
+                          f"tester/c{unique}": True, f"tester/d{unique}": False}
+    with pytest.raises(StoreError, match="private must be true or false"):
+        open_store(f"hf://tester/e{unique}?private=maybe")

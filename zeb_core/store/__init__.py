@@ -8,7 +8,8 @@
 
 `examples_url` overrides where examples go. Credentials come from the usual places (HF_TOKEN or the Hub's token
 file, AWS environment or profiles) and never appear in URLs or messages. A query `?faults=P` wraps both backends
-in `FaultyBackend` (reliability runs).
+in `FaultyBackend` (reliability runs). Hub repos that do not exist yet are created private; `?private=false` on
+an hf:// URL creates them public.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def open_backend(url: str, role: str = "weights") -> Backend:
         from zeb_core.store.hf import HfBackend
 
         if role == "examples":
-            return HfBackend(f"{repo}-examples", repo_type="dataset")
-        return HfBackend(repo)
+            return HfBackend(f"{repo}-examples", repo_type="dataset", private=_private(url))
+        return HfBackend(repo, private=_private(url))
     from zeb_core.store.s3 import S3Backend
 
     bucket, _, prefix = location.partition("/")
@@ -68,16 +69,26 @@ def open_examples_backend(url: str) -> Backend:
     if scheme == "hf":
         from zeb_core.store.hf import HfBackend
 
-        return HfBackend(location.strip("/"), repo_type="dataset")
+        return HfBackend(location.strip("/"), repo_type="dataset", private=_private(url))
     return open_backend(url, "examples")
+
+
+def _private(url: str) -> bool:
+    """Whether missing Hub repos are created private: yes unless the URL says `?private=false` (or 0, no)."""
+    value = _split(url)[2].get("private", ["true"])[-1].lower()
+    if value not in ("true", "1", "yes", "false", "0", "no"):
+        raise StoreError(f"store URL {url!r}: private must be true or false, not {value!r}")
+    return value in ("true", "1", "yes")
 
 
 def _with_faults(url: str, backend: Backend, seed_offset: int) -> Backend:
     """`backend` wrapped in `FaultyBackend` when the URL asks for it (`?faults=P[&fault_seed=S]`)."""
     _, _, query = _split(url)
-    unknown = set(query) - {"faults", "fault_seed"}
+    unknown = set(query) - {"faults", "fault_seed", "private"}
     if unknown:
-        raise StoreError(f"store URL {url!r}: unknown option(s) {', '.join(sorted(unknown))}; only faults and fault_seed")
+        raise StoreError(
+            f"store URL {url!r}: unknown option(s) {', '.join(sorted(unknown))}; only faults, fault_seed and private"
+        )
     if "faults" not in query:
         return backend
     try:

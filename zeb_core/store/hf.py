@@ -10,7 +10,13 @@ Hub refuses with HTTP 412 once anything else has been committed since. The token
 file is unchanged": any commit to the repo invalidates it, and the caller simply reads again.
 
 Reads are one plain `GET {endpoint}/{repo}/resolve/{rev}/{path}` (following the Hub's redirects to its CDN for
-LFS/Xet files) into memory: nothing lands in the global huggingface_hub cache.
+LFS/Xet files; httpx drops the token when a redirect leaves the Hub) into memory: nothing lands in the global
+huggingface_hub cache.
+
+Listings are one unexpanded tree call per 1,000 files. `expand=True` would add each file's last commit (its
+date) but costs the Hub more, and it pages 50 entries at a time: a listing of 1,000 example files would be 20
+calls instead of 1, for every upload (which lists the examples first) and every ingest. So `FileInfo.modified`
+is 0 here ("the backend does not say"); Zeb's example files carry their upload time in their names.
 
 The endpoint comes from the argument, else `HF_ENDPOINT`, else https://huggingface.co. The token comes from the
 argument, else huggingface_hub's usual lookup (`HF_TOKEN`, then the token saved by `hf auth login`); it never
@@ -22,11 +28,19 @@ request's timeout; requests made by anyone else are left alone. huggingface_hub 
 (preupload, paginated listings) on 429/5xx with its own backoff before we see the error.
 
 Small regular files go inline in the commit (the Hub answers "regular" to the preupload call). Files the Hub
-wants in LFS (larger files, or names matched by the repo's `.gitattributes`) are uploaded by huggingface_hub
-through Xet (`hf_xet`) before the commit, as usual.
+wants in LFS (larger files, or names matched by the repo's `.gitattributes`: every `*.safetensors`) are uploaded
+by huggingface_hub before the commit: through Xet (`hf_xet`) when that package is installed (it is a default
+dependency of huggingface_hub 2.x on x86-64 and arm64) and `HF_HUB_DISABLE_XET` is unset, else through the
+git-lfs batch API and a signed PUT. The commit then names them by SHA-256.
 
-Commits are rate limited on the Hub, so one backend waits `min_commit_interval` seconds (1 s; 0 against a
-local test endpoint) between its commits.
+HTTP calls: an upload of one example file is a listing, a preupload, an LFS batch call, the upload itself, its
+verification and the commit; reading one file is the resolve call and its CDN redirect (tests/test_store_hf.py
+counts them). Commits are rate limited on the Hub (about 128 an hour for a user), so one backend waits
+`min_commit_interval` seconds (1 s; 0 against a local test endpoint) between its commits.
+
+Repos are created private unless `private=False` (`hf://OWNER/REPO?private=false`): weights and self-play data
+are not for everyone by default. The setting only matters when the repo is created; an existing repo keeps its
+visibility.
 """
 
 from __future__ import annotations
@@ -100,7 +114,7 @@ class HfBackend:
         token: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         *,
-        private: bool | None = None,
+        private: bool = True,
         min_commit_interval: float | None = None,
     ) -> None:
         repo_id = repo_id.strip("/")
@@ -112,7 +126,7 @@ class HfBackend:
         self.repo_type = repo_type
         self.endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
         self.timeout = float(timeout)
-        self.private = private
+        self.private = bool(private)
         self.url = f"hf://{repo_id}"
         if min_commit_interval is None:
             host = (urlparse(self.endpoint).hostname or "").lower()
@@ -275,7 +289,7 @@ class HfBackend:
             try:
                 return list(
                     self._api.list_repo_tree(
-                        self.repo_id, path_in_repo=prefix or None, recursive=True, expand=True, repo_type=self.repo_type
+                        self.repo_id, path_in_repo=prefix or None, recursive=True, repo_type=self.repo_type
                     )
                 )
             except RemoteEntryNotFoundError:
@@ -288,7 +302,7 @@ class HfBackend:
             rel = entry.path
             if is_internal(rel) or any(part.startswith(".") for part in rel.split("/")):
                 continue  # our bookkeeping, and the Hub's own .gitattributes
-            commit = entry.last_commit
+            commit = entry.last_commit  # only in expanded listings, which we do not ask for (see above)
             modified = commit.date.timestamp() if commit is not None and commit.date is not None else 0.0
             out.append(FileInfo(rel, int(entry.size), modified))
         out.sort(key=lambda f: f.path)

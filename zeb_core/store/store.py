@@ -322,7 +322,7 @@ class Store:
     def prune_quarantine(self, max_age_s: float, now: float | None = None) -> list[str]:
         now = time.time() if now is None else now
         infos = self._call("list quarantine", self.examples.list, QUARANTINE.rstrip("/"))
-        paths = sorted(f.path for f in infos if f.modified and now - f.modified > max_age_s)
+        paths = sorted(f.path for f in infos if _written(f) and now - _written(f) > max_age_s)
         if paths:
             self._call("prune quarantine", self.examples.commit, {}, paths, f"{TAG} prune quarantine", False)
         return paths
@@ -348,6 +348,17 @@ class Store:
             "quarantined": len(self.list_quarantine()),
             "lease": lease,
         }
+
+
+def _written(info: FileInfo) -> float:
+    """When a quarantined file was written: the backend's time, else (the Hub lists no times) the upload time in
+    the name of the example file it is, or whose reason it gives; 0 when neither says."""
+    if info.modified:
+        return info.modified
+    from zeb_core.store.cursor import timestamp_seconds
+
+    parsed = parse_example_filename(info.path.removesuffix(".reason.json"))
+    return timestamp_seconds(parsed[1]) if parsed else 0.0
 
 
 def _parse_tag(message: str) -> dict[str, str] | None:
