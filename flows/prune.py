@@ -1,6 +1,6 @@
 """The prune flow: example files beyond the kept count or age, and quarantined files older than a week; reports
-what it removed as a markdown artifact. Files the learner's last push has not ingested yet are kept (unless
-`protect_uningested=False`), so a slow learner never loses data to the pruner."""
+what it removed as a markdown artifact. Files the learner's last push has not ingested yet are kept (the store's
+rule for every pruner; `protect_uningested=False` lifts it), so a slow learner never loses data to the pruner."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def prune(
         "| what | removed | rule |",
         "| --- | --- | --- |",
         f"| example files | {len(ex['removed'])} of {ex['before']} | keep {keep if keep is not None else 'all'} newest, "
-        f"age <= {max_age_hours if max_age_hours is not None else '∞'} h; {ex['protected']} not yet ingested kept |",
+        f"age <= {max_age_hours if max_age_hours is not None else '∞'} h; {ex['protected']} not yet ingested "
+        f"kept back ({ex['unread']} unread in all) |",
         f"| quarantined files | {len(quarantine)} | older than {quarantine_age / 86400:g} days |",
         "",
     ]
@@ -56,4 +57,4 @@ def prune(
     create_markdown_artifact("\n".join(lines), key=key_of(name, "prune"),
                              description=f"{len(ex['removed'])} example and {len(quarantine)} quarantined files removed")
     return {"examples_removed": ex["removed"], "quarantine_removed": quarantine, "protected": ex["protected"],
-            "examples_before": ex["before"]}
+            "unread": ex["unread"], "examples_before": ex["before"]}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -23,7 +22,7 @@ from zeb_core.model.checkpoint import model_from_bundle
 from zeb_core.players import make_player
 from zeb_core.players.builtin import PolicyPlayer
 from zeb_core.store import Lease, Store, StoreError, open_store
-from zeb_core.store.cursor import ExampleCursor, timestamp_seconds
+from zeb_core.store.cursor import timestamp_seconds
 
 WEEK_S = 7 * 24 * 3600.0
 
@@ -189,27 +188,14 @@ def check_runs_task(flow_names: list[str], name: str, default_name: str, heartbe
 @task(name="prune-examples", cache_policy=NO_CACHE)
 def prune_examples_task(store: Store, name: str, keep: int | None, max_age_s: float | None,
                         protect_uningested: bool = True, now: float | None = None) -> dict[str, Any]:
-    """Example files beyond the newest `keep` or older than `max_age_s`, sparing (by default) the ones the learner's
-    last push has not ingested yet."""
-    now = time.time() if now is None else now
-    refs = store.list_examples(name)
-    protected = 0
-    if protect_uningested and refs:
-        state = store.peek_state(name)
-        cursor = ExampleCursor.from_json(None if state is None else state.get("cursor"))
-        pending = [i for i, r in enumerate(refs) if cursor.is_new(r.name)]
-        if pending:
-            first = pending[0]
-            protected = len(refs) - first
-            if keep is not None:
-                keep = max(keep, protected)
-            if max_age_s is not None:
-                oldest_pending = now - timestamp_seconds(refs[first].timestamp)
-                max_age_s = max(max_age_s, oldest_pending + 1.0)
-    removed = store.prune_examples(name, keep=keep, max_age_s=max_age_s, now=now)
-    get_run_logger().info("pruned %d of %d example files of %s (%d not yet ingested, kept)", len(removed), len(refs),
-                          name, protected)
-    return {"removed": removed, "before": len(refs), "protected": protected}
+    """Example files beyond the newest `keep` or older than `max_age_s`, by the store's one rule: never a file the
+    learner's last push has not ingested (`protect_uningested=False` lifts it, for a namespace whose learner is
+    gone). `protected` counts the unread files the rules would have removed."""
+    report = store.prune_examples(name, keep=keep, max_age_s=max_age_s, now=now, spare_unread=protect_uningested)
+    get_run_logger().info("pruned %d of %d example files of %s (%d not yet ingested, kept back; %d unread in all)",
+                          len(report.removed), report.before, name, report.kept_unread, report.unread)
+    return {"removed": report.removed, "before": report.before, "protected": report.kept_unread,
+            "unread": report.unread}
 
 
 @task(name="prune-quarantine", cache_policy=NO_CACHE)

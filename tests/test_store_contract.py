@@ -3,9 +3,11 @@ test-only Hub server on 127.0.0.1, spoken to by huggingface_hub itself). Every t
 
 from __future__ import annotations
 
+import logging
 import pickle
 import struct
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -185,6 +187,26 @@ def test_examples_roundtrip_dedup_and_cursor(store: Store) -> None:
     assert [r.path for r in store.new_examples(cursor)[0]] == [path2]
 
 
+def test_a_fast_clock_hides_no_other_workers_files(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 12 item 3: one file stamped two hours ahead must not make every honest file "late"."""
+    data, manifest = example_bytes(seed=30, worker="fast-w")
+    fast = example_filename("fast-w", manifest["sha256"], now=time.time() + 7200)
+    store.examples.commit({fast: data}, message="a worker whose clock runs two hours fast")
+    cursor = ExampleCursor()
+    with caplog.at_level(logging.WARNING, logger="zeb.store"):
+        new, late = store.new_examples(cursor)
+    assert [r.name for r in new] == [fast] and late == []
+    skew = [r.getMessage() for r in caplog.records if "clock" in r.getMessage()]
+    assert len(skew) == 1 and "'fast-w'" in skew[0] and "ahead" in skew[0]
+    cursor.advance([r.name for r in new])
+    cursor = ExampleCursor.from_json(cursor.to_json())  # through the learner's state file
+    honest = store.upload_examples(*example_bytes(seed=31, worker="w1"))
+    slow_data, slow_manifest = example_bytes(seed=32, worker="slow-w")
+    slow = example_filename("slow-w", slow_manifest["sha256"], now=time.time() - 7200)
+    store.examples.commit({slow: slow_data}, message="a worker whose clock runs two hours slow")
+    assert sorted(r.name for r in store.new_examples(cursor)[0]) == sorted([honest, slow])
+
+
 def test_example_namespaces(store: Store) -> None:
     data, manifest = example_bytes(seed=3)
     path = store.upload_examples(data, manifest, name="exp1")
@@ -192,14 +214,39 @@ def test_example_namespaces(store: Store) -> None:
     assert store.list_examples() == [] and len(store.list_examples("exp1")) == 1
 
 
+def read_by_learner(store: Store, names: list[str], step: int = 1) -> None:
+    """Push a state whose cursor says the namespace's learner has read `names`."""
+    bundle = small_bundle(step, with_optimizer=False)
+    bundle.state = {**bundle.state, "cursor": ExampleCursor(set(names)).to_json()}
+    store.push_weights(bundle)
+
+
 def test_prune_keeps_newest(store: Store) -> None:
     paths = []
     for i in range(5):
         data, manifest = example_bytes(seed=10 + i)
         paths.append(store.upload_examples(data, manifest))
-    removed = store.prune_examples(keep=2)
-    assert sorted(removed) == sorted(paths[:3])
+    read_by_learner(store, [r.name for r in store.list_examples()])
+    report = store.prune_examples(keep=2)
+    assert sorted(report.removed) == sorted(paths[:3]) and report.kept_unread == 0
     assert [r.path for r in store.list_examples()] == paths[3:]
+
+
+def test_prune_never_removes_a_file_the_learner_has_not_read(store: Store) -> None:
+    paths = []
+    for i in range(4):
+        data, manifest = example_bytes(seed=20 + i)
+        paths.append(store.upload_examples(data, manifest))
+    report = store.prune_examples(keep=0, max_age_s=0.0)  # no push yet: nobody has read anything
+    assert report.removed == [] and (report.kept_unread, report.unread, report.before) == (4, 4, 4)
+    refs = store.list_examples()
+    read_by_learner(store, [r.name for r in refs[:2]])
+    report = store.prune_examples(keep=0, max_age_s=0.0)
+    assert sorted(report.removed) == sorted(r.path for r in refs[:2])
+    assert (report.kept_unread, report.unread) == (2, 2)
+    assert [r.path for r in store.list_examples()] == [r.path for r in refs[2:]]
+    forced = store.prune_examples(keep=0, spare_unread=False)  # the operator's explicit override
+    assert sorted(forced.removed) == sorted(r.path for r in refs[2:]) and store.list_examples() == []
 
 
 def test_status(store: Store) -> None:

@@ -114,11 +114,12 @@ def prune_cmd(url: UrlArg, keep: Annotated[int, typer.Option("--keep", help="New
               name: NameOpt = "model", examples_url: ExamplesOpt = None,
               max_age_hours: Annotated[float | None, typer.Option(help="Also delete files older than this.")] = None,
               quarantine_days: Annotated[float, typer.Option(help="Delete quarantined files older than this.")] = 7.0) -> None:
-    """Delete example files beyond the newest K (and old quarantined files)."""
+    """Delete example files beyond the newest K (and old quarantined files); never one the learner has not read."""
     if keep < 0:
         _fail("--keep must be >= 0")
     store = _open(url, examples_url)
-    removed = store.prune_examples(name, keep=keep, max_age_s=None if max_age_hours is None else max_age_hours * 3600)
+    report = store.prune_examples(name, keep=keep, max_age_s=None if max_age_hours is None else max_age_hours * 3600)
     removed_q = store.prune_quarantine(quarantine_days * 86400)
-    out.print(f"removed {len(removed)} example files and {len(removed_q)} quarantined files; "
+    out.print(f"removed {len(report.removed)} example files and {len(removed_q)} quarantined files; "
+              f"kept back {report.kept_unread} example files the learner has not ingested yet; "
               f"{len(store.list_examples(name))} example files remain")

@@ -28,6 +28,24 @@ console = Console(stderr=True)
 out = Console()
 STOP_GRACE_S = 180.0
 DEFAULT_MINUTES = 20.0
+PUSH_EVERY = 2  # the learner's --push-every here: workers see new weights every 2 cycles
+EXAMPLES_PER_GAME = 20  # searched (non-forced) moves of a hand, roughly; each is one example
+
+
+def default_max_model_lag(workers: int, games_per_batch: int, replay_ratio: float, samples_per_cycle: int,
+                          replay_buffer_size: int) -> int:
+    """Learner steps a healthy worker's examples may trail the learner by, doubled and at least 50.
+
+    A worker plays a batch with the newest weights, at most PUSH_EVERY steps old. While it plays, the replay
+    ratio lets the learner take one step per `samples_per_cycle / replay_ratio` examples that arrive: the other
+    workers' batches, about `workers` x `steps_per_batch` steps. A restarted learner also holds a credit of its
+    rebuilt buffer (`replay_buffer_size` x ratio samples) that it may spend before any new example arrives.
+    The sum is the most a refreshing worker trails by; a worker that stops refreshing its weights trails without
+    bound and its examples are dropped (and counted) once past twice that.
+    """
+    steps_per_batch = games_per_batch * EXAMPLES_PER_GAME * replay_ratio / samples_per_cycle
+    credit = replay_buffer_size * replay_ratio / samples_per_cycle
+    return max(50, int(2 * (PUSH_EVERY + credit + workers * steps_per_batch)) + 1)
 
 
 @dataclass
@@ -132,6 +150,7 @@ def train_cmd(
     final_eval_games: Annotated[int, typer.Option(help="Games per opponent in the final report.")] = 4000,
     runs_dir: Annotated[Path, typer.Option(help="Where runs live.")] = Path("runs"),
     seed: Annotated[int, typer.Option(help="Seed of a fresh model.")] = 0,
+    max_model_lag: Annotated[int | None, typer.Option(help="Drop (and count) examples played with weights more than N learner steps old (default: twice what a worker that refreshes its weights can trail by; see default_max_model_lag).")] = None,
 ) -> None:
     """Train from scratch (or continue) on this machine: a learner and self-play workers, then a report."""
     import torch
@@ -168,11 +187,15 @@ def train_cmd(
     learner_args = [
         "learner", "--store", url, "--size", size, "--device", device, "--lr", str(lr), "--batch-size", str(batch_size),
         "--replay-buffer-size", str(replay_buffer_size), "--training-steps-per-cycle", str(training_steps_per_cycle),
-        "--replay-ratio", str(replay_ratio), "--min-buffer-size", str(min_buffer_size), "--push-every", "2",
+        "--replay-ratio", str(replay_ratio), "--min-buffer-size", str(min_buffer_size), "--push-every", str(PUSH_EVERY),
         "--eval-every", str(eval_every), "--eval-games", str(eval_games), "--prune-every", "50",
         "--keep-example-files", "2000", "--run-name", name, "--seed", str(seed), "--threads", threads,
         "--value-target", value_target,
     ]
+    if max_model_lag is None:
+        max_model_lag = default_max_model_lag(n_workers, games_per_batch, replay_ratio,
+                                              training_steps_per_cycle * batch_size, replay_buffer_size)
+    learner_args += ["--max-model-lag", str(max_model_lag)]
     host = socket.gethostname()
     learner_args += ["--learner-id", f"{host}-train-{name}"]
     worker_args = [

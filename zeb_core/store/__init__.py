@@ -21,7 +21,7 @@ from zeb_core.store.backend import Backend, FileInfo, LeaseHeld, NotFound, Revis
 from zeb_core.store.cursor import ExampleCursor
 from zeb_core.store.faults import FaultyBackend
 from zeb_core.store.retry import RetryPolicy
-from zeb_core.store.store import ExampleRef, Lease, PushRecord, Store
+from zeb_core.store.store import ExampleRef, Lease, PruneReport, PushRecord, Store
 
 SCHEMES = ("file", "hf", "s3")
 
@@ -121,6 +121,7 @@ __all__ = [
     "Lease",
     "LeaseHeld",
     "NotFound",
+    "PruneReport",
     "PushRecord",
     "RetryPolicy",
     "Revision",

@@ -6,9 +6,11 @@ NAME-config.json, NAME-optimizer.safetensors, NAME-state.json), the promoted mod
 NAME-lease.json. The *examples repo* holds example files under NAME/ (at the root for the default namespace) and
 bad files under quarantine/.
 
-Consistency. A push is one backend commit with the state file last; the state names the SHA-256 of the weights
-and optimizer, so `pull_weights` re-reads until the set it holds is consistent and never returns weights from
-one step with state from another. Every backend call retries transient failures (`retry.RetryPolicy`).
+Consistency. A push is one backend commit with the state file last: one atomic commit on the Hub, a sequence of
+writes on S3 and locally (a complete copy under the history first, then the live files one by one). The state
+names the SHA-256 of the weights and optimizer, so `pull_weights` re-reads until the set it holds is consistent
+and never returns weights from one step with state from another, and a learner killed inside a push resumes from
+the history copy. Every backend call retries transient failures (`retry.RetryPolicy`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -36,6 +39,7 @@ QUARANTINE = "quarantine/"
 TAG = "[zeb]"
 PULL_ATTEMPTS = 5
 DEFAULT_LEASE_TTL_S = 600.0
+CLOCK_SKEW_WARN_S = 600.0  # a file stamped this far from the store's clock names its worker in a warning
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,17 @@ class ExampleRef:
     timestamp: str
     hash16: str
     size: int
+    modified: float = 0.0  # when the store wrote it, by the store's clock (0: the backend does not say)
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What a prune of example files did: the rules' victims minus the files the learner has not read yet."""
+
+    removed: list[str]
+    kept_unread: int  # files the rules would have removed, kept because the namespace's learner has not read them
+    unread: int  # files not read yet, in all
+    before: int  # files listed before the prune
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,7 @@ class Store:
         self.examples = examples
         self.retry = retry or RetryPolicy()
         self.quarantined = 0
+        self._skew_warned: dict[str, float] = {}  # worker -> when its clock was last warned about
 
     @property
     def url(self) -> str:
@@ -100,7 +116,8 @@ class Store:
     def push_weights(
         self, bundle: WeightsBundle, name: str = DEFAULT_NAME, which: str = "latest", message: str = ""
     ) -> Revision:
-        """One atomic push of weights, config, optimizer and state (state last); recorded in history."""
+        """One push of weights, config, optimizer and state (state last, naming the others' checksums): atomic on
+        the Hub, made consistent by that order and the checksums on S3 and locally; recorded in history."""
         prefix = weights_prefix(check_name(name), which)
         files = bundle_to_files(bundle, prefix)
         state_file = weights_filenames(prefix)["state"]
@@ -240,7 +257,7 @@ class Store:
             parsed = parse_example_filename(rel)
             if parsed is None:
                 continue
-            out.append(ExampleRef(info.path, rel, parsed[0], parsed[1], parsed[2], info.size))
+            out.append(ExampleRef(info.path, rel, parsed[0], parsed[1], parsed[2], info.size, info.modified))
         out.sort(key=lambda r: (r.timestamp, r.name))
         return out
 
@@ -255,11 +272,33 @@ class Store:
         return path
 
     def new_examples(self, cursor: ExampleCursor, name: str = DEFAULT_NAME) -> tuple[list[ExampleRef], list[ExampleRef]]:
-        """(new files, late files) relative to the cursor; late ones were missed by more than its window."""
+        """(unread files, []) relative to the cursor, which is trimmed to the files listed now. No file is ever
+        "late": the second list stays for old callers. A worker whose file names say its clock is off is named
+        in a warning (once an hour), though ingest does not depend on it."""
         refs = self.list_examples(name)
+        cursor.observe(r.name for r in refs)
         new = [r for r in refs if cursor.is_new(r.name)]
-        late = [r for r in refs if cursor.is_late(r.name)]
-        return new, late
+        self._warn_skewed(new)
+        return new, []
+
+    def _warn_skewed(self, refs: list[ExampleRef], now: float | None = None) -> None:
+        from zeb_core.store.cursor import timestamp_seconds
+
+        now = time.time() if now is None else now
+        warned = self._skew_warned
+        for ref in refs:
+            skew = timestamp_seconds(ref.timestamp) - (ref.modified or now)
+            if ref.modified == 0 and skew < 0:
+                continue  # an old stamp with no store time to compare: an upload delay, not a clock
+            if abs(skew) < CLOCK_SKEW_WARN_S or now - warned.get(ref.worker, -1e18) < 3600:
+                continue
+            warned[ref.worker] = now
+            against = "the store's clock" if ref.modified else "this machine's clock"
+            log.warning(
+                "worker %r stamps its example files %.0f s %s %s (file %s): its clock is off (or the upload took "
+                "that long); ingest does not depend on it, but fix that machine's clock (NTP)",
+                ref.worker, abs(skew), "ahead of" if skew > 0 else "behind", against, ref.name,
+            )
 
     def read_examples(self, ref: ExampleRef) -> ExampleFile | None:
         """A validated example file, or None after quarantining a bad one (never raises for bad content)."""
@@ -299,25 +338,46 @@ class Store:
         return [f for f in self._call("list quarantine", self.examples.list, QUARANTINE.rstrip("/"))
                 if not f.path.endswith(".reason.json")]
 
+    def unread_examples(self, name: str = DEFAULT_NAME, refs: list[ExampleRef] | None = None) -> list[ExampleRef]:
+        """Files the namespace's learner has not read, by the cursor of its last push (all of them when there is
+        no readable push: nobody has read anything yet)."""
+        refs = self.list_examples(name) if refs is None else refs
+        state = self.peek_state(name) or {}
+        cursor = state.get("cursor")
+        reader = ExampleCursor.from_json(cursor if isinstance(cursor, dict) else None)
+        return [r for r in refs if reader.is_new(r.name)]
+
     def prune_examples(
-        self, name: str = DEFAULT_NAME, keep: int | None = None, max_age_s: float | None = None, now: float | None = None
-    ) -> list[str]:
-        """Delete example files beyond the newest `keep`, and those older than `max_age_s`; one commit."""
+        self,
+        name: str = DEFAULT_NAME,
+        keep: int | None = None,
+        max_age_s: float | None = None,
+        now: float | None = None,
+        spare_unread: bool = True,
+    ) -> PruneReport:
+        """Delete example files beyond the newest `keep`, and those older than `max_age_s`, in one commit, but never
+        one the namespace's learner has not read yet (its last push's cursor says which): every caller (the
+        learner, the prune flow, `zeb store prune`) goes through here, and the report counts what was kept back.
+        `spare_unread=False` lifts that rule: an operator's choice for a namespace whose learner is gone."""
         from zeb_core.store.cursor import timestamp_seconds
 
+        if keep is not None and keep < 0:
+            raise StoreError(f"keep must be >= 0, not {keep}")
         refs = self.list_examples(name)
         now = time.time() if now is None else now
         doomed = set()
         if keep is not None:
-            if keep < 0:
-                raise StoreError(f"keep must be >= 0, not {keep}")
             doomed.update(r.path for r in refs[: max(0, len(refs) - keep)])
         if max_age_s is not None:
             doomed.update(r.path for r in refs if now - timestamp_seconds(r.timestamp) > max_age_s)
-        paths = sorted(doomed)
+        unread = {r.path for r in self.unread_examples(name, refs)} if spare_unread else set()
+        kept = doomed & unread
+        paths = sorted(doomed - unread)
         if paths:
             self._call("prune", self.examples.commit, {}, paths, f"{TAG} prune {len(paths)} files of {name}", False)
-        return paths
+        if kept:
+            log.info("prune of %s kept back %d example files its learner has not read yet", name, len(kept))
+        return PruneReport(paths, len(kept), len(unread), len(refs))
 
     def prune_quarantine(self, max_age_s: float, now: float | None = None) -> list[str]:
         now = time.time() if now is None else now
@@ -372,12 +432,18 @@ class Lease:
     """One writer per namespace: a small JSON file swapped with compare-and-swap, renewed while alive.
 
     A lease whose `expires` lies in the past belongs to nobody (its learner died), so the next learner takes it.
+    `keep_alive()` renews it from a daemon thread every ttl/3, so a cycle longer than the TTL (an evaluation and
+    a promotion match of thousands of games) keeps it; when a renewal finds it taken, `lost` holds the reason and
+    `check()` raises it, so the holder stops before it writes anything.
     """
 
     def __init__(self, store: Store, name: str, holder: str, ttl_s: float) -> None:
         self.store, self.name, self.holder, self.ttl_s = store, name, holder, ttl_s
         self.path = f"{name}-lease.json"
         self.held = False
+        self.lost: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     @staticmethod
     def peek(store: Store, name: str) -> dict[str, Any] | None:
@@ -413,9 +479,56 @@ class Lease:
         self._swap(require_mine=False)
 
     def renew(self) -> None:
-        self._swap(require_mine=True)
+        """Extend the lease now; raises LeaseHeld (and remembers why) when it is no longer ours."""
+        self.check()
+        try:
+            self._swap(require_mine=True)
+        except LeaseHeld as exc:
+            self._lose(str(exc))
+            raise LeaseHeld(self.lost) from None
+
+    def check(self) -> None:
+        """Raise LeaseHeld when a renewal found the lease lost."""
+        if self.lost is not None:
+            raise LeaseHeld(self.lost)
+
+    def _lose(self, why: str) -> None:
+        if self.lost is None:
+            self.lost = (f"{why}; learner {self.holder!r} stops without writing anything more to {self.name!r} "
+                         f"(another learner may be writing it now)")
+            self.held = False
+            log.error("%s", self.lost)
+
+    def keep_alive(self, interval_s: float | None = None) -> None:
+        """Renew the lease every `interval_s` (ttl/3) from a daemon thread until `release()`."""
+        if self._thread is not None:
+            return
+        interval = self.ttl_s / 3 if interval_s is None else interval_s
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._renew_loop, args=(interval,), name=f"lease-{self.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _renew_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval) and self.lost is None:
+            try:
+                self._swap(require_mine=True)
+            except LeaseHeld as exc:
+                if not self._stop.is_set():  # not a renewal racing our own release
+                    self._lose(str(exc))
+                return
+            except StoreError as exc:  # the store is down: try again at the next tick, before the TTL runs out
+                log.warning("could not renew the lease on %r (%s); trying again in %.0fs", self.name, exc, interval)
+
+    def stop_keep_alive(self) -> None:
+        """Stop the renewal thread (it may finish a renewal in flight; the compare-and-swap keeps that safe)."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5.0)
 
     def release(self) -> None:
+        self.stop_keep_alive()
         if not self.held:
             return
         data, token = self.store._call("read lease", self.store.weights.read_versioned, self.path)
