@@ -108,8 +108,9 @@ def learner(
             lrn.history.append({k: v for k, v in row.items() if isinstance(v, (int, float))})
             wandb.log({k: v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}, step=step)
             logger.info(
-                "Cycle %d: policy_loss=%.4f, value_loss=%.4f (train=%.2fs) [buffer: %s, games: %s, +%d examples]",
-                step, metrics["train/policy_loss"], metrics["train/value_loss"], time.perf_counter() - t0,
+                "Cycle %d: policy_loss=%.4f, q_loss=%.4f, value_loss=%.4f (train=%.2fs) [buffer: %s, games: %s, +%d examples]",
+                step, metrics["train/policy_loss"], metrics["train/q_loss"], metrics["train/value_loss"],
+                time.perf_counter() - t0,
                 f"{len(lrn.buffer):,}", f"{lrn.total_games:,}", ingested["examples"],
             )
             update_progress_artifact(progress_id, 100.0 * cycle / cycles)

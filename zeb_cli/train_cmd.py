@@ -278,10 +278,9 @@ def _report(store: Any, run_dir: Path, curve: dict[int, dict[str, float]], games
     import torch
 
     from zeb_core.curves import training_curve_png
-    from zeb_core.match import play_match
     from zeb_core.model.checkpoint import model_from_bundle
-    from zeb_core.players import make_player
     from zeb_core.players.builtin import PolicyPlayer
+    from zeb_core.strength import BASELINES, benchmark, score
 
     bundle = store.pull_weights()
     if bundle is None:
@@ -308,16 +307,18 @@ def _report(store: Any, run_dir: Path, curve: dict[int, dict[str, float]], games
     if best_bundle is not None and best_bundle.step != bundle.step:
         contenders.append(("best", best_bundle))
     table = Table("player", "opponent", "games", "win rate", "95% CI", title=f"final evaluation ({games} games each)")
+    scores: dict[str, float] = {}
     for label, b in contenders:
         player = PolicyPlayer(model_from_bundle(b, device), torch.device(device), name=f"{label} (step {b.step})")
-        for opponent in ("random", "heuristic"):
-            r = play_match(player, make_player(opponent, device, 7), games, seed=20_000_000, device=device)
+        results = benchmark(player, BASELINES, games, device=device)
+        for opponent, r in zip(BASELINES, results, strict=True):
             table.add_row(r.player_a, opponent, str(r.games), f"{r.win_rate:.1%}", f"{r.ci_low:.1%}..{r.ci_high:.1%}")
+        scores[label] = score(results)
     out.print(table)
     weights = run_dir / "weights"
-    best = weights / "model-best.safetensors"
-    target = best if best.exists() else weights / "model.safetensors"
-    out.print(f"best weights: {target}")
+    strongest = max(scores, key=scores.__getitem__)  # by the benchmark, on the same deals
+    target = weights / ("model-best.safetensors" if strongest == "best" else "model.safetensors")
+    out.print(f"strongest weights ({strongest}, mean win rate {scores[strongest]:.1%}): {target}")
     out.print(f"play against them:  zeb serve --player policy:path={target}   (then open http://127.0.0.1:8042/)")
     out.print(f"match them:         zeb eval policy:path={target} vs heuristic --games 4000")
     out.print(f"continue training:  zeb train --name {run_dir.name}" + ("   (stopped early by Ctrl-C)" if interrupted else ""))

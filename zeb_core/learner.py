@@ -27,7 +27,7 @@ from zeb_core.model.config import ModelConfig
 from zeb_core.model.net import ZebNet
 from zeb_core.players.base import make_player
 from zeb_core.players.builtin import PolicyPlayer
-from zeb_core.promotion import PromotionResult, SprtConfig, regression, sequential_match
+from zeb_core.promotion import PromotionResult, SprtConfig, benchmark_gain, regression, sequential_match
 from zeb_core.store import ExampleCursor, Lease, Store, StoreError, StoreUnavailable, open_store
 from zeb_core.train import ReplayBuffer, TrainConfig, Trainer
 from zeb_core.worker import resolve_device, wait_and_retry
@@ -374,7 +374,8 @@ class Learner:
             self.lease.check()
 
     def maybe_promote(self) -> PromotionResult | None:
-        """After an evaluation: promote when there is no best yet, or when the candidate beats it (SPRT)."""
+        """After an evaluation: promote when there is no best yet, when the candidate's benchmark score is clearly
+        above the best's (promotion.benchmark_gain), or when it beats the best head to head (SPRT)."""
         assert self.model is not None and self.trainer is not None
         s = self.settings
         vs_random = self.last_eval.get("eval/vs_random_win_rate")
@@ -383,7 +384,12 @@ class Learner:
         except StoreUnavailable as exc:  # an outage must not end the run: try again at the next evaluation
             log.warning("promotion skipped: store unavailable (%s)", exc)
             return None
-        if best is not None:
+        best_eval = dict((best.state.get("last_eval") or {}) if best is not None else {})
+        if self.best_vs_random is None and best_eval:
+            self.best_vs_random = best_eval.get("eval/vs_random_win_rate")  # after a restart
+        if best is not None and benchmark_gain(self.last_eval, best_eval):
+            result = PromotionResult(True, "benchmark", 0, 0.0, 0.0)
+        elif best is not None:
             if regression(vs_random, self.best_vs_random):
                 return PromotionResult(False, "regression", 0, 0.0, 0.0)
             candidate = PolicyPlayer(self.model, self.device, name="candidate")

@@ -34,6 +34,8 @@ class PromotionResult:
     llr: float
 
     def summary(self) -> str:
+        if self.decision == "benchmark":
+            return "benchmark: clearly higher win rates vs random and heuristic than the best's"
         return f"{self.decision}: win rate {self.win_rate:.1%} over {self.games} games (LLR {self.llr:+.2f})"
 
 
@@ -66,6 +68,21 @@ def sequential_match(
         if ratio <= lower:
             return PromotionResult(False, "H0", games, wins / games, ratio)
     return PromotionResult(False, "undecided", games, wins / max(games, 1), ratio)
+
+
+def benchmark_gain(candidate_eval: dict, best_eval: dict, z: float = 1.959963984540054) -> bool:
+    """True when the candidate's benchmark score (mean win rate vs random and vs heuristic, from the learner's
+    evaluations) is above the best's by more than the 95% interval of the difference.
+
+    Head-to-head SPRT alone can stall on a slowly improving run (each step is a small gain against the last best),
+    while the benchmark is what the user asked for: a model that clearly scores higher there is the better one.
+    """
+    keys = ("eval/vs_random", "eval/vs_heuristic")
+    if not all(f"{k}_win_rate" in e and f"{k}_ci_low" in e for k in keys for e in (candidate_eval, best_eval)):
+        return False
+    mean = lambda e: sum(e[f"{k}_win_rate"] for k in keys) / len(keys)  # noqa: E731
+    var = lambda e: sum(((e[f"{k}_ci_high"] - e[f"{k}_ci_low"]) / (2 * z)) ** 2 for k in keys) / len(keys) ** 2  # noqa: E731
+    return mean(candidate_eval) - mean(best_eval) > z * math.sqrt(var(candidate_eval) + var(best_eval))
 
 
 def regression(candidate_vs_random: float | None, best_vs_random: float | None, config: SprtConfig = SprtConfig()) -> bool:
