@@ -43,7 +43,13 @@ def selfplay_worker(
     outbox: str | None = None,
     seed: int | None = None,
 ) -> list[dict]:
-    """Generate self-play examples for the namespace `name` of `store` (file://DIR, hf://OWNER/REPO, s3://B/P)."""
+    """Generate self-play examples for the namespace `name` of `store` (file://DIR, hf://OWNER/REPO, s3://B/P).
+
+    Args:
+        outbox: Folder where finished batches wait until the store has them, on storage that outlives the run.
+            Unset: a folder per store and namespace under $ZEB_OUTBOX_DIR (the job templates mount a persistent
+            volume there), else under ~/.cache/zeb/outbox.
+    """
     search = SearchConfig(
         simulations=simulations, max_nodes=max_nodes, worlds=worlds, c_puct=c_puct, temperature=temperature,
         greedy_after=greedy_after, dirichlet_alpha=dirichlet_alpha, dirichlet_fraction=dirichlet_fraction,
@@ -56,6 +62,7 @@ def selfplay_worker(
     )
     load_credentials()
     worker = SelfPlayWorker(settings)
+    print(f"worker {settings.worker_id}: outbox {worker.outbox.folder} ({len(worker.outbox.pending())} batches waiting)")
     stop = StopFlag()
     stop.install()
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -239,3 +240,69 @@ def test_store_outage_makes_the_worker_wait_and_retry(tmp_path: Path, caplog: py
     report = worker.upload(report)
     assert report.model_step == 4 and len(healthy.list_examples()) == 2
     assert weights.injected > 0 and examples.injected > 0
+
+
+# ---------------------------------------------------------------- the outbox setting (issue 12, item 4)
+def test_worker_flow_outbox_setting_survives_a_killed_worker(tmp_path: Path) -> None:
+    """`zeb worker --outbox DIR` (the flow's `outbox` parameter) with the examples store down: the finished batch
+    lands in DIR (not under $ZEB_OUTBOX_DIR, which the parameter overrides); the worker is killed; a restarted
+    worker flow given the same folder uploads it."""
+    url = f"file://{tmp_path / 'store'}"
+    store = open_store(url)
+    push_fresh_weights(store)
+    outbox, decoy = tmp_path / "volume" / "outbox", tmp_path / "decoy"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "ZEB_OUTBOX_DIR": str(decoy),
+           "PYTHONUNBUFFERED": "1"}
+    cmd = [str(Path(sys.executable).with_name("zeb")), "worker", "--store", url, "--examples-url", f"{url}?faults=0.999999",
+           "--outbox", str(outbox), "--worker-id", "killed", "--device", "cpu", "--games-per-batch", "4", "--sims", "4",
+           "--worlds", "1", "--max-nodes", "16", "--batches", "1", "--threads", "1"]
+    err_path = tmp_path / "worker.log"
+    with open(err_path, "wb") as err:
+        proc = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT, cwd=REPO, env=env, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 180
+            while not Outbox(outbox).pending():
+                assert proc.poll() is None, f"the worker exited: {err_path.read_text()[-2000:]}"
+                assert time.monotonic() < deadline, f"no batch in the outbox: {err_path.read_text()[-2000:]}"
+                time.sleep(0.2)
+            time.sleep(2.0)  # it keeps trying the store, and keeps the batch
+            assert proc.poll() is None, f"the worker died during the outage: {err_path.read_text()[-2000:]}"
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)  # the pod is gone: its process group (and Prefect's server)
+            proc.wait(30)
+    [left] = Outbox(outbox).pending()
+    assert store.list_examples() == [], "nothing reached the store while it was down"
+    assert not list(decoy.glob(f"**/*{SUFFIX}")), "the outbox parameter wins over ZEB_OUTBOX_DIR"
+
+    reports = selfplay_worker_in_process(url, outbox, worker_id="restarted")
+    mine = [r for r in store.list_examples() if r.hash16 == left.name[:16]]
+    assert len(mine) == 1 and mine[0].worker == "killed", "the killed worker's batch is in the store, once"
+    assert sorted(r.path for r in store.list_examples()) == sorted([mine[0].path, reports[0]["uploaded"]])
+    assert Outbox(outbox).pending() == []
+
+
+def test_worker_flow_default_outbox_is_under_zeb_outbox_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the job templates rely on: with no `outbox` setting the batches go under $ZEB_OUTBOX_DIR (their
+    persistent volume), and a later worker flow on the same volume uploads what an earlier worker left there."""
+    url = f"file://{tmp_path / 'store'}"
+    healthy = open_store(url)
+    push_fresh_weights(healthy)
+    volume = tmp_path / "volume"
+    monkeypatch.setenv("ZEB_OUTBOX_DIR", str(volume))
+    down = Store(healthy.weights, FaultyBackend(healthy.examples, 0.999999, seed=5), RetryPolicy.fast())
+    settings = WorkerSettings(store=url, device="cpu", games_per_batch=8, seed=3, worker_id="first", search=SEARCH)
+    first = SelfPlayWorker(settings, store=down)
+    path, _ = first.generate()  # the store is down: the batch stays here (the pod would now be replaced)
+    assert path.is_relative_to(volume) and first.outbox.pending() == [path]
+
+    reports = selfplay_worker_in_process(url, None, worker_id="second")
+    assert {r.worker for r in healthy.list_examples()} == {"first", "second"} and len(reports) == 1
+    assert not path.exists() and first.outbox.pending() == []
+
+
+def selfplay_worker_in_process(url: str, outbox: Path | None, worker_id: str) -> list[dict]:
+    from flows.selfplay_worker import selfplay_worker
+
+    return selfplay_worker(store=url, batches=1, worker_id=worker_id, outbox=str(outbox) if outbox else None, seed=8,
+                           **TINY)

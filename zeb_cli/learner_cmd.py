@@ -101,7 +101,7 @@ def worker_cmd(
     policy_target: Annotated[str, typer.Option(help="Example policy target: improved (prior tilted by the searched Q values) or visits (root visit shares, as the reference).")] = D.policy_target,
     value_target: Annotated[str, typer.Option(help="Value target: points (the benchmark: more than 21 points), points-margin (same sign, margin-shaped) or contract.")] = D.value_target,
     teacher: Annotated[str, typer.Option(help="Who labels the examples: mcts (the search) or solver (exact solutions of the true deal; the network only picks the moves).")] = D.teacher,
-    outbox: Annotated[str | None, typer.Option(help="Outbox folder (default ~/.cache/zeb/outbox/...).")] = None,
+    outbox: Annotated[str | None, typer.Option(help="Folder for finished batches until the store has them (default: under $ZEB_OUTBOX_DIR, else ~/.cache/zeb/outbox).")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
 ) -> None:
     """Generate self-play examples and upload them; never loses a finished batch (local outbox)."""

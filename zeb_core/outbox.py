@@ -23,6 +23,7 @@ SUFFIX = ".examples.safetensors"
 
 
 def default_outbox_dir(store_url: str, name: str) -> Path:
+    """Under $ZEB_OUTBOX_DIR (the job templates point it at a persistent volume), else ~/.cache/zeb/outbox."""
     base = Path(os.environ.get("ZEB_OUTBOX_DIR", Path.home() / ".cache" / "zeb" / "outbox"))
     return base / hashlib.sha256(store_url.encode()).hexdigest()[:12] / name
 

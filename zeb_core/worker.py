@@ -55,7 +55,7 @@ class WorkerSettings:
     reload_every: int = 1  # batches between checks for newer weights
     follow: str = "latest"  # or "best"
     seed: int | None = None
-    outbox: str | None = None
+    outbox: str | None = None  # folder for finished batches; None: default_outbox_dir ($ZEB_OUTBOX_DIR or ~/.cache)
     wait_for_weights_s: float = 600.0  # how long to wait for a learner's first push before giving up
     search: SearchConfig = field(default_factory=SearchConfig)
 
@@ -105,6 +105,8 @@ class SelfPlayWorker:
         self.device = resolve_device(settings.device)
         self.store = store or open_store(settings.store, settings.examples_url)
         self.outbox = Outbox(settings.outbox or default_outbox_dir(self.store.url, settings.name))
+        log.info("worker %s: outbox %s (%d batches waiting)", settings.worker_id, self.outbox.folder,
+                 len(self.outbox.pending()))
         self.evaluator: Evaluator | None = None
         self.weights_sha: str | None = None
         self.model_step = -1
