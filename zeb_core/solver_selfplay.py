@@ -3,22 +3,25 @@
 In a benchmark deal every position has an exact value once the hidden hands are known, and the play-phase solver
 (`zeb_core.solver`) finds it in well under a millisecond past the first tricks. So instead of searching, a worker
 plays G games in lockstep with the network's own policy (sampled, so the positions are the ones the network
-reaches) and, at every position, solves each legal move *in the true deal*:
+reaches) and, at every position, solves each legal move in W worlds: the true deal and W - 1 deals of the hidden
+hands sampled uniformly among those consistent with what the mover knows (`SearchConfig.worlds`):
 
     q[a]   the mover's result after move a and best play by everyone (the benchmark objective: +1 win, 0 tie,
-           -1 loss, or its margin-shaped variant), for every legal hand slot a;
+           -1 loss, or its margin-shaped variant), averaged over the W worlds, for every legal hand slot a;
     value  max over a of q[a]: the position's value for the mover.
 
-One deal is one sample of the hidden hands given what the mover has seen, drawn from the posterior of the policy
-that played them, so a network regressing on these targets from the mover's observation learns E[q | observation]
-over the worlds that observation is consistent with: the perfect-information Monte Carlo estimate, averaged over
-every deal it was trained on instead of a handful of samples per move, and with the inference about hidden hands
-from the other seats' plays learned along. The policy head is trained on q as a Q head (train.step.q_losses), so
-argmax of the logits is the move with the best expected result. Forced positions give examples too (value only).
+That is the perfect-information Monte Carlo (PIMC) estimate of each move, the expert player `pimc` plays by. One
+world alone is a sample of it, but a very noisy one: with perfect information the first leads decide whole hands,
+so a single deal's move values differ far more than their expectations do, and a network fitting them learns
+almost nothing in the minutes it has (measured: its Q loss stayed at the loss of predicting nothing). Averaging W
+worlds divides that noise by W; the true deal among them keeps the other seats' plays informative. The policy head
+is trained on q as a Q head (train.step.q_losses), so argmax of the logits is the move with the best expected
+result. Forced positions give examples too (value only).
 """
 
 from __future__ import annotations
 
+import random
 import time
 
 import numpy as np
@@ -28,6 +31,7 @@ from zeb_core.encoding import encode, pad_tokens
 from zeb_core.engine.deal import deal_benchmark, make_generator
 from zeb_core.engine.dominoes import TOTAL_POINTS
 from zeb_core.mcts.config import SearchConfig
+from zeb_core.mcts.worlds import sample_worlds
 from zeb_core.model.net import ZebNet
 from zeb_core.selfplay import SelfPlayBatch
 
@@ -64,6 +68,8 @@ def play_solver_selfplay(
     start = time.perf_counter()
     model = model.to(device).eval()
     gen = make_generator(seed, device)
+    rng = random.Random(seed)
+    extra_worlds = max(0, config.worlds - 1)
     state = deal_benchmark(games, gen, device)
     obs_l, legal_l, q_l, value_l = [], [], [], []
     solve_seconds = forward_seconds = 0.0
@@ -72,7 +78,14 @@ def play_solver_selfplay(
         legal = state.legal_mask()
         obs, legal_slots = encode(state, legal=legal, trim=True)
         t0 = time.perf_counter()
-        q28 = mover_values(state.to("cpu"), config.value_target).to(device)
+        cpu_state = state.to("cpu")
+        q_true = mover_values(cpu_state, config.value_target)
+        q28 = q_true.clone()
+        several = (legal.sum(1) > 1).nonzero().flatten().cpu()  # forced moves need no averaging
+        if extra_worlds and several.numel():
+            sampled = mover_values(sample_worlds(cpu_state, several, extra_worlds, rng), config.value_target)
+            q28[several] = (q_true[several] + sampled.view(-1, extra_worlds, 28).sum(1)) / config.worlds
+        q_true, q28 = q_true.to(device), q28.to(device)
         solve_seconds += time.perf_counter() - t0
         hand = state.hand_of(state.current)
         q = torch.where(legal_slots, q28.gather(1, hand), 0.0)

@@ -278,6 +278,21 @@ class SearchResult:
     tree: Tree | None = None  # the searched trees (root priors without noise), for reuse
 
 
+def exact_team0_values(states: GameState, target: str) -> torch.Tensor:
+    """[n] the exact value for team 0 under best play by both teams (the solver), for `target`."""
+    from zeb_core.solver import result_for, solve_points
+
+    if target == "points":
+        return torch.as_tensor(result_for(states, 0), dtype=torch.float32)
+    pts = torch.as_tensor(solve_points(states), dtype=torch.float32)
+    if target == "points-margin":
+        margin = pts[:, 0] - pts[:, 1]
+        return torch.sign(margin) * (0.5 + 0.5 * margin.abs() / 42)
+    final = states.clone()  # contract: the bidder's result with the solved final points
+    final.team_points = pts.to(final.team_points)
+    return final.values()[:, 0].cpu()
+
+
 def _team0(value: torch.Tensor, mover: torch.Tensor) -> torch.Tensor:
     return torch.where(mover % 2 == 0, value, -value)
 
@@ -361,6 +376,11 @@ def search(
             leaf_v0 = torch.zeros(rows.numel(), device=device)
             if bool(done.any()):
                 leaf_v0[done] = parents.target_values(config.value_target)[done][:, 0]
+            solved = ~done & (N_PLAYS - parents.n_plays <= config.solve_plays)
+            if bool(solved.any()):
+                idx = solved.nonzero().flatten()
+                leaf_v0[idx] = exact_team0_values(parents.index(idx), config.value_target).to(device)
+                done = done | solved  # an exact value: stored as terminal, never expanded
             live = (~done).nonzero().flatten()
             leaf_prior = torch.zeros(rows.numel(), HAND_SIZE, device=device)
             leaf_legal = torch.zeros(rows.numel(), HAND_SIZE, dtype=torch.bool, device=device)
