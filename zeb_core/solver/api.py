@@ -12,7 +12,7 @@ import numpy as np
 from zeb_core.engine.state import GameState
 from zeb_core.solver import batch
 from zeb_core.solver.positions import Positions
-from zeb_core.solver.search import Tables
+from zeb_core.solver.search import W_NODES, Tables
 
 WIN_POINTS = batch.WIN  # more than 21 of the 42 points wins the hand
 _tables: Tables | None = None
@@ -22,8 +22,7 @@ def _tabs() -> tuple:
     global _tables
     if _tables is None:
         _tables = Tables()
-    t = _tables
-    return (t.follow, t.leads, t.led, t.rank, t.above, t.tt, t.scratch, t.stats)
+    return _tables.tuple()
 
 
 def as_positions(x: GameState | Positions) -> Positions:
@@ -103,7 +102,7 @@ def move_values(x: GameState | Positions, objective: str = "points") -> np.ndarr
 
 def search_nodes() -> int:
     """Nodes searched in this process so far (for benchmarks)."""
-    return int(_tables.stats[1]) if _tables is not None else 0
+    return int(_tables.work[W_NODES]) if _tables is not None else 0
 
 
 def warm_up() -> None:

@@ -2,6 +2,7 @@
 
 Each position is a deal of its own, so each gets a fresh transposition-table stamp; the moves of one position
 share it (their subtrees overlap, and table entries are true bounds whatever window found them).
+`tabs` is `search.Tables().tuple()`: (RULES [10, 520], tt, work).
 """
 
 from __future__ import annotations
@@ -9,14 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from zeb_core.solver.search import (
-    POINTS,
-    new_stamp,
-    points_left,
-    reaches,
-    root_trick,
-    value_exact,
-)
+from zeb_core.solver.search import new_stamp, points_left, reaches, root_trick, value_exact
+from zeb_core.solver.tables import R_FOLLOW, R_POINTS, R_RANK
 
 WIN, TIE = 22, 21  # a team wins with more than 21 of the 42 points
 
@@ -24,35 +19,45 @@ WIN, TIE = 22, 21  # a team wins with more than 21 of the 42 points
 @njit(cache=False)
 def exact_batch(hands, decl, leader, trick, n_trick, guess, tabs, out):
     """out[i] = team 0's points still to come in position i under best play (guess: MTD(f) start, -1 none)."""
-    tt, stats = tabs[5], tabs[7]
+    rules, tt, work = tabs
     for i in range(hands.shape[0]):
-        new_stamp(tt, stats)
+        new_stamp(tt, work)
         h = hands[i].copy()
-        out[i] = value_exact(h, decl[i], leader[i], trick[i], n_trick[i], guess[i], tabs)
+        out[i] = value_exact(h, leader[i], trick[i], n_trick[i], guess[i], rules[decl[i]], tt, work)
 
 
 @njit(cache=False)
 def reaches_batch(hands, decl, leader, trick, n_trick, team, need, tabs, out):
     """out[i] = whether team[i] can score at least need[i] of the points still to come in position i."""
-    tt, stats = tabs[5], tabs[7]
+    rules, tt, work = tabs
     for i in range(hands.shape[0]):
-        new_stamp(tt, stats)
+        new_stamp(tt, work)
         h = hands[i].copy()
-        out[i] = reaches(h, decl[i], leader[i], trick[i], n_trick[i], team[i], need[i], tabs)
+        out[i] = reaches(h, leader[i], trick[i], n_trick[i], team[i], need[i], rules[decl[i]], tt, work)
 
 
 @njit(cache=True)
-def play(h, decl, leader, trick, n_trick, m, led, rank):
-    """Play domino m for the seat to move in place on h/trick: (new leader, new n_trick, gained pts, gaining team)."""
-    seat, led_suit, best_rank, best_seat, tpts, _ = root_trick(h, leader, trick, n_trick, led, rank)
+def play(h, leader, trick, n_trick, m, rules):
+    """Play domino m for the seat to move, in place on h and trick: (next leader, next n_trick, points, their team)."""
+    seat, led_suit, best_rank, best_seat, tpts, _ = root_trick(h, leader, trick, n_trick, rules)
     h[seat] ^= 1 << m
     if n_trick < 3:
         trick[n_trick] = m
         return leader, n_trick + 1, 0, 0
-    if rank[led_suit, m] > best_rank:
+    if rules[R_RANK + 28 * led_suit + m] > best_rank:
         best_seat = seat
     trick[:] = -1
-    return best_seat, 0, tpts + POINTS[m] + 1, best_seat & 1
+    return best_seat, 0, tpts + rules[R_POINTS + m] + 1, best_seat & 1
+
+
+@njit(cache=True)
+def legal_moves(h, leader, trick, n_trick, rules):
+    """(seat to move, mask of its legal dominoes)."""
+    seat, led_suit, _, _, _, _ = root_trick(h, leader, trick, n_trick, rules)
+    hand = h[seat]
+    if n_trick > 0 and hand & rules[R_FOLLOW + led_suit]:
+        return seat, hand & rules[R_FOLLOW + led_suit]
+    return seat, hand
 
 
 @njit(cache=False)
@@ -61,16 +66,12 @@ def move_values_batch(hands, decl, leader, trick, n_trick, points, win, tabs, ou
 
     Illegal entries are left as they are (the caller fills them with NaN).
     """
-    follow, led, rank, tt, stats = tabs[0], tabs[2], tabs[3], tabs[5], tabs[7]
+    rules_all, tt, work = tabs
     child_trick = np.empty(3, dtype=np.int64)
     for i in range(hands.shape[0]):
-        new_stamp(tt, stats)
-        d = decl[i]
-        seat, led_suit, _, _, _, _ = root_trick(hands[i], leader[i], trick[i], n_trick[i], led[d], rank[d])
-        hand = hands[i, seat]
-        legal = hand
-        if n_trick[i] > 0 and hand & follow[d, led_suit]:
-            legal = hand & follow[d, led_suit]
+        new_stamp(tt, work)
+        rules = rules_all[decl[i]]
+        seat, legal = legal_moves(hands[i], leader[i], trick[i], n_trick[i], rules)
         team = seat & 1
         guess = -1
         x = legal
@@ -81,17 +82,17 @@ def move_values_batch(hands, decl, leader, trick, n_trick, points, win, tabs, ou
             x &= x - 1
             h = hands[i].copy()
             child_trick[:] = trick[i]
-            lead2, n2, gain, gteam = play(h, d, leader[i], child_trick, n_trick[i], m, led[d], rank[d])
+            lead2, n2, gain, gteam = play(h, leader[i], child_trick, n_trick[i], m, rules)
             mine = points[i, team] + (gain if gteam == team else 0)
-            total = points_left(h, n2, child_trick)
             if win:
-                if reaches(h, d, lead2, child_trick, n2, team, WIN - mine, tabs):
+                if reaches(h, lead2, child_trick, n2, team, WIN - mine, rules, tt, work):
                     out[i, m] = 1.0
-                elif reaches(h, d, lead2, child_trick, n2, team, TIE - mine, tabs):
+                elif reaches(h, lead2, child_trick, n2, team, TIE - mine, rules, tt, work):
                     out[i, m] = 0.0
                 else:
                     out[i, m] = -1.0
             else:
-                v0 = value_exact(h, d, lead2, child_trick, n2, guess, tabs)
+                v0 = value_exact(h, lead2, child_trick, n2, guess, rules, tt, work)
                 guess = v0
+                total = points_left(h, n2, child_trick, rules)
                 out[i, m] = mine + (v0 if team == 0 else total - v0)

@@ -32,3 +32,18 @@ assert FOLLOW.shape == (N_DECLS, N_SUITS) and ABOVE.shape == (
     N_SUITS,
     N_DOMINOES,
 )
+
+# All of one declaration's masks in one flat int64 row, so the search passes a single small array around.
+R_FOLLOW, R_LEADS, R_LED, R_RANK, R_ABOVE, R_POINTS, RULES_SIZE = 0, 8, 16, 44, 268, 492, 520
+RULES = np.concatenate(
+    [
+        FOLLOW,
+        LEADS,
+        LED,
+        RANK.reshape(N_DECLS, -1),
+        ABOVE.reshape(N_DECLS, -1),
+        np.broadcast_to(POINTS, (N_DECLS, N_DOMINOES)),
+    ],
+    axis=1,
+).astype(np.int64)  # [10, 520]
+assert RULES.shape == (N_DECLS, RULES_SIZE)
