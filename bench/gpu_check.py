@@ -28,7 +28,7 @@ GOLDEN = Path(os.environ.get("ZEB_SHARED", REPO.parent / "shared")) / "golden" /
 
 # (full size on a GPU, toy size for the CPU dry run): extra arguments of each benchmark script
 SIZES = {
-    "engine": (["--batches", "1024", "4096", "16384"], ["--batches", "256"]),
+    "engine": (["--batches", "1024", "4096", "16384"], ["--batches", "64"]),
     "selfplay": (["--setting", "b"],
                  ["--setting", "b", "--parallel-games", "2", "--sims", "4", "--max-nodes", "16", "--size", "small"]),
     "learner": ([], ["--size", "small", "--steps", "2", "--games", "32", "--batch-size", "32", "--ingest-files", "2"]),

@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from zeb_core.engine import GameState, deal_benchmark, make_generator
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA_CASES = 1500  # requests generated from the schema; the tests below add about 1,500 more
+SCHEMA_CASES = 1200  # requests generated from the schema; the tests below add about 1,300 more
 FAST = settings(deadline=None, database=None, suppress_health_check=list(HealthCheck), print_blob=True)
 
 
@@ -128,7 +128,7 @@ def test_schema_fuzz_gets_no_5xx_and_every_4xx_has_a_reason(server: str) -> None
 
 # ---------------------------------------------------------------- junk that no schema describes
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
@@ -138,6 +138,7 @@ BODIES = st.one_of(
     JSON_VALUES.map(lambda v: json.dumps(v).encode()),
     st.dictionaries(st.sampled_from(BOT_FIELDS), JSON_VALUES, max_size=8).map(lambda v: json.dumps(v).encode()),
     st.just(b"[" * 5000 + b"]" * 5000), st.just(b"1" * 5000), st.just(b'{"seat": ' + b"9" * 70000 + b"}"),
+    st.sampled_from([b'{"seat": NaN}', b'{"domino": Infinity}', b'{"seat": 1e999}', b'\xff\xfe{}']),
 )
 
 
@@ -162,8 +163,8 @@ def test_undeclared_methods_get_405_with_allow(http: httpx.Client, path: str) ->
 
 
 # ---------------------------------------------------------------- game sessions
-@examples(120)
-@given(seed=st.integers(0, 2**31), moves=st.lists(st.one_of(JSON_VALUES, st.integers(0, 27)), min_size=1, max_size=10),
+@examples(60)
+@given(seed=st.integers(0, 2**31), moves=st.lists(st.one_of(JSON_VALUES, st.integers(0, 27)), min_size=1, max_size=8),
        legal_pick=st.integers(0, 6))
 def test_game_sessions_under_bad_plays_stay_consistent(http: httpx.Client, seed: int, moves: list, legal_pick: int) -> None:
     """Bad plays between good ones are 4xx with a reason and change nothing; legal ones always go through."""
