@@ -48,7 +48,7 @@ def test_policy_player_plays_legal_moves_and_reports_a_distribution(small_checkp
         assert bool((decision.policy[~legal] == 0).all())
         assert bool((decision.value.abs() <= 1).all())
         state.apply(decision.moves)
-    result = play_match(make_player(f"policy:path={small_checkpoint}"), make_player("random"), 200, seed=2)
+    result = play_match(make_player(f"policy:path={small_checkpoint}"), make_player("random"), 200, seed=2, check=True)
     assert result.games == 200 and 0.0 <= result.win_rate <= 1.0
 
 

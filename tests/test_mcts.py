@@ -121,7 +121,7 @@ def test_mcts_player_spec_plays_legal_games(small_checkpoint: Path) -> None:
     from zeb_core.match import play_match
 
     player = make_player(f"mcts:path={small_checkpoint},sims=8,worlds=2")
-    result = play_match(player, make_player("random"), 8, seed=0)
+    result = play_match(player, make_player("random"), 8, seed=0, check=True)  # an illegal move raises
     assert result.games == 8
 
 
@@ -262,3 +262,99 @@ def test_selfplay_improved_targets_are_sharper_than_visits_at_few_simulations() 
         assert torch.allclose(p.sum(1), torch.ones(batch.examples), atol=1e-5)
         entropy[kind] = float(-(torch.special.xlogy(p, p)).sum(1).mean())
     assert entropy["improved"] < entropy["visits"] - 0.1
+
+
+# Late positions where the seat to move wins the hand (more than 21 points for its team) with one move and only
+# that one, in every deal of the hidden hands consistent with what it knows: (request, winning move, deals).
+FORCED_WINS = [
+    (
+        {"seat": 2, "hand": [2, 20], "decl": 5, "bidder": 0, "bid": 35, "leader": 0,
+         "plays": [[0, 0], [1, 3], [2, 21], [3, 1], [0, 16], [1, 17], [2, 19], [3, 26], [3, 12], [0, 7], [1, 10],
+                   [2, 13], [2, 15], [3, 22], [0, 18], [1, 6], [0, 4], [1, 8], [2, 11], [3, 27], [1, 25]]},
+        20, 7,
+    ),
+    (
+        {"seat": 1, "hand": [23, 24], "decl": 3, "bidder": 2, "bid": 36, "leader": 2,
+         "plays": [[2, 6], [3, 7], [0, 8], [1, 13], [1, 4], [2, 3], [3, 26], [0, 12], [0, 1], [1, 2], [2, 22],
+                   [3, 16], [1, 15], [2, 5], [3, 19], [0, 17], [3, 20], [0, 27], [1, 10], [2, 18], [2, 14], [3, 25],
+                   [0, 11]]},
+        24, 6,
+    ),
+    (
+        {"seat": 2, "hand": [2, 24], "decl": 3, "bidder": 2, "bid": 34, "leader": 2,
+         "plays": [[2, 8], [3, 6], [0, 9], [1, 18], [0, 4], [1, 12], [2, 5], [3, 3], [2, 7], [3, 27], [0, 0],
+                   [1, 13], [1, 11], [2, 1], [3, 25], [0, 19], [3, 10], [0, 17], [1, 16], [2, 26], [3, 14], [0, 21],
+                   [1, 20]]},
+        24, 6,
+    ),
+]  # fmt: skip
+
+
+def _consistent_states(info: InfoState) -> list[GameState]:  # noqa: F821 (imported where used)
+    """One state per consistent deal of the hidden hands, by brute force over each unseen domino's seat."""
+    from collections import Counter
+    from itertools import product
+
+    caps = info.capacities()
+    unseen = info.unseen()
+    out = []
+    for seats in product(*(info.allowed_seats(d) for d in unseen)):
+        if Counter(seats) != Counter({s: n for s, n in caps.items() if n}):
+            continue
+        dealt = [[] for _ in range(4)]
+        dealt[info.seat] = list(info.hand)
+        for d, s in zip(unseen, seats):
+            dealt[s].append(d)
+        for s, d in info.plays:
+            dealt[s].append(d)
+        one = lambda x: torch.tensor([x])
+        state = GameState.from_deal(one(dealt), one(info.decl), one(info.bidder), one(info.bid), one(info.leader))
+        for _, d in info.plays:
+            state.apply(one(d), check=True)
+        out.append(state)
+    return out
+
+
+def _best_points(state: GameState, team: int) -> int:
+    """`team`'s final points when both teams play their best from here with every hand open (minimax)."""
+    if bool(state.done()[0]):
+        return int(state.team_points[0, team])
+    outcomes = []
+    for d in state.legal_mask()[0].nonzero().flatten().tolist():
+        child = state.clone()
+        child.apply(torch.tensor([d]), check=True)
+        outcomes.append(_best_points(child, team))
+    return max(outcomes) if int(state.current[0]) % 2 == team else min(outcomes)
+
+
+def test_sampled_worlds_search_finds_a_win_every_consistent_world_shares() -> None:
+    """Not clairvoyant: the search deals the hidden hands itself and must still find the one winning move."""
+    from dataclasses import fields
+
+    from zeb_core.infoset import InfoState
+    from zeb_core.mcts.driver import MctsPlayer
+
+    # The endgame solver (where SearchConfig has one) would hand the search exact leaf values: off, so that this
+    # tests the search itself, guided by a neutral network and terminal values only.
+    no_solver = {"solve_plays": 0} if "solve_plays" in {f.name for f in fields(SearchConfig)} else {}
+    config = SearchConfig(simulations=128, max_nodes=64, worlds=4, clairvoyant=False, **no_solver)
+    evaluator = Evaluator(_neutral_net())
+    for position, winner, deals in FORCED_WINS:
+        info = InfoState.from_request(position)
+        team = info.seat % 2
+        worlds = _consistent_states(info)
+        assert len(worlds) == deals == info.count_worlds()
+        for world in worlds:  # the premise: this move, and no other, wins in every world
+            for d in world.legal_mask()[0].nonzero().flatten().tolist():
+                child = world.clone()
+                child.apply(torch.tensor([d]), check=True)
+                assert (_best_points(child, team) > 21) == (d == winner)
+        first_legal = int(worlds[0].legal_slots()[0].nonzero()[0, 0])
+        assert int(worlds[0].hand_of(worlds[0].current)[0, first_legal]) != winner  # not what ties would pick
+        for seed in (0, 1):
+            state = info.to_state(random.Random(seed))  # the true deal: one consistent world, unseen by the search
+            found = search_moves(state, torch.tensor([0]), evaluator, config, random.Random(seed))
+            assert int(state.hand_of(state.current)[0, int(found.visits[0].argmax())]) == winner, found.visits
+            legal = state.legal_mask()
+            move = int(MctsPlayer(evaluator, config, seed=seed).decide(state, legal, torch.tensor([0])).moves[0])
+            assert move == winner and bool(legal[0, move])

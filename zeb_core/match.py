@@ -56,8 +56,13 @@ def pair_interval(pair_scores: torch.Tensor) -> tuple[float, float, float]:
     return mean, max(0.0, mean - Z95 * se), min(1.0, mean + Z95 * se)
 
 
-def play_games(state: GameState, players: tuple[Player, Player], team_of_a: torch.Tensor) -> GameState:
-    """Play every game of `state` to the end; players[0] plays the team `team_of_a[g]` in game g."""
+def play_games(
+    state: GameState, players: tuple[Player, Player], team_of_a: torch.Tensor, check: bool = False
+) -> GameState:
+    """Play every game of `state` to the end; players[0] plays the team `team_of_a[g]` in game g.
+
+    `check` makes an illegal move raise `IllegalMoveError` (tests use it); matches trust their players by default.
+    """
     a, b = players
     for _ in range(N_PLAYS):
         legal = state.legal_mask()
@@ -67,7 +72,7 @@ def play_games(state: GameState, players: tuple[Player, Player], team_of_a: torc
             games = mine.nonzero().flatten()
             if games.numel():
                 moves[games] = player.decide(state, legal, games).moves
-        state.apply(moves, check=False)
+        state.apply(moves, check=check)
     return state
 
 
@@ -79,8 +84,9 @@ def play_match(
     batch_size: int = 4096,
     device: torch.device | str = "cpu",
     on_progress: Callable[[int], None] | None = None,
+    check: bool = False,
 ) -> MatchResult:
-    """Play `games` games (rounded up to an even number: each deal twice, teams swapped)."""
+    """Play `games` games (rounded up to an even number: each deal twice, teams swapped); `check` as `play_games`."""
     if games < 2:
         raise ValueError(f"a team-symmetric match needs at least 2 games, got {games}")
     device = torch.device(device)
@@ -95,7 +101,7 @@ def play_match(
         deal = deal_benchmark(n, gen, device)
         state = GameState(**{k: torch.cat([v, v]) for k, v in deal.__dict__.items()})
         team_of_a = torch.cat([torch.zeros(n, dtype=torch.int64), torch.ones(n, dtype=torch.int64)]).to(device)
-        play_games(state, (player_a, player_b), team_of_a)
+        play_games(state, (player_a, player_b), team_of_a, check=check)
         wins = state.team_wins().gather(1, team_of_a.view(-1, 1)).squeeze(1)
         pts_a = state.team_points.gather(1, team_of_a.view(-1, 1)).squeeze(1)
         margins.append((2 * pts_a - 42).float().cpu())
