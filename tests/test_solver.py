@@ -155,7 +155,7 @@ def test_exact_points_agree_with_plain_minimax_three_tricks_left() -> None:
 
 
 def test_exact_points_agree_with_plain_alphabeta_from_fourth_trick() -> None:
-    p, _ = random_positions(100, 12, 15, seed=3)
+    p, _ = random_positions(400, 12, 15, seed=3)  # enough to catch a wrong equivalence (about 1 in 40 is hit)
     got = points_to_come(p)
     want = [reference_points(p, i, full=False) for i in range(len(p))]
     assert got.tolist() == want
@@ -169,6 +169,15 @@ def test_move_values_agree_with_minimax() -> None:
     for i in range(len(p)):
         ref = reference_move_points(p, i)
         assert {m: int(values[i, m]) for m in ref} == ref
+
+
+def test_move_values_only_some_moves() -> None:
+    p, _ = random_positions(30, 4, 27, seed=10)
+    full = move_values(p, "win")
+    only = ~np.isnan(full) & (np.arange(28)[None, :] % 2 == 0)
+    part = move_values(p, "win", only=only)
+    assert np.array_equal(~np.isnan(part), only)
+    assert np.array_equal(part[only], full[only])
 
 
 def test_totals_are_42_and_finished_games_keep_their_points() -> None:

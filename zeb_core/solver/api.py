@@ -13,6 +13,7 @@ from zeb_core.engine.state import GameState
 from zeb_core.solver import batch
 from zeb_core.solver.positions import Positions
 from zeb_core.solver.search import W_NODES, Tables
+from zeb_core.solver.tables import BITS
 
 WIN_POINTS = batch.WIN  # more than 21 of the 42 points wins the hand
 _tables: Tables | None = None
@@ -86,17 +87,20 @@ def result_for(x: GameState | Positions, team: int | np.ndarray) -> np.ndarray:
     return wins.astype(np.int64) - (~wins & ~ties).astype(np.int64)
 
 
-def move_values(x: GameState | Positions, objective: str = "points") -> np.ndarray:
+def move_values(x: GameState | Positions, objective: str = "points", only: np.ndarray | None = None) -> np.ndarray:
     """[B, 28] float64 the value of each legal move of the seat to move, NaN on the other dominoes.
 
     objective "points": the final points of the mover's team after the move and best play by both teams;
     "win": +1 / 0 / -1 as that team ends with more than 21 / exactly 21 / fewer (two threshold searches).
+    only: optional [B, 28] bool, the moves to value (the others are NaN too).
     """
     if objective not in ("points", "win"):
         raise ValueError(f"objective must be 'points' or 'win', got {objective!r}")
     p = as_positions(x)
     out = np.full((len(p), 28), np.nan)
-    batch.move_values_batch(*_args(p), np.ascontiguousarray(p.points), objective == "win", _tabs(), out)
+    mask = np.full(len(p), (1 << 28) - 1, dtype=np.int64) if only is None else np.asarray(only, bool) @ BITS
+    args = (*_args(p), np.ascontiguousarray(p.points), np.ascontiguousarray(mask, dtype=np.int64))
+    batch.move_values_batch(*args, objective == "win", _tabs(), out)
     return out
 
 

@@ -18,7 +18,7 @@ WIN, TIE = 22, 21  # a team wins with more than 21 of the 42 points
 
 @njit(cache=False)
 def exact_batch(hands, decl, leader, trick, n_trick, guess, tabs, out):
-    """out[i] = team 0's points still to come in position i under best play (guess: MTD(f) start, -1 none)."""
+    """out[i] = team 0's points still to come in position i under best play (guess: MTD(f) start, -1 default)."""
     rules, tt, work = tabs
     for i in range(hands.shape[0]):
         new_stamp(tt, work)
@@ -61,10 +61,9 @@ def legal_moves(h, leader, trick, n_trick, rules):
 
 
 @njit(cache=False)
-def move_values_batch(hands, decl, leader, trick, n_trick, points, win, tabs, out):
-    """out[i, m] for each legal m of position i: the mover's team's final points (win=False) or +1/0/-1 (win).
-
-    Illegal entries are left as they are (the caller fills them with NaN).
+def move_values_batch(hands, decl, leader, trick, n_trick, points, only, win, tabs, out):
+    """out[i, m] for each legal m of position i in the mask only[i]: the mover's team's final points (win=False)
+    or +1/0/-1 (win). Other entries are left as they are (the caller fills them with NaN).
     """
     rules_all, tt, work = tabs
     child_trick = np.empty(3, dtype=np.int64)
@@ -72,6 +71,7 @@ def move_values_batch(hands, decl, leader, trick, n_trick, points, win, tabs, ou
         new_stamp(tt, work)
         rules = rules_all[decl[i]]
         seat, legal = legal_moves(hands[i], leader[i], trick[i], n_trick[i], rules)
+        legal &= only[i]
         team = seat & 1
         guess = -1
         x = legal

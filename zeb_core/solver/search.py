@@ -457,12 +457,13 @@ def points_left(h, n_trick, trick, rules):
 
 @njit(cache=False)
 def value_exact(h, leader, trick, n_trick, guess, rules, tt, work):
-    """Team 0's exact points still to come, by MTD(f): null-window searches from `guess` (-1: a full window)."""
+    """Team 0's exact points still to come, by MTD(f): null-window searches from `guess` (< 0: half the points left).
+
+    Points change only trick by trick, so a few null windows (each cheap, all sharing the table) pin the value.
+    """
     total = points_left(h, n_trick, trick, rules)
-    if guess < 0:
-        return value_window(h, leader, trick, n_trick, -1, total + 1, rules, tt, work)
     lower, upper = 0, total
-    g = min(max(guess, 0), total)
+    g = min(guess, total) if guess >= 0 else total // 2
     while lower < upper:
         beta = g + 1 if g == lower else g
         g = value_window(h, leader, trick, n_trick, beta - 1, beta, rules, tt, work)
