@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from zeb_core.engine import GameState, deal_benchmark, make_generator
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA_CASES = 1200  # requests generated from the schema; the tests below add about 1,300 more
+SCHEMA_CASES = 1200  # requests generated from the schema; the tests below add about 1,000 more (2,200 in all)
 FAST = settings(deadline=None, database=None, suppress_health_check=list(HealthCheck), print_blob=True)
 
 
@@ -120,7 +120,7 @@ def test_schema_fuzz_gets_no_5xx_and_every_4xx_has_a_reason(server: str) -> None
     assert total >= SCHEMA_CASES
     by_op = Counter(op for op, _ in seen.elements())
     assert set(by_op) == operations, by_op  # every operation was exercised (/healthz has only one request)
-    assert min(n for op, n in by_op.items() if op.startswith("POST")) >= SCHEMA_CASES // 10, by_op
+    assert min(n for op, n in by_op.items() if op.startswith("POST")) >= SCHEMA_CASES // 20, by_op
     assert sum(n for (op, status), n in seen.items() if op == "POST /v1/move" and status == 400) > 0
     assert sum(n for (op, status), n in seen.items() if op == "POST /v1/games" and status == 200) > 0
     assert httpx.get(f"{server}/healthz", timeout=10).status_code == 200
