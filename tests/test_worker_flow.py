@@ -62,7 +62,10 @@ def check_examples(data: bytes) -> dict:
     sums = (ex.policy * ex.legal).sum(1)
     assert torch.allclose(sums, torch.ones_like(sums), atol=1e-5), "policy targets must sum to 1 over legal moves"
     assert bool((ex.policy[~ex.legal] == 0).all()), "no policy mass on illegal moves"
-    assert bool((ex.legal.sum(1) >= 2).all()), "forced moves produce no example"
+    forced = ex.legal.sum(1) == 1  # value-only examples: their policy target is the one legal slot
+    assert bool((ex.policy[forced] == ex.legal[forced].float()).all())
+    assert 0 < int(forced.sum()) < ex.examples and ex.examples == 28 * ex.manifest["games"], "every position is one"
+    assert ex.manifest["value_target"] == "points"
     assert bool((ex.value.abs() <= 1).all())
     return ex.manifest
 
