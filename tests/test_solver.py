@@ -197,8 +197,14 @@ def test_threshold_form_agrees_with_exact_points() -> None:
                 team,
                 target,
             )
-    res = result_for(p, 0)
-    assert np.array_equal(res, np.sign(pts[:, 0] - 21))
+
+
+def test_results_agree_with_exact_points_ties_included() -> None:
+    p, _ = random_positions(3000, 14, 27, seed=12)
+    pts = solve_points(p)
+    assert (pts[:, 0] == 21).sum() >= 5  # 21-21 ties are rare: make sure some are checked
+    for team in (0, 1):
+        assert np.array_equal(result_for(p, team), np.sign(pts[:, team] - 21)), team
 
 
 def test_move_values_win_form_agrees_with_points_form() -> None:

@@ -59,7 +59,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
 
 def make_player(spec: str, device: torch.device | str = "cpu", seed: int = 0) -> Player:
     """Build a player from a spec such as `random`, `heuristic` or `policy:path=runs/x/model,temp=0.5`."""
-    from zeb_core.players import builtin, store_player  # noqa: F401  (registers the built-in kinds)
+    from zeb_core.players import builtin, pimc, store_player  # noqa: F401  (registers the built-in kinds)
 
     kind, params = parse_spec(spec)
     if kind not in _REGISTRY:
@@ -73,7 +73,7 @@ def make_player(spec: str, device: torch.device | str = "cpu", seed: int = 0) ->
 
 
 def known_players() -> dict[str, str]:
-    from zeb_core.players import builtin, store_player  # noqa: F401
+    from zeb_core.players import builtin, pimc, store_player  # noqa: F401
 
     return dict(_HELP)
 

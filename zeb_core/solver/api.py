@@ -1,8 +1,9 @@
 """The solver's Python API: exact points, threshold tests and move values for batches of positions.
 
 Every function takes a `GameState` (any batch, any device) or `Positions` and works on CPU numpy arrays.
-Results are *final* team points (the finished tricks' points included). The first call in a process compiles
-the search (about ten seconds); `warm_up()` does it up front.
+Results are *final* team points (the finished tricks' points included). Importing compiles the search and the
+first call the batch kernels (about ten seconds together); `warm_up()` does it up front. The kernels hold the GIL
+and share one table per process, so calls from several threads simply take turns.
 """
 
 from __future__ import annotations
@@ -31,13 +32,8 @@ def as_positions(x: GameState | Positions) -> Positions:
 
 
 def _args(p: Positions) -> tuple:
-    return (
-        np.ascontiguousarray(p.hands),
-        p.decl,
-        p.leader,
-        np.ascontiguousarray(p.trick),
-        p.n_trick,
-    )
+    """The position arrays as the kernels take them (int64, contiguous: one compiled version)."""
+    return tuple(np.ascontiguousarray(a, dtype=np.int64) for a in (p.hands, p.decl, p.leader, p.trick, p.n_trick))
 
 
 def _per_row(x: int | np.ndarray, n: int) -> np.ndarray:
@@ -80,11 +76,16 @@ def can_reach(x: GameState | Positions, team: int | np.ndarray, target: int | np
 
 
 def result_for(x: GameState | Positions, team: int | np.ndarray) -> np.ndarray:
-    """[B] int64 the benchmark result for `team` under best play: +1 win (> 21 points), 0 a 21-21 tie, -1 loss."""
+    """[B] int64 the benchmark result for `team` under best play: +1 win (> 21 points), 0 a 21-21 tie, -1 loss.
+
+    One search per position, with the two-point window around 21.
+    """
     p = as_positions(x)
-    wins = can_reach(p, team, WIN_POINTS)
-    ties = ~wins & can_reach(p, team, WIN_POINTS - 1)
-    return wins.astype(np.int64) - (~wins & ~ties).astype(np.int64)
+    team = _per_row(team, len(p))
+    mine = np.ascontiguousarray(p.points[np.arange(len(p)), team], dtype=np.int64)
+    out = np.zeros(len(p), dtype=np.int64)
+    batch.outcome_batch(*_args(p), team, mine, _tabs(), out)
+    return out
 
 
 def move_values(x: GameState | Positions, objective: str = "points", only: np.ndarray | None = None) -> np.ndarray:
@@ -99,7 +100,7 @@ def move_values(x: GameState | Positions, objective: str = "points", only: np.nd
     p = as_positions(x)
     out = np.full((len(p), 28), np.nan)
     mask = np.full(len(p), (1 << 28) - 1, dtype=np.int64) if only is None else np.asarray(only, bool) @ BITS
-    args = (*_args(p), np.ascontiguousarray(p.points), np.ascontiguousarray(mask, dtype=np.int64))
+    args = (*_args(p), np.ascontiguousarray(p.points, dtype=np.int64), np.ascontiguousarray(mask, dtype=np.int64))
     batch.move_values_batch(*args, objective == "win", _tabs(), out)
     return out
 
@@ -117,5 +118,6 @@ def warm_up() -> None:
     p.hands &= np.int64(0)  # an empty (finished) position compiles the kernels without searching
     solve_points(p)
     can_reach(p, 0, 22)
+    result_for(p, 0)
     move_values(p, "win")
     move_values(p, "points")

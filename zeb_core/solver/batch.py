@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from zeb_core.solver.search import new_stamp, points_left, reaches, root_trick, value_exact
+from zeb_core.solver.search import new_stamp, outcome, points_left, reaches, root_trick, value_exact
 from zeb_core.solver.tables import R_FOLLOW, R_POINTS, R_RANK
 
-WIN, TIE = 22, 21  # a team wins with more than 21 of the 42 points
+WIN = 22  # a team wins with more than 21 of the 42 points
 
 
 @njit(cache=False)
@@ -34,6 +34,16 @@ def reaches_batch(hands, decl, leader, trick, n_trick, team, need, tabs, out):
         new_stamp(tt, work)
         h = hands[i].copy()
         out[i] = reaches(h, leader[i], trick[i], n_trick[i], team[i], need[i], rules[decl[i]], tt, work)
+
+
+@njit(cache=False)
+def outcome_batch(hands, decl, leader, trick, n_trick, team, mine, tabs, out):
+    """out[i] = +1 / 0 / -1 as team[i], with mine[i] points already, ends position i with > / = / < 21 points."""
+    rules, tt, work = tabs
+    for i in range(hands.shape[0]):
+        new_stamp(tt, work)
+        h = hands[i].copy()
+        out[i] = outcome(h, leader[i], trick[i], n_trick[i], team[i], mine[i], rules[decl[i]], tt, work)
 
 
 @njit(cache=True)
@@ -85,12 +95,7 @@ def move_values_batch(hands, decl, leader, trick, n_trick, points, only, win, ta
             lead2, n2, gain, gteam = play(h, leader[i], child_trick, n_trick[i], m, rules)
             mine = points[i, team] + (gain if gteam == team else 0)
             if win:
-                if reaches(h, lead2, child_trick, n2, team, WIN - mine, rules, tt, work):
-                    out[i, m] = 1.0
-                elif reaches(h, lead2, child_trick, n2, team, TIE - mine, rules, tt, work):
-                    out[i, m] = 0.0
-                else:
-                    out[i, m] = -1.0
+                out[i, m] = outcome(h, lead2, child_trick, n2, team, mine, rules, tt, work)
             else:
                 v0 = value_exact(h, lead2, child_trick, n2, guess, rules, tt, work)
                 guess = v0

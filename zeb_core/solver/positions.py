@@ -55,6 +55,10 @@ class Positions:
             points=state.team_points.cpu().numpy().astype(np.int64),
         )
 
+    def take(self, rows: np.ndarray) -> Positions:
+        """The positions `rows` (a copy), in that order."""
+        return Positions(**{f: getattr(self, f)[rows] for f in self.__dataclass_fields__})
+
     def legal_mask(self) -> np.ndarray:
         """[B, 28] bool: the dominoes the seat to move may play (the engine's rule, on masks)."""
         seat = self.current

@@ -486,3 +486,18 @@ def reaches(h, leader, trick, n_trick, team, need, rules, tt, work):
         return value_window(h, leader, trick, n_trick, need - 1, need, rules, tt, work) >= need
     t0 = total - need  # team 1 gets >= need  <=>  team 0 gets <= total - need
     return value_window(h, leader, trick, n_trick, t0, t0 + 1, rules, tt, work) <= t0
+
+
+@njit(cache=False)
+def outcome(h, leader, trick, n_trick, team, mine, rules, tt, work):
+    """+1 / 0 / -1 as `team`, holding `mine` points already, ends with more than / exactly / fewer than 21.
+
+    One search with the two-point window around 21 answers all three (fail-soft: a value inside it is exact).
+    """
+    total = points_left(h, n_trick, trick, rules)
+    if team == 0:
+        v = value_window(h, leader, trick, n_trick, 20 - mine, 22 - mine, rules, tt, work)
+        return 1 if v >= 22 - mine else (-1 if v <= 20 - mine else 0)
+    lo = total - 22 + mine  # team 1 wins  <=>  team 0's points still to come <= lo
+    v = value_window(h, leader, trick, n_trick, lo, lo + 2, rules, tt, work)
+    return 1 if v <= lo else (-1 if v >= lo + 2 else 0)

@@ -1,0 +1,83 @@
+"""The `pimc` player: builds from its spec, plays legal moves, beats random, and sees only what its seat knows."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from zeb_core.engine.deal import deal_benchmark, make_generator
+from zeb_core.engine.state import GameState
+from zeb_core.match import play_match
+from zeb_core.mcts.worlds import info_from_state
+from zeb_core.players.base import SpecError, make_player
+from zeb_core.players.pimc import PimcPlayer
+from zeb_core.solver import warm_up
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compiled() -> None:
+    warm_up()
+
+
+def _random_play(state: GameState, plays: int, gen: torch.Generator) -> None:
+    for _ in range(plays):
+        legal = state.legal_mask()
+        state.apply(torch.where(legal, torch.rand(legal.shape, generator=gen), -1.0).argmax(1), check=True)
+
+
+def test_spec_builds_and_rejects_bad_settings() -> None:
+    p = make_player("pimc:worlds=3,seed=7,objective=points,tiebreak=first")
+    assert isinstance(p, PimcPlayer)
+    assert (p.worlds, p.objective, p.tiebreak) == (3, "points", "first")
+    assert make_player("pimc").worlds == 16 and make_player("pimc").objective == "win"
+    for bad in ("pimc:worlds=0", "pimc:objective=contract", "pimc:tiebreak=coin", "pimc:sims=3", "pimc:worlds=x"):
+        with pytest.raises(SpecError):
+            make_player(bad)
+
+
+def test_plays_only_legal_moves_and_skips_forced_ones() -> None:
+    gen = make_generator(3)
+    state = deal_benchmark(6, gen)
+    player = make_player("pimc:worlds=3,seed=1")
+    searched = 0
+    while not bool(state.done().all()):
+        legal = state.legal_mask()
+        games = torch.arange(state.batch_size)[~state.done()]
+        moves = player.decide(state, legal, games).moves
+        assert bool(legal[games, moves].all())
+        searched += int((legal[games].sum(1) > 1).sum())
+        full = torch.full((state.batch_size,), -1, dtype=torch.int64)
+        full[games] = moves
+        state.apply(full, check=True)
+    assert player.decisions == searched < 6 * 28  # the last trick (and other forced moves) were not solved
+
+
+def test_beats_random_clearly() -> None:
+    result = play_match(make_player("pimc:worlds=4,seed=2"), make_player("random", seed=3), games=60, seed=11)
+    assert result.win_rate > 0.65, result.summary()
+
+
+def test_decision_uses_no_hidden_information() -> None:
+    """The same decision when the others' unplayed dominoes are dealt differently, consistently with the plays."""
+    gen = make_generator(5)
+    rng = random.Random(0)
+    checked = 0
+    for plays in (0, 3, 6, 9, 13, 17, 22):
+        state = deal_benchmark(4, gen)
+        _random_play(state, plays, gen)
+        for g in range(state.batch_size):
+            info = info_from_state(state, g)
+            other = info.to_state(rng)  # the same public plays and own hand, another deal of the rest
+            real = state.index(torch.tensor([g]))
+            hidden = ~real.played[0] & (real.owner[0] != real.current[0])
+            if not bool((other.owner[0] != real.owner[0])[hidden].any()):
+                continue
+            moves = []
+            for s in (real, other):
+                legal = s.legal_mask()
+                moves.append(int(make_player("pimc:worlds=4,seed=9").decide(s, legal, torch.tensor([0])).moves[0]))
+            assert moves[0] == moves[1], (plays, g)
+            checked += 1
+    assert checked >= 20

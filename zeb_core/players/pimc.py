@@ -1,0 +1,109 @@
+"""The `pimc` player: Perfect Information Monte Carlo with the exact solver.
+
+For the seat to move it deals `worlds` hidden hands consistent with what that seat knows (its own hand, the
+public plays and the voids they reveal: `zeb_core.mcts.worlds.sample_worlds`, i.e. `InfoState.sample_world`),
+solves every legal move in every world exactly (`zeb_core.solver.move_values`) and plays the move with the best
+mean. The default objective is the benchmark's: +1 / 0 / -1 per world as the mover's team ends with more than,
+exactly or fewer than 21 points (cheap null-window searches). Moves tied on that mean are told apart by the
+`tiebreak`: "points" (mean exact final points of the mover's team, solved for the tied moves only), "heuristic"
+(the baseline heuristic's preference) or "first" (lowest domino id). Forced moves are played without solving.
+
+Spec: `pimc:worlds=N[,seed=S,objective=win|points,tiebreak=points|heuristic|first]`.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+from zeb_core.engine.dominoes import COUNT, N_DOMINOES, PIP_SUM, TABLES
+from zeb_core.engine.state import GameState
+from zeb_core.players.base import Decision, SpecError, pop_param, register, reject_unknown
+
+OBJECTIVES = ("win", "points")
+TIEBREAKS = ("points", "heuristic", "first")
+_TIE_EPS = 1e-9
+
+
+def heuristic_scores(state: GameState, games: torch.Tensor) -> np.ndarray:
+    """[n, 28] the baseline heuristic's preference (higher first): lead called suit then high pips; follow cheap."""
+    called = TABLES["called"][state.decl[games].cpu().numpy()]  # [n, 28]
+    lead = called * 100 + PIP_SUM[None, :]
+    follow = np.broadcast_to(-(COUNT * 100 + PIP_SUM), lead.shape)
+    leading = (state.led_suit[games] < 0).cpu().numpy()[:, None]
+    return np.where(leading, lead, follow).astype(np.float64)
+
+
+class PimcPlayer:
+    """Samples worlds for the seat to move and plays the move with the best mean exact value over them."""
+
+    def __init__(self, worlds: int, objective: str = "win", tiebreak: str = "points", seed: int = 0) -> None:
+        if worlds < 1:
+            raise SpecError(f"worlds={worlds} must be at least 1")
+        if objective not in OBJECTIVES:
+            raise SpecError(f"objective={objective!r} must be one of {', '.join(OBJECTIVES)}")
+        if tiebreak not in TIEBREAKS:
+            raise SpecError(f"tiebreak={tiebreak!r} must be one of {', '.join(TIEBREAKS)}")
+        self.worlds, self.objective, self.tiebreak = worlds, objective, tiebreak
+        self.rng = random.Random(seed)
+        self.name = f"pimc(worlds={worlds}, {objective})"
+        self.decisions = 0  # searched (non-forced) decisions so far
+
+    def decide(self, state: GameState, legal: torch.Tensor, games: torch.Tensor) -> Decision:
+        legal_np = legal[games].cpu().numpy()  # [n, 28]
+        n = len(games)
+        values = np.where(legal_np, 0.0, np.nan)
+        searched = np.flatnonzero(legal_np.sum(1) > 1)
+        if len(searched):
+            sub = games[torch.as_tensor(searched, dtype=torch.int64, device=games.device)]
+            values[searched] = self._mean_values(state, sub, legal_np[searched])
+            self.decisions += len(searched)
+        moves = np.nanargmax(np.where(legal_np, values, -np.inf), axis=1)
+        best = values[np.arange(n), moves]
+        scale = 1.0 if self.objective == "win" else 21.0
+        value = np.nan_to_num((best - (0.0 if self.objective == "win" else 21.0)) / scale)
+        device = legal.device
+        moves_t = torch.as_tensor(moves, dtype=torch.int64, device=device)
+        policy = torch.nn.functional.one_hot(moves_t, N_DOMINOES).float()
+        return Decision(moves=moves_t, policy=policy, value=torch.as_tensor(value, dtype=torch.float32, device=device))
+
+    def _mean_values(self, state: GameState, games: torch.Tensor, legal: np.ndarray) -> np.ndarray:
+        """[n, 28] the primary mean over worlds, with ties among the best moves broken into distinct values."""
+        from zeb_core.mcts.worlds import sample_worlds
+        from zeb_core.solver import Positions, move_values
+
+        w = self.worlds
+        positions = Positions.from_state(sample_worlds(state, games, w, self.rng))
+        mean = move_values(positions, self.objective).reshape(len(games), w, N_DOMINOES).mean(1)
+        best = np.nanmax(mean, axis=1, keepdims=True)
+        tied = legal & (mean >= best - _TIE_EPS)
+        multi = tied.sum(1) > 1
+        if not multi.any() or self.tiebreak == "first":
+            return mean
+        if self.tiebreak == "heuristic":
+            second = heuristic_scores(state, games)
+        else:
+            rows = np.flatnonzero(multi)
+            picked = np.repeat(rows * w, w) + np.tile(np.arange(w), len(rows))
+            only = np.repeat(tied[rows], w, axis=0)
+            pts = move_values(positions.take(picked), "points", only=only)
+            second = np.full(mean.shape, -np.inf)
+            second[rows] = np.nan_to_num(pts.reshape(len(rows), w, N_DOMINOES).mean(1), nan=-np.inf)
+        # the secondary criterion only orders the tied best moves: squeeze it into (best, best + 0.5)
+        rank = np.argsort(np.argsort(np.where(tied, second, -np.inf), axis=1), axis=1)
+        return np.where(tied & multi[:, None], best + 0.5 * (rank + 1) / (N_DOMINOES + 1), mean)
+
+
+@register(
+    "pimc",
+    "pimc:worlds=N[,seed=S,objective=win|points,tiebreak=points|heuristic|first] exact solver over sampled deals",
+)
+def _pimc(params: dict[str, str], device: torch.device, seed: int) -> PimcPlayer:
+    worlds = pop_param(params, "worlds", int, 16)
+    seed = pop_param(params, "seed", int, seed)
+    objective = pop_param(params, "objective", str, "win")
+    tiebreak = pop_param(params, "tiebreak", str, "points")
+    reject_unknown("pimc", params)
+    return PimcPlayer(worlds, objective, tiebreak, seed)
