@@ -15,7 +15,11 @@ import torch
 
 from zeb_core.players.base import Player, SpecError, make_player, parse_spec
 
-BUILTIN = {"random": "a uniformly random legal domino", "heuristic": "the spec's baseline: lead trumps/high, follow cheap"}
+BUILTIN = {
+    "random": "a uniformly random legal domino",
+    "heuristic": "the spec's baseline: lead trumps/high, follow cheap",
+    "pimc:worlds=16": "the expert: 16 sampled deals, every move solved exactly, the best mean result",
+}
 POLICY_NOTE = (
     "Any player spec is accepted too: policy:path=DIR_OR_FILE[,temp=T] (a checkpoint's greedy move), "
     "mcts:path=...,sims=N, or store:url=URL,which=latest|best. GET /v1/players?path=DIR lists a checkpoint."

@@ -25,7 +25,7 @@ def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
 
 _SEAT = {"type": "integer", "minimum": 0, "maximum": 3}
 _DOMINO = {"type": "integer", "minimum": 0, "maximum": 27, "description": "a domino id (spec/texas42.md)"}
-_SPEC = {"type": "string", "pattern": r"^\s*(random|heuristic|policy|mcts|store)\s*(:[\s\S]*)?$",
+_SPEC = {"type": "string", "pattern": r"^\s*(random|heuristic|policy|mcts|pimc|store)\s*(:[\s\S]*)?$",
          "description": "a player spec: KIND[:key=value,...] (GET /v1/players)"}
 
 MOVE_REQUEST: dict[str, Any] = {
