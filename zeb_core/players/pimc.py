@@ -7,6 +7,8 @@ mean. The default objective is the benchmark's: +1 / 0 / -1 per world as the mov
 exactly or fewer than 21 points (cheap null-window searches). Moves tied on that mean are told apart by the
 `tiebreak`: "points" (mean exact final points of the mover's team, solved for the tied moves only), "heuristic"
 (the baseline heuristic's preference) or "first" (lowest domino id). Forced moves are played without solving.
+Over 1,000 games (seed 0) "points" was the strongest tiebreak: 77.7% vs random and 74.4% vs heuristic, against
+74.7% / 71.9% for "heuristic"; objective=points reached 75.9% vs random, 32 worlds 79.4%.
 
 Spec: `pimc:worlds=N[,seed=S,objective=win|points,tiebreak=points|heuristic|first]`.
 """
@@ -62,8 +64,8 @@ class PimcPlayer:
             self.decisions += len(searched)
         moves = np.nanargmax(np.where(legal_np, values, -np.inf), axis=1)
         best = values[np.arange(n), moves]
-        scale = 1.0 if self.objective == "win" else 21.0
-        value = np.nan_to_num((best - (0.0 if self.objective == "win" else 21.0)) / scale)
+        centre = 0.0 if self.objective == "win" else 21.0  # the mover's expected result, mapped into [-1, 1]
+        value = np.clip(np.nan_to_num((best - centre) / max(centre, 1.0)), -1.0, 1.0)
         device = legal.device
         moves_t = torch.as_tensor(moves, dtype=torch.int64, device=device)
         policy = torch.nn.functional.one_hot(moves_t, N_DOMINOES).float()
