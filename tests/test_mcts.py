@@ -245,7 +245,8 @@ def test_clairvoyant_subtree_reuse_continues_from_the_played_child() -> None:
 
 
 def test_clairvoyant_selfplay_with_reuse_gives_valid_examples() -> None:
-    config = SearchConfig(simulations=12, max_nodes=24, clairvoyant=True)
+    # Tree reuse itself: without solver leaves (they end the trees 12 plays from the end).
+    config = SearchConfig(simulations=12, max_nodes=24, clairvoyant=True, solve_plays=0)
     batch = play_selfplay(Evaluator(_random_net()), 3, config, seed=2)
     assert batch.stats["reused_trees"] > 0 and batch.stats["cache_lookups"] > 0
     assert torch.allclose(batch.policy.sum(1), torch.ones(batch.examples), atol=1e-5)

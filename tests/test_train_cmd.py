@@ -59,7 +59,8 @@ def test_a_second_zeb_train_on_the_same_run_refuses(tmp_path: Path) -> None:
 
 def test_ctrl_c_stops_everything_cleanly_and_leaves_nothing_behind(tmp_path: Path) -> None:
     env = {**os.environ, "COLUMNS": "200"}
-    proc = subprocess.Popen([ZEB, "train", "--name", "t", "--runs-dir", str(tmp_path), "--minutes", "30", *TINY],
+    proc = subprocess.Popen([ZEB, "train", "--name", "t", "--runs-dir", str(tmp_path), "--minutes", "30", *TINY,
+                             "--teacher", "mcts"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.monotonic() + 400
