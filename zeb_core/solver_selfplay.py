@@ -30,6 +30,7 @@ import torch
 from zeb_core.encoding import encode, pad_tokens
 from zeb_core.engine.deal import deal_benchmark, make_generator
 from zeb_core.engine.dominoes import TOTAL_POINTS
+from zeb_core.engine.state import points_value
 from zeb_core.mcts.config import SearchConfig
 from zeb_core.mcts.worlds import sample_worlds
 from zeb_core.model.net import ZebNet
@@ -49,9 +50,8 @@ def mover_values(state, objective: str) -> torch.Tensor:
     else:  # margin-shaped: exact points of the mover's team
         pts = move_values(state, objective="points")
         legal = ~np.isnan(pts)
-        margin = 2.0 * np.nan_to_num(pts, nan=21.0) - TOTAL_POINTS
-        vals = np.where(legal, np.sign(margin) * (0.5 + 0.5 * np.abs(margin) / TOTAL_POINTS), 0.0)
-        vals = np.where(margin == 0, 0.0, vals)
+        margin = torch.as_tensor(2.0 * np.nan_to_num(pts, nan=21.0) - TOTAL_POINTS)
+        return torch.where(torch.as_tensor(legal), points_value(margin, "points-margin"), 0.0)
     return torch.as_tensor(vals, dtype=torch.float32)
 
 

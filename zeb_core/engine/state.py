@@ -188,10 +188,7 @@ class GameState:
             return self.values()
         if target not in VALUE_TARGETS:
             raise ValueError(f"unknown value target {target!r}; choose one of {', '.join(VALUE_TARGETS)}")
-        margin0 = (self.team_points[:, 0] - self.team_points[:, 1]).to(torch.float32)
-        v0 = torch.sign(margin0)
-        if target == "points-margin":
-            v0 = v0 * (0.5 + 0.5 * margin0.abs() / TOTAL_POINTS)
+        v0 = points_value(self.team_points[:, 0] - self.team_points[:, 1], target)
         seats = torch.arange(N_SEATS, device=self.device)
         return torch.where(seats.view(1, -1) % 2 == 0, v0.unsqueeze(1), -v0.unsqueeze(1))
 
@@ -266,6 +263,13 @@ class GameState:
         else:
             what = f"{domino_name(m)} (id {m}) does not follow the led suit"
         raise IllegalMoveError(f"game {g}: seat {seat} cannot play {what}; legal: {allowed}")
+
+
+def points_value(margin: torch.Tensor, target: str) -> torch.Tensor:
+    """The value of a final points margin (a team's points minus the other's) under "points" or "points-margin"."""
+    margin = margin.to(torch.float32)
+    value = torch.sign(margin)
+    return value * (0.5 + 0.5 * margin.abs() / TOTAL_POINTS) if target == "points-margin" else value
 
 
 def _put(target: torch.Tensor, col: torch.Tensor, value: torch.Tensor, where: torch.Tensor) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 import torch
 
 from zeb_core.encoding import OBS_FEATURES, OBS_TOKENS, encode
-from zeb_core.engine.state import HAND_SIZE, N_PLAYS, GameState
+from zeb_core.engine.state import HAND_SIZE, N_PLAYS, GameState, points_value
 from zeb_core.mcts.config import SearchConfig
 from zeb_core.model.net import ZebNet
 
@@ -286,8 +286,7 @@ def exact_team0_values(states: GameState, target: str) -> torch.Tensor:
         return torch.as_tensor(result_for(states, 0), dtype=torch.float32)
     pts = torch.as_tensor(solve_points(states), dtype=torch.float32)
     if target == "points-margin":
-        margin = pts[:, 0] - pts[:, 1]
-        return torch.sign(margin) * (0.5 + 0.5 * margin.abs() / 42)
+        return points_value(pts[:, 0] - pts[:, 1], target)
     final = states.clone()  # contract: the bidder's result with the solved final points
     final.team_points = pts.to(final.team_points)
     return final.values()[:, 0].cpu()
