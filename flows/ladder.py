@@ -13,7 +13,8 @@ import torch
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from tasks.ops import key_of, ladder_match_task, ladder_players_task, open_ops_store
+from tasks.common import key_of, open_ops_store
+from tasks.ladder import ladder_match_task, ladder_players_task
 from zeb_core.formats.weights import DEFAULT_NAME
 from zeb_core.ratings import Pairing, fit_bradley_terry, ratings_png
 from zeb_core.wandb_log import WandbLogger
@@ -48,7 +49,7 @@ def ladder(
     if anchor not in baselines:
         baselines.insert(0, anchor)
     st = open_ops_store(store, examples_url) if store else None
-    entries = ladder_players_task(st, name, past_best, baselines)
+    entries = ladder_players_task(store, name, past_best, baselines, examples_url)
     logger.info("ladder of %d players: %s", len(entries), ", ".join(e.label for e in entries))
     results = []
     for k, (a, b) in enumerate(itertools.combinations(entries, 2)):

@@ -19,8 +19,13 @@ from prefect.artifacts import create_table_artifact
 from prefect.states import Completed, Failed, State
 from prefect.variables import Variable
 
-from tasks.ops import check_examples_task, check_lag_task, check_runs_task, check_step_task, key_of
-from tasks.ops import open_ops_store, store_key
+from tasks.common import key_of, open_ops_store, store_key
+from tasks.monitor import (
+    check_examples_task,
+    check_lag_task,
+    check_runs_task,
+    check_step_task,
+)
 from zeb_core.formats.weights import DEFAULT_NAME
 
 
@@ -49,12 +54,13 @@ def monitor(
     now = time.time()
     var_name = f"zeb-monitor-{store_key(st.url, name)}"
     memory = Variable.get(var_name, default=None)
-    checks = [check_examples_task(st, name, 60 * max_example_age_min, now)]
-    step_check, memory = check_step_task(st, name, 60 * max_step_age_min, now, memory if isinstance(memory, dict) else None)
+    checks = [check_examples_task(store, name, 60 * max_example_age_min, now, examples_url)]
+    step_check, memory = check_step_task(store, name, 60 * max_step_age_min, now,
+                                         memory if isinstance(memory, dict) else None, examples_url)
     checks.append(step_check)
     if memory:
         Variable.set(var_name, memory, overwrite=True)
-    checks.append(check_lag_task(st, name, max_model_lag, lag_files))
+    checks.append(check_lag_task(store, name, max_model_lag, lag_files, examples_url))
     if check_runs:
         checks.append(check_runs_task(flow_names or ["learner", "selfplay-worker"], name, DEFAULT_NAME,
                                       60 * heartbeat_min, now))

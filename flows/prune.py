@@ -9,7 +9,8 @@ import time
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from tasks.ops import WEEK_S, key_of, open_ops_store, prune_examples_task, prune_quarantine_task
+from tasks.common import key_of, open_ops_store
+from tasks.prune import WEEK_S, prune_examples_task, prune_quarantine_task
 from zeb_core.formats.weights import DEFAULT_NAME
 
 LISTED = 50
@@ -33,10 +34,10 @@ def prune(
     """
     st = open_ops_store(store, examples_url)
     now = time.time()
-    ex = prune_examples_task(st, name, keep, None if max_age_hours is None else 3600 * max_age_hours,
-                             protect_uningested, now)
+    ex = prune_examples_task(store, name, keep, None if max_age_hours is None else 3600 * max_age_hours,
+                             protect_uningested, now, examples_url)
     quarantine_age = WEEK_S if quarantine_max_age_days is None else 86400 * quarantine_max_age_days
-    quarantine = prune_quarantine_task(st, quarantine_age, now)
+    quarantine = prune_quarantine_task(store, quarantine_age, now, examples_url)
     lines = [
         f"## Prune of `{name}` in `{st.url}`",
         "",

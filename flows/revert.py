@@ -7,7 +7,8 @@ from __future__ import annotations
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from tasks.ops import key_of, open_ops_store, revert_task
+from tasks.common import key_of, open_ops_store
+from tasks.revert import revert_task
 from zeb_core.formats.weights import DEFAULT_NAME
 
 
@@ -23,12 +24,13 @@ def revert(
 ) -> dict:
     """Revert namespace `name` of `store` to an earlier push: `to` is a revision id (or a unique prefix) or
     `step:N`; `step` is a shorthand for `to=step:N` (the newest push of that step). `reason` is recorded with the
-    revert. Refuses while a learner holds the namespace (it would push over the revert) unless `force`."""
+    revert. Refuses while a learner holds the namespace (it would push over the revert) unless `force`: the
+    store's rule (`Store.revert`), the same for `zeb store revert`."""
     if (to is None) == (step is None):
         raise ValueError("give exactly one of `to` (a revision id or step:N) and `step`")
     target = to if to is not None else f"step:{step}"
     st = open_ops_store(store, examples_url)
-    result = revert_task(st, name, target, reason, force)
+    result = revert_task(store, name, target, reason, force, examples_url)
     create_markdown_artifact(
         f"## Revert of `{name}` in `{st.url}`\n\n"
         f"| | |\n| --- | --- |\n"

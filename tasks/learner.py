@@ -1,7 +1,8 @@
 """Learner tasks: each cycle is ingest -> train -> (every N) evaluate -> push -> prune, visible in the Prefect UI.
 
-The tasks wrap methods of one zeb_core Learner that lives for the flow run (its buffer and model stay in memory);
-nothing is cached across runs.
+The tasks wrap methods of one zeb_core Learner that lives for the flow run (its buffer and model stay in memory):
+they are spans in the UI over that live object, not retried (a retry would repeat a step on moved-on state; the
+store calls inside retry on their own) and never cached.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Self-play tasks: pull weights, generate a batch into the outbox, upload it. Thin shells over zeb_core.worker."""
+"""Self-play tasks: pull weights, generate a batch into the outbox, upload it. Thin shells over zeb_core.worker.
+
+They are spans in the UI over one live SelfPlayWorker: not retried (the store calls inside retry on their own, and
+the outbox keeps a batch whose upload failed) and never cached."""
 
 from __future__ import annotations
 

@@ -170,6 +170,64 @@ def test_revert_restores_an_earlier_push(store_dir: Path) -> None:
         lrn.close(push=False)
 
 
+def test_zeb_store_revert_obeys_the_lease_rule_of_the_flow(store_dir: Path) -> None:
+    """One rule in the store: `zeb store revert` refuses while a learner holds the namespace, as the flow does,
+    and `--force` overrides it as force=True does."""
+    from typer.testing import CliRunner
+
+    from zeb_cli.main import app
+
+    url = f"file://{store_dir}"
+    st = open_store(url)
+    lease = st.acquire_lease("model", "someone-else")
+    result = CliRunner().invoke(app, ["store", "revert", url, "--to", "step:1"])
+    assert result.exit_code == 1 and "holds" in result.output and "someone-else" in result.output
+    assert st.latest_step() == 3, "a refused revert pushes nothing"
+    result = CliRunner().invoke(app, ["store", "revert", url, "--to", "step:2", "--force", "--reason", "by hand"])
+    assert result.exit_code == 0, result.output
+    assert st.peek_state()["step"] == 2 and st.peek_state()["revert_reason"] == "by hand"
+    lease.release()
+    result = CliRunner().invoke(app, ["store", "revert", url, "--to", "step:1"])
+    assert result.exit_code == 0 and st.latest_step() == 1, result.output
+
+
+def test_store_tasks_retry_an_outage_but_not_a_refusal() -> None:
+    """Tasks over plain values that do store I/O declare retries, taken only for StoreUnavailable."""
+    from prefect import flow, task
+
+    from tasks.common import transient_store_failure
+    from tasks.ladder import ladder_match_task, ladder_players_task
+    from tasks.monitor import check_examples_task, check_lag_task, check_step_task
+    from tasks.prune import prune_examples_task, prune_quarantine_task
+    from tasks.revert import revert_task
+    from zeb_core.store import LeaseHeld, StoreUnavailable
+
+    for t in (check_examples_task, check_step_task, check_lag_task, prune_examples_task, prune_quarantine_task,
+              revert_task, ladder_players_task):
+        assert t.retries >= 1 and t.retry_condition_fn is transient_store_failure, t.name
+    assert ladder_match_task.retries == 0  # a span over players in memory
+    calls = {"outage": 0, "refusal": 0}
+
+    @task(retries=2, retry_delay_seconds=0, retry_condition_fn=transient_store_failure)
+    def outage() -> str:
+        calls["outage"] += 1
+        if calls["outage"] < 3:
+            raise StoreUnavailable("HTTP 503 (still, after the store's own backoff)")
+        return "done"
+
+    @task(retries=2, retry_delay_seconds=0, retry_condition_fn=transient_store_failure)
+    def refusal() -> None:
+        calls["refusal"] += 1
+        raise LeaseHeld("a learner holds 'model'")
+
+    @flow
+    def both() -> tuple[str, bool]:
+        return outage(), refusal(return_state=True).is_failed()
+
+    assert both() == ("done", True)
+    assert calls == {"outage": 3, "refusal": 1}
+
+
 def test_ladder_of_baselines_anchors_random_at_zero() -> None:
     from flows.ladder import ladder
 

@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from zeb_core.formats.weights import DEFAULT_NAME
+
 store_app = typer.Typer(help="Inspect and maintain a weights/examples store (file://DIR, hf://OWNER/REPO, s3://BUCKET/PREFIX).",
                         no_args_is_help=True)
 console = Console(stderr=True)
@@ -59,7 +61,7 @@ def _guard(fn):  # noqa: ANN001, ANN202
 
 @store_app.command("status")
 @_guard
-def status_cmd(url: UrlArg, name: NameOpt = "model", examples_url: ExamplesOpt = None,
+def status_cmd(url: UrlArg, name: NameOpt = DEFAULT_NAME, examples_url: ExamplesOpt = None,
                as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Newest step, best step, example files, quarantine and the lease holder."""
     store = _open(url, examples_url)
@@ -85,7 +87,7 @@ def status_cmd(url: UrlArg, name: NameOpt = "model", examples_url: ExamplesOpt =
 
 @store_app.command("history")
 @_guard
-def history_cmd(url: UrlArg, name: NameOpt = "model", examples_url: ExamplesOpt = None,
+def history_cmd(url: UrlArg, name: NameOpt = DEFAULT_NAME, examples_url: ExamplesOpt = None,
                 limit: Annotated[int, typer.Option(help="Newest pushes to show.")] = 20) -> None:
     """Pushes of the namespace, newest first; a revision (or `step:N`) from here goes to `zeb store revert --to`."""
     pushes = _open(url, examples_url).history(name, limit=limit)
@@ -101,17 +103,20 @@ def history_cmd(url: UrlArg, name: NameOpt = "model", examples_url: ExamplesOpt 
 @store_app.command("revert")
 @_guard
 def revert_cmd(url: UrlArg, to: Annotated[str, typer.Option("--to", help="Revision id (or prefix) or step:N.")],
-               name: NameOpt = "model", examples_url: ExamplesOpt = None,
-               reason: Annotated[str, typer.Option(help="Why; recorded in the state and the commit message.")] = "") -> None:
-    """Make an earlier push the newest again (weights, optimizer, state in one push); the learner resumes from it."""
-    target, rev = _open(url, examples_url).revert(name, to, reason)
+               name: NameOpt = DEFAULT_NAME, examples_url: ExamplesOpt = None,
+               reason: Annotated[str, typer.Option(help="Why; recorded in the state and the commit message.")] = "",
+               force: Annotated[bool, typer.Option("--force", help="Revert even while a learner holds the lease.")]
+               = False) -> None:
+    """Make an earlier push the newest again (weights, optimizer, state in one push); the learner resumes from it.
+    Refused while a learner holds the namespace (it would push over the revert), as in the revert flow."""
+    target, rev = _open(url, examples_url).revert(name, to, reason, force=force)
     out.print(f"reverted {name} to push {target.revision} (step {target.step}); new revision {rev.id}")
 
 
 @store_app.command("prune")
 @_guard
 def prune_cmd(url: UrlArg, keep: Annotated[int, typer.Option("--keep", help="Newest example files to keep.")],
-              name: NameOpt = "model", examples_url: ExamplesOpt = None,
+              name: NameOpt = DEFAULT_NAME, examples_url: ExamplesOpt = None,
               max_age_hours: Annotated[float | None, typer.Option(help="Also delete files older than this.")] = None,
               quarantine_days: Annotated[float, typer.Option(help="Delete quarantined files older than this.")] = 7.0) -> None:
     """Delete example files beyond the newest K (and old quarantined files); never one the learner has not read."""

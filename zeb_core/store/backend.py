@@ -44,12 +44,20 @@ class Revision:
 
 # Paths a backend keeps for itself and never lists.
 INTERNAL_PREFIXES = (".history/", ".zeb/")
+# The compare-and-swap token of a file that does not exist, where a backend has no token of its own for that.
+ABSENT = "absent"
 
 
 class Backend(Protocol):
-    """One repo. Every method may raise StoreUnavailable (retryable) or StoreError/NotFound (not)."""
+    """One repo. Every method may raise StoreUnavailable (retryable) or StoreError/NotFound (not).
+
+    The backends subclass this protocol, so they inherit the defaults of its optional operations.
+    """
 
     url: str  # for messages; never holds credentials
+    # Optional: True where history is kept as copies the store may forget (`drop_history`), as locally and on
+    # S3 (`zeb_core.store.history`); False, the default, where it is the repo's own (the Hub's git history).
+    history_copies: bool = False
 
     def read(self, path: str, revision: str | None = None) -> bytes:
         """The bytes of `path` now, or as of `revision` (an id from `history`)."""
@@ -75,6 +83,9 @@ class Backend(Protocol):
     def history(self, limit: int = 100) -> list[Revision]:
         """Recorded pushes, newest first."""
         ...
+
+    def drop_history(self, revisions: Sequence[str]) -> None:
+        """Forget recorded pushes, where `history_copies` says they are copies; by default (the Hub) keep them."""
 
     def read_versioned(self, path: str) -> tuple[bytes | None, str | None]:
         """(bytes, token) for a compare-and-swap; (None, token) when the file does not exist."""
@@ -105,6 +116,7 @@ def check_path(path: str) -> str:
 
 
 __all__ = [
+    "ABSENT",
     "Backend",
     "FileInfo",
     "INTERNAL_PREFIXES",

@@ -16,11 +16,12 @@ from zeb_core.store.backend import Backend, FileInfo, Revision, StoreUnavailable
 KINDS = ("timeout", "429", "500")
 
 
-class FaultyBackend:
+class FaultyBackend(Backend):
     def __init__(self, inner: Backend, rate: float, seed: int = 0, kinds: Sequence[str] = KINDS) -> None:
         if not 0 <= rate < 1:
             raise ValueError(f"fault rate {rate} must be in [0, 1)")
         self.inner = inner
+        self.history_copies = inner.history_copies  # the optional operations are the inner backend's
         self.rate = rate
         self.kinds = tuple(kinds)
         self.url = inner.url

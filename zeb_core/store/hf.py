@@ -56,6 +56,7 @@ from typing import Any, Sequence, TypeVar
 from urllib.parse import urlparse
 
 from zeb_core.store.backend import (
+    Backend,
     FileInfo,
     NotFound,
     Revision,
@@ -105,7 +106,7 @@ def _call_timeout(timeout: float) -> Iterator[None]:
         _CALL_TIMEOUT.reset(reset)
 
 
-class HfBackend:
+class HfBackend(Backend):  # history is the repo's git history: no `drop_history`
     def __init__(
         self,
         repo_id: str,

@@ -2,18 +2,15 @@
 
 Files sit at their natural paths (`DIR/model.safetensors`, ...) so a person can look at them. A push writes each
 file by temp-file-and-rename, in the order given (the caller's state file last); pushes kept for history are
-also copied under `.history/REV/` with a `.commit.json` written last, which is what `history()` lists.
-Compare-and-swap (the lease) holds an flock on `.zeb/lock`.
+also copied under `.history/REV/` with a `.commit.json` written last (the scheme of `zeb_core.store.history`,
+shared with S3). Compare-and-swap (the lease) holds an flock on `.zeb/lock`.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
-import secrets
 import shutil
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,18 +18,11 @@ from typing import Sequence
 
 from zeb_core.formats.safe_io import sha256_hex
 from zeb_core.formats.weights import write_atomic
-from zeb_core.store.backend import FileInfo, NotFound, Revision, StoreError, check_path, is_internal
-
-COMMIT_FILE = ".commit.json"
-ABSENT = "absent"
+from zeb_core.store.backend import ABSENT, FileInfo, NotFound, StoreError, check_path, is_internal
+from zeb_core.store.history import COMMIT_FILE, HISTORY_DIR, CopyHistory, copy_path
 
 
-def new_revision_id() -> str:
-    """Sortable by time, unique across writers."""
-    return f"{time.time_ns():020d}-{secrets.token_hex(4)}"
-
-
-class LocalBackend:
+class LocalBackend(CopyHistory):
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root).expanduser().resolve()
         self.url = f"file://{self.root}"
@@ -48,11 +38,7 @@ class LocalBackend:
             raise StoreError(f"cannot create store folder {self.root}: {exc.strerror or exc}") from None
 
     def _path(self, path: str, revision: str | None = None) -> Path:
-        check_path(path)
-        if revision is None:
-            return self.root / path
-        check_path(revision)
-        return self.root / ".history" / revision / path
+        return self.root / (check_path(path) if revision is None else copy_path(revision, path))
 
     # ------------------------------------------------------------ reads
     def read(self, path: str, revision: str | None = None) -> bytes:
@@ -87,49 +73,36 @@ class LocalBackend:
         out.sort(key=lambda f: f.path)
         return out
 
-    # ------------------------------------------------------------ writes
-    def commit(
-        self, puts: dict[str, bytes], deletes: Sequence[str] = (), message: str = "", history: bool = False
-    ) -> Revision:
-        rev = Revision(new_revision_id(), time.time(), message)
+    # ------------------------------------------------------------ history-as-copies primitives
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
         try:
-            if history:
-                for path, data in puts.items():
-                    write_atomic(self._path(path, rev.id), data)
-                record = {"id": rev.id, "time": rev.time, "message": message, "files": list(puts), "deletes": list(deletes)}
-                write_atomic(self.root / ".history" / rev.id / COMMIT_FILE, json.dumps(record).encode())
-            for path, data in puts.items():
-                write_atomic(self._path(path), data)
-            for path in deletes:
-                self._path(path).unlink(missing_ok=True)
+            yield
         except OSError as exc:
             raise StoreError(f"cannot write to {self.root}: {exc.strerror or exc}") from None
-        return rev
 
-    def drop_history(self, revisions: Sequence[str]) -> None:
-        """Forget recorded pushes (their `.history/REV/` copies); the live files are untouched."""
-        for rev in revisions:
-            folder = self._path(COMMIT_FILE, rev).parent
-            (folder / COMMIT_FILE).unlink(missing_ok=True)  # the record first: a half-dropped push is not listed
-            shutil.rmtree(folder, ignore_errors=True)
+    def _put_copy(self, revision: str, path: str, data: bytes) -> None:
+        with self._writing():
+            write_atomic(self._path(path, revision), data)
 
-    def history(self, limit: int = 100) -> list[Revision]:
-        folder = self.root / ".history"
-        if not folder.is_dir():
-            return []
-        revs: list[Revision] = []
-        for entry in sorted(folder.iterdir(), reverse=True):
-            record_path = entry / COMMIT_FILE
-            if not record_path.is_file():
-                continue  # a push that died before its record: not a push
-            try:
-                record = json.loads(record_path.read_text())
-                revs.append(Revision(record["id"], float(record["time"]), str(record.get("message", ""))))
-            except (OSError, ValueError, KeyError):
-                continue
-            if len(revs) >= limit:
-                break
-        return revs
+    def _put_live(self, path: str, data: bytes, revision: str | None) -> None:
+        with self._writing():
+            write_atomic(self._path(path), data)
+
+    def _delete_live(self, paths: Sequence[str]) -> None:
+        with self._writing():
+            for path in paths:
+                self._path(path).unlink(missing_ok=True)
+
+    def _revision_ids(self) -> list[str]:
+        folder = self.root / HISTORY_DIR
+        return [entry.name for entry in folder.iterdir() if entry.is_dir()] if folder.is_dir() else []
+
+    def _delete_copy(self, revision: str, path: str) -> None:
+        self._path(path, revision).unlink(missing_ok=True)
+
+    def _remove_revision(self, revision: str) -> None:
+        shutil.rmtree(self._path(COMMIT_FILE, revision).parent, ignore_errors=True)
 
     # ------------------------------------------------------------ compare-and-swap
     @contextmanager

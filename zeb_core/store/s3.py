@@ -2,7 +2,8 @@
 
 Same layout as the local folder: files sit at their natural keys (`PREFIX/model.safetensors`, ...); a push puts
 objects in the order given (the caller's state file last); pushes kept for history are first written as
-immutable copies under `PREFIX/.history/REV/` with `.commit.json` put last, which is what `history()` lists.
+immutable copies under `PREFIX/.history/REV/` with `.commit.json` put last (the scheme of
+`zeb_core.store.history`, shared with the local folder), and the live objects are then copied server-side.
 Compare-and-swap uses S3 conditional writes (`If-Match: ETAG` / `If-None-Match: *`).
 
 The endpoint comes from the argument, else from boto3's own environment handling (`AWS_ENDPOINT_URL_S3`,
@@ -13,25 +14,14 @@ store retries `StoreUnavailable` above this layer with its own backoff.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
 from typing import Any, Sequence, TypeVar
 
-from zeb_core.store.backend import (
-    FileInfo,
-    NotFound,
-    Revision,
-    StoreError,
-    StoreUnavailable,
-    check_path,
-    is_internal,
-)
-from zeb_core.store.local import ABSENT, COMMIT_FILE, new_revision_id
+from zeb_core.store.backend import ABSENT, FileInfo, NotFound, StoreError, StoreUnavailable, check_path, is_internal
+from zeb_core.store.history import COMMIT_FILE, HISTORY_DIR, CopyHistory, copy_path
 
 T = TypeVar("T")
 
-HISTORY_DIR = ".history"
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 MAX_ATTEMPTS = 2  # botocore's own tries per call (1 retry); the store retries above this
@@ -82,7 +72,7 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-class S3Backend:
+class S3Backend(CopyHistory):
     def __init__(
         self,
         bucket: str,
@@ -120,12 +110,7 @@ class S3Backend:
 
     # ------------------------------------------------------------ keys
     def _key(self, path: str, revision: str | None = None) -> str:
-        check_path(path)
-        if revision is not None:
-            check_path(revision)
-            if "/" in revision:
-                raise StoreError(f"invalid revision id {revision!r}")
-            path = f"{HISTORY_DIR}/{revision}/{path}"
+        path = check_path(path) if revision is None else copy_path(revision, path)
         return f"{self.prefix}/{path}" if self.prefix else path
 
     def _rel(self, key: str) -> str:
@@ -309,37 +294,20 @@ class S3Backend:
                     "delete_objects", str(first.get("Key", "")), str(first.get("Code", "")), 0, str(first.get("Message", ""))
                 )
 
-    def drop_history(self, revisions: Sequence[str]) -> None:
-        """Forget recorded pushes (their `.history/REV/` copies); the live files are untouched."""
-        for rev in revisions:
-            prefix = self._key(".commit.json", rev)[: -len(".commit.json")]
-            keys = [obj["Key"] for obj in self._list_keys(prefix)]
-            marker = [k for k in keys if k.endswith("/.commit.json")]
-            self._delete(marker)  # the record first: a half-dropped push is simply not listed
-            self._delete([k for k in keys if k not in marker])
+    # ------------------------------------------------------------ history-as-copies primitives
+    def _put_copy(self, revision: str, path: str, data: bytes) -> None:
+        self._put(self._key(path, revision), data)
 
-    def commit(
-        self, puts: dict[str, bytes], deletes: Sequence[str] = (), message: str = "", history: bool = False
-    ) -> Revision:
-        for path in [*puts, *deletes]:
-            check_path(path)
-        rev = Revision(new_revision_id(), time.time(), message)
-        if history:
-            for path, data in puts.items():
-                self._put(self._key(path, rev.id), data)
-            record = {"id": rev.id, "time": rev.time, "message": message, "files": list(puts), "deletes": list(deletes)}
-            self._put(self._key(COMMIT_FILE, rev.id), json.dumps(record).encode())
-            # The immutable copies are already up there: copy server-side rather than upload each file twice.
-            for path in puts:
-                self._copy(self._key(path, rev.id), self._key(path))
-        else:
-            for path, data in puts.items():
-                self._put(self._key(path), data)
-        if deletes:
-            self._delete([self._key(p) for p in deletes])
-        return rev
+    def _put_live(self, path: str, data: bytes, revision: str | None) -> None:
+        if revision is None:
+            self._put(self._key(path), data)
+        else:  # the immutable copy is already up there: copy server-side rather than upload the file twice
+            self._copy(self._key(path, revision), self._key(path))
 
-    def history(self, limit: int = 100) -> list[Revision]:
+    def _delete_live(self, paths: Sequence[str]) -> None:
+        self._delete([self._key(p) for p in paths])
+
+    def _revision_ids(self) -> list[str]:
         base = f"{self.prefix}/{HISTORY_DIR}/" if self.prefix else f"{HISTORY_DIR}/"
 
         def list_revs() -> list[str]:
@@ -350,22 +318,16 @@ class S3Backend:
                     revs.append(str(cp["Prefix"])[len(base) :].rstrip("/"))
             return revs
 
-        out: list[Revision] = []
-        for rev_id in sorted(self._call("list_objects_v2", base, list_revs), reverse=True):
-            if not rev_id or rev_id.startswith("."):
-                continue
-            try:
-                raw, _ = self._get(self._key(COMMIT_FILE, rev_id))
-            except NotFound:
-                continue  # a push that died before its record: not a push
-            try:
-                record = json.loads(raw)
-                out.append(Revision(str(record["id"]), float(record["time"]), str(record.get("message", ""))))
-            except (ValueError, KeyError, TypeError):
-                continue
-            if len(out) >= limit:
-                break
-        return out
+        return self._call("list_objects_v2", base, list_revs)
+
+    def _delete_copy(self, revision: str, path: str) -> None:
+        self._delete([self._key(path, revision)])
+
+    def _remove_revision(self, revision: str) -> None:
+        prefix = self._key(COMMIT_FILE, revision)[: -len(COMMIT_FILE)]
+        keys = [obj["Key"] for obj in self._list_keys(prefix)]
+        if keys:
+            self._delete(keys)
 
     # ------------------------------------------------------------ compare-and-swap
     def read_versioned(self, path: str) -> tuple[bytes | None, str | None]:

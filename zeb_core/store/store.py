@@ -30,7 +30,6 @@ from zeb_core.formats.safe_io import FormatError
 from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle, bundle_from_files, bundle_to_files, weights_filenames
 from zeb_core.store.backend import Backend, FileInfo, LeaseHeld, NotFound, Revision, StoreError
 from zeb_core.store.cursor import ExampleCursor
-from zeb_core.store.faults import FaultyBackend
 from zeb_core.store.retry import RetryPolicy, call_with_retry
 
 log = logging.getLogger("zeb.store")
@@ -202,12 +201,11 @@ class Store:
     def prune_history(self, name: str = DEFAULT_NAME, keep: int = 20) -> int:
         """Forget all but the newest `keep` pushes of `name` (promoted models are always kept), where the backend
         keeps history as copies (local, S3); a Hub repo's git history is left alone. Returns pushes forgotten."""
-        drop = getattr(self.weights, "drop_history", None)
-        if drop is None or isinstance(self.weights, FaultyBackend) and not hasattr(self.weights.inner, "drop_history"):
+        if not self.weights.history_copies:
             return 0
         old = [p.revision for p in self.history(name, "latest", limit=100_000)[keep:]]
         if old:
-            self._call("drop history", drop, old)
+            self._call("drop history", self.weights.drop_history, old)
         return len(old)
 
     def resolve_revision(self, name: str, to: str) -> PushRecord:
@@ -223,8 +221,18 @@ class Store:
             raise StoreError(f"{to!r} matches {len(matches)} pushes; give more of the revision id")
         return matches[0]  # newest push of that step
 
-    def revert(self, name: str, to: str, reason: str = "") -> tuple[PushRecord, Revision]:
-        """Push the bundle of an earlier push as the newest, noting where it came from and why."""
+    def revert(self, name: str, to: str, reason: str = "", force: bool = False) -> tuple[PushRecord, Revision]:
+        """Push the bundle of an earlier push as the newest, noting where it came from and why.
+
+        Refused (LeaseHeld) while a learner holds `name`: it would push over the revert. The one rule for the
+        revert flow, `zeb store revert` and any other caller; `force=True` is the operator's override."""
+        lease = Lease.peek(self, check_name(name))
+        if lease is not None and not force:
+            raise LeaseHeld(
+                f"a learner ({lease.get('holder')}) holds {name!r}: it would push over the revert. Cancel its run "
+                "first (it pushes and releases the lease), or force the revert (force=True, `zeb store revert "
+                "--force`)"
+            )
         target = self.resolve_revision(name, to)
         bundle = self.pull_weights(name, revision=target.revision)
         if bundle is None:
@@ -234,6 +242,14 @@ class Store:
         return target, rev
 
     # ================================================================ lease
+    def read_versioned(self, path: str) -> tuple[bytes | None, str | None]:
+        """A weights-repo file with its compare-and-swap token (retried), for the lease."""
+        return self._call(f"read {path}", self.weights.read_versioned, path)
+
+    def write_if(self, path: str, data: bytes, token: str | None) -> bool:
+        """Write a weights-repo file only if unchanged since `read_versioned` gave `token` (retried)."""
+        return self._call(f"write {path}", self.weights.write_if, path, data, token)
+
     def acquire_lease(
         self, name: str = DEFAULT_NAME, holder: str | None = None, ttl_s: float = DEFAULT_LEASE_TTL_S
     ) -> "Lease":
@@ -447,7 +463,7 @@ class Lease:
 
     @staticmethod
     def peek(store: Store, name: str) -> dict[str, Any] | None:
-        data, _ = store._call("read lease", store.weights.read_versioned, f"{name}-lease.json")
+        data, _ = store.read_versioned(f"{name}-lease.json")
         record = _lease_record(data)
         if record is None or record.get("expires", 0) < time.time():
             return None
@@ -459,7 +475,7 @@ class Lease:
 
     def _swap(self, require_mine: bool) -> None:
         for _ in range(10):
-            data, token = self.store._call("read lease", self.store.weights.read_versioned, self.path)
+            data, token = self.store.read_versioned(self.path)
             record = _lease_record(data)
             alive = record is not None and record.get("expires", 0) >= time.time()
             if alive and record["holder"] != self.holder:
@@ -470,7 +486,7 @@ class Lease:
                 )
             if require_mine and not (record is not None and record.get("holder") == self.holder):
                 raise LeaseHeld(f"lost the lease on {self.name!r} (it expired and was taken or removed)")
-            if self.store._call("write lease", self.store.weights.write_if, self.path, self._record(), token):
+            if self.store.write_if(self.path, self._record(), token):
                 self.held = True
                 return
         raise StoreError(f"could not take the lease on {self.name!r}: it kept changing under us")
@@ -531,11 +547,11 @@ class Lease:
         self.stop_keep_alive()
         if not self.held:
             return
-        data, token = self.store._call("read lease", self.store.weights.read_versioned, self.path)
+        data, token = self.store.read_versioned(self.path)
         record = _lease_record(data)
         if record is not None and record.get("holder") == self.holder:
             gone = json.dumps({"holder": None, "released": time.time(), "expires": 0}).encode()
-            self.store._call("release lease", self.store.weights.write_if, self.path, gone, token)
+            self.store.write_if(self.path, gone, token)
         self.held = False
 
 

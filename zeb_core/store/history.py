@@ -1,0 +1,132 @@
+"""History as copies: how the local folder and S3, which have no commits of their own, keep pushes.
+
+One scheme, written once: a push kept for history is first written as a complete copy under `.history/REV/`
+with `.commit.json` (the record) last, and only then are the live files put, in the order given (the caller's
+state file last). `history()` lists the revisions whose record exists, so a push that died before its record is
+not a push; `read(path, revision)` reads the copy; `drop_history` removes the record first, so a half-dropped
+push is not listed either. A backend supplies five primitives (put a copy, put a live file, delete live files,
+list revision ids, remove a revision's folder) and `read`; the Hub keeps git history instead and needs none.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from abc import abstractmethod
+from collections.abc import Sequence
+
+from zeb_core.store.backend import Backend, NotFound, Revision, StoreError, check_path
+
+HISTORY_DIR = ".history"
+COMMIT_FILE = ".commit.json"
+
+
+def new_revision_id() -> str:
+    """Sortable by time, unique across writers."""
+    return f"{time.time_ns():020d}-{secrets.token_hex(4)}"
+
+
+def copy_path(revision: str, path: str) -> str:
+    """Where the history copy of `path` at `revision` lives, relative to the repo."""
+    check_path(path)
+    check_path(revision)
+    if "/" in revision:
+        raise StoreError(f"invalid revision id {revision!r}")
+    return f"{HISTORY_DIR}/{revision}/{path}"
+
+
+def encode_record(rev: Revision, puts: Sequence[str], deletes: Sequence[str]) -> bytes:
+    return json.dumps({"id": rev.id, "time": rev.time, "message": rev.message, "files": list(puts),
+                       "deletes": list(deletes)}).encode()
+
+
+def decode_record(raw: bytes) -> Revision | None:
+    """The revision a record names; None for an unreadable one (it is skipped, not an error)."""
+    try:
+        record = json.loads(raw)
+        return Revision(str(record["id"]), float(record["time"]), str(record.get("message", "")))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class CopyHistory(Backend):
+    """`commit`, `history` and `drop_history` over the primitives below, for backends that keep history as copies."""
+
+    history_copies = True
+
+    # ------------------------------------------------------------ primitives
+    @abstractmethod
+    def _put_copy(self, revision: str, path: str, data: bytes) -> None:
+        """Write the history copy of `path` at `revision` (whole: readers never see part of it)."""
+
+    @abstractmethod
+    def _put_live(self, path: str, data: bytes, revision: str | None) -> None:
+        """Write the live `path` (whole); `revision` names its history copy when there is one (S3 copies it)."""
+
+    @abstractmethod
+    def _delete_live(self, paths: Sequence[str]) -> None:
+        """Remove live files; missing ones are fine."""
+
+    @abstractmethod
+    def _revision_ids(self) -> list[str]:
+        """The folder names under `.history/`, in any order."""
+
+    @abstractmethod
+    def _remove_revision(self, revision: str) -> None:
+        """Remove what is left of a revision's folder (its record is already gone)."""
+
+    @abstractmethod
+    def _delete_copy(self, revision: str, path: str) -> None:
+        """Remove one history copy (the record, when a push is dropped)."""
+
+    # ------------------------------------------------------------ the scheme
+    def commit(
+        self, puts: dict[str, bytes], deletes: Sequence[str] = (), message: str = "", history: bool = False
+    ) -> Revision:
+        for path in [*puts, *deletes]:
+            check_path(path)
+        rev = Revision(new_revision_id(), time.time(), message)
+        if history:
+            for path, data in puts.items():
+                self._put_copy(rev.id, path, data)
+            self._put_copy(rev.id, COMMIT_FILE, encode_record(rev, list(puts), deletes))
+        for path, data in puts.items():
+            self._put_live(path, data, rev.id if history else None)
+        if deletes:
+            self._delete_live(list(deletes))
+        return rev
+
+    def history(self, limit: int = 100) -> list[Revision]:
+        out: list[Revision] = []
+        for rev_id in sorted(self._revision_ids(), reverse=True):
+            if not rev_id or rev_id.startswith("."):
+                continue
+            try:
+                raw = self.read(COMMIT_FILE, rev_id)
+            except NotFound:
+                continue  # a push that died before its record: not a push
+            rev = decode_record(raw)
+            if rev is None:
+                continue
+            out.append(rev)
+            if len(out) >= limit:
+                break
+        return out
+
+    def drop_history(self, revisions: Sequence[str]) -> None:
+        """Forget recorded pushes (their `.history/REV/` copies); the live files are untouched."""
+        for rev in revisions:
+            self._delete_copy(rev, COMMIT_FILE)  # the record first: a half-dropped push is not listed
+            self._remove_revision(rev)
+
+
+__all__ = [
+    "COMMIT_FILE",
+    "HISTORY_DIR",
+    "CopyHistory",
+    "copy_path",
+    "decode_record",
+    "encode_record",
+    "new_revision_id",
+]
