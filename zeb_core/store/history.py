@@ -4,7 +4,7 @@ One scheme, written once: a push kept for history is first written as a complete
 with `.commit.json` (the record) last, and only then are the live files put, in the order given (the caller's
 state file last). `history()` lists the revisions whose record exists, so a push that died before its record is
 not a push; `read(path, revision)` reads the copy; `drop_history` removes the record first, so a half-dropped
-push is not listed either. A backend supplies five primitives (put a copy, put a live file, delete live files,
+push is not listed either. A backend supplies the primitives (put or delete a copy, put or delete live files,
 list revision ids, remove a revision's folder) and `read`; the Hub keeps git history instead and needs none.
 """
 
