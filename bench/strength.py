@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from zeb_core.players.base import make_player  # noqa: E402
-from zeb_core.strength import REPORT_SEED, benchmark, rate_text  # noqa: E402
+from zeb_core.strength import BASELINES, REPORT_SEED, benchmark, rate_text  # noqa: E402
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     if not args.player and not args.weights:
         ap.error("give WEIGHTS or --player SPEC")
     player = make_player(args.player or f"policy:path={args.weights}", "cpu", seed=1)
-    opponents = ["random", "heuristic"] + (["pimc:worlds=16"] if args.pimc_games else [])
+    opponents = [*BASELINES] + (["pimc:worlds=16"] if args.pimc_games else [])
     results = benchmark(player, opponents, args.games, args.seed, "cpu", {"pimc:worlds=16": args.pimc_games})
     for spec, r in zip(opponents, results, strict=True):
         print(f"vs {spec}: {rate_text(r)} over {r.games} games")

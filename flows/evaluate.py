@@ -6,6 +6,7 @@ from prefect import flow
 from prefect.artifacts import create_table_artifact
 
 from tasks.evaluate import match_task
+from zeb_core.strength import BASELINES, interval_text, percent
 
 
 @flow(name="evaluate", log_prints=True)
@@ -17,15 +18,15 @@ def evaluate(
     device: str = "cpu",
 ) -> list[dict]:
     """Play `player` against each opponent (default: random and heuristic) and publish a results table."""
-    opponents = opponents or ["random", "heuristic"]
+    opponents = opponents or list(BASELINES)
     results = [match_task(player, opp, games, seed, device) for opp in opponents]
     rows = [
         {
             "player": r["player_a"],
             "opponent": r["player_b"],
             "games": r["games"],
-            "win rate": f"{r['win_rate']:.1%}",
-            "95% CI": f"{r['ci_low']:.1%}..{r['ci_high']:.1%}",
+            "win rate": percent(r["win_rate"]),
+            "95% CI": interval_text(r["ci_low"], r["ci_high"]),
             "avg margin": f"{r['avg_margin']:+.2f}",
         }
         for r in results

@@ -16,7 +16,9 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from tasks.common import key_of, open_ops_store
 from tasks.ladder import ladder_match_task, ladder_players_task
 from zeb_core.formats.weights import DEFAULT_NAME
+from zeb_core.match import MatchResult
 from zeb_core.ratings import Pairing, fit_bradley_terry, ratings_png
+from zeb_core.strength import BASELINES, LADDER_SEED_STRIDE, percent, rate_text
 from zeb_core.wandb_log import WandbLogger
 
 
@@ -45,7 +47,7 @@ def ladder(
     logger = get_run_logger()
     if threads:
         torch.set_num_threads(threads)
-    baselines = list(baselines) if baselines is not None else ["random", "heuristic"]
+    baselines = list(baselines) if baselines is not None else list(BASELINES)
     if anchor not in baselines:
         baselines.insert(0, anchor)
     st = open_ops_store(store, examples_url) if store else None
@@ -53,13 +55,13 @@ def ladder(
     logger.info("ladder of %d players: %s", len(entries), ", ".join(e.label for e in entries))
     results = []
     for k, (a, b) in enumerate(itertools.combinations(entries, 2)):
-        results.append(ladder_match_task(a, b, games, seed + 1009 * k, device))
+        results.append(ladder_match_task(a, b, games, seed + LADDER_SEED_STRIDE * k, device))
     pairings = [Pairing(r["player_a"], r["player_b"], r["games"], r["win_rate"] * r["games"]) for r in results]
     ratings = fit_bradley_terry(pairings, anchor=anchor, players=[e.label for e in entries])
     by_label = {e.label: e for e in entries}
     rows = [
         {"rank": i + 1, "player": r.player, "Elo": round(r.elo, 1), "95% CI": f"{r.ci_low:+.0f}..{r.ci_high:+.0f}",
-         "games": r.games, "score": f"{r.score:.1%}", "step": by_label[r.player].step}
+         "games": r.games, "score": percent(r.score), "step": by_label[r.player].step}
         for i, r in enumerate(ratings)
     ]
     newest_step = next((e.step for e in entries if "newest" in e.roles), None)
@@ -68,7 +70,7 @@ def ladder(
                           description=f"Elo ladder of {where} ({anchor} = 0), {games} games per pairing")
     png = base64.b64encode(ratings_png(ratings, title=f"Elo ladder: {where}", anchor=anchor)).decode()
     pair_lines = [
-        f"| {r['player_a']} | {r['player_b']} | {r['win_rate']:.1%} ({r['ci_low']:.1%}..{r['ci_high']:.1%}) | {r['games']} |"
+        f"| {r['player_a']} | {r['player_b']} | {rate_text(MatchResult(**r))} | {r['games']} |"
         for r in results
     ]
     create_markdown_artifact(

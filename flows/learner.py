@@ -17,12 +17,14 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.artifacts import update_progress_artifact
 
 from flows.stop import StopFlag
+from tasks.common import key_of
 from tasks.credentials import load_credentials
 from tasks.learner import close_task, evaluate_task, ingest_task, promote_task, prune_task, push_task, start_task
 from tasks.learner import train_task
 from zeb_core.curves import training_curve_png
 from zeb_core.formats.weights import DEFAULT_NAME
 from zeb_core.learner import Learner, LearnerSettings
+from zeb_core.strength import BASELINES, eval_rate, interval_text, percent
 from zeb_core.wandb_log import WandbLogger
 
 
@@ -105,7 +107,7 @@ def learner(
                 push_task(lrn, step)
             if step % prune_every == 0:
                 prune_task(lrn, step)
-            lrn.history.append({k: v for k, v in row.items() if isinstance(v, (int, float))})
+            lrn.record(row)
             wandb.log({k: v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}, step=step)
             logger.info(
                 "Cycle %d: policy_loss=%.4f, q_loss=%.4f, value_loss=%.4f (train=%.2fs) [buffer: %s, games: %s, +%d examples]",
@@ -141,14 +143,14 @@ def _wait_for_data(lrn: Learner, stop: StopFlag, deadline: float | None, sleep_s
 
 
 def _publish_eval(lrn: Learner, name: str) -> None:
-    ev = lrn.last_eval
-    rows = [
-        {"opponent": opp, "win rate": f"{ev[f'eval/vs_{opp}_win_rate']:.1%}",
-         "95% CI": f"{ev[f'eval/vs_{opp}_ci_low']:.1%}..{ev[f'eval/vs_{opp}_ci_high']:.1%}",
-         "games": lrn.settings.eval_games, "step": lrn.step}
-        for opp in ("random", "heuristic")
-    ]
-    create_table_artifact(rows, key=f"{_key(name)}-evaluation", description=f"{name} at step {lrn.step}")
+    rows = []
+    for opp in BASELINES:
+        if (rate := eval_rate(lrn.last_eval, opp)) is None:
+            continue
+        win, low, high = rate
+        rows.append({"opponent": opp, "win rate": percent(win), "95% CI": interval_text(low, high),
+                     "games": lrn.settings.eval_games, "step": lrn.step})
+    create_table_artifact(rows, key=key_of(name, "evaluation"), description=f"{name} at step {lrn.step}")
 
 
 def _publish_curve(lrn: Learner, name: str) -> None:
@@ -156,13 +158,9 @@ def _publish_curve(lrn: Learner, name: str) -> None:
     data = base64.b64encode(png).decode()
     create_markdown_artifact(
         f"## Training curve of {name}\n\n![training curve](data:image/png;base64,{data})\n",
-        key=f"{_key(name)}-training-curve",
+        key=key_of(name, "training-curve"),
         description="losses and win rates of this learner run",
     )
-
-
-def _key(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name.lower())
 
 
 def _start_next_run(logger) -> None:  # noqa: ANN001

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from zeb_core.formats.weights import DEFAULT_NAME
 from zeb_core.mcts.config import SearchConfig
 
 console = Console(stderr=True)
@@ -29,7 +30,7 @@ def _threads(threads: int | None) -> None:
 def learner_cmd(
     store: Annotated[str, typer.Option("--store", "--repo-id", help="Weights store: file://DIR, hf://OWNER/REPO, s3://BUCKET/PREFIX.")],
     examples_repo_id: Annotated[str | None, typer.Option("--examples-repo-id", "--examples-url", help="Examples store, if not beside the weights (hf://OWNER/REPO is a dataset repo).")] = None,
-    weights_name: Annotated[str, typer.Option("--weights-name", help="Namespace: weights NAME.*, examples under NAME/ (root for `model`).")] = "model",
+    weights_name: Annotated[str, typer.Option("--weights-name", help="Namespace: weights NAME.*, examples under NAME/ (root for `model`).")] = DEFAULT_NAME,
     checkpoint: Annotated[str | None, typer.Option(help="Bootstrap checkpoint folder when the store has no weights for the namespace.")] = None,
     size: Annotated[str, typer.Option(help="Fresh model size when there is neither store weights nor --checkpoint: small, medium, large.")] = "medium",
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-4,
@@ -82,7 +83,7 @@ def learner_cmd(
 def worker_cmd(
     store: Annotated[str, typer.Option("--store", "--repo-id", help="Weights store: file://DIR, hf://OWNER/REPO, s3://BUCKET/PREFIX.")],
     examples_repo_id: Annotated[str | None, typer.Option("--examples-repo-id", "--examples-url", help="Examples store, if not beside the weights.")] = None,
-    weights_name: Annotated[str, typer.Option("--weights-name", help="Namespace (must match the learner's).")] = "model",
+    weights_name: Annotated[str, typer.Option("--weights-name", help="Namespace (must match the learner's).")] = DEFAULT_NAME,
     worker_id: Annotated[str | None, typer.Option(help="Worker id in file names (default: host and a random suffix).")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "auto",
     games_per_batch: Annotated[int, typer.Option(help="Games played in parallel per batch (one example file per batch).")] = 64,

@@ -30,13 +30,14 @@ DeviceOpt = Annotated[str, typer.Option(help="torch device: cpu, cuda, cuda:1, o
 
 
 def resolve_device(device: str) -> str:
-    import torch
+    """The flag read as zeb_core.device reads it; one this machine cannot use ends the command with the reason."""
+    from zeb_core.device import resolve_device as resolve
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        fail(f"device {device!r} asked for, but this machine has no CUDA GPU (use --device cpu)")
-    return device
+    try:
+        return str(resolve(device))
+    except (ValueError, RuntimeError) as exc:
+        fail(str(exc))
+        raise
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -83,10 +84,12 @@ def eval_cmd(
     if as_json:
         out.print_json(json.dumps(result.to_dict()))
         return
+    from zeb_core.strength import interval_text, percent
+
     table = Table(title=f"{result.player_a} vs {result.player_b}", show_header=False)
     table.add_row("games", f"{result.games:,}")
-    table.add_row("win rate (A)", f"{result.win_rate:.1%}")
-    table.add_row("95% interval", f"{result.ci_low:.1%} .. {result.ci_high:.1%}")
+    table.add_row("win rate (A)", percent(result.win_rate))
+    table.add_row("95% interval", interval_text(result.ci_low, result.ci_high))
     table.add_row("avg margin (A)", f"{result.avg_margin:+.2f} points")
     table.add_row("A's contracts made", f"{result.a_contract_rate:.1%}")
     table.add_row("speed", f"{result.games_per_s:,.0f} games/s")

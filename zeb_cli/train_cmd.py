@@ -280,7 +280,7 @@ def _report(store: Any, run_dir: Path, curve: dict[int, dict[str, float]], games
     from zeb_core.curves import training_curve_png
     from zeb_core.model.checkpoint import model_from_bundle
     from zeb_core.players.builtin import PolicyPlayer
-    from zeb_core.strength import BASELINES, benchmark, score
+    from zeb_core.strength import BASELINES, benchmark, interval_text, percent, score
 
     bundle = store.pull_weights()
     if bundle is None:
@@ -312,7 +312,7 @@ def _report(store: Any, run_dir: Path, curve: dict[int, dict[str, float]], games
         player = PolicyPlayer(model_from_bundle(b, device), torch.device(device), name=f"{label} (step {b.step})")
         results = benchmark(player, BASELINES, games, device=device)
         for opponent, r in zip(BASELINES, results, strict=True):
-            table.add_row(r.player_a, opponent, str(r.games), f"{r.win_rate:.1%}", f"{r.ci_low:.1%}..{r.ci_high:.1%}")
+            table.add_row(r.player_a, opponent, str(r.games), percent(r.win_rate), interval_text(r.ci_low, r.ci_high))
         scores[label] = score(results)
     out.print(table)
     weights = run_dir / "weights"

@@ -12,25 +12,26 @@ import logging
 import socket
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
+from zeb_core.device import resolve_device
 from zeb_core.engine.state import VALUE_TARGETS
 from zeb_core.formats.safe_io import sha256_hex
 from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle, load_bundle_dir, weights_filenames
-from zeb_core.match import play_match
+from zeb_core.learner_state import LearnerState
 from zeb_core.model.checkpoint import bundle_from_model, model_from_bundle
 from zeb_core.model.config import ModelConfig
 from zeb_core.model.net import ZebNet
-from zeb_core.players.base import make_player
 from zeb_core.players.builtin import PolicyPlayer
 from zeb_core.promotion import PromotionResult, SprtConfig, benchmark_gain, regression, sequential_match
 from zeb_core.store import ExampleCursor, Lease, Store, StoreError, StoreUnavailable, open_store
+from zeb_core.strength import BASELINES, EVAL_SEED, benchmark, eval_metrics, percent
 from zeb_core.train import ReplayBuffer, TrainConfig, Trainer
-from zeb_core.worker import resolve_device, wait_and_retry
+from zeb_core.worker import wait_and_retry
 
 log = logging.getLogger("zeb.learner")
 KEEP_PUSHES = 50  # revertable pushes kept in a local or S3 store's history
@@ -155,7 +156,7 @@ class Learner:
             self.echo(f"Fresh start for {s.name}: pushed step 0 ({self._param_count():,} parameters) to {self.store.url}")
         best = wait_and_retry("read the best model's state", lambda: self.store.peek_state(s.name, "best"), patience)
         if best is not None:
-            self.best_vs_random = (best.get("last_eval") or {}).get("eval/vs_random_win_rate")
+            self.best_vs_random = LearnerState.from_json(best).last_eval.get("eval/vs_random_win_rate")
         wait_and_retry("rebuild the replay buffer", self._rebuild_buffer, patience)  # adds to the buffer only at the end
 
     def _interrupted_push(self, error: StoreError) -> WeightsBundle:
@@ -194,21 +195,21 @@ class Learner:
             log.warning("weights were trained for the %r value target; this learner trains %r from here on",
                         self.model.config.value_target, s.value_target)
             self.model.config = self.model.config.model_copy(update={"value_target": s.value_target})
-        state = bundle.state
-        self.step = int(state.get("step", 0))
-        self.total_games = int(state.get("total_games", 0))
-        self.examples_ingested = int(state.get("examples_ingested", 0))
-        self.dropped_stale = int(state.get("examples_dropped_stale", 0))
-        self.dropped_other_target = int(state.get("examples_dropped_other_target", 0))
-        self.files_quarantined = int(state.get("files_quarantined", 0))
-        self.cursor = ExampleCursor.from_json(state.get("cursor"))
-        self.last_eval = dict(state.get("last_eval") or {})
+        state = LearnerState.from_json(bundle.state)
+        self.step = state.step
+        self.total_games = state.total_games
+        self.examples_ingested = state.examples_ingested
+        self.dropped_stale = state.examples_dropped_stale
+        self.dropped_other_target = state.examples_dropped_other_target
+        self.files_quarantined = state.files_quarantined
+        self.cursor = state.cursor
+        self.last_eval = state.last_eval
         config = TrainConfig(
             lr=s.lr, batch_size=s.batch_size, warmup_steps=s.warmup_steps, total_steps=s.cosine_steps
         )
         optimizer = bundle.optimizer
         try:
-            self.trainer = Trainer(self.model, config, self.device, optimizer, int(state.get("optimizer_step", 0)))
+            self.trainer = Trainer(self.model, config, self.device, optimizer, state.optimizer_step)
         except (ValueError, KeyError) as exc:  # an optimizer state for another model: start the optimizer fresh
             log.warning("optimizer state does not fit this model (%s); starting a fresh optimizer", exc)
             self.trainer = Trainer(self.model, config, self.device, None, 0)
@@ -321,14 +322,11 @@ class Learner:
         games = games or self.settings.eval_games
         self.model.eval()
         player = PolicyPlayer(self.model, self.device, name=f"{self.settings.name}@{self.step}")
-        results = {}
-        for opponent in ("random", "heuristic"):
-            r = play_match(player, make_player(opponent, self.device, self.step), games, seed=1_000_003 + self.step,
-                           device=self.device)
-            results[f"eval/vs_{opponent}_win_rate"] = r.win_rate
-            results[f"eval/vs_{opponent}_ci_low"] = r.ci_low
-            results[f"eval/vs_{opponent}_ci_high"] = r.ci_high
+        matches = benchmark(player, BASELINES, games, seed=EVAL_SEED + self.step, device=self.device,
+                            opponent_seed=self.step)
+        for r in matches:
             self.echo(r.summary())
+        results = eval_metrics(matches, BASELINES)
         self.model.train()
         self.last_eval = {**results, "step": self.step}
         return results
@@ -336,23 +334,8 @@ class Learner:
     def push(self, message: str = "") -> bool:
         """One atomic push of weights, optimizer and state; False (logged) when the store is down."""
         assert self.model is not None and self.trainer is not None
-        state = {
-            "step": self.step,
-            "total_games": self.total_games,
-            "examples_ingested": self.examples_ingested,
-            "examples_dropped_stale": self.dropped_stale,
-            "examples_dropped_other_target": self.dropped_other_target,
-            "value_target": self.settings.value_target,
-            "files_quarantined": self.files_quarantined,
-            "optimizer_step": self.trainer.step,
-            "learner_id": self.settings.learner_id,
-            "cursor": self.cursor.to_json(),
-            "last_eval": self.last_eval,
-            "last_metrics": self.last_metrics,
-            "time": time.time(),
-        }
-        bundle = bundle_from_model(self.model, state, self.trainer.optimizer_state())
-        evals = ", ".join(f"{k.split('/')[1]} {v:.1%}" for k, v in self.last_eval.items() if k.endswith("win_rate"))
+        bundle = bundle_from_model(self.model, self.state().to_json(), self.trainer.optimizer_state())
+        evals = ", ".join(f"{k.split('/')[1]} {percent(v)}" for k, v in self.last_eval.items() if k.endswith("win_rate"))
         title = f"step {self.step}, {self.total_games:,} games" + (f", {evals}" if evals else "") + (f" ({message})" if message else "")
         try:
             self._renew_lease()
@@ -362,6 +345,21 @@ class Learner:
             return False
         self.pushed_step = self.step
         return True
+
+    def state(self) -> LearnerState:
+        """What a push records beside the weights, as of now."""
+        assert self.trainer is not None
+        return LearnerState(
+            step=self.step, total_games=self.total_games, examples_ingested=self.examples_ingested,
+            examples_dropped_stale=self.dropped_stale, examples_dropped_other_target=self.dropped_other_target,
+            files_quarantined=self.files_quarantined, value_target=self.settings.value_target,
+            optimizer_step=self.trainer.step, learner_id=self.settings.learner_id, cursor=self.cursor,
+            last_eval=self.last_eval, last_metrics=self.last_metrics,
+        )
+
+    def record(self, row: dict[str, Any]) -> None:
+        """One cycle's row for the training curve: its numeric values."""
+        self.history.append({k: v for k, v in row.items() if isinstance(v, (int, float))})
 
     def _renew_lease(self) -> None:
         """Before any write: raises LeaseHeld when the lease was lost (another learner may own the namespace)."""
@@ -384,7 +382,7 @@ class Learner:
         except StoreUnavailable as exc:  # an outage must not end the run: try again at the next evaluation
             log.warning("promotion skipped: store unavailable (%s)", exc)
             return None
-        best_eval = dict((best.state.get("last_eval") or {}) if best is not None else {})
+        best_eval = LearnerState.from_json(best.state).last_eval if best is not None else {}
         if self.best_vs_random is None and best_eval:
             self.best_vs_random = best_eval.get("eval/vs_random_win_rate")  # after a restart
         if best is not None and benchmark_gain(self.last_eval, best_eval):
@@ -401,11 +399,10 @@ class Learner:
                 return result
         else:
             result = PromotionResult(True, "first", 0, 1.0, 0.0)
-        state = {"step": self.step, "total_games": self.total_games, "last_eval": self.last_eval, "time": time.time(),
-                 "promotion": asdict(result)}
+        state = replace(self.state(), promotion=asdict(result))
         try:
             self._renew_lease()  # a promotion match can outlast the TTL: is the namespace still ours?
-            self.store.promote(bundle_from_model(self.model, state, None), s.name, message=result.summary())
+            self.store.promote(bundle_from_model(self.model, state.to_json(), None), s.name, message=result.summary())
         except StoreUnavailable as exc:
             log.warning("promotion (%s) not pushed: store unavailable (%s)", result.summary(), exc)
             return None

@@ -18,8 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from zeb_core.device import resolve_device
 from zeb_core.formats.examples import encode_examples, sanitize_worker_id
 from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle
 from zeb_core.mcts.config import SearchConfig
@@ -34,14 +33,6 @@ log = logging.getLogger("zeb.worker")
 
 def default_worker_id() -> str:
     return sanitize_worker_id(f"{socket.gethostname()}-{uuid.uuid4().hex[:4]}")
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but this machine has no CUDA GPU (use cpu or auto)")
-    return torch.device(device)
 
 
 @dataclass

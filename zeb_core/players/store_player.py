@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from zeb_core.engine.state import GameState
+from zeb_core.formats.weights import DEFAULT_NAME
 from zeb_core.model.checkpoint import model_from_bundle
 from zeb_core.players.base import Decision, SpecError, pop_param, register, reject_unknown
 from zeb_core.players.builtin import PolicyPlayer
@@ -46,7 +47,7 @@ class StorePlayer:
         self,
         store: Any,
         url: str,
-        name: str = "model",
+        name: str = DEFAULT_NAME,
         which: str = "latest",
         device: torch.device | str = "cpu",
         temperature: float = 0.0,
@@ -122,7 +123,7 @@ def _store(params: dict[str, str], device: torch.device, seed: int) -> StorePlay
     if not params.get("url"):
         raise SpecError("store player needs url=URL (for example url=file:///abs/runs/NAME)")
     url = params.pop("url")
-    name = params.pop("name", "model") or "model"
+    name = params.pop("name", DEFAULT_NAME) or DEFAULT_NAME
     which = params.pop("which", "latest")
     if which not in WHICH:
         raise SpecError(f"which={which!r} must be latest or best")

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zeb_core.bot import BotSession
+from zeb_core.formats.weights import DEFAULT_NAME
 from zeb_core.players.base import SpecError
 from zeb_core.serve.game import HUMAN_SEAT, GameError, GameStore
 from zeb_core.serve.players import POLICY_NOTE, PlayerPool
@@ -87,7 +88,7 @@ def _bots(body: dict[str, Any], default: str) -> dict[int, str]:
 def create_app(
     default_player: str = "heuristic",
     store_url: str | None = None,
-    store_name: str = "model",
+    store_name: str = DEFAULT_NAME,
     device: str = "cpu",
     refresh_s: float = 30.0,
     max_games: int = 1000,

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from zeb_core.formats.weights import DEFAULT_NAME
 from zeb_core.players.base import Player, SpecError, make_player, parse_spec
 
 BUILTIN = {
@@ -26,7 +27,7 @@ POLICY_NOTE = (
 )
 
 
-def store_spec(url: str, which: str, name: str = "model") -> str:
+def store_spec(url: str, which: str, name: str = DEFAULT_NAME) -> str:
     return f"store:url={url},name={name},which={which}"
 
 
@@ -37,7 +38,7 @@ class PlayerPool:
         self,
         default: str = "heuristic",
         store_url: str | None = None,
-        store_name: str = "model",
+        store_name: str = DEFAULT_NAME,
         device: torch.device | str = "cpu",
         refresh_s: float = 30.0,
         max_players: int = 32,

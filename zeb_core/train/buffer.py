@@ -9,18 +9,11 @@ from __future__ import annotations
 
 import torch
 
+from zeb_core.device import resolve_device
 from zeb_core.encoding import OBS_FEATURES, OBS_TOKENS
 from zeb_core.engine.state import HAND_SIZE
 
 FIELDS = ("obs", "legal", "policy", "value", "model_step", "q", "has_q")
-
-
-def resolve_device(device: torch.device | str) -> torch.device:
-    """`cuda` with its index filled in, so "cuda" and "cuda:0" compare equal."""
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
-        return torch.device("cuda", torch.cuda.current_device())
-    return device
 
 
 class ReplayBuffer:

@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zeb_core.device import resolve_device
 from zeb_core.model.net import ZebNet
-from zeb_core.train.buffer import ReplayBuffer, resolve_device
+from zeb_core.train.buffer import ReplayBuffer
 from zeb_core.train.schedule import lr_at
 
 METRIC_KEYS = (
