@@ -1,1 +1,1 @@
-"""Prefect flows composed from tasks: evaluation now; learner, self-play worker, pruning and revert to come."""
+"""Prefect flows composed from tasks: learner, self-play worker, evaluation, ladder, monitor, prune, revert, stop."""

@@ -39,7 +39,7 @@ KEEP_PUSHES = 50  # revertable pushes kept in a local or S3 store's history
 
 @dataclass
 class LearnerSettings:
-    """Flags mirror the reference learner's runbook, with its defaults where they make sense."""
+    """Flags mirror mk5-main forge/zeb learner's runbook, with its defaults where they make sense."""
 
     store: str
     examples_url: str | None = None

@@ -15,7 +15,7 @@ def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gener
 
 
 def deal_benchmark(batch: int, gen: torch.Generator, device: torch.device | str = "cpu") -> GameState:
-    """B hands dealt as the reference evaluates: a shuffle, a uniform bidder, bid and declaration."""
+    """B hands dealt as mk5-main forge/zeb evaluates: a shuffle, a uniform bidder, bid and declaration."""
     device = torch.device(device)
     perm = torch.rand(batch, N_DOMINOES, generator=gen, device=gen.device).argsort(dim=1)
     hands = perm.view(batch, N_SEATS, HAND_SIZE)

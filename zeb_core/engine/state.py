@@ -163,7 +163,7 @@ class GameState:
         return self.hand_of(self.current).gather(1, slots.view(-1, 1)).squeeze(1)
 
     def values(self) -> torch.Tensor:
-        """[B, 4] the reference's training value for each seat (spec: Result and training value)."""
+        """[B, 4] mk5-main forge/zeb's training value for each seat (spec: Result and training value)."""
         bidder_team = self.bidder % 2
         made_pts = self.team_points.gather(1, bidder_team.view(-1, 1)).squeeze(1).to(torch.float64)
         bid = self.bid.to(torch.float64)

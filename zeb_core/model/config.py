@@ -13,7 +13,7 @@ MODEL_FORMAT_VERSION = 1
 ARCHITECTURE = "zeb-transformer"
 SizeName = Literal["small", "medium", "large", "custom"]
 
-# (d_model, n_layers, n_heads, d_ff): about 75K, 557K and 3.3M parameters, like the reference's presets.
+# (d_model, n_layers, n_heads, d_ff): about 75K, 557K and 3.3M parameters, like mk5-main forge/zeb's presets.
 PRESETS: dict[str, tuple[int, int, int, int]] = {
     "small": (64, 2, 4, 128),
     "medium": (128, 4, 4, 256),

@@ -39,7 +39,7 @@ METRIC_KEYS = (
 
 @dataclass
 class TrainConfig:
-    """Optimisation settings. Batch 64 and weight decay 0.01 are the reference learner's defaults."""
+    """Optimisation settings. Batch 64 and weight decay 0.01 are mk5-main forge/zeb learner's defaults."""
 
     lr: float = 1e-3
     weight_decay: float = 0.01
