@@ -12,8 +12,7 @@ from zeb_core.engine import GameState, deal_benchmark, make_generator
 from zeb_core.engine.dominoes import TABLES
 from zeb_core.encoding import encode
 from zeb_core.mcts import Evaluator, SearchConfig, search, search_moves
-from zeb_core.mcts.driver import MoveSearch, TreeReuse, policy_target
-from zeb_core.mcts.search import EvalCache
+from zeb_core.mcts import EvalCache, SearchSummary, TreeReuse, policy_target
 from zeb_core.mcts.worlds import info_from_state, sample_worlds
 from zeb_core.model import ModelConfig, ZebNet
 from zeb_core.players import make_player
@@ -111,7 +110,7 @@ def test_visits_only_on_legal_slots_and_sum_to_the_simulations() -> None:
     result = search(state, Evaluator(_neutral_net()), SearchConfig(simulations=20, max_nodes=16), 20)
     assert bool((result.visits[~result.legal] == 0).all())
     assert torch.equal(result.visits.sum(1), torch.full((6,), 20.0))
-    assert bool((result.root_value.abs() <= 1).all())
+    assert bool((result.value.abs() <= 1).all())
 
 
 def test_sampled_worlds_keep_the_public_game_and_the_searchers_hand() -> None:
@@ -171,7 +170,7 @@ def test_eval_cache_does_not_change_the_search() -> None:
     assert hits[0] == 0 and hits[1] > 0  # a full tree re-evaluates its unstored leaves: those are hits
     assert torch.equal(results[0].visits, results[2].visits)
     assert torch.equal(results[1].visits, results[3].visits)
-    assert torch.allclose(results[0].root_value, results[2].root_value, atol=1e-6)
+    assert torch.allclose(results[0].value, results[2].value, atol=1e-6)
 
 
 def test_eval_cache_returns_each_rows_own_outputs() -> None:
@@ -260,7 +259,7 @@ def test_improved_policy_target_follows_q_and_stays_on_legal_slots() -> None:
     prior = torch.tensor([[0.5, 0.3, 0.2, 0, 0, 0, 0]] * 3)
     visits = torch.tensor([[4.0, 4, 0, 0, 0, 0, 0], [4, 4, 4, 0, 0, 0, 0], [4, 4, 4, 0, 0, 0, 0]])
     q = torch.tensor([[0.1, 0.6, 0, 0, 0, 0, 0], [0.2, 0.2, 0.2, 0, 0, 0, 0], [-0.5, 0.0, 0.5, 0, 0, 0, 0]])
-    found = MoveSearch(visits=visits, value=torch.tensor([0.9, 0.2, 0.0]), legal=legal, wsum=q * visits, prior=prior)
+    found = SearchSummary(visits=visits, value=torch.tensor([0.9, 0.2, 0.0]), legal=legal, wsum=q * visits, prior=prior)
     config = SearchConfig()
     target = policy_target(found, config)
     assert torch.allclose(target.sum(1), torch.ones(3), atol=1e-6)
@@ -357,7 +356,7 @@ def test_sampled_worlds_search_finds_a_win_every_consistent_world_shares() -> No
     from dataclasses import fields
 
     from zeb_core.infoset import InfoState
-    from zeb_core.mcts.driver import MctsPlayer
+    from zeb_core.players.mcts_player import MctsPlayer
 
     # The endgame solver (where SearchConfig has one) would hand the search exact leaf values: off, so that this
     # tests the search itself, guided by a neutral network and terminal values only.

@@ -7,7 +7,7 @@ Forced moves (one legal domino) are played without a search but still give an ex
 one legal slot (a zero loss: a softmax over one legal slot is 1), so it teaches only the value head, which the
 search asks about those positions as about any other. `SearchConfig.teacher = "solver"` hands the whole batch to
 `zeb_core.solver_selfplay`, which labels every position with exact solutions instead of a search. Network outputs are cached by observation within each search (`SearchConfig.eval_cache`); in clairvoyant
-mode each game's tree is carried over to its next search (`SearchConfig.reuse_tree`, see `mcts.driver.TreeReuse`).
+mode each game's tree is carried over to its next search (`SearchConfig.reuse_tree`, see `mcts.reuse.TreeReuse`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ import torch
 from zeb_core.encoding import encode, pad_tokens
 from zeb_core.engine.deal import deal_benchmark, make_generator
 from zeb_core.mcts.config import SearchConfig
-from zeb_core.mcts.driver import TreeReuse, policy_target, search_moves
-from zeb_core.mcts.search import Evaluator
+from zeb_core.mcts.driver import search_moves
+from zeb_core.mcts.evaluator import Evaluator
+from zeb_core.mcts.policy_targets import policy_target
+from zeb_core.mcts.reuse import TreeReuse
 
 
 @dataclass

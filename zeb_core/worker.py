@@ -22,7 +22,7 @@ from zeb_core.device import resolve_device
 from zeb_core.formats.examples import encode_examples, sanitize_worker_id
 from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle
 from zeb_core.mcts.config import SearchConfig
-from zeb_core.mcts.search import Evaluator
+from zeb_core.mcts.evaluator import Evaluator
 from zeb_core.model.checkpoint import model_from_bundle
 from zeb_core.outbox import Outbox, default_outbox_dir
 from zeb_core.selfplay import play_selfplay

@@ -13,14 +13,14 @@ class SearchConfig:
     max_nodes: int = 128  # nodes per tree; a full tree still evaluates leaves, it just stops growing
     c_puct: float = 1.5  # exploration weight of the prior in PUCT
     worlds: int = 4  # hidden-hand deals sampled per move (determinizations); ignored when clairvoyant
-    clairvoyant: bool = False  # search the true deal (what the reference does), for comparison only
+    clairvoyant: bool = False  # search the true deal (what mk5-main forge/zeb does), for comparison only
     temperature: float = 1.0  # move choice from visit counts ** (1/T) in self-play
     greedy_after: int = 16  # plays after which self-play picks the most-visited move
     dirichlet_alpha: float = 0.3  # root noise in self-play
     dirichlet_fraction: float = 0.25  # share of the root prior replaced by noise (0 disables)
-    # Policy target of an example: "visits" (root visit distribution, as the reference) or "improved"
-    # (softmax(log prior + sigma(completed Q)), see mcts.driver.improved_policy), which still improves on the prior
-    # when a few simulations per world cannot separate the moves by visits.
+    # Policy target of an example: "visits" (root visit distribution, as mk5-main forge/zeb) or "improved"
+    # (softmax(log prior + sigma(completed Q)), see mcts.policy_targets.improved_policy), which still improves on
+    # the prior when a few simulations per world cannot separate the moves by visits.
     policy_target: str = "improved"
     c_visit: float = 50.0  # sigma(q) = (c_visit + max visits) * c_scale * q, q in [0, 1]
     c_scale: float = 0.1

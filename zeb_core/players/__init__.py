@@ -1,5 +1,5 @@
 """Players that choose moves for batches of games, and the spec strings that name them."""
 
-from zeb_core.players.base import Decision, Player, SpecError, known_players, make_player, parse_spec, register
+from zeb_core.players.base import PLAYERS, Decision, Player, SpecError, known_players, make_player, parse_spec
 
-__all__ = ["Decision", "Player", "SpecError", "known_players", "make_player", "parse_spec", "register"]
+__all__ = ["PLAYERS", "Decision", "Player", "SpecError", "known_players", "make_player", "parse_spec"]

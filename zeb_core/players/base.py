@@ -1,71 +1,53 @@
-"""The player interface and the `kind:key=value,...` spec registry.
+"""The player kinds a spec may name, as one explicit table, and `make_player`, which builds a player from a spec.
 
-A player decides for a batch of games at once: `decide(state, legal, games)` returns the domino each game in
-`games` plays (the seat to move in each). Players must use only what that seat may know; the built-in ones read
-the legal mask, the trick in progress, the contract, or the seat's observation encoding.
+A spec is `kind` or `kind:key=value,...` (`interface.parse_spec`); `PLAYERS` maps each kind to its factory and
+the one line `zeb players` prints for it. A new kind is a new row here: nothing registers itself on import.
+The player interface (`Player`, `Decision`, `SpecError`, `parse_spec`) is `players.interface`, re-exported here
+for the modules that take players.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Protocol
-
 import torch
 
-from zeb_core.engine.state import GameState
+from zeb_core.players.builtin import heuristic_from_spec, policy_from_spec, random_from_spec
+from zeb_core.players.interface import Decision, Player, PlayerFactory, SpecError, parse_spec, pop_param, reject_unknown
+from zeb_core.players.mcts_player import mcts_from_spec
+from zeb_core.players.pimc import pimc_from_spec
+from zeb_core.players.store_player import store_from_spec
 
+__all__ = [
+    "PLAYERS", "Decision", "Player", "PlayerFactory", "SpecError", "known_players", "make_player", "parse_spec",
+    "pop_param", "reject_unknown",
+]  # fmt: skip
 
-@dataclass
-class Decision:
-    moves: torch.Tensor  # [n] domino ids
-    policy: torch.Tensor | None = None  # [n, 28] move probabilities over domino ids
-    value: torch.Tensor | None = None  # [n] the player's estimate for the seat to move, in [-1, 1]
-
-
-class Player(Protocol):
-    name: str
-
-    def decide(self, state: GameState, legal: torch.Tensor, games: torch.Tensor) -> Decision: ...
-
-
-class SpecError(ValueError):
-    """A player spec that cannot be parsed or built."""
-
-
-PlayerFactory = Callable[[dict[str, str], torch.device, int], Player]
-_REGISTRY: dict[str, PlayerFactory] = {}
-_HELP: dict[str, str] = {}
-
-
-def register(kind: str, help_text: str) -> Callable[[PlayerFactory], PlayerFactory]:
-    def wrap(factory: PlayerFactory) -> PlayerFactory:
-        _REGISTRY[kind] = factory
-        _HELP[kind] = help_text
-        return factory
-
-    return wrap
-
-
-def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
-    kind, _, rest = spec.strip().partition(":")
-    params: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in rest.split(","))):
-        key, eq, value = part.partition("=")
-        if not eq or not key:
-            raise SpecError(f"player spec {spec!r}: {part!r} is not key=value")
-        params[key.strip()] = value.strip()
-    return kind.strip(), params
+PLAYERS: dict[str, tuple[PlayerFactory, str]] = {
+    "random": (random_from_spec, "a uniformly random legal domino"),
+    "heuristic": (heuristic_from_spec, "the spec's baseline: lead trumps/high, follow cheap"),
+    "policy": (policy_from_spec, "policy:path=DIR_OR_FILE[,temp=T] the network's move (greedy by default)"),
+    "mcts": (
+        mcts_from_spec,
+        "mcts:path=DIR_OR_FILE[,sims=N,worlds=W,nodes=M,c=C,clairvoyant=0|1] search at play time",
+    ),
+    "pimc": (
+        pimc_from_spec,
+        "pimc:worlds=N[,seed=S,objective=win|points,tiebreak=points|heuristic|first] exact solver over sampled deals",
+    ),
+    "store": (
+        store_from_spec,
+        "store:url=URL[,name=model,which=latest|best,temp=T,refresh=S] a store's weights, kept current",
+    ),
+}
 
 
 def make_player(spec: str, device: torch.device | str = "cpu", seed: int = 0) -> Player:
     """Build a player from a spec such as `random`, `heuristic` or `policy:path=runs/x/model,temp=0.5`."""
-    from zeb_core.players import builtin, pimc, store_player  # noqa: F401  (registers the built-in kinds)
-
     kind, params = parse_spec(spec)
-    if kind not in _REGISTRY:
-        raise SpecError(f"unknown player {kind!r} in {spec!r}; known: {', '.join(sorted(_REGISTRY))}")
+    if kind not in PLAYERS:
+        raise SpecError(f"unknown player {kind!r} in {spec!r}; known: {', '.join(sorted(PLAYERS))}")
+    factory, _ = PLAYERS[kind]
     try:
-        return _REGISTRY[kind](params, torch.device(device), seed)
+        return factory(params, torch.device(device), seed)
     except SpecError:
         raise
     except (FileNotFoundError, ValueError, KeyError) as exc:
@@ -73,21 +55,5 @@ def make_player(spec: str, device: torch.device | str = "cpu", seed: int = 0) ->
 
 
 def known_players() -> dict[str, str]:
-    from zeb_core.players import builtin, pimc, store_player  # noqa: F401
-
-    return dict(_HELP)
-
-
-def pop_param(params: dict[str, str], key: str, cast: Callable, default):  # noqa: ANN001, ANN201
-    if key not in params:
-        return default
-    raw = params.pop(key)
-    try:
-        return cast(raw)
-    except ValueError:
-        raise SpecError(f"{key}={raw!r} is not a valid {cast.__name__}") from None
-
-
-def reject_unknown(kind: str, params: dict[str, str]) -> None:
-    if params:
-        raise SpecError(f"{kind} player does not take {', '.join(sorted(params))}")
+    """Each kind and its one-line help."""
+    return {kind: help_text for kind, (_, help_text) in PLAYERS.items()}

@@ -9,7 +9,7 @@ from zeb_core.engine.dominoes import COUNT, N_DOMINOES, PIP_SUM, tables_on
 from zeb_core.engine.state import GameState
 from zeb_core.model.checkpoint import load_model
 from zeb_core.model.net import ZebNet
-from zeb_core.players.base import Decision, SpecError, pop_param, register, reject_unknown
+from zeb_core.players.interface import Decision, SpecError, pop_param, reject_unknown
 
 _NEG = -1e9
 
@@ -81,21 +81,18 @@ class PolicyPlayer:
         return Decision(moves=moves, policy=policy28, value=value)
 
 
-@register("random", "a uniformly random legal domino")
-def _random(params: dict[str, str], device: torch.device, seed: int) -> RandomPlayer:
+def random_from_spec(params: dict[str, str], device: torch.device, seed: int) -> RandomPlayer:
     seed = pop_param(params, "seed", int, seed)
     reject_unknown("random", params)
     return RandomPlayer(device, seed)
 
 
-@register("heuristic", "the spec's baseline: lead trumps/high, follow cheap")
-def _heuristic(params: dict[str, str], device: torch.device, seed: int) -> HeuristicPlayer:
+def heuristic_from_spec(params: dict[str, str], device: torch.device, seed: int) -> HeuristicPlayer:
     reject_unknown("heuristic", params)
     return HeuristicPlayer(device)
 
 
-@register("policy", "policy:path=DIR_OR_FILE[,temp=T] the network's move (greedy by default)")
-def _policy(params: dict[str, str], device: torch.device, seed: int) -> PolicyPlayer:
+def policy_from_spec(params: dict[str, str], device: torch.device, seed: int) -> PolicyPlayer:
     if "path" not in params:
         raise SpecError("policy player needs path=DIR_OR_FILE (a checkpoint folder or NAME.safetensors)")
     path = params.pop("path")
@@ -106,24 +103,3 @@ def _policy(params: dict[str, str], device: torch.device, seed: int) -> PolicyPl
         raise SpecError(f"temp={temp} must be >= 0")
     model, bundle = load_model(path, device)
     return PolicyPlayer(model, device, temp, seed, name=f"policy(step {bundle.step})")
-
-
-@register("mcts", "mcts:path=DIR_OR_FILE[,sims=N,worlds=W,nodes=M,c=C,clairvoyant=0|1] search at play time")
-def _mcts(params: dict[str, str], device: torch.device, seed: int):  # noqa: ANN202
-    from zeb_core.mcts import Evaluator, MctsPlayer, SearchConfig
-
-    if "path" not in params:
-        raise SpecError("mcts player needs path=DIR_OR_FILE (a checkpoint folder or NAME.safetensors)")
-    path = params.pop("path")
-    defaults = SearchConfig()
-    config = SearchConfig(
-        simulations=pop_param(params, "sims", int, defaults.simulations),
-        worlds=pop_param(params, "worlds", int, defaults.worlds),
-        max_nodes=pop_param(params, "nodes", int, max(defaults.max_nodes, 2 * defaults.simulations)),
-        c_puct=pop_param(params, "c", float, defaults.c_puct),
-        clairvoyant=bool(pop_param(params, "clairvoyant", int, 0)),
-    )
-    seed = pop_param(params, "seed", int, seed)
-    reject_unknown("mcts", params)
-    model, bundle = load_model(path, device)
-    return MctsPlayer(Evaluator(model, device), config, seed, name=f"mcts(step {bundle.step}, {config.simulations} sims)")

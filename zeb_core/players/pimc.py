@@ -22,7 +22,7 @@ import torch
 
 from zeb_core.engine.dominoes import COUNT, N_DOMINOES, PIP_SUM, TABLES
 from zeb_core.engine.state import GameState
-from zeb_core.players.base import Decision, SpecError, pop_param, register, reject_unknown
+from zeb_core.players.interface import Decision, SpecError, pop_param, reject_unknown
 
 OBJECTIVES = ("win", "points")
 TIEBREAKS = ("points", "heuristic", "first")
@@ -98,11 +98,7 @@ class PimcPlayer:
         return np.where(tied & multi[:, None], best + 0.5 * (rank + 1) / (N_DOMINOES + 1), mean)
 
 
-@register(
-    "pimc",
-    "pimc:worlds=N[,seed=S,objective=win|points,tiebreak=points|heuristic|first] exact solver over sampled deals",
-)
-def _pimc(params: dict[str, str], device: torch.device, seed: int) -> PimcPlayer:
+def pimc_from_spec(params: dict[str, str], device: torch.device, seed: int) -> PimcPlayer:
     worlds = pop_param(params, "worlds", int, 16)
     seed = pop_param(params, "seed", int, seed)
     objective = pop_param(params, "objective", str, "win")

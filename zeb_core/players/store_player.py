@@ -21,7 +21,7 @@ import torch
 from zeb_core.engine.state import GameState
 from zeb_core.formats.weights import DEFAULT_NAME
 from zeb_core.model.checkpoint import model_from_bundle
-from zeb_core.players.base import Decision, SpecError, pop_param, register, reject_unknown
+from zeb_core.players.interface import Decision, SpecError, pop_param, reject_unknown
 from zeb_core.players.builtin import PolicyPlayer
 
 WHICH = ("latest", "best")
@@ -118,8 +118,7 @@ class StorePlayer:
         return self.inner.decide(state, legal, games)
 
 
-@register("store", "store:url=URL[,name=model,which=latest|best,temp=T,refresh=S] a store's weights, kept current")
-def _store(params: dict[str, str], device: torch.device, seed: int) -> StorePlayer:
+def store_from_spec(params: dict[str, str], device: torch.device, seed: int) -> StorePlayer:
     if not params.get("url"):
         raise SpecError("store player needs url=URL (for example url=file:///abs/runs/NAME)")
     url = params.pop("url")
