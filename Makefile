@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# The main job on the embedded default: train from scratch for 20 minutes (local store, Prefect without a
-# server, W&B offline), then report. Run it again to continue. MINUTES=5 make run for a shorter budget.
+# The main job on the embedded default: train from scratch for 20 minutes (local store, one local Prefect
+# server whose UI link it prints, W&B offline), then report. Run it again to continue. MINUTES=5 make run for a shorter budget.
 MINUTES ?= 20
 run: $(STAMP)
 	$(BIN)/zeb train --minutes $(MINUTES)

@@ -10,7 +10,10 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+
+from tests.prefect_server import MARKER_VAR, processes_with_marker
 
 ZEB = str(Path(sys.executable).with_name("zeb"))
 TINY = [
@@ -58,7 +61,9 @@ def test_a_second_zeb_train_on_the_same_run_refuses(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_everything_cleanly_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    env = {**os.environ, "COLUMNS": "200"}
+    marker = uuid.uuid4().hex  # on every process zeb train starts: learner, worker, the run's Prefect server
+    env = {**os.environ, "COLUMNS": "200", MARKER_VAR: marker}
+    env.pop("PREFECT_API_URL", None)
     proc = subprocess.Popen([ZEB, "train", "--name", "t", "--runs-dir", str(tmp_path), "--minutes", "30", *TINY,
                              "--teacher", "mcts"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -81,6 +86,8 @@ def test_ctrl_c_stops_everything_cleanly_and_leaves_nothing_behind(tmp_path: Pat
     assert not list((tmp_path / "t" / "outbox").glob("**/*.safetensors")), "every finished batch was uploaded"
     with open(tmp_path / "t" / ".zeb-train.lock") as lock:  # no learner or worker is left holding the run
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    assert "Prefect UI:" in err, "the run had its own Prefect server"
+    assert not processes_with_marker(marker), "no learner, worker or Prefect server is left running"
 
 
 def test_bad_flags_get_a_clear_error_before_anything_starts(tmp_path: Path) -> None:

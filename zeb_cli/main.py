@@ -166,9 +166,11 @@ from zeb_cli.learner_cmd import learner_cmd, worker_cmd  # noqa: E402
 from zeb_cli.serve_cmd import serve  # noqa: E402
 from zeb_cli.store_cmd import store_app  # noqa: E402
 from zeb_cli.train_cmd import train_cmd  # noqa: E402
+from zeb_cli.ui_cmd import ui_cmd  # noqa: E402
 
 app.add_typer(store_app, name="store")
 app.command("train")(train_cmd)
+app.command("ui")(ui_cmd)
 app.command("learner")(learner_cmd)
 app.command("worker")(worker_cmd)
 app.command("serve", help="Serve the bot protocol over HTTP and a web page to play against the bots.")(serve)

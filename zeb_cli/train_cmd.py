@@ -1,6 +1,11 @@
 """`zeb train`: the one-machine pipeline. A local store under ./runs/NAME, one learner and W self-play workers as
-separate processes (each a Prefect flow, no server), rich progress, a budget in minutes or games, and at the end
-an evaluation report with intervals, the training curve, the best weights and how to play against them.
+separate processes (each a Prefect flow), one local Prefect server for all of them whose UI shows the run live
+(`zeb ui` reopens it later), rich progress, a budget in minutes or games, and at the end an evaluation report with
+intervals, the training curve, the best weights and how to play against them.
+
+Prefect: PREFECT_API_URL (or the active profile's API) when the user set one; else a `prefect server start` of this
+run (zeb_cli/prefect_server.py); and when that does not come up in time, each process its own temporary Prefect,
+as before, with one line saying so.
 
 Ctrl-C stops everything cleanly (workers finish their batch and upload it, the learner pushes); running the
 same command again continues where it stopped.
@@ -23,6 +28,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from zeb_cli.prefect_server import CLOUD_API, LocalPrefectServer, PrefectServerError, configured_api_url, healthy
+from zeb_cli.prefect_server import ui_url_for
 
 console = Console(stderr=True)
 out = Console()
@@ -55,6 +63,7 @@ class Pipeline:
     worker_args: list[list[str]]
     env: dict[str, str]
     lock_fd: int = -1  # the run lock, inherited by every child (see `_lock_run`)
+    prefect_homes: bool = True  # each process its own PREFECT_HOME in the run (not where the user's profile is)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def start(self) -> None:
@@ -66,7 +75,7 @@ class Pipeline:
 
     def _spawn(self, role: str, args: list[str], logs: Path) -> None:
         env = dict(self.env)
-        if "PREFECT_API_URL" not in os.environ:  # serverless: each process its own Prefect home (SQLite)
+        if self.prefect_homes:  # the run's own server, or serverless (each process its own SQLite)
             home = (self.run_dir / "prefect" / role).resolve()
             home.mkdir(parents=True, exist_ok=True)
             env["PREFECT_HOME"] = str(home)
@@ -111,8 +120,8 @@ def _lock_run(run_dir: Path) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        _fail(f"another `zeb train` (or a learner or worker it started) is still running on {run_dir}; "
-              f"stop it first (see `ps -ef | grep zeb_cli`) or use another --name")
+        _fail(f"another `zeb train` (or a learner, worker or Prefect server it started) is still running on "
+              f"{run_dir}; stop it first (see `ps -ef | grep -e zeb_cli -e 'prefect server'`) or use another --name")
     return fd
 
 
@@ -135,7 +144,7 @@ def train_cmd(
     sims: Annotated[int, typer.Option("--sims", help="Simulations per searched move.")] = 32,
     worlds: Annotated[int, typer.Option(help="Hidden-hand worlds per move (the search's, or the solver teacher's average).")] = 8,
     max_nodes: Annotated[int, typer.Option(help="Nodes per search tree.")] = 64,
-    policy_target: Annotated[str, typer.Option(help="Self-play policy target: improved (prior tilted by the searched Q values) or visits (the reference's).")] = "improved",
+    policy_target: Annotated[str, typer.Option(help="Self-play policy target: improved (prior tilted by the searched Q values) or visits (mk5-main forge/zeb's).")] = "improved",
     value_target: Annotated[str, typer.Option(help="Value target: points (the benchmark: more than 21 points), points-margin or contract.")] = "points",
     teacher: Annotated[str, typer.Option(help="Who labels the examples: solver (every position solved exactly in --worlds deals: the true one and uniform samples; the network picks the moves) or mcts (the search).")] = "solver",
     games_per_batch: Annotated[int, typer.Option(help="Games per worker batch (one example file each).")] = 32,
@@ -151,6 +160,7 @@ def train_cmd(
     runs_dir: Annotated[Path, typer.Option(help="Where runs live.")] = Path("runs"),
     seed: Annotated[int, typer.Option(help="Seed of a fresh model.")] = 0,
     max_model_lag: Annotated[int | None, typer.Option(help="Drop (and count) examples played with weights more than N learner steps old (default: twice what a worker that refreshes its weights can trail by; see default_max_model_lag).")] = None,
+    prefect_server_timeout: Annotated[float, typer.Option(help="Seconds the run's local Prefect server (its UI) may take to become healthy; past that the run goes on without it, each process its own temporary Prefect. 0: no server. Unused when PREFECT_API_URL is set.")] = 120.0,
 ) -> None:
     """Train from scratch (or continue) on this machine: a learner and self-play workers, then a report."""
     import torch
@@ -214,17 +224,77 @@ def train_cmd(
     )
     pipeline = Pipeline(run_dir, learner_args, worker_args, env, lock_fd)
     curve: dict[int, dict[str, float]] = {}
-    pipeline.start()
     interrupted = False
+    server: LocalPrefectServer | None = None
+    ui: str | None = None
+    started = time.time()
     signal.signal(signal.SIGTERM, _terminate)  # `kill PID` stops as cleanly as Ctrl-C
     try:
+        server, ui, pipeline.prefect_homes = _prefect(run_dir, env, lock_fd, prefect_server_timeout)
+        pipeline.start()
         _watch(pipeline, store, minutes, games, start_games, curve)
     except KeyboardInterrupt:
         interrupted = True
         console.print("[yellow]stopping: workers finish their batch, the learner pushes...[/]")
     finally:
         pipeline.stop()
+        if server is not None and server.owned:  # after the learner: its last states and logs reach it
+            server.stop()
     _report(store, run_dir, curve, final_eval_games, device if gpu else "cpu", interrupted)
+    _afterwards(run_dir, env, ui if server is None else None, server is not None, started)
+
+
+def _prefect(run_dir: Path, env: dict[str, str], lock_fd: int,
+             timeout_s: float) -> tuple[LocalPrefectServer | None, str | None, bool]:
+    """Where the run's flows report: (the run's server or None, the UI's URL or None, per-process homes?).
+
+    The user's API (PREFECT_API_URL, or their profile's) first; then a server of this run that is already up (a
+    `zeb ui`); then a new one, which inherits the run lock like the other children; else serverless, said once.
+    """
+    user_api = configured_api_url()
+    if user_api:
+        if not user_api.startswith(CLOUD_API) and not healthy(user_api, timeout_s=10.0):
+            _fail(f"PREFECT_API_URL {user_api} does not answer ({user_api}/health); start that server, or unset "
+                  f"PREFECT_API_URL (and `prefect config unset PREFECT_API_URL`) for the run's own server")
+        env["PREFECT_API_URL"] = user_api
+        ui = ui_url_for(user_api)
+        console.print(f"Prefect: PREFECT_API_URL {user_api}; the run's flows are at {ui}/runs")
+        return None, ui, False
+    if timeout_s <= 0:
+        return None, None, True
+    home = run_dir / "prefect" / "server"
+    server = LocalPrefectServer.running(home)
+    if server is not None:
+        console.print("using the Prefect server already up on this run (a `zeb ui`: keep it open until the end)")
+    else:
+        server = LocalPrefectServer(home, log_path=run_dir / "logs" / "prefect-server.log")
+        console.print(f"starting the run's Prefect server (UI) on {server.ui_url} ...")
+        try:
+            server.start(timeout_s, base_env=env, pass_fds=(lock_fd,) if lock_fd >= 0 else ())
+        except PrefectServerError as exc:
+            console.print(f"[yellow]no Prefect UI for this run: {exc}; going on without a server (each process "
+                          f"its own temporary Prefect, as `--prefect-server-timeout 0` does)[/]")
+            return None, None, True
+    env["PREFECT_API_URL"] = server.api_url
+    console.print(f"[bold]Prefect UI:[/] {server.ui_url}/runs   (the learner's cycles and the workers' batches, "
+                  f"live; `zeb ui --name {run_dir.name}` reopens it later)", highlight=False)
+    return server, server.ui_url, True
+
+
+def _afterwards(run_dir: Path, env: dict[str, str], user_ui: str | None, own_server: bool, started: float) -> None:
+    """Where the run's history is: the Prefect UI, and how to send an offline W&B run to an account."""
+    if own_server:
+        runs_dir = run_dir.parent
+        flag = "" if runs_dir == Path("runs") else f" --runs-dir {runs_dir}"
+        out.print(f"Prefect history:    zeb ui --name {run_dir.name}{flag}   (flow runs, tasks, logs, artifacts)")
+    elif user_ui:
+        out.print(f"Prefect history:    {user_ui}/runs")
+    if env.get("WANDB_MODE") == "offline":
+        found = sorted((run_dir / "wandb").glob("offline-run-*"), key=lambda p: p.stat().st_mtime)
+        fresh = [p for p in found if p.stat().st_mtime >= started - 1] or found[-1:]
+        if fresh:
+            out.print(f"W&B is offline; to send this run to your account: wandb login, then "
+                      f"wandb sync {' '.join(str(p) for p in fresh)}", highlight=False)
 
 
 def _watch(pipeline: Pipeline, store: Any, minutes: float | None, games: int | None, start_games: int,

@@ -86,16 +86,18 @@ def _bots(body: dict[str, Any], default: str) -> dict[int, str]:
 
 
 def create_app(
-    default_player: str = "heuristic",
+    default_player: str | None = None,
     store_url: str | None = None,
     store_name: str = DEFAULT_NAME,
     device: str = "cpu",
     refresh_s: float = 30.0,
     max_games: int = 1000,
 ) -> FastAPI:
-    """The app; players are built on first use, and the default one right away so a bad spec fails at start."""
+    """The app; players are built on first use, and the default one right away so a bad spec fails at start.
+
+    No `default_player`: the store's best weights when there is a store with some, else heuristic."""
     pool = PlayerPool(default_player, store_url, store_name, device, refresh_s)
-    pool.get(default_player)  # raises SpecError for a bad --player
+    pool.get(pool.default)  # raises SpecError for a bad --player
     games = GameStore(pool.get, max_games)
     app = FastAPI(title="Zeb", description="Texas 42 bots: the bot protocol over HTTP and a page to play them.")
     app.state.pool, app.state.games = pool, games

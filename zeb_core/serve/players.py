@@ -1,8 +1,11 @@
 """Players for the server, built once per spec, and the list the web page offers.
 
 Building a network player reads and checks a weights file, so each spec is built once and shared by every
-request; store players refresh themselves (`StorePlayer.maybe_reload`). Listing the store's weights asks the
-store for their step (`latest_step`, a read of the state JSON) at most every `refresh_s` seconds.
+request; store players refresh themselves (`StorePlayer.maybe_reload`). Listing the store's weights reads their state JSON
+(`peek_state`: the step and the last evaluation's win rates) at most every `refresh_s` seconds.
+
+With a store and no default spec, the default partner and opponents are the store's best weights (its latest
+before any promotion, heuristic while it has none): serving a trained run offers that run's strongest bot.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ POLICY_NOTE = (
 )
 
 
+FALLBACK_DEFAULT = "heuristic"
+
+
 def store_spec(url: str, which: str, name: str = DEFAULT_NAME) -> str:
     return f"store:url={url},name={name},which={which}"
 
@@ -36,14 +42,13 @@ class PlayerPool:
 
     def __init__(
         self,
-        default: str = "heuristic",
+        default: str | None = None,
         store_url: str | None = None,
         store_name: str = DEFAULT_NAME,
         device: torch.device | str = "cpu",
         refresh_s: float = 30.0,
         max_players: int = 32,
     ) -> None:
-        self.default = default.strip()
         self.store_url = store_url
         self.store_name = store_name
         self.device = torch.device(device)
@@ -54,6 +59,12 @@ class PlayerPool:
         self._building: dict[str, threading.Lock] = {}
         self.compute_lock = threading.Lock()  # players keep RNG state; decide one request at a time
         self._listing: tuple[float, list[dict[str, Any]]] | None = None
+        self.default = (default or "").strip() or self._store_default() or FALLBACK_DEFAULT
+
+    def _store_default(self) -> str | None:
+        """The store's best weights, else its latest, as a spec; None without a store or weights in it."""
+        available = {e["which"]: e["spec"] for e in self._store_entries() if e["available"]}
+        return available.get("best") or available.get("latest")
 
     def get(self, spec: str | None) -> Player:
         spec = (spec or self.default).strip()
@@ -136,20 +147,48 @@ class PlayerPool:
         for which in ("latest", "best"):
             spec = store_spec(self.store_url, which, self.store_name)
             entry: dict[str, Any] = {"spec": spec, "label": f"store {which}", "which": which, "available": False}
-            step = None
+            state = None
             if store is not None:
                 try:
-                    step = store.latest_step(name=self.store_name, which=which)
+                    state = store.peek_state(name=self.store_name, which=which)
                 except Exception as exc:  # noqa: BLE001 - a store that cannot answer is listed as such
                     problem = f"the store did not answer: {exc}"
-            if step is not None:
-                entry.update(available=True, step=int(step), label=f"store {which} (step {int(step)})")
+            if state is not None:
+                step = int(state.get("step", 0))
+                rates = _win_rates(state)
+                entry.update(available=True, step=step, label=f"store {which} ({_summary(step, rates)})")
+                if rates:
+                    entry["eval"] = rates
                 entry["description"] = f"the {which} weights of {self.store_name!r} in {self.store_url}"
             else:
                 entry["reason"] = problem or f"the store has no {which} weights for {self.store_name!r} yet"
             entries.append(entry)
         self._listing = (now, entries)
         return [dict(e) for e in entries]
+
+
+def _win_rates(state: dict[str, Any]) -> dict[str, Any]:
+    """{"step", "vs_random", "vs_heuristic"} from the state's last evaluation, where it was recorded."""
+    ev = state.get("last_eval")
+    if not isinstance(ev, dict):
+        return {}
+    rates: dict[str, Any] = {}
+    for opp in ("random", "heuristic"):
+        rate = ev.get(f"eval/vs_{opp}_win_rate")
+        if isinstance(rate, (int, float)) and 0.0 <= rate <= 1.0:
+            rates[f"vs_{opp}"] = float(rate)
+    if rates and isinstance(ev.get("step"), int):
+        rates["step"] = ev["step"]
+    return rates
+
+
+def _summary(step: int, rates: dict[str, Any]) -> str:
+    """`step 340, 71.5% vs random, 65.1% vs heuristic` (`..., at step 320` when evaluated earlier)."""
+    parts = [f"step {step}"] + [f"{rates[k]:.1%} {k.replace('_', ' ')}" for k in ("vs_random", "vs_heuristic")
+                                if k in rates]
+    if len(parts) > 1 and rates.get("step", step) != step:
+        parts[-1] += f" at step {rates['step']}"
+    return ", ".join(parts)
 
 
 def _label(spec: str) -> str:
