@@ -36,6 +36,7 @@ def test_a_server_is_found_by_its_record_reused_and_stopped(tmp_path: Path) -> N
     marker = uuid.uuid4().hex
     home = tmp_path / "run" / "prefect" / "server"
     server = LocalPrefectServer(home)
+    taken = LocalPrefectServer(tmp_path / "other", port=server.port)  # its /health is not the new one's
     server.start(base_env=_env(marker))
     try:
         assert healthy(server.api_url) and server.database.is_file()
@@ -52,11 +53,11 @@ def test_a_server_is_found_by_its_record_reused_and_stopped(tmp_path: Path) -> N
         assert shown.returncode == 0 and "its server is up already" in shown.stdout, shown.stdout + shown.stderr
         assert f"{server.ui_url}/runs" in shown.stdout
 
-        taken = LocalPrefectServer(tmp_path / "other", port=server.port)  # its /health is not the new one's
         with pytest.raises(PrefectServerError, match=f"port {server.port} on 127.0.0.1 is in use"):
             taken.start(timeout_s=120, base_env=_env(marker))
         assert not (tmp_path / "other").exists()
     finally:
+        taken.stop()  # a no-op unless it started after all
         server.stop()
     assert not healthy(server.api_url)
     assert LocalPrefectServer.running(home) is None and not (home / "server.json").exists()
