@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import time
-from dataclasses import asdict
-
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
 from prefect.artifacts import update_progress_artifact
@@ -22,70 +20,35 @@ from tasks.credentials import load_credentials
 from tasks.learner import close_task, evaluate_task, ingest_task, promote_task, prune_task, push_task, start_task
 from tasks.learner import train_task
 from zeb_core.curves import training_curve_png
-from zeb_core.formats.weights import DEFAULT_NAME
 from zeb_core.learner import Learner, LearnerSettings
 from zeb_core.strength import BASELINES, eval_rate, interval_text, percent
 from zeb_core.wandb_log import WandbLogger
 
 
 @flow(name="learner", log_prints=True)
-def learner(
-    store: str,
-    name: str = DEFAULT_NAME,
-    examples_url: str | None = None,
-    checkpoint: str | None = None,
-    size: str = "medium",
-    lr: float = 1e-4,
-    warmup_steps: int = 0,
-    cosine_steps: int | None = None,
-    batch_size: int = 64,
-    replay_buffer_size: int = 200_000,
-    training_steps_per_cycle: int = 100,
-    push_every: int = 25,
-    eval_every: int = 50,
-    eval_games: int = 2000,
-    prune_every: int = 50,
-    keep_example_files: int = 15,
-    min_buffer_size: int = 5000,
-    max_model_lag: int | None = None,
-    replay_ratio: float | None = None,
-    value_target: str = "points",
-    promote: bool = True,
-    device: str = "auto",
-    run_name: str | None = None,
-    seed: int = 0,
-    cycles: int = 500,
-    minutes: float | None = None,
-    idle_sleep_s: float = 2.0,
-    wandb_project: str = "zeb",
-    continue_as_new: bool = True,
-    learner_id: str | None = None,
-) -> dict:
-    """Train the namespace `name` of `store` from the examples workers upload; returns a summary."""
+def learner(settings: LearnerSettings) -> dict:
+    """Train the namespace `settings.name` of `settings.store` from the examples workers upload; returns a summary.
+
+    Every setting, with its default and meaning, is a field of zeb_core.learner.LearnerSettings (the Prefect UI
+    shows them as a form); prefect.yaml gives the fleet's overrides."""
     logger = get_run_logger()
-    settings = LearnerSettings(
-        store=store, examples_url=examples_url, name=name, checkpoint=checkpoint, size=size, lr=lr,
-        warmup_steps=warmup_steps, cosine_steps=cosine_steps, batch_size=batch_size, replay_buffer_size=replay_buffer_size, training_steps_per_cycle=training_steps_per_cycle,
-        push_every=push_every, eval_every=eval_every, eval_games=eval_games, prune_every=prune_every,
-        keep_example_files=keep_example_files, min_buffer_size=min_buffer_size, max_model_lag=max_model_lag,
-        replay_ratio=replay_ratio, value_target=value_target, promote=promote, device=device, run_name=run_name, seed=seed,
-        **({"learner_id": learner_id} if learner_id else {}),
-    )
+    s = settings
+    name, cycles, eval_every, push_every, prune_every = s.name, s.cycles, s.eval_every, s.push_every, s.prune_every
     load_credentials()
     stop = StopFlag()
     stop.install()
     lrn = Learner(settings, echo=logger.info)
     wandb = None
-    deadline = None if minutes is None else time.monotonic() + 60 * minutes
+    deadline = None if s.minutes is None else time.monotonic() + 60 * s.minutes
     progress_id = create_progress_artifact(0.0, key="learner-progress", description=f"cycles of this run ({cycles} max)")
     cycle = 0
     try:
         start_task(lrn)
-        wandb = WandbLogger(wandb_project, run_name or name, asdict(settings))
+        wandb = WandbLogger(s.wandb_project, s.run_name or name, settings.model_dump())
         logger.info(
             "=== Learner %s === store %s, examples %s; LR %g, batch %d, steps/cycle %d; min buffer %s, capacity %s; W&B %s",
-            name, lrn.store.url, lrn.store.examples.url, lr, batch_size, training_steps_per_cycle,
-            f"{min_buffer_size:,}", f"{replay_buffer_size:,}", wandb.url or "off",
+            name, lrn.store.url, lrn.store.examples.url, s.lr, s.batch_size, s.training_steps_per_cycle,
+            f"{s.min_buffer_size:,}", f"{s.replay_buffer_size:,}", wandb.url or "off",
         )
         while cycle < cycles and not stop and (deadline is None or time.monotonic() < deadline):
             step = lrn.step
@@ -93,14 +56,14 @@ def learner(
             ingested = ingest_task(lrn, step)
             metrics = train_task(lrn, step)
             if metrics is None:
-                _wait_for_data(lrn, stop, deadline, idle_sleep_s)
+                _wait_for_data(lrn, stop, deadline, s.idle_sleep_s)
                 continue
             cycle += 1
             step = lrn.step
             row = {"step": step, **metrics, **lrn.stats()}
             if step % eval_every == 0:
                 row.update(evaluate_task(lrn, step))
-                if promote:
+                if s.promote:
                     row["promotion"] = promote_task(lrn, step)
                 _publish_eval(lrn, name)
             if step % push_every == 0:
@@ -128,7 +91,7 @@ def learner(
             _publish_curve(lrn, name)
     summary = {"step": lrn.step, "total_games": lrn.total_games, "examples_ingested": lrn.examples_ingested,
                "cycles": cycle, "stopped": bool(stop), "last_eval": lrn.last_eval}
-    if continue_as_new and not stop and cycle >= cycles:
+    if s.continue_as_new and not stop and cycle >= cycles:
         _start_next_run(logger)
     return summary
 

@@ -66,7 +66,8 @@ def check_runs_task(flow_names: list[str], name: str, default_name: str, heartbe
             limit=200,
         )
         for run in runs:
-            if (run.parameters or {}).get("name", default_name) != name:
+            params = run.parameters or {}  # the learner and worker flows take it as settings.name
+            if (params.get("settings") or {}).get("name", params.get("name", default_name)) != name:
                 continue
             logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])), limit=1,
                                     offset=0, sort=LogSort.TIMESTAMP_DESC)

@@ -19,7 +19,7 @@ PHASE_TIMEOUT_S = 200.0
 LEARNER = dict(size="small", device="cpu", min_buffer_size=100, training_steps_per_cycle=5, batch_size=32,
                cycles=3, push_every=1, eval_every=1000, prune_every=1000, minutes=3.0, idle_sleep_s=0.5,
                continue_as_new=False, seed=0)
-WORKER = dict(games_per_batch=8, batches=3, simulations=8, worlds=2, max_nodes=32, device="cpu")
+WORKER = dict(games_per_batch=8, batches=3, search=dict(simulations=8, worlds=2, max_nodes=32), device="cpu")
 
 
 def _fastapi_breaks_prefect() -> str | None:
@@ -90,15 +90,17 @@ def test_learner_and_workers_as_deployments(tmp_path: Path) -> None:
             deps = {d.name: d for d in client.read_deployments()}
             assert set(deps) == {"learner", "selfplay-worker", "evaluate", "prune", "monitor", "revert", "baselines"}
             assert deps["learner"].global_concurrency_limit.limit == 1
-            assert deps["learner"].parameters["store"] == store_url
+            assert deps["learner"].parameters["settings"]["store"] == store_url
             assert {d.name for d in deps.values() if d.schedules} == {"evaluate", "prune", "monitor"}
             assert deps["selfplay-worker"].work_queue_name == "selfplay"
 
             # --- training: the learner first (it pushes step 0 and waits for data), then two workers
-            ids = {"learner": _trigger(client, "learner/learner", LEARNER)}
+            # (a run's `settings` replaces the deployment's whole: start from it, as the UI's form does)
+            learner_base, worker_base = (deps[d].parameters["settings"] for d in ("learner", "selfplay-worker"))
+            ids = {"learner": _trigger(client, "learner/learner", {"settings": {**learner_base, **LEARNER}})}
             for i in range(2):
-                ids[f"worker{i}"] = _trigger(client, "selfplay-worker/selfplay-worker", {
-                    **WORKER, "worker_id": f"e2e-w{i}", "seed": i, "outbox": str(tmp_path / f"outbox{i}")})
+                ids[f"worker{i}"] = _trigger(client, "selfplay-worker/selfplay-worker", {"settings": {
+                    **worker_base, **WORKER, "worker_id": f"e2e-w{i}", "seed": i, "outbox": str(tmp_path / f"outbox{i}")}})
             runs = _wait(stack, client, ids, PHASE_TIMEOUT_S)
             states = {label: r.state.type.value for label, r in runs.items()}
             assert set(states.values()) == {"COMPLETED"}, f"{states}\n" + _diagnostics(stack, client, ids)

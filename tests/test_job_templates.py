@@ -79,7 +79,7 @@ def test_docker_containers_keep_the_outbox_on_a_named_volume() -> None:
 def test_the_worker_deployment_leaves_the_outbox_to_the_template() -> None:
     """prefect.yaml must not pin the outbox to a folder in the container (that would bypass the volume)."""
     deployments = {d["name"]: d for d in yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]}
-    params = deployments["selfplay-worker"]["parameters"]
+    params = deployments["selfplay-worker"]["parameters"]["settings"]
     assert "outbox" in params and params["outbox"] is None
 
 

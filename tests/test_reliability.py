@@ -3,7 +3,6 @@ run with a worker and a learner, and weights in another format version."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -282,8 +281,8 @@ def test_store_faults_on_a_fifth_of_calls_during_a_worker_and_learner_run_reconc
         proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO,
                                 env=cli_env(tmp_path, "learner"))
         try:
-            reports = selfplay_worker(store=faulty, batches=6, worker_id="faulty-w", outbox=str(tmp_path / "outbox"),
-                                      seed=3, **TINY)
+            reports = selfplay_worker(WorkerSettings.from_flat(dict(
+                store=faulty, batches=6, worker_id="faulty-w", outbox=str(tmp_path / "outbox"), seed=3, **TINY)))
             worker_done = time.monotonic() - started
             generated_games = sum(r["games"] for r in reports)
             generated_examples = sum(r["examples"] for r in reports)
@@ -345,7 +344,7 @@ def test_weights_in_another_format_version_give_a_clear_version_error(tmp_path: 
     store.push_weights(bundle_from_model(ZebNet(ModelConfig.preset("small")), {"step": 1}))
     settings = WorkerSettings(store=url, device="cpu", games_per_batch=8, seed=1, worker_id="versioned",
                               outbox=str(tmp_path / "outbox"), search=SearchConfig(simulations=8, worlds=2, max_nodes=32))
-    loaded = SelfPlayWorker(dataclasses.replace(settings, wait_for_weights_s=0.5))
+    loaded = SelfPlayWorker(settings.model_copy(update={"wait_for_weights_s": 0.5}))
     assert loaded.refresh_weights() and loaded.model_step == 1
 
     # A learner of another Zeb version pushes: new weights, and a state JSON naming its format version.
@@ -368,7 +367,8 @@ def test_weights_in_another_format_version_give_a_clear_version_error(tmp_path: 
     with pytest.raises(StoreError, match=message):
         loaded.refresh_weights()
     with pytest.raises(StoreError, match=message):
-        selfplay_worker(store=url, batches=1, worker_id="versioned", outbox=str(tmp_path / "outbox"), **TINY)
+        selfplay_worker(WorkerSettings.from_flat(dict(store=url, batches=1, worker_id="versioned",
+                                                      outbox=str(tmp_path / "outbox"), **TINY)))
     assert store.list_examples() == [] and Outbox(tmp_path / "outbox").pending() == []
 
     learner = Learner(LearnerSettings(store=url, size="small", min_buffer_size=100, device="cpu", learner_id="v-learner"))

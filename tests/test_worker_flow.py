@@ -77,7 +77,8 @@ def test_worker_flow_uploads_exactly_what_it_reports(tmp_path: Path) -> None:
     store = open_store(url)
     push_fresh_weights(store, step=3)
     outbox = tmp_path / "outbox"
-    reports = selfplay_worker(store=url, batches=2, worker_id="w-flow", outbox=str(outbox), seed=7, **TINY)
+    reports = selfplay_worker(WorkerSettings.from_flat(dict(store=url, batches=2, worker_id="w-flow", outbox=str(outbox),
+                                                        seed=7, **TINY)))
 
     assert len(reports) == 2
     paths = [r["uploaded"] for r in reports]
@@ -189,7 +190,8 @@ def test_worker_killed_before_upload_uploads_the_batch_when_restarted(tmp_path: 
     hash16 = left.name[:16]
 
     # A new worker (another id, another process's flow) on the same outbox and a healthy store uploads it.
-    reports = selfplay_worker(store=url, batches=1, worker_id="rescuer", outbox=str(outbox), seed=8, **TINY)
+    reports = selfplay_worker(WorkerSettings.from_flat(dict(store=url, batches=1, worker_id="rescuer", outbox=str(outbox),
+                                                        seed=8, **TINY)))
     assert len(reports) == 1
     listed = store.list_examples()
     mine = [r for r in listed if r.hash16 == hash16]
@@ -307,5 +309,5 @@ def test_worker_flow_default_outbox_is_under_zeb_outbox_dir(tmp_path: Path, monk
 def selfplay_worker_in_process(url: str, outbox: Path | None, worker_id: str) -> list[dict]:
     from flows.selfplay_worker import selfplay_worker
 
-    return selfplay_worker(store=url, batches=1, worker_id=worker_id, outbox=str(outbox) if outbox else None, seed=8,
-                           **TINY)
+    return selfplay_worker(WorkerSettings.from_flat(dict(
+        store=url, batches=1, worker_id=worker_id, outbox=str(outbox) if outbox else None, seed=8, **TINY)))

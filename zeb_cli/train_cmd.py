@@ -125,6 +125,15 @@ def _lock_run(run_dir: Path) -> int:
     return fd
 
 
+def _settings_file(run_dir: Path, role: str, settings: Any) -> str:
+    """Write a process's settings (a pydantic model) as RUN/settings/ROLE.json; its path, for --settings-json."""
+    folder = run_dir / "settings"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{role}.json"
+    path.write_text(settings.model_dump_json(indent=2) + "\n")
+    return str(path.resolve())
+
+
 def _state(store: Any) -> dict[str, Any]:
     from zeb_core.store import StoreError
 
@@ -165,7 +174,9 @@ def train_cmd(
     """Train from scratch (or continue) on this machine: a learner and self-play workers, then a report."""
     import torch
 
+    from zeb_core.learner import LearnerSettings
     from zeb_core.store import open_store
+    from zeb_core.worker import WorkerSettings
 
     if minutes is None and games is None:
         minutes = DEFAULT_MINUTES
@@ -194,27 +205,31 @@ def train_cmd(
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180", "WANDB_DIR": str(run_dir.resolve()),
            "PYTHONUNBUFFERED": "1", "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "INFO")}
     env.setdefault("WANDB_MODE", "offline" if not os.environ.get("WANDB_API_KEY") else "online")
-    learner_args = [
-        "learner", "--store", url, "--size", size, "--device", device, "--lr", str(lr), "--batch-size", str(batch_size),
-        "--replay-buffer-size", str(replay_buffer_size), "--training-steps-per-cycle", str(training_steps_per_cycle),
-        "--replay-ratio", str(replay_ratio), "--min-buffer-size", str(min_buffer_size), "--push-every", str(PUSH_EVERY),
-        "--eval-every", str(eval_every), "--eval-games", str(eval_games), "--prune-every", "50",
-        "--keep-example-files", "2000", "--run-name", name, "--seed", str(seed), "--threads", threads,
-        "--value-target", value_target,
-    ]
     if max_model_lag is None:
         max_model_lag = default_max_model_lag(n_workers, games_per_batch, replay_ratio,
                                               training_steps_per_cycle * batch_size, replay_buffer_size)
-    learner_args += ["--max-model-lag", str(max_model_lag)]
     host = socket.gethostname()
-    learner_args += ["--learner-id", f"{host}-train-{name}"]
-    worker_args = [
-        ["worker", "--store", url, "--worker-id", f"{host}-w{i}", "--device", device, "--sims", str(sims),
-         "--worlds", str(worlds), "--max-nodes", str(max_nodes), "--games-per-batch", str(games_per_batch),
-         "--policy-target", policy_target, "--value-target", value_target, "--teacher", teacher,
-         "--outbox", str((run_dir / "outbox").resolve()), "--threads", threads]
-        for i in range(n_workers)
-    ]
+    try:  # the processes' settings, as the models they read (checked here rather than in a process that dies)
+        learner_settings = LearnerSettings(
+            store=url, size=size, device=device, lr=lr, batch_size=batch_size, replay_buffer_size=replay_buffer_size,
+            training_steps_per_cycle=training_steps_per_cycle, replay_ratio=replay_ratio,
+            min_buffer_size=min_buffer_size, push_every=PUSH_EVERY, eval_every=eval_every, eval_games=eval_games,
+            prune_every=50, keep_example_files=2000, run_name=name, seed=seed, value_target=value_target,
+            max_model_lag=max_model_lag, learner_id=f"{host}-train-{name}",
+        )
+        search = SearchConfig(simulations=sims, worlds=worlds, max_nodes=max_nodes, policy_target=policy_target,
+                              value_target=value_target, teacher=teacher)
+        worker_settings = [
+            WorkerSettings(store=url, worker_id=f"{host}-w{i}", device=device, games_per_batch=games_per_batch,
+                           outbox=str((run_dir / "outbox").resolve()), search=search)
+            for i in range(n_workers)
+        ]
+    except ValueError as exc:
+        _fail(str(exc))
+    learner_args = ["learner", "--settings-json", _settings_file(run_dir, "learner", learner_settings),
+                    "--threads", threads]
+    worker_args = [["worker", "--settings-json", _settings_file(run_dir, f"worker-{i}", ws), "--threads", threads]
+                   for i, ws in enumerate(worker_settings)]
     start_state = _state(store)
     start_games = int(start_state.get("total_games", 0))
     console.print(

@@ -12,11 +12,12 @@ import logging
 import socket
 import time
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from zeb_core.device import resolve_device
 from zeb_core.engine.state import VALUE_TARGETS
@@ -37,42 +38,85 @@ log = logging.getLogger("zeb.learner")
 KEEP_PUSHES = 50  # revertable pushes kept in a local or S3 store's history
 
 
-@dataclass
-class LearnerSettings:
-    """Flags mirror mk5-main forge/zeb learner's runbook, with its defaults where they make sense."""
+class LearnerSettings(BaseModel):
+    """Everything a learner process is told: the one definition of `zeb learner`'s options, the learner flow's
+    parameter (a form in the Prefect UI) and `zeb train`'s learner; prefect.yaml lists only overrides. Flags mirror
+    mk5-main forge/zeb learner's runbook, with its defaults where they make sense."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     store: str
+    """Weights store: file://DIR, hf://OWNER/REPO, s3://BUCKET/PREFIX."""
     examples_url: str | None = None
-    name: str = DEFAULT_NAME  # --weights-name
-    checkpoint: str | None = None  # bootstrap weights when the store has none for `name`
-    size: str = "medium"  # fresh model size when neither the store nor --checkpoint has weights
+    """Examples store, if not beside the weights (hf://OWNER/REPO is a dataset repo)."""
+    name: str = DEFAULT_NAME
+    """Namespace: weights NAME.*, examples under NAME/ (root for `model`)."""
+    checkpoint: str | None = None
+    """Bootstrap checkpoint folder when the store has no weights for the namespace."""
+    size: str = "medium"
+    """Fresh model size when there is neither store weights nor a checkpoint: small, medium, large."""
     lr: float = 1e-4
-    batch_size: int = 64
-    replay_buffer_size: int = 200_000
-    training_steps_per_cycle: int = 100
-    push_every: int = 25
-    eval_every: int = 50
-    eval_games: int = 2000
-    prune_every: int = 50
-    keep_example_files: int = 15
-    min_buffer_size: int = 5000
-    max_model_lag: int | None = None  # drop examples from models more than this many steps behind
-    replay_ratio: float | None = None  # at most this many trained samples per example received (None: no limit)
+    """AdamW learning rate."""
     warmup_steps: int = 0
+    """Linear learning-rate warm-up over this many optimizer steps."""
     cosine_steps: int | None = None
+    """Cosine decay to 0.1 x lr by this optimizer step (default: constant)."""
+    batch_size: int = 64
+    """Training batch size."""
+    replay_buffer_size: int = 200_000
+    """Replay buffer capacity (examples, on the training device)."""
+    training_steps_per_cycle: int = 100
+    """Gradient steps per cycle."""
+    push_every: int = 25
+    """Push weights every N cycles (workers pick up new weights then)."""
+    eval_every: int = 50
+    """Evaluate vs random and heuristic every N cycles (and try a promotion)."""
+    eval_games: int = 2000
+    """Games per evaluation match (team-symmetric)."""
+    prune_every: int = 50
+    """Prune example files every N cycles."""
+    keep_example_files: int = 15
+    """Example files kept by pruning (newest)."""
+    min_buffer_size: int = 5000
+    """No training until the buffer holds this many examples."""
+    max_model_lag: int | None = None
+    """Drop (and count) examples played with weights more than N learner steps old (default: keep all)."""
+    replay_ratio: float | None = None
+    """Train at most this many samples per example received (waits for data beyond; default: no limit)."""
     promote: bool = True
+    """Promote to NAME-best when a new model beats the best (benchmark gain or SPRT)."""
     device: str = "auto"
+    """cpu, cuda, cuda:N or auto."""
     run_name: str | None = None
+    """W&B display name (default: the namespace)."""
     seed: int = 0
-    # The objective the value head learns (engine.VALUE_TARGETS); example files labelled for another are refused.
+    """Seed for a fresh model and for sampling."""
     value_target: str = "points"
+    """Value target the learner trains (points, points-margin or contract; engine.VALUE_TARGETS); example files
+    labelled for another are refused and counted."""
     lease_ttl_s: float = 600.0
-    startup_patience_s: float | None = None  # None: retry an unreachable store until it answers
-    learner_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}")
+    """Seconds the namespace's lease lasts without renewal (renewed every third of it while the learner lives)."""
+    startup_patience_s: float | None = None
+    """Give up start-up after this many seconds of an unreachable store (default: retry until it answers)."""
+    learner_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}")
+    """Lease holder id (default: host and a random suffix). A restart with the same id takes its own lease back at
+    once instead of waiting for it to expire."""
+    # How long the process runs: read by the learner flow, not by Learner.
+    cycles: int = 1_000_000
+    """Training cycles in this run, then it stops (a deployment's run then queues the next: continue_as_new)."""
+    minutes: float | None = None
+    """Stop after this many minutes (default: no limit)."""
+    idle_sleep_s: float = 2.0
+    """Seconds between polls of the store while there is not enough data to train."""
+    wandb_project: str = "zeb"
+    """Weights & Biases project of the metrics."""
+    continue_as_new: bool = True
+    """Under a deployment, queue the next run with the same parameters after `cycles` cycles."""
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> LearnerSettings:
         positive = ("batch_size", "replay_buffer_size", "training_steps_per_cycle", "push_every", "eval_every",
-                    "eval_games", "prune_every")
+                    "eval_games", "prune_every", "cycles")
         for key in positive:
             if getattr(self, key) < 1:
                 raise ValueError(f"--{key.replace('_', '-')} must be >= 1, got {getattr(self, key)}")
@@ -89,6 +133,7 @@ class LearnerSettings:
             )
         if self.size not in ("small", "medium", "large"):
             raise ValueError(f"--size must be small, medium or large, not {self.size!r}")
+        return self
 
 
 class Learner:

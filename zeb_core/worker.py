@@ -14,9 +14,11 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from zeb_core.device import resolve_device
 from zeb_core.formats.examples import encode_examples, sanitize_worker_id
@@ -35,22 +37,64 @@ def default_worker_id() -> str:
     return sanitize_worker_id(f"{socket.gethostname()}-{uuid.uuid4().hex[:4]}")
 
 
-@dataclass
-class WorkerSettings:
-    store: str
-    name: str = DEFAULT_NAME
-    examples_url: str | None = None
-    worker_id: str = field(default_factory=default_worker_id)
-    device: str = "auto"
-    games_per_batch: int = 64
-    reload_every: int = 1  # batches between checks for newer weights
-    follow: str = "latest"  # or "best"
-    seed: int | None = None
-    outbox: str | None = None  # folder for finished batches; None: default_outbox_dir ($ZEB_OUTBOX_DIR or ~/.cache)
-    wait_for_weights_s: float = 600.0  # how long to wait for a learner's first push before giving up
-    search: SearchConfig = field(default_factory=SearchConfig)
+# Help for the search settings `zeb worker` exposes (SearchConfig's own comments say more); defaults: SearchConfig.
+SEARCH_OPTIONS: dict[str, str] = {
+    "simulations": "Simulations per searched move.",
+    "max_nodes": "Nodes per search tree.",
+    "worlds": "Hidden-hand worlds sampled per move.",
+    "c_puct": "PUCT exploration weight.",
+    "temperature": "Move sampling temperature on visit counts.",
+    "greedy_after": "Plays after which moves are greedy.",
+    "dirichlet_alpha": "Root noise alpha.",
+    "dirichlet_fraction": "Root noise share (0 disables).",
+    "clairvoyant": "Search the true deal (mk5-main forge/zeb's way; comparison only).",
+    "policy_target": "Example policy target: improved (prior tilted by the searched Q values) or visits (root visit "
+                     "shares, as mk5-main forge/zeb).",
+    "value_target": "Value target: points (the benchmark: more than 21 points), points-margin (same sign, "
+                    "margin-shaped) or contract.",
+    "teacher": "Who labels the examples: mcts (the search) or solver (exact solutions of the true deal; the network "
+               "only picks the moves).",
+}
 
-    def __post_init__(self) -> None:
+
+class WorkerSettings(BaseModel):
+    """Everything a self-play worker process is told: the one definition of `zeb worker`'s options, the worker
+    flow's parameter (a form in the Prefect UI) and `zeb train`'s workers; prefect.yaml lists only overrides."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    store: str
+    """Weights store: file://DIR, hf://OWNER/REPO, s3://BUCKET/PREFIX."""
+    name: str = DEFAULT_NAME
+    """Namespace (must match the learner's)."""
+    examples_url: str | None = None
+    """Examples store, if not beside the weights."""
+    worker_id: str = Field(default_factory=default_worker_id)
+    """Worker id in file names (default: host and a random suffix)."""
+    device: str = "auto"
+    """cpu, cuda, cuda:N or auto."""
+    games_per_batch: int = 64
+    """Games played in parallel per batch (one example file per batch)."""
+    reload_every: int = 1
+    """Check for newer weights every N batches."""
+    follow: str = "latest"
+    """Weights to play with: latest or best."""
+    seed: int | None = None
+    """Seed of the games (default: a random one)."""
+    outbox: str | None = None
+    """Folder where finished batches wait until the store has them, on storage that outlives the run (default: a
+    folder per store and namespace under $ZEB_OUTBOX_DIR, which the job templates put on a persistent volume, else
+    under ~/.cache/zeb/outbox)."""
+    wait_for_weights_s: float = 600.0
+    """How long to wait for a learner's first push before giving up."""
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    """How moves are searched and examples labelled (zeb_core/mcts/config.py)."""
+    # How long the process runs: read by the worker flow, not by SelfPlayWorker.
+    batches: int = 0
+    """Batches to play; 0 runs until stopped."""
+
+    @model_validator(mode="after")
+    def _check(self) -> WorkerSettings:
         if self.games_per_batch < 1:
             raise ValueError(f"games per batch must be >= 1, got {self.games_per_batch}")
         if self.reload_every < 1:
@@ -58,6 +102,17 @@ class WorkerSettings:
         if self.follow not in ("latest", "best"):
             raise ValueError(f"follow must be latest or best, not {self.follow!r}")
         self.worker_id = sanitize_worker_id(self.worker_id)
+        return self
+
+    @classmethod
+    def from_flat(cls, values: dict[str, Any]) -> WorkerSettings:
+        """Settings from one flat mapping, SearchConfig's fields among the others (how `zeb worker` takes them)."""
+        search_keys = {f.name for f in fields(SearchConfig)}
+        search = {k: v for k, v in values.items() if k in search_keys}
+        rest = {k: v for k, v in values.items() if k not in search_keys}
+        base = rest.pop("search", {})  # a SearchConfig, or its fields (from JSON)
+        base = asdict(base) if isinstance(base, SearchConfig) else dict(base)
+        return cls(**rest, search=SearchConfig(**{**base, **search}))
 
 
 @dataclass
