@@ -86,12 +86,12 @@ def expand(tree: Tree, path: Path, evaluate: EvaluateFn, config: SearchConfig) -
     v0 = torch.where(tree.terminal[end], tree.term_v0[end], torch.zeros_like(tree.term_v0[end]))
     rows = path.expands.nonzero().flatten()
     if rows.numel():
-        leaves = gather_states(tree.store, end[rows])
-        moves = leaves.hand_of(leaves.current).gather(1, path.leaf_slot[rows].view(-1, 1)).squeeze(1)
-        leaves.apply(moves, check=False)
+        parents, slots = end[rows], path.leaf_slot[rows]
+        leaves = gather_states(tree.store, parents)
+        leaves.apply(leaves.hand_of(leaves.current).gather(1, slots.view(-1, 1)).squeeze(1), check=False)
         found = leaf_values(leaves, evaluate, config)
         v0[rows] = found.v0
-        tree.add_nodes(rows, end[rows], path.leaf_slot[rows], leaves, found.prior, found.legal, found.exact, found.v0)
+        tree.add_nodes(rows, parents, slots, leaves, found.prior, found.legal, found.exact, found.v0)
     return v0
 
 
