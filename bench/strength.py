@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from zeb_core.players.base import make_player  # noqa: E402
-from zeb_core.strength import BASELINES, REPORT_SEED, benchmark, rate_text  # noqa: E402
+from zeb_core.strength import BASELINES, EXPERT, REPORT_SEED, benchmark, rate_text  # noqa: E402
 
 
 def main() -> None:
@@ -25,7 +25,7 @@ def main() -> None:
     ap.add_argument("weights", nargs="?", help="a checkpoint folder or NAME.safetensors")
     ap.add_argument("--player", help="a player spec instead of policy:path=WEIGHTS")
     ap.add_argument("--games", type=int, default=4000, help="games vs random and vs heuristic")
-    ap.add_argument("--pimc-games", type=int, default=0, help="games vs pimc:worlds=16 (0: skip; it is slow)")
+    ap.add_argument("--pimc-games", type=int, default=0, help=f"games vs {EXPERT} (0: skip; it is slow)")
     ap.add_argument("--seed", type=int, default=REPORT_SEED)
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
@@ -34,8 +34,8 @@ def main() -> None:
     if not args.player and not args.weights:
         ap.error("give WEIGHTS or --player SPEC")
     player = make_player(args.player or f"policy:path={args.weights}", "cpu", seed=1)
-    opponents = [*BASELINES] + (["pimc:worlds=16"] if args.pimc_games else [])
-    results = benchmark(player, opponents, args.games, args.seed, "cpu", {"pimc:worlds=16": args.pimc_games})
+    opponents = [*BASELINES] + ([EXPERT] if args.pimc_games else [])
+    results = benchmark(player, opponents, args.games, args.seed, "cpu", {EXPERT: args.pimc_games})
     for spec, r in zip(opponents, results, strict=True):
         print(f"vs {spec}: {rate_text(r)} over {r.games} games")
 

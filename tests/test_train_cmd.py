@@ -38,6 +38,7 @@ def test_zeb_train_runs_reports_and_continues(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stdout + first.stderr
     assert "final evaluation" in first.stdout and "random" in first.stdout and "heuristic" in first.stdout
     assert "strongest weights (" in first.stdout
+    assert "pimc:worlds=16" in first.stdout, "the report measures the strongest against the exact-solver expert too"
     assert (tmp_path / "t" / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     state = _state(tmp_path)
     assert state["total_games"] >= 96 and state["step"] > 0

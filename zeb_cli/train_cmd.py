@@ -365,7 +365,7 @@ def _report(store: Any, run_dir: Path, curve: dict[int, dict[str, float]], games
     from zeb_core.curves import training_curve_png
     from zeb_core.model.checkpoint import model_from_bundle
     from zeb_core.players.builtin import PolicyPlayer
-    from zeb_core.strength import BASELINES, benchmark, interval_text, percent, score
+    from zeb_core.strength import BASELINES, EXPERT, EXPERT_REPORT_GAMES, benchmark, interval_text, percent, score
 
     bundle = store.pull_weights()
     if bundle is None:
@@ -373,10 +373,12 @@ def _report(store: Any, run_dir: Path, curve: dict[int, dict[str, float]], games
         return
     points = sorted(curve.values(), key=lambda r: r["step"])
     if points:
-        table = Table("step", "games", "policy loss", "value loss", "vs random", "vs heuristic", title="training curve")
+        table = Table("step", "games", "policy loss", "q loss", "value loss", "vs random", "vs heuristic",
+                      title="training curve")
         for r in points:
             if "eval/vs_random_win_rate" in r or r is points[-1]:
                 table.add_row(str(r["step"]), f"{r['games']:,}", f"{r.get('train/policy_loss', float('nan')):.3f}",
+                              f"{r.get('train/q_loss', float('nan')):.3f}",
                               f"{r.get('train/value_loss', float('nan')):.3f}",
                               f"{r['eval/vs_random_win_rate']:.1%}" if "eval/vs_random_win_rate" in r else "",
                               f"{r['eval/vs_heuristic_win_rate']:.1%}" if "eval/vs_heuristic_win_rate" in r else "")
@@ -399,9 +401,15 @@ def _report(store: Any, run_dir: Path, curve: dict[int, dict[str, float]], games
         for opponent, r in zip(BASELINES, results, strict=True):
             table.add_row(r.player_a, opponent, str(r.games), percent(r.win_rate), interval_text(r.ci_low, r.ci_high))
         scores[label] = score(results)
+    strongest = max(scores, key=scores.__getitem__)  # by the benchmark, on the same deals
+    expert_games = min(EXPERT_REPORT_GAMES, games)
+    if expert_games >= 2:  # the strongest against the exact-solver expert too, on fewer games (it is slow)
+        b = dict(contenders)[strongest]
+        player = PolicyPlayer(model_from_bundle(b, device), torch.device(device), name=f"{strongest} (step {b.step})")
+        r = benchmark(player, [EXPERT], expert_games, device=device)[0]
+        table.add_row(r.player_a, EXPERT, str(r.games), percent(r.win_rate), interval_text(r.ci_low, r.ci_high))
     out.print(table)
     weights = run_dir / "weights"
-    strongest = max(scores, key=scores.__getitem__)  # by the benchmark, on the same deals
     target = weights / ("model-best.safetensors" if strongest == "best" else "model.safetensors")
     out.print(f"strongest weights ({strongest}, mean win rate {scores[strongest]:.1%}): {target}")
     out.print(f"play against them:  zeb serve --player policy:path={target}   (then open http://127.0.0.1:8042/)")

@@ -14,6 +14,8 @@ from zeb_core.match import MatchResult, play_match
 from zeb_core.players.base import Player, make_player
 
 BASELINES = ("random", "heuristic")
+EXPERT = "pimc:worlds=16"  # the exact-solver expert a trained model is measured against
+EXPERT_REPORT_GAMES = 400  # its games in the final report: pimc is slow (about 1 game/s on one core)
 
 # Every evaluation's seeds, here so that two evaluations meant to share deals do, and no two collide by accident.
 REPORT_SEED = 20_000_000  # the final report's and bench/strength.py's deals
