@@ -8,11 +8,19 @@ from pathlib import Path
 
 import torch
 
+from zeb_core.encoding import encode
 from zeb_core.engine import GameState, deal_benchmark, make_generator
 from zeb_core.engine.dominoes import TABLES
-from zeb_core.encoding import encode
-from zeb_core.mcts import Evaluator, SearchConfig, search, search_moves
-from zeb_core.mcts import EvalCache, SearchSummary, TreeReuse, policy_target
+from zeb_core.mcts import (
+    EvalCache,
+    Evaluator,
+    SearchConfig,
+    SearchSummary,
+    TreeReuse,
+    policy_target,
+    search,
+    search_moves,
+)
 from zeb_core.mcts.worlds import info_from_state, sample_worlds
 from zeb_core.model import ModelConfig, ZebNet
 from zeb_core.players import make_player
@@ -251,6 +259,14 @@ def test_clairvoyant_selfplay_with_reuse_gives_valid_examples() -> None:
     assert torch.allclose(batch.policy.sum(1), torch.ones(batch.examples), atol=1e-5)
     assert bool((batch.policy[~batch.legal] == 0).all())
 
+
+def test_clairvoyant_reuse_with_solver_leaves_never_roots_a_solved_node() -> None:
+    # A solved node has no edges; reused as the next root it gave NaN policy targets.
+    config = SearchConfig(simulations=12, max_nodes=24, clairvoyant=True, solve_plays=12)
+    batch = play_selfplay(Evaluator(_random_net()), 3, config, seed=2)
+    assert bool(torch.isfinite(batch.policy).all()) and bool(torch.isfinite(batch.value).all())
+    assert torch.allclose(batch.policy.sum(1), torch.ones(batch.examples), atol=1e-5)
+    assert bool((batch.policy[~batch.legal] == 0).all())
 
 
 def test_improved_policy_target_follows_q_and_stays_on_legal_slots() -> None:

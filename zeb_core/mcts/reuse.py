@@ -51,7 +51,7 @@ class TreeReuse:
             nxt = tree.child[node, match.long().argmax(1)]
             ok &= ~walk | (match.any(1) & (nxt != NO_CHILD))
             node = torch.where(walk & ok, nxt, node)
-        same = ok.clone()
+        same = ok & ~tree.terminal[node]  # a solved node has no edges: as a root it would give no policy target
         for f in fields(state):
             a, b = getattr(tree.store, f.name)[node], getattr(state, f.name)[games]
             same &= (a == b).view(t_count, -1).all(1)
