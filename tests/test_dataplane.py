@@ -53,8 +53,18 @@ def upload(store: Store, n: int, seed: int, worker: str = "w1", clock_offset_s: 
 
 
 def settings(url: str, **kw) -> LearnerSettings:
-    base = dict(store=url, size="small", min_buffer_size=100, training_steps_per_cycle=2, batch_size=32,
-                replay_buffer_size=20_000, eval_games=100, device="cpu", promote=False, learner_id="learner-A")
+    base = dict(
+        store=url,
+        size="small",
+        min_buffer_size=100,
+        training_steps_per_cycle=2,
+        batch_size=32,
+        replay_buffer_size=20_000,
+        eval_games=100,
+        device="cpu",
+        promote=False,
+        learner_id="learner-A",
+    )
     base.update(kw)
     return LearnerSettings(**base)
 
@@ -102,8 +112,9 @@ def test_zeb_store_prune_keeps_unread_files_and_says_so(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ item 3: no clock decides what is new
-def test_one_fast_clock_does_not_stop_ingest_and_the_worker_is_named(tmp_path: Path,
-                                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_one_fast_clock_does_not_stop_ingest_and_the_worker_is_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     url = f"file://{tmp_path / 'store'}"
     store = open_store(url)
     lrn = Learner(settings(url))
@@ -139,8 +150,11 @@ def test_a_state_with_the_old_watermark_cursor_still_loads(tmp_path: Path) -> No
     unread = upload(store, 20, seed=3)  # in the window, not among its names: unread
     bundle = store.pull_weights()
     now = time.time()
-    bundle.state = {**bundle.state, "examples_ingested": 40,
-                    "cursor": {"watermark": now - 30, "recent": [recent], "slack_s": 3600.0}}
+    bundle.state = {
+        **bundle.state,
+        "examples_ingested": 40,
+        "cursor": {"watermark": now - 30, "recent": [recent], "slack_s": 3600.0},
+    }
     store.push_weights(bundle, message="written by the version-1 cursor")
     assert [r.name for r in store.unread_examples()] == [unread]  # the prune rule reads the old format too
     lrn = Learner(settings(url))
@@ -219,9 +233,12 @@ def test_stale_examples_are_dropped_by_default_on_the_fleet_and_in_zeb_train() -
     from zeb_cli.train_cmd import default_max_model_lag
 
     deployments = {d["name"]: d for d in yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]}
-    learner, monitor = deployments["learner"]["parameters"], deployments["monitor"]["parameters"]
-    lag = learner["max_model_lag"]
-    assert isinstance(lag, int) and lag >= 4 * learner["push_every"] and lag > monitor["max_model_lag"]
+    from zeb_core.learner import LearnerSettings
+
+    learner = LearnerSettings(**deployments["learner"]["parameters"]["settings"])  # the fleet's overrides
+    monitor = deployments["monitor"]["parameters"]
+    lag = learner.max_model_lag
+    assert isinstance(lag, int) and lag >= 4 * learner.push_every and lag > monitor["max_model_lag"]
     # zeb train's defaults: 1 worker, 32 games a batch, replay ratio 8, 10 x 256 samples a cycle, 100k buffer.
     small = default_max_model_lag(1, 32, 8.0, 2560, 100_000)
     assert small >= 2 * (2 + 100_000 * 8 / 2560 + 2) and small < 1000
