@@ -7,7 +7,7 @@ STAMP := $(VENV)/.zeb-installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export WANDB_MODE ?= offline
 
-.PHONY: run test bench venv clean
+.PHONY: run test lint bench venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ run: $(STAMP)
 test: $(STAMP)
 	sh tests/browser_setup.sh
 	$(BIN)/python -m pytest -q
+
+# Lint and format check (configured in pyproject.toml); `$(BIN)/ruff format .` applies the formatting.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py

@@ -15,14 +15,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402 - after the path set-up
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from zeb_core.engine.dominoes import N_DOMINOES  # noqa: E402
-from zeb_core.engine.state import GameState  # noqa: E402
-from zeb_core.players.interface import Decision  # noqa: E402
-from zeb_core.solver import Positions, move_values  # noqa: E402
-from zeb_core.strength import BASELINES, REPORT_SEED, benchmark, rate_text  # noqa: E402
+from zeb_core.engine.dominoes import N_DOMINOES
+from zeb_core.engine.state import GameState
+from zeb_core.players.interface import Decision
+from zeb_core.solver import Positions, move_values
+from zeb_core.strength import BASELINES, REPORT_SEED, benchmark, rate_text
 
 
 class ClairvoyantPlayer:

@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import best_rate, setup  # noqa: E402
+from _common import best_rate, setup
 
-from zeb_core.engine import deal_benchmark, make_generator  # noqa: E402
+from zeb_core.engine import deal_benchmark, make_generator
 
 REFERENCE_CLI_GAMES_PER_S = 470  # jasonyandell/mk5-main forge/zeb CLI, heuristic vs random, these machines
 
@@ -42,7 +42,7 @@ def main() -> None:
     setup(args.threads)
     for batch in args.batches:
         games = max(batch, min(8192, 64 * batch))
-        rate = best_rate(lambda: run_batch(batch, games, args.device))
+        rate = best_rate(lambda: run_batch(batch, games, args.device))  # noqa: B023 - called at once
         print(f"batch {batch} games/s: {rate:,.0f}")
     print(f"reference CLI games/s: {REFERENCE_CLI_GAMES_PER_S}")
 

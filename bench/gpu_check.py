@@ -29,15 +29,40 @@ GOLDEN = Path(os.environ.get("ZEB_SHARED", REPO.parent / "shared")) / "golden" /
 # (full size on a GPU, toy size for the CPU dry run): extra arguments of each benchmark script
 SIZES = {
     "engine": (["--batches", "1024", "4096", "16384"], ["--batches", "64"]),
-    "selfplay": (["--setting", "b"],
-                 ["--setting", "b", "--parallel-games", "2", "--sims", "4", "--max-nodes", "16", "--size", "small"]),
+    "selfplay": (
+        ["--setting", "b"],
+        ["--setting", "b", "--parallel-games", "2", "--sims", "4", "--max-nodes", "16", "--size", "small"],
+    ),
     "learner": ([], ["--size", "small", "--steps", "2", "--games", "32", "--batch-size", "32", "--ingest-files", "2"]),
 }
 TRAIN = {  # zeb train flags besides --games and --device
     "gpu": ["--workers", "1", "--eval-games", "200", "--final-eval-games", "1000", "--minutes", "8"],
-    "cpu": ["--workers", "1", "--sims", "4", "--worlds", "1", "--max-nodes", "8", "--games-per-batch", "16",
-            "--min-buffer-size", "100", "--training-steps-per-cycle", "2", "--batch-size", "32", "--eval-every", "2",
-            "--eval-games", "20", "--final-eval-games", "20", "--minutes", "2"],
+    "cpu": [
+        "--workers",
+        "1",
+        "--sims",
+        "4",
+        "--worlds",
+        "1",
+        "--max-nodes",
+        "8",
+        "--games-per-batch",
+        "16",
+        "--min-buffer-size",
+        "100",
+        "--training-steps-per-cycle",
+        "2",
+        "--batch-size",
+        "32",
+        "--eval-every",
+        "2",
+        "--eval-games",
+        "20",
+        "--final-eval-games",
+        "20",
+        "--minutes",
+        "2",
+    ],
 }
 
 
@@ -51,23 +76,38 @@ def check_device(device: str) -> str:
         sys.exit(f"gpu check: --device must be cuda, cuda:N or cpu, not {device!r}")
     if not torch.cuda.is_available():
         why = "this torch has no CUDA support" if torch.version.cuda is None else "no CUDA GPU is visible"
-        print(f"gpu check: CUDA is not available ({why}; torch {torch.__version__}). Nothing was run. "
-              "Run it on a GPU machine, or `--device cpu` for a quick dry run.", file=sys.stderr)
+        print(
+            f"gpu check: CUDA is not available ({why}; torch {torch.__version__}). Nothing was run. "
+            "Run it on a GPU machine, or `--device cpu` for a quick dry run.",
+            file=sys.stderr,
+        )
         sys.exit(2)
     index = torch.device(device).index or 0
     if index >= torch.cuda.device_count():
-        print(f"gpu check: {device} asked for, but only {torch.cuda.device_count()} GPU(s) are visible", file=sys.stderr)
+        print(
+            f"gpu check: {device} asked for, but only {torch.cuda.device_count()} GPU(s) are visible", file=sys.stderr
+        )
         sys.exit(2)
     props = torch.cuda.get_device_properties(index)
-    return f"{props.name}, {props.total_memory / 2**30:.0f} GiB ({device}; torch {torch.__version__}, CUDA {torch.version.cuda})"
+    return (
+        f"{props.name}, {props.total_memory / 2**30:.0f} GiB "
+        f"({device}; torch {torch.__version__}, CUDA {torch.version.cuda})"
+    )
 
 
 def run(section: str, cmd: list[str], timeout: float, prefix: bool = True) -> list[str] | None:
     """Run one section; print its stdout lines prefixed with the section; None (and the reason) when it fails."""
     start = time.perf_counter()
     try:
-        done = subprocess.run(cmd, check=False, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"})
+        done = subprocess.run(
+            cmd,
+            check=False,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
+        )
     except subprocess.TimeoutExpired:
         print(f"{section}: FAILED (still running after {timeout:.0f} s)", flush=True)
         return None
@@ -97,8 +137,19 @@ def golden(device: str) -> bool:
 def train(device: str, games: int, runs: Path, timeout: float) -> Path | None:
     """A short `zeb train` on the device; prints games, learner steps and games/s; the weights, or None."""
     flags = TRAIN["cpu" if device == "cpu" else "gpu"]
-    cmd = [ZEB, "train", "--name", "gpu-check", "--runs-dir", str(runs), "--games", str(games), "--device", device,
-           *flags]
+    cmd = [
+        ZEB,
+        "train",
+        "--name",
+        "gpu-check",
+        "--runs-dir",
+        str(runs),
+        "--games",
+        str(games),
+        "--device",
+        device,
+        *flags,
+    ]
     start = time.perf_counter()
     if run("train", cmd, timeout, prefix=False) is None:
         return None
@@ -128,19 +179,35 @@ def main() -> None:
         results["train"] = weights is not None
         if weights is not None:
             games = "100" if cpu else "2000"
-            cmd = [ZEB, "eval", f"policy:path={weights}", "vs", "random", "--games", games, "--device", args.device,
-                   "--json"]
+            cmd = [
+                ZEB,
+                "eval",
+                f"policy:path={weights}",
+                "vs",
+                "random",
+                "--games",
+                games,
+                "--device",
+                args.device,
+                "--json",
+            ]
             out = run("eval", cmd, timeout, prefix=False)
             results["eval"] = out is not None
             if out is not None:
                 r = json.loads("\n".join(out))
-                print(f"eval trained vs random win rate: {r['win_rate']:.1%} "
-                      f"({r['ci_low']:.1%}..{r['ci_high']:.1%}, {r['games']} games)", flush=True)
+                print(
+                    f"eval trained vs random win rate: {r['win_rate']:.1%} "
+                    f"({r['ci_low']:.1%}..{r['ci_high']:.1%}, {r['games']} games)",
+                    flush=True,
+                )
                 print(f"eval games/s: {r['games_per_s']:,.0f}", flush=True)
     failed = [name for name, ok in results.items() if not ok]
     took = time.perf_counter() - start
     if failed:
-        print(f"gpu check: FAILED {', '.join(failed)} ({len(results) - len(failed)} of {len(results)} passed, {took:.0f} s)")
+        print(
+            f"gpu check: FAILED {', '.join(failed)} "
+            f"({len(results) - len(failed)} of {len(results)} passed, {took:.0f} s)"
+        )
         sys.exit(1)
     print(f"gpu check: all {len(results)} sections passed in {took:.0f} s")
 

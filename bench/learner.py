@@ -18,15 +18,15 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import best_rate, setup  # noqa: E402
+from _common import best_rate, setup
 
-from zeb_core.encoding import encode, pad_tokens  # noqa: E402
-from zeb_core.engine import deal_benchmark, make_generator  # noqa: E402
-from zeb_core.formats.examples import encode_examples  # noqa: E402
-from zeb_core.learner import Learner, LearnerSettings  # noqa: E402
-from zeb_core.model import ModelConfig, ZebNet  # noqa: E402
-from zeb_core.store import open_store  # noqa: E402
-from zeb_core.train import ReplayBuffer, TrainConfig, Trainer, make_optimizer, policy_value_losses  # noqa: E402
+from zeb_core.encoding import encode, pad_tokens
+from zeb_core.engine import deal_benchmark, make_generator
+from zeb_core.formats.examples import encode_examples
+from zeb_core.learner import Learner, LearnerSettings
+from zeb_core.model import ModelConfig, ZebNet
+from zeb_core.store import open_store
+from zeb_core.train import ReplayBuffer, TrainConfig, Trainer, make_optimizer, policy_value_losses
 
 
 def fill_buffer(buffer: ReplayBuffer, games: int, seed: int = 0) -> None:
@@ -64,15 +64,29 @@ def ingest_rate(buffer: ReplayBuffer, files: int, size: str, device: str) -> tup
     per_file = len(buffer) // files
     with tempfile.TemporaryDirectory() as tmp:
         url = f"file://{tmp}"
-        settings = LearnerSettings(store=url, size=size, device=device, min_buffer_size=len(buffer) + 1, promote=False,
-                                   replay_buffer_size=len(buffer) + 1, learner_id="bench")
+        settings = LearnerSettings(
+            store=url,
+            size=size,
+            device=device,
+            min_buffer_size=len(buffer) + 1,
+            promote=False,
+            replay_buffer_size=len(buffer) + 1,
+            learner_id="bench",
+        )
         lrn = Learner(settings, echo=lambda message: None)
         lrn.start()
         store = open_store(url)
         for i in range(files):
             rows = slice(i * per_file, (i + 1) * per_file)
-            data, manifest = encode_examples(buffer.obs[rows].cpu(), buffer.legal[rows].cpu(), buffer.policy[rows].cpu(),
-                                             buffer.value[rows].cpu(), model_step=0, worker_id=f"bench{i}", games=8)
+            data, manifest = encode_examples(
+                buffer.obs[rows].cpu(),
+                buffer.legal[rows].cpu(),
+                buffer.policy[rows].cpu(),
+                buffer.value[rows].cpu(),
+                model_step=0,
+                worker_id=f"bench{i}",
+                games=8,
+            )
             store.upload_examples(data, manifest)
         t = time.perf_counter()
         got = lrn.ingest()

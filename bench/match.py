@@ -15,16 +15,16 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import best_rate, setup  # noqa: E402
+from _common import best_rate, setup
 
-from zeb_core.match import play_match  # noqa: E402
-from zeb_core.model import init_checkpoint  # noqa: E402
-from zeb_core.players import make_player  # noqa: E402
+from zeb_core.match import play_match
+from zeb_core.model import init_checkpoint
+from zeb_core.players import make_player
 
 REFERENCE_MEDIUM_GAMES_PER_S = 42
 
 
-def forward_rate(player, batch: int = 1024, tokens: int = 22) -> float:  # noqa: ANN001
+def forward_rate(player, batch: int = 1024, tokens: int = 22) -> float:
     obs = torch.zeros(batch, tokens, 8, dtype=torch.int8)
     obs[:, :8, 0] = torch.tensor([1] + [2] * 7, dtype=torch.int8)
     obs[:, 8:, 0] = 3
@@ -51,7 +51,11 @@ def main() -> None:
             init_checkpoint(size, Path(tmp) / size)
             policy = make_player(f"policy:path={Path(tmp) / size}")
             rnd = make_player("random", seed=1)
-            rate = best_rate(lambda: play_match(policy, rnd, args.games, 0, args.batch_size).games, repeats=2)
+
+            def run(policy=policy, rnd=rnd) -> int:
+                return play_match(policy, rnd, args.games, 0, args.batch_size).games
+
+            rate = best_rate(run, repeats=2)
             print(f"{size} policy vs random games/s: {rate:,.1f}")
             print(f"{size} forward states/s (22 tokens): {forward_rate(policy):,.0f}")
     print(f"reference medium policy vs random games/s: {REFERENCE_MEDIUM_GAMES_PER_S}")

@@ -15,11 +15,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402 - after the path set-up
+import torch
 
-from zeb_core.match import play_match  # noqa: E402
-from zeb_core.players.base import make_player  # noqa: E402
-from zeb_core.players.pimc import PimcPlayer  # noqa: E402
+from zeb_core.match import play_match
+from zeb_core.players.base import make_player
+from zeb_core.players.pimc import PimcPlayer
 
 
 def main() -> None:

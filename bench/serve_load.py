@@ -41,9 +41,15 @@ def positions(n: int, seed: int = 0) -> list[tuple[dict, set[int]]]:
             move = rng.choice(state.legal_mask()[0].nonzero().flatten().tolist())
             plays.append([int(state.current[0]), move])
             state.apply(torch.tensor([move]))
-        request = {"seat": int(state.current[0]), "hand": state.held()[0].nonzero().flatten().tolist(),
-                   "decl": int(state.decl[0]), "bidder": int(state.bidder[0]), "bid": int(state.bid[0]),
-                   "leader": int(state.leader[0]), "plays": plays}
+        request = {
+            "seat": int(state.current[0]),
+            "hand": state.held()[0].nonzero().flatten().tolist(),
+            "decl": int(state.decl[0]),
+            "bidder": int(state.bidder[0]),
+            "bid": int(state.bid[0]),
+            "leader": int(state.leader[0]),
+            "plays": plays,
+        }
         out.append((request, set(state.legal_mask()[0].nonzero().flatten().tolist())))
     return out
 

@@ -13,21 +13,21 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import setup  # noqa: E402
+from _common import setup
 
-from zeb_core.formats.examples import encode_examples  # noqa: E402
-from zeb_core.formats.weights import default_state  # noqa: E402
-from zeb_core.model.checkpoint import bundle_from_model  # noqa: E402
-from zeb_core.model.config import ModelConfig  # noqa: E402
-from zeb_core.model.net import ZebNet  # noqa: E402
-from zeb_core.store import ExampleCursor, RetryPolicy, Store  # noqa: E402
+from zeb_core.formats.examples import encode_examples
+from zeb_core.formats.weights import default_state
+from zeb_core.model.checkpoint import bundle_from_model
+from zeb_core.model.config import ModelConfig
+from zeb_core.model.net import ZebNet
+from zeb_core.store import ExampleCursor, RetryPolicy, Store
 
 
 @contextmanager
@@ -52,8 +52,11 @@ def backends(kind: str) -> Iterator[Store]:
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
     try:
         endpoint = f"http://127.0.0.1:{port}"
-        yield Store(S3Backend("bench", "w", endpoint_url=endpoint), S3Backend("bench", "e", endpoint_url=endpoint),
-                    RetryPolicy.fast())
+        yield Store(
+            S3Backend("bench", "w", endpoint_url=endpoint),
+            S3Backend("bench", "e", endpoint_url=endpoint),
+            RetryPolicy.fast(),
+        )
     finally:
         server.stop()
 
@@ -64,8 +67,13 @@ def example_file(n: int, seed: int) -> tuple[bytes, dict]:
     legal[:, 0] = True
     policy = torch.rand(n, 7, generator=g) * legal
     return encode_examples(
-        torch.randint(0, 4, (n, 36, 8), generator=g).to(torch.int8), legal, policy / policy.sum(1, keepdim=True),
-        torch.rand(n, generator=g) * 2 - 1, model_step=0, worker_id="bench", games=n // 20,
+        torch.randint(0, 4, (n, 36, 8), generator=g).to(torch.int8),
+        legal,
+        policy / policy.sum(1, keepdim=True),
+        torch.rand(n, generator=g) * 2 - 1,
+        model_step=0,
+        worker_id="bench",
+        games=n // 20,
     )
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from zeb_core.players.base import make_player  # noqa: E402
-from zeb_core.strength import BASELINES, EXPERT, REPORT_SEED, benchmark, rate_text  # noqa: E402
+from zeb_core.players.base import make_player
+from zeb_core.strength import BASELINES, EXPERT, REPORT_SEED, benchmark, rate_text
 
 
 def main() -> None:

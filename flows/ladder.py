@@ -60,22 +60,31 @@ def ladder(
     ratings = fit_bradley_terry(pairings, anchor=anchor, players=[e.label for e in entries])
     by_label = {e.label: e for e in entries}
     rows = [
-        {"rank": i + 1, "player": r.player, "Elo": round(r.elo, 1), "95% CI": f"{r.ci_low:+.0f}..{r.ci_high:+.0f}",
-         "games": r.games, "score": percent(r.score), "step": by_label[r.player].step}
+        {
+            "rank": i + 1,
+            "player": r.player,
+            "Elo": round(r.elo, 1),
+            "95% CI": f"{r.ci_low:+.0f}..{r.ci_high:+.0f}",
+            "games": r.games,
+            "score": percent(r.score),
+            "step": by_label[r.player].step,
+        }
         for i, r in enumerate(ratings)
     ]
     newest_step = next((e.step for e in entries if "newest" in e.roles), None)
     where = f"{name} in {st.url}" if st else "baselines"
-    create_table_artifact(rows, key=key_of(name, "ladder"),
-                          description=f"Elo ladder of {where} ({anchor} = 0), {games} games per pairing")
+    create_table_artifact(
+        rows, key=key_of(name, "ladder"), description=f"Elo ladder of {where} ({anchor} = 0), {games} games per pairing"
+    )
     png = base64.b64encode(ratings_png(ratings, title=f"Elo ladder: {where}", anchor=anchor)).decode()
     pair_lines = [
-        f"| {r['player_a']} | {r['player_b']} | {rate_text(MatchResult(**r))} | {r['games']} |"
-        for r in results
+        f"| {r['player_a']} | {r['player_b']} | {rate_text(MatchResult(**r))} | {r['games']} |" for r in results
     ]
     create_markdown_artifact(
         f"## Elo ladder of {where}\n\n![ladder](data:image/png;base64,{png})\n\n"
-        "| player A | player B | A's score (95% CI) | games |\n| --- | --- | --- | --- |\n" + "\n".join(pair_lines) + "\n",
+        "| player A | player B | A's score (95% CI) | games |\n| --- | --- | --- | --- |\n"
+        + "\n".join(pair_lines)
+        + "\n",
         key=key_of(name, "ladder-plot"),
         description=f"Elo with 95% intervals, {anchor} = 0",
     )
@@ -94,6 +103,13 @@ def ladder(
         wandb.log(metrics, step=newest_step or 0)
         wandb.finish()
     for row in rows:
-        logger.info("%d. %s: %+.0f Elo (%s), %s over %d games", row["rank"], row["player"], row["Elo"], row["95% CI"],
-                    row["score"], row["games"])
+        logger.info(
+            "%d. %s: %+.0f Elo (%s), %s over %d games",
+            row["rank"],
+            row["player"],
+            row["Elo"],
+            row["95% CI"],
+            row["score"],
+            row["games"],
+        )
     return [{**asdict(r), "step": by_label[r.player].step, "roles": by_label[r.player].roles} for r in ratings]

@@ -10,15 +10,28 @@ from __future__ import annotations
 
 import base64
 import time
+
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
-from prefect.artifacts import update_progress_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 
 from flows.stop import StopFlag
 from tasks.common import key_of
 from tasks.credentials import load_credentials
-from tasks.learner import close_task, evaluate_task, ingest_task, promote_task, prune_task, push_task, start_task
-from tasks.learner import train_task
+from tasks.learner import (
+    close_task,
+    evaluate_task,
+    ingest_task,
+    promote_task,
+    prune_task,
+    push_task,
+    start_task,
+    train_task,
+)
 from zeb_core.curves import training_curve_png
 from zeb_core.learner import Learner, LearnerSettings
 from zeb_core.strength import BASELINES, eval_rate, interval_text, percent
@@ -40,15 +53,25 @@ def learner(settings: LearnerSettings) -> dict:
     lrn = Learner(settings, echo=logger.info)
     wandb = None
     deadline = None if s.minutes is None else time.monotonic() + 60 * s.minutes
-    progress_id = create_progress_artifact(0.0, key="learner-progress", description=f"cycles of this run ({cycles} max)")
+    progress_id = create_progress_artifact(
+        0.0, key="learner-progress", description=f"cycles of this run ({cycles} max)"
+    )
     cycle = 0
     try:
         start_task(lrn)
         wandb = WandbLogger(s.wandb_project, s.run_name or name, settings.model_dump())
         logger.info(
-            "=== Learner %s === store %s, examples %s; LR %g, batch %d, steps/cycle %d; min buffer %s, capacity %s; W&B %s",
-            name, lrn.store.url, lrn.store.examples.url, s.lr, s.batch_size, s.training_steps_per_cycle,
-            f"{s.min_buffer_size:,}", f"{s.replay_buffer_size:,}", wandb.url or "off",
+            "=== Learner %s === store %s, examples %s; LR %g, batch %d, steps/cycle %d; "
+            "min buffer %s, capacity %s; W&B %s",
+            name,
+            lrn.store.url,
+            lrn.store.examples.url,
+            s.lr,
+            s.batch_size,
+            s.training_steps_per_cycle,
+            f"{s.min_buffer_size:,}",
+            f"{s.replay_buffer_size:,}",
+            wandb.url or "off",
         )
         while cycle < cycles and not stop and (deadline is None or time.monotonic() < deadline):
             step = lrn.step
@@ -73,10 +96,16 @@ def learner(settings: LearnerSettings) -> dict:
             lrn.record(row)
             wandb.log({k: v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}, step=step)
             logger.info(
-                "Cycle %d: policy_loss=%.4f, q_loss=%.4f, value_loss=%.4f (train=%.2fs) [buffer: %s, games: %s, +%d examples]",
-                step, metrics["train/policy_loss"], metrics["train/q_loss"], metrics["train/value_loss"],
+                "Cycle %d: policy_loss=%.4f, q_loss=%.4f, value_loss=%.4f (train=%.2fs) "
+                "[buffer: %s, games: %s, +%d examples]",
+                step,
+                metrics["train/policy_loss"],
+                metrics["train/q_loss"],
+                metrics["train/value_loss"],
                 time.perf_counter() - t0,
-                f"{len(lrn.buffer):,}", f"{lrn.total_games:,}", ingested["examples"],
+                f"{len(lrn.buffer):,}",
+                f"{lrn.total_games:,}",
+                ingested["examples"],
             )
             update_progress_artifact(progress_id, 100.0 * cycle / cycles)
     finally:
@@ -89,8 +118,14 @@ def learner(settings: LearnerSettings) -> dict:
         stop.restore()
         if lrn.history:
             _publish_curve(lrn, name)
-    summary = {"step": lrn.step, "total_games": lrn.total_games, "examples_ingested": lrn.examples_ingested,
-               "cycles": cycle, "stopped": bool(stop), "last_eval": lrn.last_eval}
+    summary = {
+        "step": lrn.step,
+        "total_games": lrn.total_games,
+        "examples_ingested": lrn.examples_ingested,
+        "cycles": cycle,
+        "stopped": bool(stop),
+        "last_eval": lrn.last_eval,
+    }
     if s.continue_as_new and not stop and cycle >= cycles:
         _start_next_run(logger)
     return summary
@@ -111,8 +146,15 @@ def _publish_eval(lrn: Learner, name: str) -> None:
         if (rate := eval_rate(lrn.last_eval, opp)) is None:
             continue
         win, low, high = rate
-        rows.append({"opponent": opp, "win rate": percent(win), "95% CI": interval_text(low, high),
-                     "games": lrn.settings.eval_games, "step": lrn.step})
+        rows.append(
+            {
+                "opponent": opp,
+                "win rate": percent(win),
+                "95% CI": interval_text(low, high),
+                "games": lrn.settings.eval_games,
+                "step": lrn.step,
+            }
+        )
     create_table_artifact(rows, key=key_of(name, "evaluation"), description=f"{name} at step {lrn.step}")
 
 
@@ -126,7 +168,7 @@ def _publish_curve(lrn: Learner, name: str) -> None:
     )
 
 
-def _start_next_run(logger) -> None:  # noqa: ANN001
+def _start_next_run(logger) -> None:
     """Under a deployment, queue the next bounded run with the same parameters."""
     from prefect.runtime import deployment, flow_run
 
@@ -134,6 +176,7 @@ def _start_next_run(logger) -> None:  # noqa: ANN001
         return
     from prefect.deployments import run_deployment
 
-    nxt = run_deployment(name=f"{flow_run.get_flow_name()}/{deployment.get_name()}", parameters=flow_run.get_parameters(),
-                         timeout=0)
+    nxt = run_deployment(
+        name=f"{flow_run.get_flow_name()}/{deployment.get_name()}", parameters=flow_run.get_parameters(), timeout=0
+    )
     logger.info("queued the next learner run %s", nxt.id)

@@ -55,19 +55,22 @@ def monitor(
     var_name = f"zeb-monitor-{store_key(st.url, name)}"
     memory = Variable.get(var_name, default=None)
     checks = [check_examples_task(store, name, 60 * max_example_age_min, now, examples_url)]
-    step_check, memory = check_step_task(store, name, 60 * max_step_age_min, now,
-                                         memory if isinstance(memory, dict) else None, examples_url)
+    step_check, memory = check_step_task(
+        store, name, 60 * max_step_age_min, now, memory if isinstance(memory, dict) else None, examples_url
+    )
     checks.append(step_check)
     if memory:
         Variable.set(var_name, memory, overwrite=True)
     checks.append(check_lag_task(store, name, max_model_lag, lag_files, examples_url))
     if check_runs:
-        checks.append(check_runs_task(flow_names or ["learner", "selfplay-worker"], name, DEFAULT_NAME,
-                                      60 * heartbeat_min, now))
+        checks.append(
+            check_runs_task(flow_names or ["learner", "selfplay-worker"], name, DEFAULT_NAME, 60 * heartbeat_min, now)
+        )
     rows = [c.row() for c in checks]
     failed = [c for c in checks if not c.ok]
     create_table_artifact(
-        rows, key=key_of(name, "monitor"),
+        rows,
+        key=key_of(name, "monitor"),
         description=f"{name} in {st.url}: " + ("all checks pass" if not failed else f"{len(failed)} check(s) FAIL"),
     )
     for c in checks:

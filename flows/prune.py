@@ -34,8 +34,15 @@ def prune(
     """
     st = open_ops_store(store, examples_url)
     now = time.time()
-    ex = prune_examples_task(store, name, keep, None if max_age_hours is None else 3600 * max_age_hours,
-                             protect_uningested, now, examples_url)
+    ex = prune_examples_task(
+        store,
+        name,
+        keep,
+        None if max_age_hours is None else 3600 * max_age_hours,
+        protect_uningested,
+        now,
+        examples_url,
+    )
     quarantine_age = WEEK_S if quarantine_max_age_days is None else 86400 * quarantine_max_age_days
     quarantine = prune_quarantine_task(store, quarantine_age, now, examples_url)
     lines = [
@@ -43,7 +50,8 @@ def prune(
         "",
         "| what | removed | rule |",
         "| --- | --- | --- |",
-        f"| example files | {len(ex['removed'])} of {ex['before']} | keep {keep if keep is not None else 'all'} newest, "
+        f"| example files | {len(ex['removed'])} of {ex['before']} | "
+        f"keep {keep if keep is not None else 'all'} newest, "
         f"age <= {max_age_hours if max_age_hours is not None else '∞'} h; {ex['protected']} not yet ingested "
         f"kept back ({ex['unread']} unread in all) |",
         f"| quarantined files | {len(quarantine)} | older than {quarantine_age / 86400:g} days |",
@@ -55,7 +63,15 @@ def prune(
             if len(paths) > LISTED:
                 lines.append(f"- ... and {len(paths) - LISTED} more")
             lines.append("")
-    create_markdown_artifact("\n".join(lines), key=key_of(name, "prune"),
-                             description=f"{len(ex['removed'])} example and {len(quarantine)} quarantined files removed")
-    return {"examples_removed": ex["removed"], "quarantine_removed": quarantine, "protected": ex["protected"],
-            "unread": ex["unread"], "examples_before": ex["before"]}
+    create_markdown_artifact(
+        "\n".join(lines),
+        key=key_of(name, "prune"),
+        description=f"{len(ex['removed'])} example and {len(quarantine)} quarantined files removed",
+    )
+    return {
+        "examples_removed": ex["removed"],
+        "quarantine_removed": quarantine,
+        "protected": ex["protected"],
+        "unread": ex["unread"],
+        "examples_before": ex["before"],
+    }

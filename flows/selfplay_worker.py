@@ -25,7 +25,9 @@ def selfplay_worker(settings: WorkerSettings) -> list[dict]:
     shows them as a form); prefect.yaml gives the fleet's overrides."""
     load_credentials()
     worker = SelfPlayWorker(settings)
-    print(f"worker {settings.worker_id}: outbox {worker.outbox.folder} ({len(worker.outbox.pending())} batches waiting)")
+    print(
+        f"worker {settings.worker_id}: outbox {worker.outbox.folder} ({len(worker.outbox.pending())} batches waiting)"
+    )
     stop = StopFlag()
     stop.install()
     try:
@@ -34,7 +36,9 @@ def selfplay_worker(settings: WorkerSettings) -> list[dict]:
         stop.restore()
 
 
-def _run(worker: SelfPlayWorker, settings: WorkerSettings, batches: int, reload_every: int, stop: StopFlag) -> list[dict]:
+def _run(
+    worker: SelfPlayWorker, settings: WorkerSettings, batches: int, reload_every: int, stop: StopFlag
+) -> list[dict]:
     flush_outbox_task(worker)
     reports: list[dict] = []
     batch = 0
@@ -54,7 +58,13 @@ def _run(worker: SelfPlayWorker, settings: WorkerSettings, batches: int, reload_
 
 def _row(r: dict) -> dict:
     return {
-        "batch": r["batch"], "games": r["games"], "examples": r["examples"], "games/s": f"{r['games_per_s']:.2f}",
-        "net share": f"{r['forward_share']:.0%}", "model step": r["model_step"], "lag": r["model_lag"],
-        "upload s": f"{r['upload_seconds']:.2f}", "errors": r["errors"],
+        "batch": r["batch"],
+        "games": r["games"],
+        "examples": r["examples"],
+        "games/s": f"{r['games_per_s']:.2f}",
+        "net share": f"{r['forward_share']:.0%}",
+        "model step": r["model_step"],
+        "lag": r["model_lag"],
+        "upload s": f"{r['upload_seconds']:.2f}",
+        "errors": r["errors"],
     }

@@ -13,6 +13,8 @@ def match_task(player_a: str, player_b: str, games: int, seed: int = 0, device: 
     """Play one match; returns MatchResult as a dict (JSON-friendly for artifacts and W&B). Compute, not I/O: a
     span in the UI that is not retried (the games would fail the same way again)."""
     logger = get_run_logger()
-    result = play_match(make_player(player_a, device, seed), make_player(player_b, device, seed + 1), games, seed, device=device)
+    result = play_match(
+        make_player(player_a, device, seed), make_player(player_b, device, seed + 1), games, seed, device=device
+    )
     logger.info(result.summary())
     return result.to_dict()

@@ -18,10 +18,16 @@ from zeb_core.ladder import LadderEntry, ladder_entries, ladder_player
 from zeb_core.match import play_match
 
 
-@task(name="ladder-players", retries=STORE_RETRIES, retry_delay_seconds=STORE_RETRY_DELAY_S,
-      retry_condition_fn=transient_store_failure, cache_policy=NO_CACHE)
-def ladder_players_task(store: str | None, name: str, past_best: int, baselines: list[str],
-                        examples_url: str | None = None) -> list[LadderEntry]:
+@task(
+    name="ladder-players",
+    retries=STORE_RETRIES,
+    retry_delay_seconds=STORE_RETRY_DELAY_S,
+    retry_condition_fn=transient_store_failure,
+    cache_policy=NO_CACHE,
+)
+def ladder_players_task(
+    store: str | None, name: str, past_best: int, baselines: list[str], examples_url: str | None = None
+) -> list[LadderEntry]:
     """The newest weights, the best, up to `past_best` earlier promoted models of `name` in `store` (None: none),
     then the baselines; the same weights under two roles (newest = best) play once."""
     st = open_ops_store(store, examples_url) if store else None

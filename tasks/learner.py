@@ -31,7 +31,9 @@ def train_task(learner: Learner, step: int) -> dict | None:
     if metrics is None:
         get_run_logger().info(
             "waiting for data: buffer %d (min %d), %d examples received",
-            len(learner.buffer), learner.settings.min_buffer_size, learner.buffer.total_added,
+            len(learner.buffer),
+            learner.settings.min_buffer_size,
+            learner.buffer.total_added,
         )
     return metrics
 

@@ -16,18 +16,38 @@ from tasks.common import (
 )
 
 
-@task(name="revert", retries=STORE_RETRIES, retry_delay_seconds=STORE_RETRY_DELAY_S,
-      retry_condition_fn=transient_store_failure, cache_policy=NO_CACHE)
-def revert_task(store: str, name: str, to: str, reason: str, force: bool = False,
-                examples_url: str | None = None) -> dict[str, Any]:
+@task(
+    name="revert",
+    retries=STORE_RETRIES,
+    retry_delay_seconds=STORE_RETRY_DELAY_S,
+    retry_condition_fn=transient_store_failure,
+    cache_policy=NO_CACHE,
+)
+def revert_task(
+    store: str, name: str, to: str, reason: str, force: bool = False, examples_url: str | None = None
+) -> dict[str, Any]:
     """Push an earlier push of `name` as the newest (weights, optimizer and state in one push) and report it. A
     refusal (a held lease, no such push) is not retried; a retry after an outage pushes the same weights again."""
     st = open_ops_store(store, examples_url)
     before = st.latest_step(name)
     target, rev = st.revert(name, to, reason, force=force)
     after = st.peek_state(name) or {}
-    get_run_logger().info("reverted %s from step %s to push %s (step %d): %s", name, before, target.revision,
-                          target.step, reason or "no reason given")
-    return {"name": name, "from_step": before, "to_step": target.step, "target_revision": target.revision,
-            "target_time": target.time, "new_revision": rev.id, "reason": reason,
-            "state_step": after.get("step"), "reverted_from": after.get("reverted_from")}
+    get_run_logger().info(
+        "reverted %s from step %s to push %s (step %d): %s",
+        name,
+        before,
+        target.revision,
+        target.step,
+        reason or "no reason given",
+    )
+    return {
+        "name": name,
+        "from_step": before,
+        "to_step": target.step,
+        "target_revision": target.revision,
+        "target_time": target.time,
+        "new_revision": rev.id,
+        "reason": reason,
+        "state_step": after.get("step"),
+        "reverted_from": after.get("reverted_from"),
+    }

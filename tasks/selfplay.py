@@ -33,11 +33,17 @@ def flush_outbox_task(worker: SelfPlayWorker) -> list[str]:
 
 @task(name="generate", cache_policy=NO_CACHE, task_run_name="generate batch {batch}")
 def generate_task(worker: SelfPlayWorker, batch: int) -> dict:
-    path, report = worker.generate()
+    _path, report = worker.generate()
     get_run_logger().info(
         "batch %d: %d games, %d examples in %.1fs (%.2f games/s, %.0f%% in the network), model step %d (lag %s)",
-        report.batch, report.games, report.examples, report.seconds, report.games_per_s,
-        100 * report.forward_share, report.model_step, report.model_lag,
+        report.batch,
+        report.games,
+        report.examples,
+        report.seconds,
+        report.games_per_s,
+        100 * report.forward_share,
+        report.model_step,
+        report.model_lag,
     )
     return asdict(report)
 

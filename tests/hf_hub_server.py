@@ -57,7 +57,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -105,8 +105,11 @@ def lfs_pointer(data: bytes) -> bytes:
 def lfs_patterns(files: dict[str, bytes]) -> list[str]:
     """The patterns `.gitattributes` sends to LFS (`PATTERN filter=lfs ...`)."""
     text = files.get(".gitattributes", b"").decode("utf-8", "replace")
-    return [parts[0] for parts in (line.split() for line in text.splitlines())
-            if parts and not parts[0].startswith("#") and "filter=lfs" in parts[1:]]
+    return [
+        parts[0]
+        for parts in (line.split() for line in text.splitlines())
+        if parts and not parts[0].startswith("#") and "filter=lfs" in parts[1:]
+    ]
 
 
 def wants_lfs(path: str, size: int, patterns: list[str]) -> bool:
@@ -124,7 +127,7 @@ def route_of(line: str) -> str:
 
 
 def iso(ts: float) -> str:
-    dt = datetime.fromtimestamp(ts, timezone.utc)
+    dt = datetime.fromtimestamp(ts, UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
@@ -264,7 +267,11 @@ class HfHubServer:
         self._counter += 1
         digest = hashlib.sha1()
         parent = repo.commits[-1].id if repo.commits else ""
-        digest.update(f"{repo.repo_type}/{repo.repo_id}\n{parent}\n{title}\n{message}\n{time.time_ns()}\n{self._counter}\n".encode())
+        digest.update(
+            (
+                f"{repo.repo_type}/{repo.repo_id}\n{parent}\n{title}\n{message}\n{time.time_ns()}\n{self._counter}\n"
+            ).encode()
+        )
         for path in sorted(files):
             digest.update(f"{path}\0{git_blob_sha(files[path])}\n".encode())
         commit = Commit(digest.hexdigest(), title, message, time.time(), files, lfs)
@@ -469,19 +476,29 @@ class HfHubServer:
                 for obj in body.get("objects") or []:
                     oid, size = obj.get("oid"), obj.get("size")
                     if not (isinstance(oid, str) and re.fullmatch(r"[0-9a-f]{64}", oid) and isinstance(size, int)):
-                        objects.append({"oid": str(oid), "size": int(size or 0),
-                                        "error": {"code": 422, "message": "Invalid object id or size"}})
+                        objects.append(
+                            {
+                                "oid": str(oid),
+                                "size": int(size or 0),
+                                "error": {"code": 422, "message": "Invalid object id or size"},
+                            }
+                        )
                         continue
                     stored = repo.objects.get(oid)
                     if stored is not None and len(stored) == size:  # stored already: nothing to upload
                         objects.append({"oid": oid, "size": size})
                         continue
                     sig = hub._sign("upload", repo.repo_type, repo.repo_id, oid, str(size))
-                    href = f"{hub.cdn_endpoint}{CDN}upload/{URL_PREFIX[repo.repo_type]}{repo.repo_id}/{oid}?size={size}&sig={sig}"
+                    href = (
+                        f"{hub.cdn_endpoint}{CDN}upload/{URL_PREFIX[repo.repo_type]}{repo.repo_id}/{oid}"
+                        f"?size={size}&sig={sig}"
+                    )
                     actions = {"upload": {"href": href, "expires_in": 900}, "verify": {"href": f"{prefix}/verify"}}
                     objects.append({"oid": oid, "size": size, "authenticated": True, "actions": actions})
-            return JSONResponse({"transfer": "basic", "objects": objects, "hash_algo": "sha256"},
-                                media_type="application/vnd.git-lfs+json")
+            return JSONResponse(
+                {"transfer": "basic", "objects": objects, "hash_algo": "sha256"},
+                media_type="application/vnd.git-lfs+json",
+            )
 
         def lfs_verify(request: Request, rtype: str, repo_id: str, body: dict[str, Any]) -> Response:
             access = hub._access(request)
@@ -507,7 +524,7 @@ class HfHubServer:
         async def cdn_upload(request: Request, key: str) -> Response:
             """A signed PUT of one LFS object (S3 in real life); the bytes must hash to the object id."""
             head, _, oid = key.rpartition("/")
-            rtype, repo_id = (head.split("/", 1) if head.startswith(("datasets/", "spaces/")) else ("models", head))
+            rtype, repo_id = head.split("/", 1) if head.startswith(("datasets/", "spaces/")) else ("models", head)
             size = request.query_params.get("size", "")
             hub._check_signature(request, "upload", TYPES.get(rtype, ""), repo_id, oid, size)
             data = await request.body()
@@ -524,7 +541,7 @@ class HfHubServer:
         async def cdn_blob(request: Request, key: str) -> Response:
             """A signed read of one LFS object (the Hub's CDN in real life)."""
             head, _, oid = key.rpartition("/")
-            rtype, repo_id = (head.split("/", 1) if head.startswith(("datasets/", "spaces/")) else ("models", head))
+            rtype, repo_id = head.split("/", 1) if head.startswith(("datasets/", "spaces/")) else ("models", head)
             hub._check_signature(request, "blob", TYPES.get(rtype, ""), repo_id, oid)
             with hub._lock:
                 repo = hub.repos.get((TYPES.get(rtype, ""), repo_id))
@@ -628,13 +645,19 @@ class HfHubServer:
                         entries[p] = {"type": "file", "path": p, "size": len(data), "oid": hub._etag(at, p)}
                         if p in at.lfs:
                             pointer = lfs_pointer(data)
-                            entries[p]["lfs"] = {"oid": sha256_hex(data), "size": len(data), "pointerSize": len(pointer)}
+                            entries[p]["lfs"] = {
+                                "oid": sha256_hex(data),
+                                "size": len(data),
+                                "pointerSize": len(pointer),
+                            }
                 ordered = [entries[k] for k in sorted(entries)]
                 page = hub.tree_page_size if not expand else min(hub.tree_page_size, TREE_PAGE_EXPANDED)
                 chunk = ordered[start : start + page]
                 for entry in chunk:
                     if entry["type"] == "directory":
-                        listing = sorted((p, git_blob_sha(d)) for p, d in files.items() if p.startswith(entry["path"] + "/"))
+                        listing = sorted(
+                            (p, git_blob_sha(d)) for p, d in files.items() if p.startswith(entry["path"] + "/")
+                        )
                         entry["oid"] = hashlib.sha1(repr(listing).encode()).hexdigest()
                     if expand:
                         last = hub._last_commit(repo, index, entry["path"], entry["type"] == "directory")
@@ -692,12 +715,20 @@ class HfHubServer:
                 "ETag": f'"{hub._etag(commit, path)}"',
                 "Accept-Ranges": "bytes",
                 "Content-Disposition": f"inline; filename*=UTF-8''{path.rsplit('/', 1)[-1]}",
-                "Cache-Control": "private, max-age=0, must-revalidate" if repo.private else "public, max-age=0, must-revalidate",
+                "Cache-Control": "private, max-age=0, must-revalidate"
+                if repo.private
+                else "public, max-age=0, must-revalidate",
             }
             if path in commit.lfs:  # the Hub answers with a redirect to its CDN, the file's facts in the headers
                 location = hub._blob_url(repo, sha256_hex(data))
-                headers.update({"Location": location, "X-Linked-Etag": f'"{sha256_hex(data)}"',
-                                "X-Linked-Size": str(len(data)), "Content-Type": "text/plain; charset=utf-8"})
+                headers.update(
+                    {
+                        "Location": location,
+                        "X-Linked-Etag": f'"{sha256_hex(data)}"',
+                        "X-Linked-Size": str(len(data)),
+                        "Content-Type": "text/plain; charset=utf-8",
+                    }
+                )
                 del headers["Accept-Ranges"]
                 body = b"" if request.method == "HEAD" else f"Found. Redirecting to {location}".encode()
                 return Response(body, status_code=302, headers=headers)
@@ -726,7 +757,9 @@ class HfHubServer:
             def handler(request: Request, ns: str, name: str, revision: str, path: str, rtype: str = rtype) -> Response:
                 return resolve(request, rtype, f"{ns}/{name}", revision, path)
 
-            app.add_api_route(f"{prefix}/{{ns}}/{{name}}/resolve/{{revision}}/{{path:path}}", handler, methods=["GET", "HEAD"])
+            app.add_api_route(
+                f"{prefix}/{{ns}}/{{name}}/resolve/{{revision}}/{{path:path}}", handler, methods=["GET", "HEAD"]
+            )
 
         @app.api_route("/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"])
         async def unknown(request: Request, rest: str) -> Response:

@@ -16,8 +16,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 
@@ -80,15 +81,23 @@ class PrefectStack:
     # ------------------------------------------------------------ processes
     def _spawn(self, label: str, args: list[str]) -> subprocess.Popen:
         out = open(self.logs / f"{label}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(args, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            args,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         out.close()
         self.procs[label] = proc
         return proc
 
     def start_server(self, timeout_s: float = 120.0) -> None:
-        proc = self._spawn("server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
-                                      "--port", str(self.port)])
+        proc = self._spawn(
+            "server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(self.port)]
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -101,13 +110,23 @@ class PrefectStack:
             time.sleep(0.5)
         raise TimeoutError(f"prefect server not healthy after {timeout_s:.0f}s:\n{self.log('server')}")
 
-    def cli(self, *args: str, timeout_s: float = 180.0, check: bool = True,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        result = subprocess.run([str(BIN / "prefect"), *args], cwd=self.cwd, env={**self.env, **(env or {})},
-                                capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+    def cli(
+        self, *args: str, timeout_s: float = 180.0, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [str(BIN / "prefect"), *args],
+            cwd=self.cwd,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         if check and result.returncode != 0:
-            raise RuntimeError(f"prefect {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+            raise RuntimeError(
+                f"prefect {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def start_worker(self, pool: str, *extra: str) -> subprocess.Popen:
@@ -151,9 +170,8 @@ class PrefectStack:
         from prefect.client.orchestration import get_client
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
-        with temporary_settings({PREFECT_API_URL: self.api_url}):
-            with get_client(sync_client=True) as client:
-                yield client
+        with temporary_settings({PREFECT_API_URL: self.api_url}), get_client(sync_client=True) as client:
+            yield client
 
     @contextlib.contextmanager
     def settings(self) -> Iterator[None]:

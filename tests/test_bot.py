@@ -65,7 +65,12 @@ def test_impossible_requests_get_one_clear_error(change: dict, message: str) -> 
 def test_void_contradiction_is_an_illegal_history() -> None:
     # No-trump: seat 0 leads 1-0; seat 1 plays 5-3, showing it has no ones; later it plays the 6-1.
     req = {
-        "seat": 0, "hand": [5, 9, 14, 15, 20], "decl": 9, "bidder": 0, "bid": 30, "leader": 0,
+        "seat": 0,
+        "hand": [5, 9, 14, 15, 20],
+        "decl": 9,
+        "bidder": 0,
+        "bid": 30,
+        "leader": 0,
         "plays": [[0, 1], [1, 18], [2, 4], [3, 2], [3, 27], [0, 0], [1, 22]],
     }
     reply = BotSession.from_spec("heuristic").respond(req)
@@ -73,10 +78,15 @@ def test_void_contradiction_is_an_illegal_history() -> None:
 
 
 def test_json_lines_transport_keeps_serving_after_bad_lines() -> None:
-    lines = "\n".join([json.dumps(EXAMPLE), "{not json", json.dumps({**EXAMPLE, "seat": 2}), json.dumps(EXAMPLE)]) + "\n"
+    lines = (
+        "\n".join([json.dumps(EXAMPLE), "{not json", json.dumps({**EXAMPLE, "seat": 2}), json.dumps(EXAMPLE)]) + "\n"
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "zeb_cli.main", "bot", "--player", "heuristic"],
-        input=lines, capture_output=True, text=True, timeout=120,
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     replies = [json.loads(x) for x in proc.stdout.splitlines()]
@@ -101,7 +111,9 @@ def test_sampled_worlds_respect_voids_counts_and_known_dominoes() -> None:
             req = {
                 "seat": seat,
                 "hand": [d for d in state.hands[g, seat].tolist() if not state.played[g, d]],
-                "decl": int(state.decl[g]), "bidder": int(state.bidder[g]), "bid": int(state.bid[g]),
+                "decl": int(state.decl[g]),
+                "bidder": int(state.bidder[g]),
+                "bid": int(state.bid[g]),
                 "leader": int(state.leader[g]),
                 "plays": [[int(s), int(d)] for s, d in zip(state.history_seat[g, :n], state.history[g, :n])],
             }

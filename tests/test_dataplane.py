@@ -205,7 +205,7 @@ def test_a_lost_lease_stops_the_learner_without_writing(tmp_path: Path) -> None:
         assert time.monotonic() < deadline, "the renewal thread never noticed"
         time.sleep(0.05)
     for method in (lrn.train, lrn.ingest, lrn.push, lrn.maybe_promote):
-        with pytest.raises(LeaseHeld, match="held by learner 'usurper'.*stops without writing"):
+        with pytest.raises(LeaseHeld, match=r"held by learner 'usurper'.*stops without writing"):
             method()
     lrn.close()  # no final push, and the usurper's lease stays
     assert store.latest_step() == 0 and store.peek_state("model", "best") is None

@@ -16,9 +16,21 @@ from zeb_core.store import open_store
 REPO = Path(__file__).resolve().parents[1]
 PHASE_TIMEOUT_S = 200.0
 
-LEARNER = dict(size="small", device="cpu", min_buffer_size=100, training_steps_per_cycle=5, batch_size=32,
-               cycles=3, push_every=1, eval_every=1000, prune_every=1000, minutes=3.0, idle_sleep_s=0.5,
-               continue_as_new=False, seed=0)
+LEARNER = dict(
+    size="small",
+    device="cpu",
+    min_buffer_size=100,
+    training_steps_per_cycle=5,
+    batch_size=32,
+    cycles=3,
+    push_every=1,
+    eval_every=1000,
+    prune_every=1000,
+    minutes=3.0,
+    idle_sleep_s=0.5,
+    continue_as_new=False,
+    seed=0,
+)
 WORKER = dict(games_per_batch=8, batches=3, search=dict(simulations=8, worlds=2, max_nodes=32), device="cpu")
 
 
@@ -29,8 +41,10 @@ def _fastapi_breaks_prefect() -> str | None:
     from packaging.version import Version
 
     if Version(fastapi.__version__) >= Version("0.151"):
-        return (f"fastapi {fastapi.__version__} breaks the Prefect 3.8.8 server (422 on null `limit`/`offset`); "
-                "pin fastapi<0.151 in pyproject.toml")
+        return (
+            f"fastapi {fastapi.__version__} breaks the Prefect 3.8.8 server (422 on null `limit`/`offset`); "
+            "pin fastapi<0.151 in pyproject.toml"
+        )
     return None
 
 
@@ -52,8 +66,12 @@ def _diagnostics(stack: PrefectStack, client: Any, run_ids: dict[str, Any]) -> s
 
     parts = []
     for label, rid in run_ids.items():
-        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[rid])), limit=200, offset=0,
-                                sort=LogSort.TIMESTAMP_ASC)
+        logs = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[rid])),
+            limit=200,
+            offset=0,
+            sort=LogSort.TIMESTAMP_ASC,
+        )
         parts.append(f"--- {label} ---\n" + "\n".join(f"{log.level} {log.message}" for log in logs)[-3000:])
     for name in stack.procs:
         parts.append(f"--- {name} log ---\n{stack.log(name, 3000)}")
@@ -71,15 +89,21 @@ def test_learner_and_workers_as_deployments(tmp_path: Path) -> None:
     if problem:
         pytest.fail(problem)
     store_url = f"file://{tmp_path / 'store'}"
-    stack = PrefectStack(tmp_path / "prefect", REPO, {
-        "ZEB_HOME": str(REPO),  # the deployments' working directory (pull step)
-        "ZEB_STORE": store_url,  # the deployments' default store
-        "WANDB_MODE": "disabled",
-        "OMP_NUM_THREADS": "1",
-    })
+    stack = PrefectStack(
+        tmp_path / "prefect",
+        REPO,
+        {
+            "ZEB_HOME": str(REPO),  # the deployments' working directory (pull step)
+            "ZEB_STORE": store_url,  # the deployments' default store
+            "WANDB_MODE": "disabled",
+            "OMP_NUM_THREADS": "1",
+        },
+    )
     try:
         stack.start_server()
-        pools = [stack.cli("work-pool", "create", pool, "--type", "process", check=False) for pool in ("zeb-gpu", "zeb-cpu")]
+        pools = [
+            stack.cli("work-pool", "create", pool, "--type", "process", check=False) for pool in ("zeb-gpu", "zeb-cpu")
+        ]
         for p in pools:
             assert p.returncode == 0, p.stdout + p.stderr
         stack.cli("deploy", "--all", timeout_s=240)
@@ -99,8 +123,19 @@ def test_learner_and_workers_as_deployments(tmp_path: Path) -> None:
             learner_base, worker_base = (deps[d].parameters["settings"] for d in ("learner", "selfplay-worker"))
             ids = {"learner": _trigger(client, "learner/learner", {"settings": {**learner_base, **LEARNER}})}
             for i in range(2):
-                ids[f"worker{i}"] = _trigger(client, "selfplay-worker/selfplay-worker", {"settings": {
-                    **worker_base, **WORKER, "worker_id": f"e2e-w{i}", "seed": i, "outbox": str(tmp_path / f"outbox{i}")}})
+                ids[f"worker{i}"] = _trigger(
+                    client,
+                    "selfplay-worker/selfplay-worker",
+                    {
+                        "settings": {
+                            **worker_base,
+                            **WORKER,
+                            "worker_id": f"e2e-w{i}",
+                            "seed": i,
+                            "outbox": str(tmp_path / f"outbox{i}"),
+                        }
+                    },
+                )
             runs = _wait(stack, client, ids, PHASE_TIMEOUT_S)
             states = {label: r.state.type.value for label, r in runs.items()}
             assert set(states.values()) == {"COMPLETED"}, f"{states}\n" + _diagnostics(stack, client, ids)

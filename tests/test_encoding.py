@@ -33,8 +33,8 @@ def test_hidden_hands_do_not_change_the_observation() -> None:
     observer = int(state.current[0])
     left, right = (observer + 1) % 4, (observer + 3) % 4
     hands = state.hands.clone()
-    a = [d for d in hands[0, left].tolist() if not state.played[0, d]][0]
-    b = [d for d in hands[0, right].tolist() if not state.played[0, d]][0]
+    a = next(d for d in hands[0, left].tolist() if not state.played[0, d])
+    b = next(d for d in hands[0, right].tolist() if not state.played[0, d])
     hands[0, left][hands[0, left] == a] = b
     hands[0, right][hands[0, right] == b] = a
     other = GameState.from_deal(hands, state.decl, state.bidder, state.bid, state.leader)

@@ -40,7 +40,7 @@ def test_replay_command_reports_first_differences(golden_file: Path, tmp_path: P
     lines = golden_file.read_text().splitlines()[:4]
     rec = json.loads(lines[1])
     rec["tricks"][0]["points"] += 1
-    rec["steps"][3]["legal"] = rec["steps"][3]["legal"][:-1] + [27]
+    rec["steps"][3]["legal"] = [*rec["steps"][3]["legal"][:-1], 27]
     lines[1] = json.dumps(rec)
     lines[2] = lines[2][: len(lines[2]) // 2]  # truncated record
     bad = tmp_path / "bad.jsonl"
@@ -125,7 +125,12 @@ def test_invalid_deals_are_refused() -> None:
 
 def test_doubles_trump_and_no_trump_rules() -> None:
     # Doubles trump: seat 0 leads 6-5 (sixes led); seat 1's 0-0 is a trump and wins.
-    hands = [[26, 1, 3, 6, 10, 15, 21], [0, 4, 7, 8, 11, 12, 13], [2, 5, 9, 14, 16, 17, 18], [19, 20, 22, 23, 24, 25, 27]]
+    hands = [
+        [26, 1, 3, 6, 10, 15, 21],
+        [0, 4, 7, 8, 11, 12, 13],
+        [2, 5, 9, 14, 16, 17, 18],
+        [19, 20, 22, 23, 24, 25, 27],
+    ]
     s = GameState.from_deal(torch.tensor([hands]), torch.tensor([7]), torch.tensor([0]), torch.tensor([30]))
     for d in (26, 0, 2, 22):  # 6-5, 0-0 (trump), 1-1 (trump), 6-1
         legal = s.legal_mask()[0]

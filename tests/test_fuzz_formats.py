@@ -206,8 +206,11 @@ def _check_example(data: bytes) -> None:
     for key in ("obs", "legal", "policy", "value"):
         mine, theirs = getattr(parsed, key), getattr(EXAMPLE_FILE, key)
         assert mine.dtype == theirs.dtype and torch.equal(mine, theirs), f"a changed {key} tensor was accepted"
-    changed = {k for k in parsed.manifest.keys() | EXAMPLE_FILE.manifest.keys()
-               if parsed.manifest.get(k, "absent") != EXAMPLE_FILE.manifest.get(k, "absent")}
+    changed = {
+        k
+        for k in parsed.manifest.keys() | EXAMPLE_FILE.manifest.keys()
+        if parsed.manifest.get(k, "absent") != EXAMPLE_FILE.manifest.get(k, "absent")
+    }
     assert not changed & CHECKED_MANIFEST, f"accepted with checked manifest fields changed: {sorted(changed)}"
 
 
@@ -300,8 +303,18 @@ def test_the_unmutated_files_load() -> None:
 def _learner_settings(url: str) -> Any:
     from zeb_core.learner import LearnerSettings
 
-    return LearnerSettings(store=url, size="small", min_buffer_size=50, training_steps_per_cycle=2, batch_size=16,
-                           replay_buffer_size=5_000, eval_games=10, device="cpu", promote=False, learner_id="fuzz")
+    return LearnerSettings(
+        store=url,
+        size="small",
+        min_buffer_size=50,
+        training_steps_per_cycle=2,
+        batch_size=16,
+        replay_buffer_size=5_000,
+        eval_games=10,
+        device="cpu",
+        promote=False,
+        learner_id="fuzz",
+    )
 
 
 def _malformed(offsets: Any) -> bytes:
@@ -324,7 +337,10 @@ def test_the_learner_quarantines_a_malformed_file_and_keeps_going(tmp_path: Path
     lrn.start()
     good, parsed = _example_file(80, seed=1)
     store.upload_examples(good, parsed.manifest)
-    bad = {example_filename("evil", "ab" * 32): _malformed([0, 4, 8]), example_filename("evil", "cd" * 32): _malformed(5)}
+    bad = {
+        example_filename("evil", "ab" * 32): _malformed([0, 4, 8]),
+        example_filename("evil", "cd" * 32): _malformed(5),
+    }
     for path, data in bad.items():
         store.examples.commit({path: data}, message="a malformed upload")
 

@@ -28,7 +28,8 @@ POS_080 = {
     "plays": [[1, 10], [2, 19], [3, 5], [0, 12], [3, 9], [0, 6], [1, 2], [2, 22], [3, 3], [0, 4], [1, 0], [2, 11],
               [1, 18], [2, 15], [3, 17], [0, 16], [1, 26], [2, 21], [3, 23]],
 }  # fmt: skip
-# After 19 plays; voids: seat 2 in suits 2 and 6, seat 3 in suit 5. 12 deals; the old sampler's shares were 0.63 for 3/4.
+# After 19 plays; voids: seat 2 in suits 2 and 6, seat 3 in suit 5. 12 deals;
+# the old sampler's shares were 0.63 for 3/4.
 POS_075 = {
     "seat": 0, "hand": [1, 6, 15], "decl": 8, "bidder": 2, "bid": 35, "leader": 2,
     "plays": [[2, 19], [3, 22], [0, 17], [1, 16], [2, 5], [3, 9], [0, 27], [1, 14], [0, 3], [1, 4], [2, 10], [3, 23],

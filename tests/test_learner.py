@@ -7,8 +7,8 @@ import json
 import os
 import signal
 import subprocess
-import threading
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -43,8 +43,9 @@ def example_bytes(n: int, seed: int, step: int = 0, worker: str = "w1", games: i
     policy = torch.rand(n, 7, generator=g) * legal
     policy = policy / policy.sum(1, keepdim=True)
     value = torch.rand(n, generator=g) * 2 - 1
-    return encode_examples(obs, legal, policy, value, model_step=step, worker_id=worker,
-                           games=games if games is not None else n // 10 + 1)
+    return encode_examples(
+        obs, legal, policy, value, model_step=step, worker_id=worker, games=games if games is not None else n // 10 + 1
+    )
 
 
 def upload(store: Store, n: int, seed: int, step: int = 0, worker: str = "w1") -> dict:
@@ -62,8 +63,18 @@ def store_totals(store: Store) -> tuple[int, int, int]:
 
 
 def settings(url: str, **kw) -> LearnerSettings:
-    base = dict(store=url, size="small", min_buffer_size=100, training_steps_per_cycle=3, batch_size=32,
-                replay_buffer_size=20_000, eval_games=100, device="cpu", promote=False, learner_id="learner-A")
+    base = dict(
+        store=url,
+        size="small",
+        min_buffer_size=100,
+        training_steps_per_cycle=3,
+        batch_size=32,
+        replay_buffer_size=20_000,
+        eval_games=100,
+        device="cpu",
+        promote=False,
+        learner_id="learner-A",
+    )
     base.update(kw)
     return LearnerSettings(**base)
 
@@ -81,13 +92,35 @@ def cycle(lrn: Learner, evaluate: bool = False) -> dict:
 
 def cli_env(tmp_path: Path, tag: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(PREFECT_HOME=str(tmp_path / f"prefect-{tag}"), WANDB_MODE="disabled", WANDB_DIR=str(tmp_path),
-               COLUMNS="500", PREFECT_SERVER_ANALYTICS_ENABLED="false", PYTHONUNBUFFERED="1")
+    env.update(
+        PREFECT_HOME=str(tmp_path / f"prefect-{tag}"),
+        WANDB_MODE="disabled",
+        WANDB_DIR=str(tmp_path),
+        COLUMNS="500",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 
-LEARNER_FLAGS = ["--size", "small", "--min-buffer-size", "100", "--training-steps-per-cycle", "3", "--batch-size", "32",
-                 "--replay-buffer-size", "20000", "--eval-games", "100", "--device", "cpu", "--threads", "1"]
+LEARNER_FLAGS = [
+    "--size",
+    "small",
+    "--min-buffer-size",
+    "100",
+    "--training-steps-per-cycle",
+    "3",
+    "--batch-size",
+    "32",
+    "--replay-buffer-size",
+    "20000",
+    "--eval-games",
+    "100",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+]
 
 
 # ------------------------------------------------------------------ resume
@@ -130,8 +163,12 @@ def test_resume_after_a_kill_continues_from_the_last_push_with_the_optimizer(tmp
     # What was ingested after the push is ingested again, exactly once.
     assert second.ingest()["files"] == 2
     assert second.ingest()["files"] == 0
-    files, examples, games = store_totals(store)
-    assert (second.examples_ingested, second.total_games, len(second.buffer)) == (examples, games, examples) == (280, games, 280)
+    _files, examples, games = store_totals(store)
+    assert (
+        (second.examples_ingested, second.total_games, len(second.buffer))
+        == (examples, games, examples)
+        == (280, games, 280)
+    )
     second.train()
     second.close()
     assert store.latest_step() == 3
@@ -154,8 +191,14 @@ def test_a_second_learner_on_the_namespace_refuses(tmp_path: Path) -> None:
         intruder.start()
     assert intruder.model is None and store.latest_step() == 0
 
-    proc = subprocess.run([ZEB, "learner", "--store", url, *LEARNER_FLAGS, "--cycles", "3"], capture_output=True,
-                          text=True, timeout=180, cwd=REPO, env=cli_env(tmp_path, "refused"))
+    proc = subprocess.run(
+        [ZEB, "learner", "--store", url, *LEARNER_FLAGS, "--cycles", "3"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=REPO,
+        env=cli_env(tmp_path, "refused"),
+    )
     out = " ".join((proc.stdout + proc.stderr).split())
     assert proc.returncode == 3, out[-3000:]
     assert "error:" in out and "held by learner 'holder-A'" in out and "another --weights-name" in out, out[-3000:]
@@ -288,8 +331,18 @@ def test_a_signal_pushes_final_weights_and_releases_the_lease(tmp_path: Path, si
     for i in range(3):
         upload(store, 60, seed=10 + i)
     log_path = tmp_path / "learner.log"
-    cmd = [ZEB, "learner", "--store", url, *LEARNER_FLAGS, "--push-every", "1000", "--eval-every", "1000",
-           "--no-promote"]
+    cmd = [
+        ZEB,
+        "learner",
+        "--store",
+        url,
+        *LEARNER_FLAGS,
+        "--push-every",
+        "1000",
+        "--eval-every",
+        "1000",
+        "--no-promote",
+    ]
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO, env=cli_env(tmp_path, "sig"))
         try:

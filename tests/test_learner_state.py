@@ -26,9 +26,18 @@ def one_torch_thread():
 
 
 def settings(url: str, promote: bool = False) -> LearnerSettings:
-    return LearnerSettings(store=url, size="small", min_buffer_size=100, training_steps_per_cycle=2, batch_size=32,
-                           replay_buffer_size=5_000, eval_games=20, device="cpu", promote=promote,
-                           learner_id="learner-A")
+    return LearnerSettings(
+        store=url,
+        size="small",
+        min_buffer_size=100,
+        training_steps_per_cycle=2,
+        batch_size=32,
+        replay_buffer_size=5_000,
+        eval_games=20,
+        device="cpu",
+        promote=promote,
+        learner_id="learner-A",
+    )
 
 
 def upload(store: Store, n: int, seed: int) -> None:
@@ -39,8 +48,11 @@ def upload(store: Store, n: int, seed: int) -> None:
     policy = torch.rand(n, 7, generator=g) * legal
     obs = torch.randint(0, 4, (n, 36, 8), generator=g).to(torch.int8)
     value = torch.rand(n, generator=g) * 2 - 1
-    store.upload_examples(*encode_examples(obs, legal, policy / policy.sum(1, keepdim=True), value, model_step=0,
-                                           worker_id="w1", games=n // 10))
+    store.upload_examples(
+        *encode_examples(
+            obs, legal, policy / policy.sum(1, keepdim=True), value, model_step=0, worker_id="w1", games=n // 10
+        )
+    )
 
 
 def test_a_state_written_by_push_round_trips(tmp_path: Path) -> None:
@@ -52,8 +64,12 @@ def test_a_state_written_by_push_round_trips(tmp_path: Path) -> None:
         upload(store, 80, seed=i)
     lrn.ingest()
     assert lrn.train() is not None
-    lrn.last_eval = {"eval/vs_random_win_rate": 0.61, "eval/vs_random_ci_low": 0.55, "eval/vs_random_ci_high": 0.67,
-                     "step": lrn.step}
+    lrn.last_eval = {
+        "eval/vs_random_win_rate": 0.61,
+        "eval/vs_random_ci_low": 0.55,
+        "eval/vs_random_ci_high": 0.67,
+        "step": lrn.step,
+    }
     assert lrn.push("round trip")
     written = store.peek_state()
     state = LearnerState.from_json(written)

@@ -28,8 +28,10 @@ def _env(marker: str) -> dict[str, str]:
 def test_ui_urls_follow_prefects_rule() -> None:
     assert ui_url_for("http://127.0.0.1:4321/api") == "http://127.0.0.1:4321"
     assert ui_url_for("https://prefect.example.org/api/") == "https://prefect.example.org"
-    assert (ui_url_for("https://api.prefect.cloud/api/accounts/a1/workspaces/w2")
-            == "https://app.prefect.cloud/account/a1/workspace/w2")
+    assert (
+        ui_url_for("https://api.prefect.cloud/api/accounts/a1/workspaces/w2")
+        == "https://app.prefect.cloud/account/a1/workspace/w2"
+    )
 
 
 def test_a_server_is_found_by_its_record_reused_and_stopped(tmp_path: Path) -> None:
@@ -48,8 +50,13 @@ def test_a_server_is_found_by_its_record_reused_and_stopped(tmp_path: Path) -> N
         assert reused is not None and not reused.owned and ui == server.ui_url and homes
         assert env["PREFECT_API_URL"] == server.api_url
 
-        shown = subprocess.run([ZEB, "ui", "--name", "run", "--runs-dir", str(tmp_path)], capture_output=True,
-                               text=True, timeout=120, env=_env(marker))
+        shown = subprocess.run(
+            [ZEB, "ui", "--name", "run", "--runs-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=_env(marker),
+        )
         assert shown.returncode == 0 and "its server is up already" in shown.stdout, shown.stdout + shown.stderr
         assert f"{server.ui_url}/runs" in shown.stdout
 
@@ -66,7 +73,10 @@ def test_a_server_is_found_by_its_record_reused_and_stopped(tmp_path: Path) -> N
 
 def test_a_server_that_exits_says_why_and_leaves_nothing(tmp_path: Path) -> None:
     marker = uuid.uuid4().hex
-    broken = {**_env(marker), "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/x.db"}
+    broken = {
+        **_env(marker),
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/x.db",
+    }
     server = LocalPrefectServer(tmp_path / "home")
     with pytest.raises(PrefectServerError, match=r"exited with \d+ \(.*unable to open database file.*\); see "):
         server.start(timeout_s=120, base_env=broken)
@@ -75,7 +85,8 @@ def test_a_server_that_exits_says_why_and_leaves_nothing(tmp_path: Path) -> None
 
 
 def test_a_server_not_healthy_in_time_is_stopped_and_zeb_train_goes_on_without_it(
-        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     marker = uuid.uuid4().hex
     env = _env(marker)
     server, ui, homes = _prefect(tmp_path / "run", env, -1, 0.5)
@@ -97,7 +108,8 @@ def test_a_users_prefect_api_url_is_used_as_it_is(tmp_path: Path, monkeypatch: p
 
 
 def test_a_users_prefect_api_url_that_does_not_answer_stops_zeb_train_before_anything_starts(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
     with pytest.raises(typer.Exit) as stopped:
         _prefect(tmp_path / "run", {}, -1, 120.0)
@@ -106,7 +118,12 @@ def test_a_users_prefect_api_url_that_does_not_answer_stops_zeb_train_before_any
 
 
 def test_zeb_ui_without_a_history_says_so(tmp_path: Path) -> None:
-    result = subprocess.run([ZEB, "ui", "--name", "none", "--runs-dir", str(tmp_path)], capture_output=True,
-                            text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    result = subprocess.run(
+        [ZEB, "ui", "--name", "none", "--runs-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert result.returncode == 2 and "has no Prefect history" in result.stderr, result.stderr
     assert not (tmp_path / "none").exists()

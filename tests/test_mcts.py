@@ -330,7 +330,7 @@ FORCED_WINS = [
 ]  # fmt: skip
 
 
-def _consistent_states(info: InfoState) -> list[GameState]:  # noqa: F821 (imported where used)
+def _consistent_states(info: InfoState) -> list[GameState]:  # noqa: F821 - imported where used
     """One state per consistent deal of the hidden hands, by brute force over each unseen domino's seat."""
     from collections import Counter
     from itertools import product

@@ -53,7 +53,7 @@ def test_forward_shapes_masks_and_padding_invariance(small_checkpoint: Path) -> 
     assert torch.allclose(value_t, value_f, atol=1e-5)
 
 
-def _edit_config(folder: Path, **changes) -> None:  # noqa: ANN003
+def _edit_config(folder: Path, **changes) -> None:
     path = folder / "model-config.json"
     config = json.loads(path.read_text())
     config.update(changes)
@@ -70,7 +70,9 @@ def _edit_config(folder: Path, **changes) -> None:  # noqa: ANN003
         ({"size": "custom", "d_model": 96, "n_heads": 4}, "shape"),
     ],
 )
-def test_bad_configs_are_refused_with_a_reason(small_checkpoint: Path, tmp_path: Path, changes: dict, message: str) -> None:
+def test_bad_configs_are_refused_with_a_reason(
+    small_checkpoint: Path, tmp_path: Path, changes: dict, message: str
+) -> None:
     folder = tmp_path / "c"
     folder.mkdir()
     for f in small_checkpoint.iterdir():

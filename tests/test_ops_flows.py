@@ -37,11 +37,23 @@ def pristine_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     through the Store API, two example files (played with step-0 weights) ingested."""
     root = tmp_path_factory.mktemp("pristine") / "store"
     url = f"file://{root}"
-    lrn = Learner(LearnerSettings(store=url, size="small", min_buffer_size=100, training_steps_per_cycle=3,
-                                  batch_size=32, device="cpu", eval_games=100))
+    lrn = Learner(
+        LearnerSettings(
+            store=url,
+            size="small",
+            min_buffer_size=100,
+            training_steps_per_cycle=3,
+            batch_size=32,
+            device="cpu",
+            eval_games=100,
+        )
+    )
     lrn.start()
-    worker = SelfPlayWorker(WorkerSettings(store=url, games_per_batch=6, device="cpu", seed=1, search=TINY_SEARCH,
-                                           outbox=str(root.parent / "outbox")))
+    worker = SelfPlayWorker(
+        WorkerSettings(
+            store=url, games_per_batch=6, device="cpu", seed=1, search=TINY_SEARCH, outbox=str(root.parent / "outbox")
+        )
+    )
     for _ in range(2):
         _, report = worker.generate()
         worker.upload(report)
@@ -87,8 +99,14 @@ def test_monitor_fails_on_a_stalled_store(store_dir: Path) -> None:
         run = client.create_flow_run(silent_learner, parameters={"name": "model"}, state=Running())
     try:
         time.sleep(1.0)
-        state = monitor(store=f"file://{store_dir}", max_example_age_min=0.5 / 60, max_step_age_min=0.5 / 60,
-                        max_model_lag=1, heartbeat_min=0.5 / 60, return_state=True)
+        state = monitor(
+            store=f"file://{store_dir}",
+            max_example_age_min=0.5 / 60,
+            max_step_age_min=0.5 / 60,
+            max_model_lag=1,
+            heartbeat_min=0.5 / 60,
+            return_state=True,
+        )
     finally:
         with local_client() as client:
             client.set_flow_run_state(run.id, Cancelled(), force=True)
@@ -118,8 +136,16 @@ def test_prune_removes_and_reports(store_dir: Path) -> None:
     old = st.list_examples()
     assert len(old) == 2
     # one more file that the learner has not ingested: protected from pruning
-    worker = SelfPlayWorker(WorkerSettings(store=f"file://{store_dir}", games_per_batch=4, device="cpu", seed=7,
-                                           search=TINY_SEARCH, outbox=str(store_dir.parent / "outbox2")))
+    worker = SelfPlayWorker(
+        WorkerSettings(
+            store=f"file://{store_dir}",
+            games_per_batch=4,
+            device="cpu",
+            seed=7,
+            search=TINY_SEARCH,
+            outbox=str(store_dir.parent / "outbox2"),
+        )
+    )
     _, report = worker.generate()
     fresh = worker.upload(report).uploaded
     # two quarantined files: one a week and a day old, one new
@@ -133,8 +159,10 @@ def test_prune_removes_and_reports(store_dir: Path) -> None:
     assert sorted(result["examples_removed"]) == sorted(r.path for r in old)
     assert result["protected"] == 1
     assert [r.path for r in st.list_examples()] == [fresh]
-    assert sorted(result["quarantine_removed"]) == ["quarantine/old-junk.safetensors",
-                                                    "quarantine/old-junk.safetensors.reason.json"]
+    assert sorted(result["quarantine_removed"]) == [
+        "quarantine/old-junk.safetensors",
+        "quarantine/old-junk.safetensors.reason.json",
+    ]
     assert [f.path for f in st.list_quarantine()] == ["quarantine/new-junk.safetensors"]
 
     with local_client() as client:
@@ -202,8 +230,15 @@ def test_store_tasks_retry_an_outage_but_not_a_refusal() -> None:
     from tasks.revert import revert_task
     from zeb_core.store import LeaseHeld, StoreUnavailable
 
-    for t in (check_examples_task, check_step_task, check_lag_task, prune_examples_task, prune_quarantine_task,
-              revert_task, ladder_players_task):
+    for t in (
+        check_examples_task,
+        check_step_task,
+        check_lag_task,
+        prune_examples_task,
+        prune_quarantine_task,
+        revert_task,
+        ladder_players_task,
+    ):
         assert t.retries >= 1 and t.retry_condition_fn is transient_store_failure, t.name
     assert ladder_match_task.retries == 0  # a span over players in memory
     calls = {"outage": 0, "refusal": 0}
@@ -261,7 +296,6 @@ def test_ladder_rates_the_store_models(store_dir: Path, tmp_path: Path, monkeypa
     assert plot is not None and "data:image/png;base64," in plot["data"]
 
 
-
 @pytest.mark.parametrize("kind", ["docker", "kubernetes"])
 def test_gpu_job_templates_are_accepted_and_request_a_gpu(kind: str) -> None:
     import json
@@ -270,7 +304,9 @@ def test_gpu_job_templates_are_accepted_and_request_a_gpu(kind: str) -> None:
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.utilities.templating import apply_values, find_placeholders
 
-    template = json.loads((Path(__file__).resolve().parents[1] / "deployments" / f"{kind}-gpu-job-template.json").read_text())
+    template = json.loads(
+        (Path(__file__).resolve().parents[1] / "deployments" / f"{kind}-gpu-job-template.json").read_text()
+    )
     variables = template["variables"]["properties"]
     for placeholder in find_placeholders(template["job_configuration"]):
         assert placeholder.type.value == "standard" and placeholder.name in variables, placeholder
@@ -278,7 +314,9 @@ def test_gpu_job_templates_are_accepted_and_request_a_gpu(kind: str) -> None:
     assert env["ZEB_HOME"] == "/opt/zeb"
     for key, value in env.items():  # credentials come from Secret blocks, never literal values
         if key not in ("ZEB_HOME", "ZEB_OUTBOX_DIR"):
-            assert [p.name for p in find_placeholders(value)] == [f"prefect.blocks.secret.zeb-{key.lower().replace('_', '-')}"]
+            assert [p.name for p in find_placeholders(value)] == [
+                f"prefect.blocks.secret.zeb-{key.lower().replace('_', '-')}"
+            ]
     defaults = {k: v["default"] for k, v in variables.items() if "default" in v}
     rendered = apply_values(template["job_configuration"], defaults)
     assert rendered["env"] == env
@@ -288,6 +326,7 @@ def test_gpu_job_templates_are_accepted_and_request_a_gpu(kind: str) -> None:
         container = rendered["job_manifest"]["spec"]["template"]["spec"]["containers"][0]
         assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
     with local_client() as client:  # the server validates the template
-        pool = client.create_work_pool(WorkPoolCreate(name=f"zeb-gpu-{kind}-{uuid.uuid4().hex[:6]}", type=kind,
-                                                      base_job_template=template))
+        pool = client.create_work_pool(
+            WorkPoolCreate(name=f"zeb-gpu-{kind}-{uuid.uuid4().hex[:6]}", type=kind, base_job_template=template)
+        )
         assert pool.base_job_template["variables"]["properties"]["image"]["default"] == "zeb-worker:latest"

@@ -58,13 +58,19 @@ def example_bytes(n: int, seed: int, worker: str = "w1", step: int = 0) -> tuple
 
 def cli_env(tmp_path: Path, tag: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(PREFECT_HOME=str(tmp_path / f"prefect-{tag}"), WANDB_MODE="disabled", WANDB_DIR=str(tmp_path),
-               COLUMNS="500", PREFECT_SERVER_ANALYTICS_ENABLED="false", PYTHONUNBUFFERED="1")
+    env.update(
+        PREFECT_HOME=str(tmp_path / f"prefect-{tag}"),
+        WANDB_MODE="disabled",
+        WANDB_DIR=str(tmp_path),
+        COLUMNS="500",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 
 # ------------------------------------------------------------------ (a) kill -9 at random points
-def resume_point(store) -> tuple[dict | None, bool]:  # noqa: ANN001
+def resume_point(store) -> tuple[dict | None, bool]:
     """(state of the push a learner must resume from, whether a kill cut the newest push short): the live push,
     or, when the kill fell between its live files, the push as recorded whole in the history."""
     try:
@@ -137,10 +143,13 @@ def test_learner_killed_with_sigkill_10_times_at_random_points_resumes_and_never
             err_path = tmp_path / f"run{run}.stderr"
             events: list[dict] = []
             with open(err_path, "wb") as err:
-                proc = subprocess.Popen([sys.executable, str(script), url], stdout=subprocess.PIPE, stderr=err,
-                                        cwd=REPO, text=True)
-                reader = threading.Thread(target=lambda: [events.append(json.loads(line)) for line in proc.stdout],
-                                          daemon=True)
+                proc = subprocess.Popen(
+                    [sys.executable, str(script), url], stdout=subprocess.PIPE, stderr=err, cwd=REPO, text=True
+                )
+                reader = threading.Thread(
+                    target=lambda events=events, proc=proc: [events.append(json.loads(line)) for line in proc.stdout],
+                    daemon=True,
+                )
                 reader.start()
                 if run % 3 == 2:  # a random point from launch: start-up included
                     time.sleep(rng.uniform(0.2, 4.0))
@@ -171,7 +180,10 @@ def test_learner_killed_with_sigkill_10_times_at_random_points_resumes_and_never
             else:
                 resumed += 1
                 assert (start["step"], start["ingested"], start["games"], start["optimizer_step"]) == (
-                    before["step"], before["examples_ingested"], before["total_games"], before["optimizer_step"]
+                    before["step"],
+                    before["examples_ingested"],
+                    before["total_games"],
+                    before["optimizer_step"],
                 ), f"run {run} did not resume from the last push {before}: {start}"
             pushes = [e for e in events if e["kind"] == "push" and e["ok"]]
             if pushes:  # a confirmed push is durable; at most the push in flight at the kill went further
@@ -183,13 +195,26 @@ def test_learner_killed_with_sigkill_10_times_at_random_points_resumes_and_never
         stop.set()
         thread.join(timeout=30)
 
-    final = Learner(LearnerSettings(store=url, size="small", min_buffer_size=100, training_steps_per_cycle=3,
-                                    batch_size=32, replay_buffer_size=100_000, device="cpu", promote=False,
-                                    learner_id="chaos-learner"), echo=lambda message: None)
+    final = Learner(
+        LearnerSettings(
+            store=url,
+            size="small",
+            min_buffer_size=100,
+            training_steps_per_cycle=3,
+            batch_size=32,
+            replay_buffer_size=100_000,
+            device="cpu",
+            promote=False,
+            learner_id="chaos-learner",
+        ),
+        echo=lambda message: None,
+    )
     last, _ = resume_point(store)
     final.start()
     assert (final.step, final.examples_ingested, final.total_games) == (
-        last["step"], last["examples_ingested"], last["total_games"]
+        last["step"],
+        last["examples_ingested"],
+        last["total_games"],
     )
     while final.ingest()["files"]:
         pass
@@ -204,9 +229,12 @@ def test_learner_killed_with_sigkill_10_times_at_random_points_resumes_and_never
     final.close()
     assert store.peek_state()["examples_ingested"] == examples and Lease.peek(store, "model") is None
     assert kills == 10 and resumed >= 5
-    print(f"\nkill -9: {kills} kills, {resumed} resumed from a push, {in_startup} during start-up, "
-          f"{rolled_back} after an unpushed ingest, {torn} inside a push; {len(uploaded)} files, {examples} examples, {games} games, "
-          f"final step {store.peek_state()['step']}")
+    print(
+        f"\nkill -9: {kills} kills, {resumed} resumed from a push, {in_startup} during start-up, "
+        f"{rolled_back} after an unpushed ingest, {torn} inside a push; "
+        f"{len(uploaded)} files, {examples} examples, {games} games, "
+        f"final step {store.peek_state()['step']}"
+    )
 
 
 def test_a_learner_killed_inside_a_push_resumes_from_that_push(tmp_path: Path) -> None:
@@ -214,13 +242,29 @@ def test_a_learner_killed_inside_a_push_resumes_from_that_push(tmp_path: Path) -
     previous push's) must not leave a namespace no learner can resume and no worker can read."""
     url = f"file://{tmp_path / 'store'}"
     store = open_store(url)
-    settings = LearnerSettings(store=url, size="small", min_buffer_size=100, training_steps_per_cycle=3, batch_size=32,
-                               device="cpu", promote=False, learner_id="torn")
+    settings = LearnerSettings(
+        store=url,
+        size="small",
+        min_buffer_size=100,
+        training_steps_per_cycle=3,
+        batch_size=32,
+        device="cpu",
+        promote=False,
+        learner_id="torn",
+    )
     first = Learner(settings, echo=lambda message: None)
     first.start()
-    worker = SelfPlayWorker(WorkerSettings(store=url, device="cpu", games_per_batch=8, seed=1, worker_id="w-torn",
-                                           outbox=str(tmp_path / "outbox"),
-                                           search=SearchConfig(simulations=8, worlds=2, max_nodes=32)))
+    worker = SelfPlayWorker(
+        WorkerSettings(
+            store=url,
+            device="cpu",
+            games_per_batch=8,
+            seed=1,
+            worker_id="w-torn",
+            outbox=str(tmp_path / "outbox"),
+            search=SearchConfig(simulations=8, worlds=2, max_nodes=32),
+        )
+    )
     assert worker.refresh_weights() and worker.model_step == 0
     for i in range(3):
         data, manifest = example_bytes(50, seed=i)
@@ -267,10 +311,37 @@ def test_store_faults_on_a_fifth_of_calls_during_a_worker_and_learner_run_reconc
     url = f"file://{tmp_path / 'store'}"
     faulty = f"{url}?faults=0.2&fault_seed=7"
     log_path = tmp_path / "learner.log"
-    cmd = [ZEB, "learner", "--store", faulty, "--size", "small", "--min-buffer-size", "100",
-           "--training-steps-per-cycle", "3", "--batch-size", "32", "--replay-buffer-size", "20000",
-           "--push-every", "1", "--prune-every", "2", "--keep-example-files", "3", "--eval-every", "1000",
-           "--eval-games", "100", "--no-promote", "--device", "cpu", "--threads", "1"]
+    cmd = [
+        ZEB,
+        "learner",
+        "--store",
+        faulty,
+        "--size",
+        "small",
+        "--min-buffer-size",
+        "100",
+        "--training-steps-per-cycle",
+        "3",
+        "--batch-size",
+        "32",
+        "--replay-buffer-size",
+        "20000",
+        "--push-every",
+        "1",
+        "--prune-every",
+        "2",
+        "--keep-example-files",
+        "3",
+        "--eval-every",
+        "1000",
+        "--eval-games",
+        "100",
+        "--no-promote",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+    ]
     retries: list[str] = []  # the worker's store retries (Prefect reconfigures the root logger's handlers)
     handler = logging.Handler(logging.WARNING)
     handler.emit = lambda record: retries.append(record.getMessage())  # type: ignore[method-assign]
@@ -278,11 +349,15 @@ def test_store_faults_on_a_fifth_of_calls_during_a_worker_and_learner_run_reconc
     healthy = open_store(url)
     started = time.monotonic()
     with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO,
-                                env=cli_env(tmp_path, "learner"))
+        proc = subprocess.Popen(
+            cmd, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO, env=cli_env(tmp_path, "learner")
+        )
         try:
-            reports = selfplay_worker(WorkerSettings.from_flat(dict(
-                store=faulty, batches=6, worker_id="faulty-w", outbox=str(tmp_path / "outbox"), seed=3, **TINY)))
+            reports = selfplay_worker(
+                WorkerSettings.from_flat(
+                    dict(store=faulty, batches=6, worker_id="faulty-w", outbox=str(tmp_path / "outbox"), seed=3, **TINY)
+                )
+            )
             worker_done = time.monotonic() - started
             generated_games = sum(r["games"] for r in reports)
             generated_examples = sum(r["examples"] for r in reports)
@@ -324,12 +399,14 @@ def test_store_faults_on_a_fifth_of_calls_during_a_worker_and_learner_run_reconc
     assert "(injected)" in text
     worker_faults = sum("(injected)" in m for m in retries)
     assert worker_faults > 0
-    print(f"\nfaults 20%: generated {generated_games} games / {generated_examples} examples in 6 files; "
-          f"uploaded {uploaded_games} games ({len(listed)} files kept, {len(pruned)} pruned); ingested "
-          f"{state['total_games']} games / {state['examples_ingested']} examples; learner step {state['step']}; "
-          f"{text.count('(injected)')} injected faults logged by the learner, "
-          f"{worker_faults} by the worker; worker done at {worker_done:.0f}s, all ingested at {ingested_at:.0f}s, "
-          f"stopped at {time.monotonic() - started:.0f}s")
+    print(
+        f"\nfaults 20%: generated {generated_games} games / {generated_examples} examples in 6 files; "
+        f"uploaded {uploaded_games} games ({len(listed)} files kept, {len(pruned)} pruned); ingested "
+        f"{state['total_games']} games / {state['examples_ingested']} examples; learner step {state['step']}; "
+        f"{text.count('(injected)')} injected faults logged by the learner, "
+        f"{worker_faults} by the worker; worker done at {worker_done:.0f}s, all ingested at {ingested_at:.0f}s, "
+        f"stopped at {time.monotonic() - started:.0f}s"
+    )
 
 
 # ------------------------------------------------------------------ (c) weights format version
@@ -342,8 +419,15 @@ def test_weights_in_another_format_version_give_a_clear_version_error(tmp_path: 
     store.ensure()
     torch.manual_seed(0)
     store.push_weights(bundle_from_model(ZebNet(ModelConfig.preset("small")), {"step": 1}))
-    settings = WorkerSettings(store=url, device="cpu", games_per_batch=8, seed=1, worker_id="versioned",
-                              outbox=str(tmp_path / "outbox"), search=SearchConfig(simulations=8, worlds=2, max_nodes=32))
+    settings = WorkerSettings(
+        store=url,
+        device="cpu",
+        games_per_batch=8,
+        seed=1,
+        worker_id="versioned",
+        outbox=str(tmp_path / "outbox"),
+        search=SearchConfig(simulations=8, worlds=2, max_nodes=32),
+    )
     loaded = SelfPlayWorker(settings.model_copy(update={"wait_for_weights_s": 0.5}))
     assert loaded.refresh_weights() and loaded.model_step == 1
 
@@ -367,11 +451,16 @@ def test_weights_in_another_format_version_give_a_clear_version_error(tmp_path: 
     with pytest.raises(StoreError, match=message):
         loaded.refresh_weights()
     with pytest.raises(StoreError, match=message):
-        selfplay_worker(WorkerSettings.from_flat(dict(store=url, batches=1, worker_id="versioned",
-                                                      outbox=str(tmp_path / "outbox"), **TINY)))
+        selfplay_worker(
+            WorkerSettings.from_flat(
+                dict(store=url, batches=1, worker_id="versioned", outbox=str(tmp_path / "outbox"), **TINY)
+            )
+        )
     assert store.list_examples() == [] and Outbox(tmp_path / "outbox").pending() == []
 
-    learner = Learner(LearnerSettings(store=url, size="small", min_buffer_size=100, device="cpu", learner_id="v-learner"))
+    learner = Learner(
+        LearnerSettings(store=url, size="small", min_buffer_size=100, device="cpu", learner_id="v-learner")
+    )
     with pytest.raises(StoreError, match=message):
         learner.start()
     assert store.weights.read("model-state.json") == changed, "a learner never overwrites weights it cannot read"

@@ -23,8 +23,8 @@ from zeb_core.formats.weights import load_bundle_dir
 from zeb_core.model.checkpoint import init_checkpoint
 from zeb_core.players import SpecError
 from zeb_core.players.store_player import StorePlayer
-from zeb_core.store import FaultyBackend, RetryPolicy, open_store
 from zeb_core.serve import create_app
+from zeb_core.store import FaultyBackend, RetryPolicy, open_store
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = {
@@ -56,7 +56,9 @@ def test_healthz(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"ok": True, "default_player": "heuristic"}
 
 
-def test_players_lists_builtins_and_checkpoints_given_by_path(client: TestClient, small_checkpoint: Path, tmp_path: Path) -> None:
+def test_players_lists_builtins_and_checkpoints_given_by_path(
+    client: TestClient, small_checkpoint: Path, tmp_path: Path
+) -> None:
     body = client.get("/v1/players", params={"path": [str(small_checkpoint), str(tmp_path)]}).json()
     by_spec = {p["spec"]: p for p in body["players"]}
     assert by_spec["random"]["available"] and by_spec["heuristic"]["available"] and by_spec["heuristic"]["default"]
@@ -115,7 +117,9 @@ BAD_BODIES = [
 
 
 @pytest.mark.parametrize("body, status, fragment", BAD_BODIES, ids=[f"{s}-{f}" for _, s, f in BAD_BODIES])
-def test_bad_move_requests_get_a_4xx_with_one_clear_error(client: TestClient, body: bytes, status: int, fragment: str) -> None:
+def test_bad_move_requests_get_a_4xx_with_one_clear_error(
+    client: TestClient, body: bytes, status: int, fragment: str
+) -> None:
     _error(client.post("/v1/move", content=body, headers={"content-type": "application/json"}), status, fragment)
 
 
@@ -187,7 +191,7 @@ def test_the_page_and_its_assets_are_served(client: TestClient) -> None:
 
 
 # ---------------------------------------------------------------- store players follow the store
-def _bundle(tmp: Path, seed: int, step: int):  # noqa: ANN202
+def _bundle(tmp: Path, seed: int, step: int):
     init_checkpoint("small", tmp / f"ckpt-{seed}", seed=seed)
     bundle = load_bundle_dir(tmp / f"ckpt-{seed}")
     bundle.state["step"] = step
@@ -256,7 +260,16 @@ def test_cli_refuses_a_bad_player_and_a_busy_port() -> None:
 def test_zeb_serve_runs_a_real_server(small_checkpoint: Path) -> None:
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "zeb_cli.main", "serve", "--port", str(port), "--player", f"policy:path={small_checkpoint}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "zeb_cli.main",
+        "serve",
+        "--port",
+        str(port),
+        "--player",
+        f"policy:path={small_checkpoint}",
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:

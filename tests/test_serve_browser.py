@@ -55,7 +55,10 @@ def server() -> Iterator[str]:
 def browser() -> Iterator[object]:
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
-        pytest.fail(f"{' and '.join(missing)} not installed; run tests/browser_setup.sh (apt-get install chromium chromium-driver)")
+        pytest.fail(
+            f"{' and '.join(missing)} not installed; "
+            "run tests/browser_setup.sh (apt-get install chromium chromium-driver)"
+        )
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -66,9 +69,17 @@ def browser() -> Iterator[object]:
     opts = webdriver.ChromeOptions()
     opts.binary_location = str(CHROMIUM)
     for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={profile}", "--window-size=1400,1200",
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,1200",
     ):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
@@ -116,7 +127,9 @@ def test_play_a_seeded_hand_in_the_browser(server: str, browser: object) -> None
     _wait(d, "the seeded deal", lambda drv: table.get_attribute("data-seed") == str(SEED) and _ready(drv))
     game_id = table.get_attribute("data-game-id")
     dealt = deal_benchmark(1, make_generator(SEED))
-    shown_hand = [int(el.get_attribute("data-domino")) for el in d.find_elements(By.CSS_SELECTOR, "#hand [data-domino]")]
+    shown_hand = [
+        int(el.get_attribute("data-domino")) for el in d.find_elements(By.CSS_SELECTOR, "#hand [data-domino]")
+    ]
     assert sorted(shown_hand) == sorted(dealt.hands[0, 0].tolist()), "the page shows seat 0's dealt hand"
     assert d.find_element(By.CSS_SELECTOR, "#contract .big").text == str(int(dealt.bid[0]))
 
@@ -146,7 +159,11 @@ def test_play_a_seeded_hand_in_the_browser(server: str, browser: object) -> None
             d.switch_to.active_element.send_keys(Keys.ENTER)
         else:
             pick.click()
-        _wait(d, "the bots' replies", lambda drv: table.get_attribute("data-n-plays") != before and _ready(drv))
+        _wait(
+            d,
+            "the bots' replies",
+            lambda drv, before=before: table.get_attribute("data-n-plays") != before and _ready(drv),
+        )
     assert _ready(d) == "done"
     result = d.find_element(By.ID, "result")
     assert result.is_displayed() and d.find_element(By.ID, "replay").is_displayed()

@@ -19,7 +19,7 @@ from zeb_core.store import open_store
 EVAL = {"eval/vs_random_win_rate": 0.715, "eval/vs_heuristic_win_rate": 0.651, "step": 340}
 
 
-def _bundle(tmp: Path, step: int, last_eval: dict | None = None):  # noqa: ANN202
+def _bundle(tmp: Path, step: int, last_eval: dict | None = None):
     folder = tmp / f"ckpt-{step}"
     if not folder.exists():
         init_checkpoint("small", folder, seed=step)
@@ -54,7 +54,9 @@ def test_the_stores_best_weights_are_the_default_named_by_step_and_win_rates(tmp
         assert entry["label"] == "store best (step 340, 71.5% vs random, 65.1% vs heuristic) (server default)"
         assert entry["eval"] == {"vs_random": 0.715, "vs_heuristic": 0.651, "step": 340}
         latest = by_spec[store_spec(url, "latest")]
-        assert not latest["default"] and latest["label"] == "store latest (step 360, 70.0% vs random, 65.1% vs heuristic)"
+        assert (
+            not latest["default"] and latest["label"] == "store latest (step 360, 70.0% vs random, 65.1% vs heuristic)"
+        )
         assert not by_spec["heuristic"]["default"] and by_spec["heuristic"]["label"] == "heuristic"
 
         game = c.post("/v1/games", json={"seed": 7}).json()  # no partner or opponents given: the default
@@ -69,7 +71,9 @@ def test_before_a_promotion_the_latest_is_the_default_and_an_older_evaluation_sa
         default = c.get("/v1/players").json()
         assert default["default"] == store_spec(url, "latest")
         entry = next(p for p in default["players"] if p["default"])
-        assert entry["label"] == "store latest (step 12, 71.5% vs random, 65.1% vs heuristic at step 10) (server default)"
+        assert (
+            entry["label"] == "store latest (step 12, 71.5% vs random, 65.1% vs heuristic at step 10) (server default)"
+        )
 
 
 def test_without_weights_or_with_an_explicit_player_the_store_is_not_the_default(tmp_path: Path) -> None:

@@ -97,8 +97,14 @@ def check_reply(resp: httpx.Response | schemathesis.Response, what: str) -> None
 def test_schema_fuzz_gets_no_5xx_and_every_4xx_has_a_reason(server: str) -> None:
     schema = schemathesis.openapi.from_url(f"{server}/openapi.json")
     operations = {f"{op.ok().method.upper()} {op.ok().path}" for op in schema.get_all_operations()}
-    assert operations == {"GET /healthz", "GET /v1/players", "POST /v1/move", "POST /v1/games",
-                          "GET /v1/games/{game_id}", "POST /v1/games/{game_id}/play"}
+    assert operations == {
+        "GET /healthz",
+        "GET /v1/players",
+        "POST /v1/move",
+        "POST /v1/games",
+        "GET /v1/games/{game_id}",
+        "POST /v1/games/{game_id}/play",
+    }
     cases = st.one_of(schema.as_strategy(GenerationMode.POSITIVE), schema.as_strategy(GenerationMode.NEGATIVE))
     seen: Counter[tuple[str, int]] = Counter()
     session = requests.Session()  # one keep-alive connection rather than one per request
@@ -137,15 +143,22 @@ BODIES = st.one_of(
     st.binary(max_size=200),
     JSON_VALUES.map(lambda v: json.dumps(v).encode()),
     st.dictionaries(st.sampled_from(BOT_FIELDS), JSON_VALUES, max_size=8).map(lambda v: json.dumps(v).encode()),
-    st.just(b"[" * 5000 + b"]" * 5000), st.just(b"1" * 5000), st.just(b'{"seat": ' + b"9" * 70000 + b"}"),
-    st.sampled_from([b'{"seat": NaN}', b'{"domino": Infinity}', b'{"seat": 1e999}', b'\xff\xfe{}']),
+    st.just(b"[" * 5000 + b"]" * 5000),
+    st.just(b"1" * 5000),
+    st.just(b'{"seat": ' + b"9" * 70000 + b"}"),
+    st.sampled_from([b'{"seat": NaN}', b'{"domino": Infinity}', b'{"seat": 1e999}', b"\xff\xfe{}"]),
 )
 
 
 @examples(300)
-@given(body=BODIES, route=st.sampled_from(["/v1/move", "/v1/games", "/v1/games/0123456789abcdef/play"]),
-       content_type=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", None]))
-def test_junk_bodies_get_a_4xx_with_a_reason(http: httpx.Client, body: bytes, route: str, content_type: str | None) -> None:
+@given(
+    body=BODIES,
+    route=st.sampled_from(["/v1/move", "/v1/games", "/v1/games/0123456789abcdef/play"]),
+    content_type=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", None]),
+)
+def test_junk_bodies_get_a_4xx_with_a_reason(
+    http: httpx.Client, body: bytes, route: str, content_type: str | None
+) -> None:
     headers = {"content-type": content_type} if content_type else {}
     resp = http.post(route, content=body, headers=headers)
     check_reply(resp, f"POST {route} {body[:60]!r}")
@@ -153,7 +166,9 @@ def test_junk_bodies_get_a_4xx_with_a_reason(http: httpx.Client, body: bytes, ro
         assert resp.status_code >= 400 or resp.json()["play"] in range(28)
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/v1/players", "/v1/move", "/v1/games", "/v1/games/x", "/v1/games/x/play"])
+@pytest.mark.parametrize(
+    "path", ["/healthz", "/v1/players", "/v1/move", "/v1/games", "/v1/games/x", "/v1/games/x/play"]
+)
 def test_undeclared_methods_get_405_with_allow(http: httpx.Client, path: str) -> None:
     allowed = {"GET"} if path in ("/healthz", "/v1/players", "/v1/games/x") else {"POST"}
     for method in {"GET", "POST", "PUT", "PATCH", "DELETE", "TRACE"} - allowed:
@@ -164,9 +179,14 @@ def test_undeclared_methods_get_405_with_allow(http: httpx.Client, path: str) ->
 
 # ---------------------------------------------------------------- game sessions
 @examples(60)
-@given(seed=st.integers(0, 2**31), moves=st.lists(st.one_of(JSON_VALUES, st.integers(0, 27)), min_size=1, max_size=8),
-       legal_pick=st.integers(0, 6))
-def test_game_sessions_under_bad_plays_stay_consistent(http: httpx.Client, seed: int, moves: list, legal_pick: int) -> None:
+@given(
+    seed=st.integers(0, 2**31),
+    moves=st.lists(st.one_of(JSON_VALUES, st.integers(0, 27)), min_size=1, max_size=8),
+    legal_pick=st.integers(0, 6),
+)
+def test_game_sessions_under_bad_plays_stay_consistent(
+    http: httpx.Client, seed: int, moves: list, legal_pick: int
+) -> None:
     """Bad plays between good ones are 4xx with a reason and change nothing; legal ones always go through."""
     game = http.post("/v1/games", json={"seed": seed, "partner": "random", "opponents": "random"})
     check_reply(game, "new game")
@@ -204,17 +224,27 @@ def _position(seed: int, n_plays: int, pick: list[int]) -> tuple[dict, list[int]
         state.apply(torch.tensor([move]))
     seat = int(state.current[0])
     request = {
-        "seat": seat, "hand": state.held(state.current)[0].nonzero().flatten().tolist(), "decl": int(state.decl[0]),
-        "bidder": int(state.bidder[0]), "bid": int(state.bid[0]), "leader": int(state.leader[0]), "plays": plays,
+        "seat": seat,
+        "hand": state.held(state.current)[0].nonzero().flatten().tolist(),
+        "decl": int(state.decl[0]),
+        "bidder": int(state.bidder[0]),
+        "bid": int(state.bid[0]),
+        "leader": int(state.leader[0]),
+        "plays": plays,
     }
     return request, state.legal_mask()[0].nonzero().flatten().tolist()
 
 
 @examples(250)
-@given(seed=st.integers(0, 2**31), n_plays=st.integers(0, 27), pick=st.lists(st.integers(0, 6), min_size=27, max_size=27),
-       player=st.sampled_from([None, "random", "heuristic"]))
-def test_every_legal_position_gets_a_legal_move(http: httpx.Client, seed: int, n_plays: int, pick: list[int],
-                                                player: str | None) -> None:
+@given(
+    seed=st.integers(0, 2**31),
+    n_plays=st.integers(0, 27),
+    pick=st.lists(st.integers(0, 6), min_size=27, max_size=27),
+    player=st.sampled_from([None, "random", "heuristic"]),
+)
+def test_every_legal_position_gets_a_legal_move(
+    http: httpx.Client, seed: int, n_plays: int, pick: list[int], player: str | None
+) -> None:
     request, legal = _position(seed, n_plays, pick)
     resp = http.post("/v1/move", json=request, params={"player": player} if player else None)
     check_reply(resp, f"move {request}")

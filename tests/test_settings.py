@@ -82,8 +82,11 @@ def test_prefect_yaml_lists_known_settings_and_only_overrides() -> None:
         assert set(params) == {"settings"}, f"{name}: its parameters are one `settings` object"
         values = params["settings"]
         assert not _unknown(values, model, name), f"prefect.yaml names no such setting: {_unknown(values, model, name)}"
-        same = [k for k, v in values.items() if k != "search" and v == _model_default(model, k)
-                and (name, k) not in KEPT_DEFAULTS]
+        same = [
+            k
+            for k, v in values.items()
+            if k != "search" and v == _model_default(model, k) and (name, k) not in KEPT_DEFAULTS
+        ]
         assert not same, f"{name}: {same} repeat the model's defaults; list only overrides"
         model.model_validate({**values, "store": "file:///tmp/x"})  # and they validate
     assert deployments["learner"]["parameters"]["settings"]["cycles"] < LearnerSettings.model_fields["cycles"].default
@@ -109,9 +112,12 @@ def test_cli_options_override_a_settings_file(tmp_path: Path) -> None:
     from zeb_cli import settings_options
 
     command = settings_options.settings_command(
-        lambda values: got.append(values), settings_options.model_settings(WorkerSettings)
+        lambda values: got.append(values),
+        settings_options.model_settings(WorkerSettings)
         + settings_options.dataclass_settings(SearchConfig, SEARCH_OPTIONS, {"simulations": ("--sims",)}),
-        [], "worker")
+        [],
+        "worker",
+    )
     cli = typer.Typer()
     cli.command("w")(command)
     cli.command("other")(lambda: None)

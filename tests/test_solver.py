@@ -76,7 +76,7 @@ def _trick_result(decl: int, trick: list[tuple[int, int]]) -> tuple[int, int]:
 def _children(hands, decl, seat, trick):
     """(move, gain for team 0, next seat, next trick) for each legal move; the move is removed from the hand."""
     for m in _legal(hands[seat], decl, trick):
-        t2 = trick + [(seat, m)]
+        t2 = [*trick, (seat, m)]
         if len(t2) == 4:
             winner, pts = _trick_result(decl, t2)
             yield m, (pts if winner % 2 == 0 else 0), winner, []

@@ -82,7 +82,9 @@ def small_bundle(step: int, seed: int = 0, with_optimizer: bool = True):
         loss = sum(p.sum() for p in model.parameters())
         loss.backward()
         opt.step()
-    return bundle_from_model(model, default_state(step, total_games=10 * step), opt.state_dict() if with_optimizer else None)
+    return bundle_from_model(
+        model, default_state(step, total_games=10 * step), opt.state_dict() if with_optimizer else None
+    )
 
 
 def example_bytes(n: int = 12, seed: int = 0, worker: str = "w1", step: int = 0) -> tuple[bytes, dict]:
@@ -135,7 +137,9 @@ def test_history_and_revert(store: Store) -> None:
     target, _ = store.revert("model", "step:1", reason="loss blew up")
     assert target.step == 1
     now = store.pull_weights()
-    assert now.step == 1 and now.state["reverted_from"] == target.revision and now.state["revert_reason"] == "loss blew up"
+    assert (
+        now.step == 1 and now.state["reverted_from"] == target.revision and now.state["revert_reason"] == "loss blew up"
+    )
     for key, tensor in first.tensors.items():
         assert torch.equal(now.tensors[key], tensor)
     assert [p.step for p in store.history()][:2] == [1, 3]
@@ -153,7 +157,7 @@ def test_reader_never_sees_a_torn_push(store: Store) -> None:
         try:
             for b in bundles[1:] * 2:
                 store.push_weights(b)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any error in the pusher fails the test below
             errors.append(exc)
 
     t = threading.Thread(target=pusher)
@@ -293,7 +297,7 @@ def test_dead_learners_lease_expires(store: Store) -> None:
 # ------------------------------------------------------------------ bad input
 def _pickle_bomb(tmp: Path) -> bytes:
     class Boom:
-        def __reduce__(self):  # noqa: ANN204
+        def __reduce__(self):
             return (Path.touch, (tmp / "pwned",))
 
     return pickle.dumps(Boom())
@@ -303,18 +307,27 @@ def bad_files(tmp: Path) -> dict[str, bytes]:
     good, manifest = example_bytes(seed=7)
     huge = struct.pack("<Q", 1 << 40) + b"{}"
     nan_obs = torch.zeros(2, 36, 8, dtype=torch.int8)
-    from zeb_core.formats.safe_io import dump_safetensors
     import json
 
+    from zeb_core.formats.safe_io import dump_safetensors
+
     legal = torch.ones(2, 7, dtype=torch.bool)
-    tensors = {"obs": nan_obs, "legal": legal, "policy": torch.full((2, 7), 1 / 7), "value": torch.tensor([0.5, float("nan")])}
+    tensors = {
+        "obs": nan_obs,
+        "legal": legal,
+        "policy": torch.full((2, 7), 1 / 7),
+        "value": torch.tensor([0.5, float("nan")]),
+    }
     nan_manifest = {**manifest, "examples": 2}
     wrong_dtype = {**tensors, "value": torch.tensor([0.5, 0.1], dtype=torch.float64)}
     wrong_sum = {**tensors, "value": torch.tensor([0.5, 0.1]), "policy": torch.full((2, 7), 0.5)}
     from zeb_core.formats.examples import content_sha256
 
     def pack(t: dict) -> bytes:
-        m = {**nan_manifest, "sha256": content_sha256({k: v for k, v in t.items()}) if t["value"].dtype == torch.float32 else "x"}
+        m = {
+            **nan_manifest,
+            "sha256": content_sha256({k: v for k, v in t.items()}) if t["value"].dtype == torch.float32 else "x",
+        }
         return dump_safetensors(t, {"zeb": json.dumps(m)})
 
     wrong_checksum = dump_safetensors(
@@ -331,7 +344,9 @@ def bad_files(tmp: Path) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize("kind", ["truncated", "wrong_dtype", "nan", "policy_not_normalised", "pickle", "huge_header", "wrong_checksum"])
+@pytest.mark.parametrize(
+    "kind", ["truncated", "wrong_dtype", "nan", "policy_not_normalised", "pickle", "huge_header", "wrong_checksum"]
+)
 def test_bad_example_files_are_quarantined(store: Store, kind: str, tmp_path: Path) -> None:
     data = bad_files(tmp_path)[kind]
     path = example_filename("evil", "deadbeef" * 8)
@@ -357,7 +372,9 @@ def test_corrupt_weights_are_refused_not_loaded(store: Store) -> None:
 
 # ------------------------------------------------------------------ faults
 def test_operations_survive_injected_faults(store: Store) -> None:
-    faulty = Store(FaultyBackend(store.weights, 0.3, seed=1), FaultyBackend(store.examples, 0.3, seed=2), RetryPolicy.fast())
+    faulty = Store(
+        FaultyBackend(store.weights, 0.3, seed=1), FaultyBackend(store.examples, 0.3, seed=2), RetryPolicy.fast()
+    )
     uploaded = set()
     for step in range(1, 4):
         faulty.push_weights(small_bundle(step, seed=step))
@@ -397,7 +414,11 @@ def test_open_store_urls(tmp_path: Path) -> None:
     split = open_store(f"file://{tmp_path}/w", examples_url=f"file://{tmp_path}/e?faults=0.3")
     assert not isinstance(split.weights, FaultyBackend)
     assert isinstance(split.examples, FaultyBackend) and split.examples.rate == 0.3
-    for bad, message in (("?faults=x", "faults must be"), ("?faults=1.5", "faults must be"), ("?fault=0.1", "unknown option")):
+    for bad, message in (
+        ("?faults=x", "faults must be"),
+        ("?faults=1.5", "faults must be"),
+        ("?fault=0.1", "unknown option"),
+    ):
         with pytest.raises(StoreError, match=message):
             open_store(f"file://{tmp_path}/g{bad}")
 

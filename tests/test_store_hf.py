@@ -40,7 +40,9 @@ def _no_stray_faults(hub: HfHubServer, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 
 def make(hub: HfHubServer, repo_type: str = "model", **kwargs: object) -> HfBackend:
-    backend = HfBackend(f"tester/r{uuid.uuid4().hex[:10]}", repo_type=repo_type, endpoint=hub.endpoint, token=hub.token, **kwargs)
+    backend = HfBackend(
+        f"tester/r{uuid.uuid4().hex[:10]}", repo_type=repo_type, endpoint=hub.endpoint, token=hub.token, **kwargs
+    )
     assert not backend.exists()
     backend.create()
     assert backend.exists()
@@ -69,7 +71,7 @@ def test_read_at_an_older_revision_and_history_newest_first(hub: HfHubServer) ->
     r2 = b.commit({"state.json": b"two", "extra.bin": b"x"}, message="second\nwith a longer description")
     assert b.read("state.json") == b"two"
     assert b.read("state.json", r1.id) == b"one" and b.read("state.json", r2.id) == b"two"
-    with pytest.raises(NotFound, match="extra.bin at revision"):
+    with pytest.raises(NotFound, match=r"extra\.bin at revision"):
         b.read("extra.bin", r1.id)
     with pytest.raises(NotFound):
         b.read("state.json", "0" * 40)
@@ -142,7 +144,7 @@ def test_deletes(hub: HfHubServer) -> None:
 
 def test_missing_path_and_missing_repo_are_not_found(hub: HfHubServer) -> None:
     b = make(hub)
-    with pytest.raises(NotFound, match="nope.bin"):
+    with pytest.raises(NotFound, match=r"nope\.bin"):
         b.read("nope.bin")
     ghost = HfBackend("tester/does-not-exist", endpoint=hub.endpoint, token=hub.token)
     assert not ghost.exists()
@@ -281,7 +283,7 @@ def test_wrong_token_is_a_clear_error_without_the_token(hub: HfHubServer) -> Non
         assert secret not in str(info.value) and secret not in repr(info.value)
     reader = HfBackend(b.repo_id, endpoint=hub.endpoint, token=hub.read_token)
     assert reader.read("a.bin") == b"a"
-    with pytest.raises(StoreError, match="HTTP 403.*token.*write to") as info:
+    with pytest.raises(StoreError, match=r"HTTP 403.*token.*write to") as info:
         reader.commit({"b.bin": b"b"})
     assert hub.read_token not in str(info.value)
 
@@ -321,8 +323,15 @@ def test_the_server_speaks_to_plain_huggingface_hub(hub: HfHubServer, tmp_path: 
     assert api.file_exists(b.repo_id, "d/x.txt", repo_type="dataset")
     assert not api.file_exists(b.repo_id, "d/y.txt", repo_type="dataset")
     for name, data in (("d/x.txt", b"hello"), ("d/w.safetensors", payload)):
-        path = hf_hub_download(b.repo_id, name, repo_type="dataset", revision=rev.id, cache_dir=tmp_path,
-                               endpoint=hub.endpoint, token=hub.token)
+        path = hf_hub_download(
+            b.repo_id,
+            name,
+            repo_type="dataset",
+            revision=rev.id,
+            cache_dir=tmp_path,
+            endpoint=hub.endpoint,
+            token=hub.token,
+        )
         assert Path(path).read_bytes() == data
     # The LFS file's facts come from the Hub's redirect (its CDN knows nothing of commits), as huggingface_hub reads
     # them: commit, SHA-256 as the etag, size, and the CDN location it then downloads from without the token.
@@ -365,8 +374,9 @@ def test_safetensors_go_through_lfs_and_come_back_through_a_redirect(hub: HfHubS
     weights = os.urandom(40_000)
     before = hub.count_calls()
     rev = b.commit({"m.safetensors": weights, "m-state.json": b'{"step": 1}'}, message="push")
-    assert hub.count_calls() - before == Counter(preupload=1, **{"lfs-batch": 1, "cdn-upload": 1, "lfs-verify": 1},
-                                                 commit=1)
+    assert hub.count_calls() - before == Counter(
+        preupload=1, **{"lfs-batch": 1, "cdn-upload": 1, "lfs-verify": 1}, commit=1
+    )
     assert hub.lfs_files(b.repo_id) == {"m.safetensors"}  # the small JSON went inline
     before = hub.count_calls()
     assert b.read("m.safetensors") == weights and b.read("m.safetensors", rev.id) == weights
@@ -411,8 +421,11 @@ def test_a_safetensors_file_committed_inline_is_refused(hub: HfHubServer) -> Non
     header = {"key": "header", "value": {"summary": "inline"}}
     line = {"key": "file", "value": {"path": "m.safetensors", "content": "eA==", "encoding": "base64"}}
     body = "\n".join(json.dumps(x) for x in (header, line))
-    reply = httpx.post(f"{hub.endpoint}/api/models/{b.repo_id}/commit/main", content=body,
-                       headers={"Authorization": f"Bearer {hub.token}", "Content-Type": "application/x-ndjson"})
+    reply = httpx.post(
+        f"{hub.endpoint}/api/models/{b.repo_id}/commit/main",
+        content=body,
+        headers={"Authorization": f"Bearer {hub.token}", "Content-Type": "application/x-ndjson"},
+    )
     assert reply.status_code == 400 and "LFS" in reply.json()["error"]
 
 
@@ -461,8 +474,15 @@ def test_an_upload_and_an_ingest_take_a_few_calls_however_many_files(hub: HfHubS
         data, manifest = _examples(4, seed=i)
         old[example_filename("old", manifest["sha256"], now=time.time() - 600)] = data
     store.examples.commit(old, message="60 files in one commit")
-    settings = LearnerSettings(store="hf://unused/by-this-test", size="small", min_buffer_size=10_000,
-                               replay_buffer_size=20_000, device="cpu", promote=False, learner_id="counted")
+    settings = LearnerSettings(
+        store="hf://unused/by-this-test",
+        size="small",
+        min_buffer_size=10_000,
+        replay_buffer_size=20_000,
+        device="cpu",
+        promote=False,
+        learner_id="counted",
+    )
     torch.set_num_threads(1)
     learner = Learner(settings, store=store)
     learner.start()
@@ -495,7 +515,10 @@ def test_quarantine_and_its_pruning_work_without_listed_dates(hub: HfHubServer) 
     assert store.read_examples(ref) is None
     assert [q.path for q in store.list_quarantine()] == [f"quarantine/{name}"]
     assert store.prune_quarantine(3600) == []  # fresh
-    assert store.prune_quarantine(3600, now=time.time() + 7200) == [f"quarantine/{name}", f"quarantine/{name}.reason.json"]
+    assert store.prune_quarantine(3600, now=time.time() + 7200) == [
+        f"quarantine/{name}",
+        f"quarantine/{name}.reason.json",
+    ]
     assert store.list_quarantine() == []
 
 
@@ -511,8 +534,13 @@ def test_repos_are_created_private_unless_asked(hub: HfHubServer, monkeypatch: p
     open_store(f"hf://tester/b{unique}?private=false").ensure()
     open_store(f"hf://tester/c{unique}", examples_url=f"hf://tester/d{unique}?private=0").ensure()
     visibility = {rid: repo.private for (_, rid), repo in hub.repos.items() if unique in rid}
-    assert visibility == {f"tester/a{unique}": True, f"tester/a{unique}-examples": True,
-                          f"tester/b{unique}": False, f"tester/b{unique}-examples": False,
-                          f"tester/c{unique}": True, f"tester/d{unique}": False}
+    assert visibility == {
+        f"tester/a{unique}": True,
+        f"tester/a{unique}-examples": True,
+        f"tester/b{unique}": False,
+        f"tester/b{unique}-examples": False,
+        f"tester/c{unique}": True,
+        f"tester/d{unique}": False,
+    }
     with pytest.raises(StoreError, match="private must be true or false"):
         open_store(f"hf://tester/e{unique}?private=maybe")

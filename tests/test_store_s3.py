@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -94,7 +94,9 @@ def test_history_and_read_at_revision(backend: S3Backend) -> None:
     assert backend.read("state.json", r2.id) == b"s2"
     with pytest.raises(NotFound, match="at revision"):
         backend.read("other.bin", r1.id)
-    record = json.loads(backend.client.get_object(Bucket=backend.bucket, Key=f"runs/exp1/.history/{r1.id}/.commit.json")["Body"].read())
+    record = json.loads(
+        backend.client.get_object(Bucket=backend.bucket, Key=f"runs/exp1/.history/{r1.id}/.commit.json")["Body"].read()
+    )
     assert record["id"] == r1.id and record["files"] == ["model.bin", "state.json"]
     # list never shows the history copies or other dot paths
     backend.client.put_object(Bucket=backend.bucket, Key="runs/exp1/.zeb/lease", Body=b"x")
@@ -105,7 +107,9 @@ def test_history_and_read_at_revision(backend: S3Backend) -> None:
 def test_history_skips_push_without_record(backend: S3Backend) -> None:
     r1 = backend.commit({"a.bin": b"1"}, history=True)
     # a push that died before writing its .commit.json
-    backend.client.put_object(Bucket=backend.bucket, Key="runs/exp1/.history/99999999999999999999-dead/a.bin", Body=b"x")
+    backend.client.put_object(
+        Bucket=backend.bucket, Key="runs/exp1/.history/99999999999999999999-dead/a.bin", Body=b"x"
+    )
     assert [r.id for r in backend.history()] == [r1.id]
 
 
@@ -118,7 +122,7 @@ def test_deletes(backend: S3Backend) -> None:
 
 
 def test_missing_key_is_not_found(backend: S3Backend) -> None:
-    with pytest.raises(NotFound, match="missing.bin"):
+    with pytest.raises(NotFound, match=r"missing\.bin"):
         backend.read("missing.bin")
 
 
@@ -196,7 +200,7 @@ def test_unreachable_endpoint_is_unavailable_quickly(aws_env: str) -> None:
         "zeb-any", endpoint_url=f"http://127.0.0.1:{closed_port()}", connect_timeout=1, read_timeout=1, max_attempts=1
     )
     start = time.monotonic()
-    with pytest.raises(StoreUnavailable, match="zeb-any/x.bin"):
+    with pytest.raises(StoreUnavailable, match=r"zeb-any/x\.bin"):
         b.read("x.bin")
     with pytest.raises(StoreUnavailable):
         b.exists()
@@ -235,7 +239,9 @@ def test_stopped_server_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_error_code_translation(code: str, status: int, kind: type, text: str) -> None:
-    err = S3Backend("bkt", "p", client=object())._client_error("get_object", "p/x.bin", code, status, "secret-ish detail")
+    err = S3Backend("bkt", "p", client=object())._client_error(
+        "get_object", "p/x.bin", code, status, "secret-ish detail"
+    )
     assert type(err) is kind
     assert text in str(err)
     if kind is StoreError and code != "NoSuchBucket":

@@ -206,7 +206,11 @@ def test_resume_through_a_weights_bundle_equals_training_straight_through(
     loaded = bundle_from_files(bundle_to_files(bundle))
     assert loaded.optimizer is not None and loaded.state["optimizer_step"] == k
     resumed = Trainer(
-        model_from_bundle(loaded, device), config, device, optimizer_state=loaded.optimizer, step=loaded.state["optimizer_step"]
+        model_from_bundle(loaded, device),
+        config,
+        device,
+        optimizer_state=loaded.optimizer,
+        step=loaded.state["optimizer_step"],
     )
     got = resumed.train_steps(buf, k, gen)
 

@@ -17,16 +17,42 @@ from tests.prefect_server import MARKER_VAR, processes_with_marker
 
 ZEB = str(Path(sys.executable).with_name("zeb"))
 TINY = [
-    "--workers", "1", "--sims", "4", "--worlds", "1", "--max-nodes", "8", "--games-per-batch", "16",
-    "--min-buffer-size", "100", "--training-steps-per-cycle", "2", "--batch-size", "32", "--eval-every", "2",
-    "--eval-games", "20", "--final-eval-games", "40", "--device", "cpu",
+    "--workers",
+    "1",
+    "--sims",
+    "4",
+    "--worlds",
+    "1",
+    "--max-nodes",
+    "8",
+    "--games-per-batch",
+    "16",
+    "--min-buffer-size",
+    "100",
+    "--training-steps-per-cycle",
+    "2",
+    "--batch-size",
+    "32",
+    "--eval-every",
+    "2",
+    "--eval-games",
+    "20",
+    "--final-eval-games",
+    "40",
+    "--device",
+    "cpu",
 ]
 
 
 def _train(runs: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([ZEB, "train", "--name", "t", "--runs-dir", str(runs), "--games", "96", *TINY, *extra],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [ZEB, "train", "--name", "t", "--runs-dir", str(runs), "--games", "96", *TINY, *extra],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def _state(runs: Path) -> dict:
@@ -65,9 +91,13 @@ def test_ctrl_c_stops_everything_cleanly_and_leaves_nothing_behind(tmp_path: Pat
     marker = uuid.uuid4().hex  # on every process zeb train starts: learner, worker, the run's Prefect server
     env = {**os.environ, "COLUMNS": "200", MARKER_VAR: marker}
     env.pop("PREFECT_API_URL", None)
-    proc = subprocess.Popen([ZEB, "train", "--name", "t", "--runs-dir", str(tmp_path), "--minutes", "30", *TINY,
-                             "--teacher", "mcts"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [ZEB, "train", "--name", "t", "--runs-dir", str(tmp_path), "--minutes", "30", *TINY, "--teacher", "mcts"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 400
         state_file = tmp_path / "t" / "weights" / "model-state.json"
@@ -92,10 +122,17 @@ def test_ctrl_c_stops_everything_cleanly_and_leaves_nothing_behind(tmp_path: Pat
 
 
 def test_bad_flags_get_a_clear_error_before_anything_starts(tmp_path: Path) -> None:
-    for flags, message in ((["--policy-target", "best"], "policy_target must be visits or improved"),
-                           (["--sims", "0"], "simulations must be >= 1"),
-                           (["--minutes", "-1"], "must be positive")):
-        result = subprocess.run([ZEB, "train", "--name", "t", "--runs-dir", str(tmp_path), *flags],
-                                capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    for flags, message in (
+        (["--policy-target", "best"], "policy_target must be visits or improved"),
+        (["--sims", "0"], "simulations must be >= 1"),
+        (["--minutes", "-1"], "must be positive"),
+    ):
+        result = subprocess.run(
+            [ZEB, "train", "--name", "t", "--runs-dir", str(tmp_path), *flags],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "COLUMNS": "200"},
+        )
         assert result.returncode == 2 and message in result.stderr, result.stderr
     assert not (tmp_path / "t").exists()

@@ -32,9 +32,30 @@ ZEB = str(Path(sys.executable).with_name("zeb"))
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 TINY = [
-    "--workers", "1", "--sims", "4", "--worlds", "1", "--max-nodes", "8", "--games-per-batch", "16",
-    "--min-buffer-size", "100", "--training-steps-per-cycle", "2", "--batch-size", "32", "--eval-every", "2",
-    "--eval-games", "20", "--final-eval-games", "20", "--device", "cpu",
+    "--workers",
+    "1",
+    "--sims",
+    "4",
+    "--worlds",
+    "1",
+    "--max-nodes",
+    "8",
+    "--games-per-batch",
+    "16",
+    "--min-buffer-size",
+    "100",
+    "--training-steps-per-cycle",
+    "2",
+    "--batch-size",
+    "32",
+    "--eval-every",
+    "2",
+    "--eval-games",
+    "20",
+    "--final-eval-games",
+    "20",
+    "--device",
+    "cpu",
 ]
 WAIT_S = 300.0  # a loaded 2-core machine: server start, numba compilation, first batch
 PAGE_S = 90.0
@@ -120,16 +141,28 @@ def _page(driver: Any, url: str, *texts: str) -> None:
 def browser() -> Iterator[Any]:
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
-        pytest.fail(f"{' and '.join(missing)} not installed; run tests/browser_setup.sh (apt-get install chromium chromium-driver)")
+        pytest.fail(
+            f"{' and '.join(missing)} not installed; "
+            "run tests/browser_setup.sh (apt-get install chromium chromium-driver)"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     profile = tempfile.mkdtemp(prefix="zeb-chromium-")
     opts = webdriver.ChromeOptions()
     opts.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}", "--window-size=1400,1200"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,1200",
+    ):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
     driver.set_page_load_timeout(PAGE_S)
@@ -152,8 +185,13 @@ def _stop(proc: subprocess.Popen, timeout_s: float = 400) -> None:
 
 def test_the_prefect_ui_shows_the_run_live_and_zeb_ui_reopens_it(tmp_path: Path, browser: Any) -> None:
     marker = uuid.uuid4().hex
-    proc = subprocess.Popen([ZEB, "train", "--name", "t", "--runs-dir", str(tmp_path), "--games", "100000", *TINY],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(marker))
+    proc = subprocess.Popen(
+        [ZEB, "train", "--name", "t", "--runs-dir", str(tmp_path), "--games", "100000", *TINY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(marker),
+    )
     out, err = Lines(proc.stdout), Lines(proc.stderr)
     try:
         ui = err.wait_for(r"Prefect UI:\s+(http://127\.0\.0\.1:\d+)/runs", proc).group(1)
@@ -162,8 +200,15 @@ def test_the_prefect_ui_shows_the_run_live_and_zeb_ui_reopens_it(tmp_path: Path,
         worker = _until(lambda: _flow_run(api, "selfplay-worker"), proc, "the worker's flow run")
         _page(browser, f"{ui}/runs/flow-run/{learner['id']}", learner["name"], "learner", "Running")
         evaluation = _until(lambda: _artifact(api, "model-evaluation", learner["id"]), proc, "an evaluation")
-        _page(browser, f"{ui}/artifacts/artifact/{evaluation['id']}", "model-evaluation", learner["name"],
-              "heuristic", "random", "95% CI")
+        _page(
+            browser,
+            f"{ui}/artifacts/artifact/{evaluation['id']}",
+            "model-evaluation",
+            learner["name"],
+            "heuristic",
+            "random",
+            "95% CI",
+        )
         _page(browser, f"{ui}/runs", learner["name"], worker["name"])  # the page the printed link opens
         assert proc.poll() is None, "all of it was seen while the run went on"
     finally:
@@ -176,8 +221,13 @@ def test_the_prefect_ui_shows_the_run_live_and_zeb_ui_reopens_it(tmp_path: Path,
     assert not (tmp_path / "t" / "prefect" / "server" / "server.json").exists()
 
     marker = uuid.uuid4().hex  # after the run: `zeb ui` on the same database
-    viewer = subprocess.Popen([ZEB, "ui", "--name", "t", "--runs-dir", str(tmp_path)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=_env(marker))
+    viewer = subprocess.Popen(
+        [ZEB, "ui", "--name", "t", "--runs-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(marker),
+    )
     vout, verr = Lines(viewer.stdout), Lines(viewer.stderr)
     try:
         ui = vout.wait_for(r"Prefect UI of run 't': (http://127\.0\.0\.1:\d+)/runs", viewer).group(1)

@@ -80,8 +80,16 @@ def test_example_files_record_the_target_and_carry_q() -> None:
         _example_bytes("bid")
     bad_q = torch.ones(5, 7)  # nonzero on illegal slots
     with pytest.raises(FormatError, match="q targets"):
-        encode_examples(torch.zeros(5, 36, 8, dtype=torch.int8), torch.eye(7, dtype=torch.bool)[:5],
-                        torch.eye(7)[:5], torch.zeros(5), model_step=0, worker_id="w", games=1, q=bad_q)
+        encode_examples(
+            torch.zeros(5, 36, 8, dtype=torch.int8),
+            torch.eye(7, dtype=torch.bool)[:5],
+            torch.eye(7)[:5],
+            torch.zeros(5),
+            model_step=0,
+            worker_id="w",
+            games=1,
+            q=bad_q,
+        )
 
 
 def test_learner_refuses_and_counts_files_of_another_target(tmp_path) -> None:
@@ -90,8 +98,16 @@ def test_learner_refuses_and_counts_files_of_another_target(tmp_path) -> None:
     for i, target in enumerate(("points", "contract", "points")):
         data, manifest = _example_bytes(target, q=target == "points", step=i)
         store.upload_examples(data, manifest)
-    lrn = Learner(LearnerSettings(store=f"file://{tmp_path}", size="small", min_buffer_size=0, device="cpu",
-                                  value_target="points", eval_games=2))
+    lrn = Learner(
+        LearnerSettings(
+            store=f"file://{tmp_path}",
+            size="small",
+            min_buffer_size=0,
+            device="cpu",
+            value_target="points",
+            eval_games=2,
+        )
+    )
     lrn.start()
     try:
         lrn.ingest()

@@ -48,7 +48,9 @@ def push_fresh_weights(store: Store, step: int = 0, seed: int = 0) -> None:
     store.push_weights(bundle_from_model(ZebNet(ModelConfig.preset("small")), {"step": step}))
 
 
-def tiny_worker(url: str, outbox: Path, store: Store | None = None, worker_id: str = "w-test", seed: int = 1) -> SelfPlayWorker:
+def tiny_worker(
+    url: str, outbox: Path, store: Store | None = None, worker_id: str = "w-test", seed: int = 1
+) -> SelfPlayWorker:
     settings = WorkerSettings(
         store=url, device="cpu", games_per_batch=8, seed=seed, worker_id=worker_id, outbox=str(outbox), search=SEARCH
     )
@@ -77,8 +79,9 @@ def test_worker_flow_uploads_exactly_what_it_reports(tmp_path: Path) -> None:
     store = open_store(url)
     push_fresh_weights(store, step=3)
     outbox = tmp_path / "outbox"
-    reports = selfplay_worker(WorkerSettings.from_flat(dict(store=url, batches=2, worker_id="w-flow", outbox=str(outbox),
-                                                        seed=7, **TINY)))
+    reports = selfplay_worker(
+        WorkerSettings.from_flat(dict(store=url, batches=2, worker_id="w-flow", outbox=str(outbox), seed=7, **TINY))
+    )
 
     assert len(reports) == 2
     paths = [r["uploaded"] for r in reports]
@@ -190,8 +193,9 @@ def test_worker_killed_before_upload_uploads_the_batch_when_restarted(tmp_path: 
     hash16 = left.name[:16]
 
     # A new worker (another id, another process's flow) on the same outbox and a healthy store uploads it.
-    reports = selfplay_worker(WorkerSettings.from_flat(dict(store=url, batches=1, worker_id="rescuer", outbox=str(outbox),
-                                                        seed=8, **TINY)))
+    reports = selfplay_worker(
+        WorkerSettings.from_flat(dict(store=url, batches=1, worker_id="rescuer", outbox=str(outbox), seed=8, **TINY))
+    )
     assert len(reports) == 1
     listed = store.list_examples()
     mine = [r for r in listed if r.hash16 == hash16]
@@ -256,11 +260,38 @@ def test_worker_flow_outbox_setting_survives_a_killed_worker(tmp_path: Path) -> 
     store = open_store(url)
     push_fresh_weights(store)
     outbox, decoy = tmp_path / "volume" / "outbox", tmp_path / "decoy"
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "ZEB_OUTBOX_DIR": str(decoy),
-           "PYTHONUNBUFFERED": "1"}
-    cmd = [str(Path(sys.executable).with_name("zeb")), "worker", "--store", url, "--examples-url", f"{url}?faults=0.999999",
-           "--outbox", str(outbox), "--worker-id", "killed", "--device", "cpu", "--games-per-batch", "4", "--sims", "4",
-           "--worlds", "1", "--max-nodes", "16", "--batches", "1", "--threads", "1"]
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "ZEB_OUTBOX_DIR": str(decoy),
+        "PYTHONUNBUFFERED": "1",
+    }
+    cmd = [
+        str(Path(sys.executable).with_name("zeb")),
+        "worker",
+        "--store",
+        url,
+        "--examples-url",
+        f"{url}?faults=0.999999",
+        "--outbox",
+        str(outbox),
+        "--worker-id",
+        "killed",
+        "--device",
+        "cpu",
+        "--games-per-batch",
+        "4",
+        "--sims",
+        "4",
+        "--worlds",
+        "1",
+        "--max-nodes",
+        "16",
+        "--batches",
+        "1",
+        "--threads",
+        "1",
+    ]
     err_path = tmp_path / "worker.log"
     with open(err_path, "wb") as err:
         proc = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT, cwd=REPO, env=env, start_new_session=True)
@@ -309,5 +340,8 @@ def test_worker_flow_default_outbox_is_under_zeb_outbox_dir(tmp_path: Path, monk
 def selfplay_worker_in_process(url: str, outbox: Path | None, worker_id: str) -> list[dict]:
     from flows.selfplay_worker import selfplay_worker
 
-    return selfplay_worker(WorkerSettings.from_flat(dict(
-        store=url, batches=1, worker_id=worker_id, outbox=str(outbox) if outbox else None, seed=8, **TINY)))
+    return selfplay_worker(
+        WorkerSettings.from_flat(
+            dict(store=url, batches=1, worker_id=worker_id, outbox=str(outbox) if outbox else None, seed=8, **TINY)
+        )
+    )

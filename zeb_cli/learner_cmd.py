@@ -38,11 +38,18 @@ def _threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-LEARNER_FLAGS = {"store": ("--store", "--repo-id"), "examples_url": ("--examples-repo-id", "--examples-url"),
-                 "name": ("--weights-name",)}
+LEARNER_FLAGS = {
+    "store": ("--store", "--repo-id"),
+    "examples_url": ("--examples-repo-id", "--examples-url"),
+    "name": ("--weights-name",),
+}
 WORKER_FLAGS = {**LEARNER_FLAGS, "simulations": ("--sims",)}
-THREADS = inspect.Parameter("threads", inspect.Parameter.KEYWORD_ONLY, default=None,
-                            annotation=Annotated[int | None, typer.Option(help="torch CPU threads.")])
+THREADS = inspect.Parameter(
+    "threads",
+    inspect.Parameter.KEYWORD_ONLY,
+    default=None,
+    annotation=Annotated[int | None, typer.Option(help="torch CPU threads.")],
+)
 
 
 def learner_settings(values: dict[str, Any]) -> LearnerSettings:
@@ -104,5 +111,6 @@ learner_cmd = settings_command(_learner, model_settings(LearnerSettings, LEARNER
 worker_cmd = settings_command(
     _worker,
     model_settings(WorkerSettings, WORKER_FLAGS) + dataclass_settings(SearchConfig, SEARCH_OPTIONS, WORKER_FLAGS),
-    [THREADS], "worker",
+    [THREADS],
+    "worker",
 )

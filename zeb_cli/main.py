@@ -47,8 +47,12 @@ def fail(message: str, code: int = 2) -> None:
 
 @app.command("eval")
 def eval_cmd(
-    players: Annotated[list[str], typer.Argument(help="A vs B, e.g. `heuristic vs random` or `policy:path=ckpt vs heuristic`.")],
-    games: Annotated[int, typer.Option("--games", "-n", help="Games to play (even: each deal twice, teams swapped).")] = 2000,
+    players: Annotated[
+        list[str], typer.Argument(help="A vs B, e.g. `heuristic vs random` or `policy:path=ckpt vs heuristic`.")
+    ],
+    games: Annotated[
+        int, typer.Option("--games", "-n", help="Games to play (even: each deal twice, teams swapped).")
+    ] = 2000,
     seed: Annotated[int, typer.Option(help="Seed for the deals and the players' randomness.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Games played in lockstep per batch.")] = 4096,
     device: DeviceOpt = "cpu",
@@ -118,8 +122,12 @@ def replay_cmd(
 
 @app.command("init-checkpoint")
 def init_checkpoint_cmd(
-    size: Annotated[str, typer.Option(help="Model size preset: small (~75K), medium (~557K), large (~3.3M params).")] = "medium",
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write the checkpoint into.")] = Path("checkpoint"),
+    size: Annotated[
+        str, typer.Option(help="Model size preset: small (~75K), medium (~557K), large (~3.3M params).")
+    ] = "medium",
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write the checkpoint into.")] = Path(
+        "checkpoint"
+    ),
     seed: Annotated[int, typer.Option(help="Initialisation seed.")] = 0,
 ) -> None:
     """Write a freshly initialised model (safetensors + JSON config, step 0)."""
@@ -136,7 +144,9 @@ def init_checkpoint_cmd(
 
 @app.command("bot")
 def bot_cmd(
-    player: Annotated[str, typer.Option(help="Player spec: random, heuristic, policy:path=DIR[,temp=T].")] = "heuristic",
+    player: Annotated[
+        str, typer.Option(help="Player spec: random, heuristic, policy:path=DIR[,temp=T].")
+    ] = "heuristic",
     seed: Annotated[int, typer.Option(help="Seed for hidden-hand sampling and random players.")] = 0,
     device: DeviceOpt = "cpu",
 ) -> None:
@@ -162,11 +172,11 @@ def players_cmd() -> None:
     out.print(table)
 
 
-from zeb_cli.learner_cmd import learner_cmd, worker_cmd  # noqa: E402
-from zeb_cli.serve_cmd import serve  # noqa: E402
-from zeb_cli.store_cmd import store_app  # noqa: E402
-from zeb_cli.train_cmd import train_cmd  # noqa: E402
-from zeb_cli.ui_cmd import ui_cmd  # noqa: E402
+from zeb_cli.learner_cmd import learner_cmd, worker_cmd  # noqa: E402 - beside the registrations below
+from zeb_cli.serve_cmd import serve  # noqa: E402 - beside the registrations below
+from zeb_cli.store_cmd import store_app  # noqa: E402 - beside the registrations below
+from zeb_cli.train_cmd import train_cmd  # noqa: E402 - beside the registrations below
+from zeb_cli.ui_cmd import ui_cmd  # noqa: E402 - beside the registrations below
 
 app.add_typer(store_app, name="store")
 app.command("train")(train_cmd)

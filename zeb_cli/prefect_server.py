@@ -34,8 +34,15 @@ CLOUD_UI = "https://app.prefect.cloud"
 # No deployments, schedules, work pools, automations or concurrency limits in a one-machine run: the services
 # that serve them stay off, since on 2 cores every polling loop takes from self-play. Flow runs, task runs (the
 # task-run recorder), logs, events (the persister) and artifacts are recorded, and the UI is fed live.
-QUIET_SERVICES = ("SCHEDULER", "LATE_RUNS", "FOREMAN", "PAUSE_EXPIRATIONS", "TRIGGERS", "CANCELLATION_CLEANUP",
-                  "REPOSSESSOR")
+QUIET_SERVICES = (
+    "SCHEDULER",
+    "LATE_RUNS",
+    "FOREMAN",
+    "PAUSE_EXPIRATIONS",
+    "TRIGGERS",
+    "CANCELLATION_CLEANUP",
+    "REPOSSESSOR",
+)
 
 
 class PrefectServerError(RuntimeError):
@@ -115,33 +122,53 @@ class LocalPrefectServer:
 
     def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ if base is None else base)
-        env.update({
-            "PREFECT_HOME": str(self.home),
-            "PREFECT_API_URL": self.api_url,
-            "PREFECT_UI_API_URL": self.api_url,  # else the UI's pages call the default port, 4200
-            "PREFECT_UI_URL": self.ui_url,
-            "PREFECT_SERVER_API_HOST": HOST,
-            "PREFECT_SERVER_API_PORT": str(self.port),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
-            "PREFECT_CLI_PROMPT": "false",
-            **{f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in QUIET_SERVICES},
-        })
+        env.update(
+            {
+                "PREFECT_HOME": str(self.home),
+                "PREFECT_API_URL": self.api_url,
+                "PREFECT_UI_API_URL": self.api_url,  # else the UI's pages call the default port, 4200
+                "PREFECT_UI_URL": self.ui_url,
+                "PREFECT_SERVER_API_HOST": HOST,
+                "PREFECT_SERVER_API_PORT": str(self.port),
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+                "PREFECT_CLI_PROMPT": "false",
+                **{f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in QUIET_SERVICES},
+            }
+        )
         return env
 
-    def start(self, timeout_s: float = START_TIMEOUT_S, base_env: dict[str, str] | None = None,
-              pass_fds: tuple[int, ...] = ()) -> None:
+    def start(
+        self, timeout_s: float = START_TIMEOUT_S, base_env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()
+    ) -> None:
         """Start and wait until /api/health answers; on failure the process is stopped and PrefectServerError says
         why (it exited, with its last log line, or it was not healthy within `timeout_s`)."""
         if not _port_free(self.port):  # else another server's /health would pass for this one's
             raise PrefectServerError(f"port {self.port} on {HOST} is in use by another program")
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        args = [str(Path(sys.executable).with_name("prefect")), "server", "start", "--host", HOST,
-                "--port", str(self.port), "--analytics-off", "--no-scheduler", "--no-late-runs"]
+        args = [
+            str(Path(sys.executable).with_name("prefect")),
+            "server",
+            "start",
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--analytics-off",
+            "--no-scheduler",
+            "--no-late-runs",
+        ]
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(args, env=self.env(base_env), stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=pass_fds)
+            self.proc = subprocess.Popen(
+                args,
+                env=self.env(base_env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                pass_fds=pass_fds,
+            )
         self.owned = True
         try:
             self._wait_healthy(timeout_s)
@@ -155,12 +182,16 @@ class LocalPrefectServer:
         deadline = time.monotonic() + timeout_s
         while True:
             if self.proc.poll() is not None:
-                raise PrefectServerError(f"`prefect server start` exited with {self.proc.returncode} "
-                                         f"({self._last_line()}); see {self.log_path}")
+                raise PrefectServerError(
+                    f"`prefect server start` exited with {self.proc.returncode} "
+                    f"({self._last_line()}); see {self.log_path}"
+                )
             if healthy(self.api_url) and self.proc.poll() is None:
                 return
             if time.monotonic() >= deadline:
-                raise PrefectServerError(f"the Prefect server was not healthy within {timeout_s:g}s; see {self.log_path}")
+                raise PrefectServerError(
+                    f"the Prefect server was not healthy within {timeout_s:g}s; see {self.log_path}"
+                )
             time.sleep(0.5)
 
     def stop(self, grace_s: float = 30.0) -> None:

@@ -36,8 +36,10 @@ def _check_port(host: str, port: int) -> None:
 def serve(
     player: Annotated[
         str | None,
-        typer.Option(help="Default player spec: random, heuristic, policy:path=DIR[,temp=T], store:url=URL,which=best "
-                          "(default: the --store's best weights, its latest before a promotion, else heuristic)."),
+        typer.Option(
+            help="Default player spec: random, heuristic, policy:path=DIR[,temp=T], store:url=URL,which=best "
+            "(default: the --store's best weights, its latest before a promotion, else heuristic)."
+        ),
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 to accept other machines).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8042,
@@ -64,6 +66,7 @@ def serve(
     pool = app.state.pool
     shown = next((e["label"] for e in pool.listing() if e["spec"] == pool.default), pool.default)
     shown = shown.removesuffix(" (server default)")
-    typer.echo(f"Zeb is serving on http://{host}:{port}/ (default partner and opponents: {shown}); Ctrl+C stops it.",
-               err=True)
+    typer.echo(
+        f"Zeb is serving on http://{host}:{port}/ (default partner and opponents: {shown}); Ctrl+C stops it.", err=True
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning")

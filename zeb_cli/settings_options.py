@@ -30,8 +30,9 @@ class Setting:
     flags: tuple[str, ...] = ()
 
 
-def model_settings(model: type[BaseModel], flags: dict[str, tuple[str, ...]] | None = None,
-                   exclude: Iterable[str] = ()) -> list[Setting]:
+def model_settings(
+    model: type[BaseModel], flags: dict[str, tuple[str, ...]] | None = None, exclude: Iterable[str] = ()
+) -> list[Setting]:
     """A Setting per field of `model` (its docstring the help), except nested models/dataclasses and `exclude`."""
     flags = flags or {}
     out = []
@@ -46,17 +47,22 @@ def model_settings(model: type[BaseModel], flags: dict[str, tuple[str, ...]] | N
     return out
 
 
-def dataclass_settings(cls: type, helps: dict[str, str],
-                       flags: dict[str, tuple[str, ...]] | None = None) -> list[Setting]:
+def dataclass_settings(
+    cls: type, helps: dict[str, str], flags: dict[str, tuple[str, ...]] | None = None
+) -> list[Setting]:
     """A Setting per field of dataclass `cls` named in `helps` (its default the dataclass's)."""
     flags = flags or {}
     hints = inspect.get_annotations(cls, eval_str=True)
-    return [Setting(f.name, hints[f.name], f.default, helps[f.name], flags.get(f.name, ()))
-            for f in fields(cls) if f.name in helps and f.default is not MISSING]
+    return [
+        Setting(f.name, hints[f.name], f.default, helps[f.name], flags.get(f.name, ()))
+        for f in fields(cls)
+        if f.name in helps and f.default is not MISSING
+    ]
 
 
-def settings_command(fn: Callable[..., None], settings: list[Setting], extra: list[inspect.Parameter],
-                     what: str) -> Callable[..., None]:
+def settings_command(
+    fn: Callable[..., None], settings: list[Setting], extra: list[inspect.Parameter], what: str
+) -> Callable[..., None]:
     """A typer command: `settings` as options, then `extra`, then --settings-json; calls fn(values, **extra)."""
     names = [s.name for s in settings]
 
@@ -82,14 +88,29 @@ def settings_command(fn: Callable[..., None], settings: list[Setting], extra: li
     for s in settings:
         own = f"--{_dash(s.name)}/--no-{_dash(s.name)}" if s.annotation is bool else f"--{_dash(s.name)}"
         flag = s.flags or (own,)
-        params.append(inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=s.default,
-                                        annotation=Annotated[s.annotation, typer.Option(*flag, help=s.help)]))
+        params.append(
+            inspect.Parameter(
+                s.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=s.default,
+                annotation=Annotated[s.annotation, typer.Option(*flag, help=s.help)],
+            )
+        )
     params += extra
-    params.append(inspect.Parameter(
-        "settings_json", inspect.Parameter.KEYWORD_ONLY, default=None,
-        annotation=Annotated[Path | None, typer.Option(
-            help=f"JSON file of {what} settings (field names as in the options, with _); options given here "
-                 "override it. `zeb train` starts its processes this way.")]))
+    params.append(
+        inspect.Parameter(
+            "settings_json",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                Path | None,
+                typer.Option(
+                    help=f"JSON file of {what} settings (field names as in the options, with _); options given here "
+                    "override it. `zeb train` starts its processes this way."
+                ),
+            ],
+        )
+    )
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
     del command.__wrapped__  # typer must read the signature above, not fn's

@@ -12,17 +12,21 @@ from rich.table import Table
 
 from zeb_core.formats.weights import DEFAULT_NAME
 
-store_app = typer.Typer(help="Inspect and maintain a weights/examples store (file://DIR, hf://OWNER/REPO, s3://BUCKET/PREFIX).",
-                        no_args_is_help=True)
+store_app = typer.Typer(
+    help="Inspect and maintain a weights/examples store (file://DIR, hf://OWNER/REPO, s3://BUCKET/PREFIX).",
+    no_args_is_help=True,
+)
 console = Console(stderr=True)
 out = Console()
 
 UrlArg = Annotated[str, typer.Argument(help="Store URL: file://DIR (or a path), hf://OWNER/REPO, s3://BUCKET/PREFIX.")]
 NameOpt = Annotated[str, typer.Option("--name", help="Namespace (weights name).")]
-ExamplesOpt = Annotated[str | None, typer.Option("--examples-url", help="Where examples live, if not beside the weights.")]
+ExamplesOpt = Annotated[
+    str | None, typer.Option("--examples-url", help="Where examples live, if not beside the weights.")
+]
 
 
-def _open(url: str, examples_url: str | None):  # noqa: ANN202
+def _open(url: str, examples_url: str | None):
     from zeb_core.store import StoreError, open_store
 
     try:
@@ -39,15 +43,15 @@ def _fail(message: str) -> None:
 def _when(t: float | None) -> str:
     if not t:
         return "-"
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _guard(fn):  # noqa: ANN001, ANN202
+def _guard(fn):
     """Store failures become one red line and exit code 1, never a traceback."""
     import functools
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def wrapper(*args, **kwargs):
         from zeb_core.store import StoreError
 
         try:
@@ -61,8 +65,12 @@ def _guard(fn):  # noqa: ANN001, ANN202
 
 @store_app.command("status")
 @_guard
-def status_cmd(url: UrlArg, name: NameOpt = DEFAULT_NAME, examples_url: ExamplesOpt = None,
-               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def status_cmd(
+    url: UrlArg,
+    name: NameOpt = DEFAULT_NAME,
+    examples_url: ExamplesOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """Newest step, best step, example files, quarantine and the lease holder."""
     store = _open(url, examples_url)
     if not store.weights.exists():
@@ -74,10 +82,15 @@ def status_cmd(url: UrlArg, name: NameOpt = DEFAULT_NAME, examples_url: Examples
     table = Table("field", "value", title=f"store {status['url']} · {name}")
     lease = status["lease"]
     rows = [
-        ("step", status["step"]), ("pushed at", _when(status["pushed_at"])), ("total games", status["total_games"]),
-        ("examples ingested", status["examples_ingested"]), ("best step", status["best_step"]),
-        ("example files", status["example_files"]), ("example bytes", f"{status['example_bytes']:,}"),
-        ("newest example file", status["newest_example"]), ("quarantined files", status["quarantined"]),
+        ("step", status["step"]),
+        ("pushed at", _when(status["pushed_at"])),
+        ("total games", status["total_games"]),
+        ("examples ingested", status["examples_ingested"]),
+        ("best step", status["best_step"]),
+        ("example files", status["example_files"]),
+        ("example bytes", f"{status['example_bytes']:,}"),
+        ("newest example file", status["newest_example"]),
+        ("quarantined files", status["quarantined"]),
         ("lease", f"{lease['holder']} until {_when(lease['expires'])}" if lease else "free"),
     ]
     for key, value in rows:
@@ -87,8 +100,12 @@ def status_cmd(url: UrlArg, name: NameOpt = DEFAULT_NAME, examples_url: Examples
 
 @store_app.command("history")
 @_guard
-def history_cmd(url: UrlArg, name: NameOpt = DEFAULT_NAME, examples_url: ExamplesOpt = None,
-                limit: Annotated[int, typer.Option(help="Newest pushes to show.")] = 20) -> None:
+def history_cmd(
+    url: UrlArg,
+    name: NameOpt = DEFAULT_NAME,
+    examples_url: ExamplesOpt = None,
+    limit: Annotated[int, typer.Option(help="Newest pushes to show.")] = 20,
+) -> None:
     """Pushes of the namespace, newest first; a revision (or `step:N`) from here goes to `zeb store revert --to`."""
     pushes = _open(url, examples_url).history(name, limit=limit)
     if not pushes:
@@ -102,11 +119,14 @@ def history_cmd(url: UrlArg, name: NameOpt = DEFAULT_NAME, examples_url: Example
 
 @store_app.command("revert")
 @_guard
-def revert_cmd(url: UrlArg, to: Annotated[str, typer.Option("--to", help="Revision id (or prefix) or step:N.")],
-               name: NameOpt = DEFAULT_NAME, examples_url: ExamplesOpt = None,
-               reason: Annotated[str, typer.Option(help="Why; recorded in the state and the commit message.")] = "",
-               force: Annotated[bool, typer.Option("--force", help="Revert even while a learner holds the lease.")]
-               = False) -> None:
+def revert_cmd(
+    url: UrlArg,
+    to: Annotated[str, typer.Option("--to", help="Revision id (or prefix) or step:N.")],
+    name: NameOpt = DEFAULT_NAME,
+    examples_url: ExamplesOpt = None,
+    reason: Annotated[str, typer.Option(help="Why; recorded in the state and the commit message.")] = "",
+    force: Annotated[bool, typer.Option("--force", help="Revert even while a learner holds the lease.")] = False,
+) -> None:
     """Make an earlier push the newest again (weights, optimizer, state in one push); the learner resumes from it.
     Refused while a learner holds the namespace (it would push over the revert), as in the revert flow."""
     target, rev = _open(url, examples_url).revert(name, to, reason, force=force)
@@ -115,16 +135,22 @@ def revert_cmd(url: UrlArg, to: Annotated[str, typer.Option("--to", help="Revisi
 
 @store_app.command("prune")
 @_guard
-def prune_cmd(url: UrlArg, keep: Annotated[int, typer.Option("--keep", help="Newest example files to keep.")],
-              name: NameOpt = DEFAULT_NAME, examples_url: ExamplesOpt = None,
-              max_age_hours: Annotated[float | None, typer.Option(help="Also delete files older than this.")] = None,
-              quarantine_days: Annotated[float, typer.Option(help="Delete quarantined files older than this.")] = 7.0) -> None:
+def prune_cmd(
+    url: UrlArg,
+    keep: Annotated[int, typer.Option("--keep", help="Newest example files to keep.")],
+    name: NameOpt = DEFAULT_NAME,
+    examples_url: ExamplesOpt = None,
+    max_age_hours: Annotated[float | None, typer.Option(help="Also delete files older than this.")] = None,
+    quarantine_days: Annotated[float, typer.Option(help="Delete quarantined files older than this.")] = 7.0,
+) -> None:
     """Delete example files beyond the newest K (and old quarantined files); never one the learner has not read."""
     if keep < 0:
         _fail("--keep must be >= 0")
     store = _open(url, examples_url)
     report = store.prune_examples(name, keep=keep, max_age_s=None if max_age_hours is None else max_age_hours * 3600)
     removed_q = store.prune_quarantine(quarantine_days * 86400)
-    out.print(f"removed {len(report.removed)} example files and {len(removed_q)} quarantined files; "
-              f"kept back {report.kept_unread} example files the learner has not ingested yet; "
-              f"{len(store.list_examples(name))} example files remain")
+    out.print(
+        f"removed {len(report.removed)} example files and {len(removed_q)} quarantined files; "
+        f"kept back {report.kept_unread} example files the learner has not ingested yet; "
+        f"{len(store.list_examples(name))} example files remain"
+    )

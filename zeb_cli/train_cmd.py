@@ -29,8 +29,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from zeb_cli.prefect_server import CLOUD_API, LocalPrefectServer, PrefectServerError, configured_api_url, healthy
-from zeb_cli.prefect_server import ui_url_for
+from zeb_cli.prefect_server import (
+    CLOUD_API,
+    LocalPrefectServer,
+    PrefectServerError,
+    configured_api_url,
+    healthy,
+    ui_url_for,
+)
 
 console = Console(stderr=True)
 out = Console()
@@ -40,8 +46,9 @@ PUSH_EVERY = 2  # the learner's --push-every here: workers see new weights every
 EXAMPLES_PER_GAME = 20  # searched (non-forced) moves of a hand, roughly; each is one example
 
 
-def default_max_model_lag(workers: int, games_per_batch: int, replay_ratio: float, samples_per_cycle: int,
-                          replay_buffer_size: int) -> int:
+def default_max_model_lag(
+    workers: int, games_per_batch: int, replay_ratio: float, samples_per_cycle: int, replay_buffer_size: int
+) -> int:
     """Learner steps a healthy worker's examples may trail the learner by, doubled and at least 50.
 
     A worker plays a batch with the newest weights, at most PUSH_EVERY steps old. While it plays, the replay
@@ -79,9 +86,12 @@ class Pipeline:
             home = (self.run_dir / "prefect" / role).resolve()
             home.mkdir(parents=True, exist_ok=True)
             env["PREFECT_HOME"] = str(home)
-        log = open(logs / f"{role}.log", "ab")
+        log = open(logs / f"{role}.log", "ab")  # noqa: SIM115 - the child process writes to it for its lifetime
         self.procs[role] = subprocess.Popen(
-            [sys.executable, "-m", "zeb_cli.main", *args], stdout=log, stderr=subprocess.STDOUT, env=env,
+            [sys.executable, "-m", "zeb_cli.main", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
             start_new_session=True,  # the terminal's Ctrl-C reaches us only; we stop the children in order
             pass_fds=(self.lock_fd,) if self.lock_fd >= 0 else (),
         )
@@ -120,8 +130,10 @@ def _lock_run(run_dir: Path) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        _fail(f"another `zeb train` (or a learner, worker or Prefect server it started) is still running on "
-              f"{run_dir}; stop it first (see `ps -ef | grep -e zeb_cli -e 'prefect server'`) or use another --name")
+        _fail(
+            f"another `zeb train` (or a learner, worker or Prefect server it started) is still running on "
+            f"{run_dir}; stop it first (see `ps -ef | grep -e zeb_cli -e 'prefect server'`) or use another --name"
+        )
     return fd
 
 
@@ -145,17 +157,43 @@ def _state(store: Any) -> dict[str, Any]:
 
 def train_cmd(
     name: Annotated[str, typer.Option(help="Run name: the store lives in RUNS_DIR/NAME.")] = "default",
-    minutes: Annotated[float | None, typer.Option(help="Wall-clock budget for this invocation (default 20 unless --games is given).")] = None,
-    games: Annotated[int | None, typer.Option(help="Stop once the learner has trained on this many more games (with --minutes too: whichever comes first).")] = None,
-    workers: Annotated[int | None, typer.Option(help="Self-play worker processes (default: one per GPU, else one per 2 CPU cores).")] = None,
+    minutes: Annotated[
+        float | None, typer.Option(help="Wall-clock budget for this invocation (default 20 unless --games is given).")
+    ] = None,
+    games: Annotated[
+        int | None,
+        typer.Option(
+            help="Stop once the learner has trained on this many more games "
+            "(with --minutes too: whichever comes first)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Self-play worker processes (default: one per GPU, else one per 2 CPU cores).")
+    ] = None,
     size: Annotated[str, typer.Option(help="Model size for a fresh run: small, medium, large.")] = "small",
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
     sims: Annotated[int, typer.Option("--sims", help="Simulations per searched move.")] = 32,
-    worlds: Annotated[int, typer.Option(help="Hidden-hand worlds per move (the search's, or the solver teacher's average).")] = 8,
+    worlds: Annotated[
+        int, typer.Option(help="Hidden-hand worlds per move (the search's, or the solver teacher's average).")
+    ] = 8,
     max_nodes: Annotated[int, typer.Option(help="Nodes per search tree.")] = 64,
-    policy_target: Annotated[str, typer.Option(help="Self-play policy target: improved (prior tilted by the searched Q values) or visits (mk5-main forge/zeb's).")] = "improved",
-    value_target: Annotated[str, typer.Option(help="Value target: points (the benchmark: more than 21 points), points-margin or contract.")] = "points",
-    teacher: Annotated[str, typer.Option(help="Who labels the examples: solver (every position solved exactly in --worlds deals: the true one and uniform samples; the network picks the moves) or mcts (the search).")] = "solver",
+    policy_target: Annotated[
+        str,
+        typer.Option(
+            help="Self-play policy target: improved (prior tilted by the searched Q values) "
+            "or visits (mk5-main forge/zeb's)."
+        ),
+    ] = "improved",
+    value_target: Annotated[
+        str, typer.Option(help="Value target: points (the benchmark: more than 21 points), points-margin or contract.")
+    ] = "points",
+    teacher: Annotated[
+        str,
+        typer.Option(
+            help="Who labels the examples: solver (every position solved exactly in --worlds deals: the true one "
+            "and uniform samples; the network picks the moves) or mcts (the search)."
+        ),
+    ] = "solver",
     games_per_batch: Annotated[int, typer.Option(help="Games per worker batch (one example file each).")] = 32,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
     batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 256,
@@ -168,8 +206,21 @@ def train_cmd(
     final_eval_games: Annotated[int, typer.Option(help="Games per opponent in the final report.")] = 4000,
     runs_dir: Annotated[Path, typer.Option(help="Where runs live.")] = Path("runs"),
     seed: Annotated[int, typer.Option(help="Seed of a fresh model.")] = 0,
-    max_model_lag: Annotated[int | None, typer.Option(help="Drop (and count) examples played with weights more than N learner steps old (default: twice what a worker that refreshes its weights can trail by; see default_max_model_lag).")] = None,
-    prefect_server_timeout: Annotated[float, typer.Option(help="Seconds the run's local Prefect server (its UI) may take to become healthy; past that the run goes on without it, each process its own temporary Prefect. 0: no server. Unused when PREFECT_API_URL is set.")] = 120.0,
+    max_model_lag: Annotated[
+        int | None,
+        typer.Option(
+            help="Drop (and count) examples played with weights more than N learner steps old (default: twice "
+            "what a worker that refreshes its weights can trail by; see default_max_model_lag)."
+        ),
+    ] = None,
+    prefect_server_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds the run's local Prefect server (its UI) may take to become healthy; past that the run "
+            "goes on without it, each process its own temporary Prefect. 0: no server. "
+            "Unused when PREFECT_API_URL is set."
+        ),
+    ] = 120.0,
 ) -> None:
     """Train from scratch (or continue) on this machine: a learner and self-play workers, then a report."""
     import torch
@@ -185,8 +236,14 @@ def train_cmd(
     from zeb_core.mcts import SearchConfig
 
     try:  # the workers' search settings, checked here rather than in a worker that dies on them
-        SearchConfig(simulations=sims, worlds=worlds, max_nodes=max_nodes, policy_target=policy_target,
-                     value_target=value_target, teacher=teacher)
+        SearchConfig(
+            simulations=sims,
+            worlds=worlds,
+            max_nodes=max_nodes,
+            policy_target=policy_target,
+            value_target=value_target,
+            teacher=teacher,
+        )
     except ValueError as exc:
         _fail(str(exc))
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -202,34 +259,74 @@ def train_cmd(
     url = f"file://{run_dir.resolve()}"
     store = open_store(url)
     threads = "1" if not gpu else "2"
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180", "WANDB_DIR": str(run_dir.resolve()),
-           "PYTHONUNBUFFERED": "1", "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "INFO")}
+    env = {
+        **os.environ,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+        "WANDB_DIR": str(run_dir.resolve()),
+        "PYTHONUNBUFFERED": "1",
+        "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "INFO"),
+    }
     env.setdefault("WANDB_MODE", "offline" if not os.environ.get("WANDB_API_KEY") else "online")
     if max_model_lag is None:
-        max_model_lag = default_max_model_lag(n_workers, games_per_batch, replay_ratio,
-                                              training_steps_per_cycle * batch_size, replay_buffer_size)
+        max_model_lag = default_max_model_lag(
+            n_workers, games_per_batch, replay_ratio, training_steps_per_cycle * batch_size, replay_buffer_size
+        )
     host = socket.gethostname()
     try:  # the processes' settings, as the models they read (checked here rather than in a process that dies)
         learner_settings = LearnerSettings(
-            store=url, size=size, device=device, lr=lr, batch_size=batch_size, replay_buffer_size=replay_buffer_size,
-            training_steps_per_cycle=training_steps_per_cycle, replay_ratio=replay_ratio,
-            min_buffer_size=min_buffer_size, push_every=PUSH_EVERY, eval_every=eval_every, eval_games=eval_games,
-            prune_every=50, keep_example_files=2000, run_name=name, seed=seed, value_target=value_target,
-            max_model_lag=max_model_lag, learner_id=f"{host}-train-{name}",
+            store=url,
+            size=size,
+            device=device,
+            lr=lr,
+            batch_size=batch_size,
+            replay_buffer_size=replay_buffer_size,
+            training_steps_per_cycle=training_steps_per_cycle,
+            replay_ratio=replay_ratio,
+            min_buffer_size=min_buffer_size,
+            push_every=PUSH_EVERY,
+            eval_every=eval_every,
+            eval_games=eval_games,
+            prune_every=50,
+            keep_example_files=2000,
+            run_name=name,
+            seed=seed,
+            value_target=value_target,
+            max_model_lag=max_model_lag,
+            learner_id=f"{host}-train-{name}",
         )
-        search = SearchConfig(simulations=sims, worlds=worlds, max_nodes=max_nodes, policy_target=policy_target,
-                              value_target=value_target, teacher=teacher)
+        search = SearchConfig(
+            simulations=sims,
+            worlds=worlds,
+            max_nodes=max_nodes,
+            policy_target=policy_target,
+            value_target=value_target,
+            teacher=teacher,
+        )
         worker_settings = [
-            WorkerSettings(store=url, worker_id=f"{host}-w{i}", device=device, games_per_batch=games_per_batch,
-                           outbox=str((run_dir / "outbox").resolve()), search=search)
+            WorkerSettings(
+                store=url,
+                worker_id=f"{host}-w{i}",
+                device=device,
+                games_per_batch=games_per_batch,
+                outbox=str((run_dir / "outbox").resolve()),
+                search=search,
+            )
             for i in range(n_workers)
         ]
     except ValueError as exc:
         _fail(str(exc))
-    learner_args = ["learner", "--settings-json", _settings_file(run_dir, "learner", learner_settings),
-                    "--threads", threads]
-    worker_args = [["worker", "--settings-json", _settings_file(run_dir, f"worker-{i}", ws), "--threads", threads]
-                   for i, ws in enumerate(worker_settings)]
+    learner_args = [
+        "learner",
+        "--settings-json",
+        _settings_file(run_dir, "learner", learner_settings),
+        "--threads",
+        threads,
+    ]
+    worker_args = [
+        ["worker", "--settings-json", _settings_file(run_dir, f"worker-{i}", ws), "--threads", threads]
+        for i, ws in enumerate(worker_settings)
+    ]
     start_state = _state(store)
     start_games = int(start_state.get("total_games", 0))
     console.print(
@@ -259,8 +356,9 @@ def train_cmd(
     _afterwards(run_dir, env, ui if server is None else None, server is not None, started)
 
 
-def _prefect(run_dir: Path, env: dict[str, str], lock_fd: int,
-             timeout_s: float) -> tuple[LocalPrefectServer | None, str | None, bool]:
+def _prefect(
+    run_dir: Path, env: dict[str, str], lock_fd: int, timeout_s: float
+) -> tuple[LocalPrefectServer | None, str | None, bool]:
     """Where the run's flows report: (the run's server or None, the UI's URL or None, per-process homes?).
 
     The user's API (PREFECT_API_URL, or their profile's) first; then a server of this run that is already up (a
@@ -269,8 +367,10 @@ def _prefect(run_dir: Path, env: dict[str, str], lock_fd: int,
     user_api = configured_api_url()
     if user_api:
         if not user_api.startswith(CLOUD_API) and not healthy(user_api, timeout_s=10.0):
-            _fail(f"PREFECT_API_URL {user_api} does not answer ({user_api}/health); start that server, or unset "
-                  f"PREFECT_API_URL (and `prefect config unset PREFECT_API_URL`) for the run's own server")
+            _fail(
+                f"PREFECT_API_URL {user_api} does not answer ({user_api}/health); start that server, or unset "
+                f"PREFECT_API_URL (and `prefect config unset PREFECT_API_URL`) for the run's own server"
+            )
         env["PREFECT_API_URL"] = user_api
         ui = ui_url_for(user_api)
         console.print(f"Prefect: PREFECT_API_URL {user_api}; the run's flows are at {ui}/runs")
@@ -287,12 +387,17 @@ def _prefect(run_dir: Path, env: dict[str, str], lock_fd: int,
         try:
             server.start(timeout_s, base_env=env, pass_fds=(lock_fd,) if lock_fd >= 0 else ())
         except PrefectServerError as exc:
-            console.print(f"[yellow]no Prefect UI for this run: {exc}; going on without a server (each process "
-                          f"its own temporary Prefect, as `--prefect-server-timeout 0` does)[/]")
+            console.print(
+                f"[yellow]no Prefect UI for this run: {exc}; going on without a server (each process "
+                f"its own temporary Prefect, as `--prefect-server-timeout 0` does)[/]"
+            )
             return None, None, True
     env["PREFECT_API_URL"] = server.api_url
-    console.print(f"[bold]Prefect UI:[/] {server.ui_url}/runs   (the learner's cycles and the workers' batches, "
-                  f"live; `zeb ui --name {run_dir.name}` reopens it later)", highlight=False)
+    console.print(
+        f"[bold]Prefect UI:[/] {server.ui_url}/runs   (the learner's cycles and the workers' batches, "
+        f"live; `zeb ui --name {run_dir.name}` reopens it later)",
+        highlight=False,
+    )
     return server, server.ui_url, True
 
 
@@ -308,17 +413,31 @@ def _afterwards(run_dir: Path, env: dict[str, str], user_ui: str | None, own_ser
         found = sorted((run_dir / "wandb").glob("offline-run-*"), key=lambda p: p.stat().st_mtime)
         fresh = [p for p in found if p.stat().st_mtime >= started - 1] or found[-1:]
         if fresh:
-            out.print(f"W&B is offline; to send this run to your account: wandb login, then "
-                      f"wandb sync {' '.join(str(p) for p in fresh)}", highlight=False)
+            out.print(
+                f"W&B is offline; to send this run to your account: wandb login, then "
+                f"wandb sync {' '.join(str(p) for p in fresh)}",
+                highlight=False,
+            )
 
 
-def _watch(pipeline: Pipeline, store: Any, minutes: float | None, games: int | None, start_games: int,
-           curve: dict[int, dict[str, float]]) -> None:
+def _watch(
+    pipeline: Pipeline,
+    store: Any,
+    minutes: float | None,
+    games: int | None,
+    start_games: int,
+    curve: dict[int, dict[str, float]],
+) -> None:
     t0 = time.monotonic()
     by_games = games is not None
     total = float(games) if by_games else 60 * float(minutes or 0)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
-                  TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task("training", total=total, info="starting Prefect and the processes...")
         while True:
             time.sleep(2.0)
@@ -333,8 +452,12 @@ def _watch(pipeline: Pipeline, store: Any, minutes: float | None, games: int | N
             total_games = int(state.get("total_games", 0))
             ev = state.get("last_eval") or {}
             if state:
-                curve[step] = {"step": step, "games": total_games, **(state.get("last_metrics") or {}),
-                               **({k: v for k, v in ev.items() if k.startswith("eval/")} if ev.get("step") == step else {})}
+                curve[step] = {
+                    "step": step,
+                    "games": total_games,
+                    **(state.get("last_metrics") or {}),
+                    **({k: v for k, v in ev.items() if k.startswith("eval/")} if ev.get("step") == step else {}),
+                }
             info = f"step {step}  games {total_games:,}"
             if ev:
                 info += f"  vs random {ev.get('eval/vs_random_win_rate', 0):.1%} (step {ev.get('step')})"
@@ -358,8 +481,9 @@ def _died(pipeline: Pipeline, role: str) -> int:
     return 1
 
 
-def _report(store: Any, run_dir: Path, curve: dict[int, dict[str, float]], games: int, device: str,
-            interrupted: bool) -> None:
+def _report(
+    store: Any, run_dir: Path, curve: dict[int, dict[str, float]], games: int, device: str, interrupted: bool
+) -> None:
     import torch
 
     from zeb_core.curves import training_curve_png
@@ -373,15 +497,20 @@ def _report(store: Any, run_dir: Path, curve: dict[int, dict[str, float]], games
         return
     points = sorted(curve.values(), key=lambda r: r["step"])
     if points:
-        table = Table("step", "games", "policy loss", "q loss", "value loss", "vs random", "vs heuristic",
-                      title="training curve")
+        table = Table(
+            "step", "games", "policy loss", "q loss", "value loss", "vs random", "vs heuristic", title="training curve"
+        )
         for r in points:
             if "eval/vs_random_win_rate" in r or r is points[-1]:
-                table.add_row(str(r["step"]), f"{r['games']:,}", f"{r.get('train/policy_loss', float('nan')):.3f}",
-                              f"{r.get('train/q_loss', float('nan')):.3f}",
-                              f"{r.get('train/value_loss', float('nan')):.3f}",
-                              f"{r['eval/vs_random_win_rate']:.1%}" if "eval/vs_random_win_rate" in r else "",
-                              f"{r['eval/vs_heuristic_win_rate']:.1%}" if "eval/vs_heuristic_win_rate" in r else "")
+                table.add_row(
+                    str(r["step"]),
+                    f"{r['games']:,}",
+                    f"{r.get('train/policy_loss', float('nan')):.3f}",
+                    f"{r.get('train/q_loss', float('nan')):.3f}",
+                    f"{r.get('train/value_loss', float('nan')):.3f}",
+                    f"{r['eval/vs_random_win_rate']:.1%}" if "eval/vs_random_win_rate" in r else "",
+                    f"{r['eval/vs_heuristic_win_rate']:.1%}" if "eval/vs_heuristic_win_rate" in r else "",
+                )
         out.print(table)
         png = run_dir / "curve.png"
         png.write_bytes(training_curve_png(points, title=f"{run_dir.name}"))
@@ -414,7 +543,9 @@ def _report(store: Any, run_dir: Path, curve: dict[int, dict[str, float]], games
     out.print(f"strongest weights ({strongest}, mean win rate {scores[strongest]:.1%}): {target}")
     out.print(f"play against them:  zeb serve --player policy:path={target}   (then open http://127.0.0.1:8042/)")
     out.print(f"match them:         zeb eval policy:path={target} vs heuristic --games 4000")
-    out.print(f"continue training:  zeb train --name {run_dir.name}" + ("   (stopped early by Ctrl-C)" if interrupted else ""))
+    out.print(
+        f"continue training:  zeb train --name {run_dir.name}" + ("   (stopped early by Ctrl-C)" if interrupted else "")
+    )
 
 
 def _fail(message: str) -> None:

@@ -43,8 +43,10 @@ def ui_cmd(
         return
     server = LocalPrefectServer(home, log_path=run_dir / "logs" / "prefect-ui.log")
     if not server.database.is_file():
-        _fail(f"run {name!r} has no Prefect history: {server.database} does not exist "
-              f"(`zeb train --name {name}` records one; see --runs-dir)")
+        _fail(
+            f"run {name!r} has no Prefect history: {server.database} does not exist "
+            f"(`zeb train --name {name}` records one; see --runs-dir)"
+        )
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` stops as cleanly as Ctrl-C
     try:
         console.print(f"starting a Prefect server on {server.database} ...")

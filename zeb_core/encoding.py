@@ -68,7 +68,7 @@ def encode(state: GameState, seat: torch.Tensor | None = None, legal: torch.Tens
     tokens = PLAY_OFFSET + n_hist
     obs = torch.zeros(b, tokens, OBS_FEATURES, dtype=torch.int64, device=device)
     decl1 = (state.decl + 1).view(b, 1)
-    rel = lambda s: (s - observer.view(-1, *([1] * (s.dim() - 1)))) % N_SEATS + 1  # noqa: E731
+    rel = lambda s: (s - observer.view(-1, *([1] * (s.dim() - 1)))) % N_SEATS + 1
 
     # context
     ctx = obs[:, 0]

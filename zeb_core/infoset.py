@@ -171,8 +171,13 @@ class InfoState:
     def world_sampler(self) -> WorldSampler:
         """The exact uniform sampler of this position's consistent deals, kept while the position is unchanged
         (a search draws several worlds of one position: the counting is done once)."""
-        key = (self.seat, self.decl, tuple(self.hand), tuple(self.plays), tuple(sorted(
-            (s, tuple(sorted(v))) for s, v in self.voids.items())))
+        key = (
+            self.seat,
+            self.decl,
+            tuple(self.hand),
+            tuple(self.plays),
+            tuple(sorted((s, tuple(sorted(v))) for s, v in self.voids.items())),
+        )
         if self._sampler is not None and self._sampler[0] == key:
             sampler = self._sampler[1]
         else:
@@ -290,4 +295,3 @@ def _splits(n: int, bound: tuple[int, ...]) -> tuple[tuple[tuple[int, ...], int]
         for rest, mult in _splits(n - k, bound[1:]):
             out.append(((k, *rest), mult * math.comb(n, k)))
     return tuple(out)
-

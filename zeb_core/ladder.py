@@ -35,8 +35,9 @@ class LadderEntry:
         return d
 
 
-def ladder_entries(store: Store | None, name: str, past_best: int, baselines: list[str],
-                   warn: Callable[..., None] = log.warning) -> list[LadderEntry]:
+def ladder_entries(
+    store: Store | None, name: str, past_best: int, baselines: list[str], warn: Callable[..., None] = log.warning
+) -> list[LadderEntry]:
     """The newest weights, the best, up to `past_best` earlier promoted models, then the baselines; the same
     weights under two roles (newest = best) play once. A promoted push that cannot be read is skipped (`warn`)."""
     entries: list[LadderEntry] = []

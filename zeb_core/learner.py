@@ -12,9 +12,9 @@ import logging
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, replace
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -115,8 +115,16 @@ class LearnerSettings(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> LearnerSettings:
-        positive = ("batch_size", "replay_buffer_size", "training_steps_per_cycle", "push_every", "eval_every",
-                    "eval_games", "prune_every", "cycles")
+        positive = (
+            "batch_size",
+            "replay_buffer_size",
+            "training_steps_per_cycle",
+            "push_every",
+            "eval_every",
+            "eval_games",
+            "prune_every",
+            "cycles",
+        )
         for key in positive:
             if getattr(self, key) < 1:
                 raise ValueError(f"--{key.replace('_', '-')} must be >= 1, got {getattr(self, key)}")
@@ -137,7 +145,9 @@ class LearnerSettings(BaseModel):
 
 
 class Learner:
-    def __init__(self, settings: LearnerSettings, store: Store | None = None, echo: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, settings: LearnerSettings, store: Store | None = None, echo: Callable[[str], None] | None = None
+    ) -> None:
         self.settings = settings
         self.device = resolve_device(settings.device)
         self.store = store or open_store(settings.store, settings.examples_url)
@@ -198,11 +208,15 @@ class Learner:
             bundle = self._bootstrap()
             self._restore(bundle)
             self.push("bootstrap")
-            self.echo(f"Fresh start for {s.name}: pushed step 0 ({self._param_count():,} parameters) to {self.store.url}")
+            self.echo(
+                f"Fresh start for {s.name}: pushed step 0 ({self._param_count():,} parameters) to {self.store.url}"
+            )
         best = wait_and_retry("read the best model's state", lambda: self.store.peek_state(s.name, "best"), patience)
         if best is not None:
             self.best_vs_random = LearnerState.from_json(best).last_eval.get("eval/vs_random_win_rate")
-        wait_and_retry("rebuild the replay buffer", self._rebuild_buffer, patience)  # adds to the buffer only at the end
+        wait_and_retry(
+            "rebuild the replay buffer", self._rebuild_buffer, patience
+        )  # adds to the buffer only at the end
 
     def _interrupted_push(self, error: StoreError) -> WeightsBundle:
         """The push a kill -9 cut short. Backends that keep history (local, S3) record the whole push there before
@@ -237,8 +251,11 @@ class Learner:
         s = self.settings
         self.model = model_from_bundle(bundle, self.device)
         if self.model.config.value_target != s.value_target:
-            log.warning("weights were trained for the %r value target; this learner trains %r from here on",
-                        self.model.config.value_target, s.value_target)
+            log.warning(
+                "weights were trained for the %r value target; this learner trains %r from here on",
+                self.model.config.value_target,
+                s.value_target,
+            )
             self.model.config = self.model.config.model_copy(update={"value_target": s.value_target})
         state = LearnerState.from_json(bundle.state)
         self.step = state.step
@@ -249,9 +266,7 @@ class Learner:
         self.files_quarantined = state.files_quarantined
         self.cursor = state.cursor
         self.last_eval = state.last_eval
-        config = TrainConfig(
-            lr=s.lr, batch_size=s.batch_size, warmup_steps=s.warmup_steps, total_steps=s.cosine_steps
-        )
+        config = TrainConfig(lr=s.lr, batch_size=s.batch_size, warmup_steps=s.warmup_steps, total_steps=s.cosine_steps)
         optimizer = bundle.optimizer
         try:
             self.trainer = Trainer(self.model, config, self.device, optimizer, state.optimizer_step)
@@ -275,7 +290,9 @@ class Learner:
             files += 1
         for ex in reversed(chosen):
             self.buffer.add(ex.obs, ex.legal, ex.policy, ex.value, ex.model_step, ex.q)
-        self.echo(f"Replay buffer: {len(self.buffer):,}/{self.settings.replay_buffer_size:,} examples from {files} files")
+        self.echo(
+            f"Replay buffer: {len(self.buffer):,}/{self.settings.replay_buffer_size:,} examples from {files} files"
+        )
 
     def _param_count(self) -> int:
         assert self.model is not None
@@ -310,7 +327,10 @@ class Learner:
                 self.dropped_other_target += ex.examples
                 log.warning(
                     "not training on %s from worker %s: its values are for the %r target, this learner trains %r",
-                    ref.name, ex.manifest.get("worker_id"), ex.value_target, s.value_target,
+                    ref.name,
+                    ex.manifest.get("worker_id"),
+                    ex.value_target,
+                    s.value_target,
                 )
                 continue
             if s.max_model_lag is not None and self.step - ex.model_step > s.max_model_lag:
@@ -367,8 +387,9 @@ class Learner:
         games = games or self.settings.eval_games
         self.model.eval()
         player = PolicyPlayer(self.model, self.device, name=f"{self.settings.name}@{self.step}")
-        matches = benchmark(player, BASELINES, games, seed=EVAL_SEED + self.step, device=self.device,
-                            opponent_seed=self.step)
+        matches = benchmark(
+            player, BASELINES, games, seed=EVAL_SEED + self.step, device=self.device, opponent_seed=self.step
+        )
         for r in matches:
             self.echo(r.summary())
         results = eval_metrics(matches, BASELINES)
@@ -380,8 +401,14 @@ class Learner:
         """One atomic push of weights, optimizer and state; False (logged) when the store is down."""
         assert self.model is not None and self.trainer is not None
         bundle = bundle_from_model(self.model, self.state().to_json(), self.trainer.optimizer_state())
-        evals = ", ".join(f"{k.split('/')[1]} {percent(v)}" for k, v in self.last_eval.items() if k.endswith("win_rate"))
-        title = f"step {self.step}, {self.total_games:,} games" + (f", {evals}" if evals else "") + (f" ({message})" if message else "")
+        evals = ", ".join(
+            f"{k.split('/')[1]} {percent(v)}" for k, v in self.last_eval.items() if k.endswith("win_rate")
+        )
+        title = (
+            f"step {self.step}, {self.total_games:,} games"
+            + (f", {evals}" if evals else "")
+            + (f" ({message})" if message else "")
+        )
         try:
             self._renew_lease()
             self.store.push_weights(bundle, self.settings.name, message=title)
@@ -395,11 +422,18 @@ class Learner:
         """What a push records beside the weights, as of now."""
         assert self.trainer is not None
         return LearnerState(
-            step=self.step, total_games=self.total_games, examples_ingested=self.examples_ingested,
-            examples_dropped_stale=self.dropped_stale, examples_dropped_other_target=self.dropped_other_target,
-            files_quarantined=self.files_quarantined, value_target=self.settings.value_target,
-            optimizer_step=self.trainer.step, learner_id=self.settings.learner_id, cursor=self.cursor,
-            last_eval=self.last_eval, last_metrics=self.last_metrics,
+            step=self.step,
+            total_games=self.total_games,
+            examples_ingested=self.examples_ingested,
+            examples_dropped_stale=self.dropped_stale,
+            examples_dropped_other_target=self.dropped_other_target,
+            files_quarantined=self.files_quarantined,
+            value_target=self.settings.value_target,
+            optimizer_step=self.trainer.step,
+            learner_id=self.settings.learner_id,
+            cursor=self.cursor,
+            last_eval=self.last_eval,
+            last_metrics=self.last_metrics,
         )
 
     def record(self, row: dict[str, Any]) -> None:
@@ -465,8 +499,10 @@ class Learner:
             return 0
         self.files_kept_unread = report.kept_unread
         if report.kept_unread:
-            self.echo(f"Pruned {len(report.removed)} example files; kept back {report.kept_unread} not ingested yet "
-                      f"({report.unread} unread in all)")
+            self.echo(
+                f"Pruned {len(report.removed)} example files; kept back {report.kept_unread} not ingested yet "
+                f"({report.unread} unread in all)"
+            )
         return len(report.removed)
 
     def close(self, push: bool = True) -> None:

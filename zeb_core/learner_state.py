@@ -65,14 +65,27 @@ class LearnerState:
         data = dict(data or {})
         known = {f.name for f in fields(cls)} - {"extra"}
         kwargs: dict[str, Any] = {"extra": {k: v for k, v in data.items() if k not in known}}
-        for key in ("step", "total_games", "examples_ingested", "examples_dropped_stale",
-                    "examples_dropped_other_target", "files_quarantined", "optimizer_step", "time"):
+        for key in (
+            "step",
+            "total_games",
+            "examples_ingested",
+            "examples_dropped_stale",
+            "examples_dropped_other_target",
+            "files_quarantined",
+            "optimizer_step",
+            "time",
+        ):
             try:
                 kwargs[key] = (float if key == "time" else int)(data[key])
             except (KeyError, TypeError, ValueError):
                 pass
-        for key, kind in (("value_target", str), ("learner_id", str), ("last_eval", dict), ("last_metrics", dict),
-                          ("promotion", dict)):
+        for key, kind in (
+            ("value_target", str),
+            ("learner_id", str),
+            ("last_eval", dict),
+            ("last_metrics", dict),
+            ("promotion", dict),
+        ):
             if isinstance(data.get(key), kind):
                 kwargs[key] = dict(data[key]) if kind is dict else data[key]
         cursor = data.get("cursor")

@@ -23,8 +23,13 @@ class Check:
     detail: str
 
     def row(self) -> dict[str, str]:
-        return {"check": self.check, "status": "OK" if self.ok else "FAIL", "value": self.value,
-                "threshold": self.threshold, "detail": self.detail}
+        return {
+            "check": self.check,
+            "status": "OK" if self.ok else "FAIL",
+            "value": self.value,
+            "threshold": self.threshold,
+            "detail": self.detail,
+        }
 
 
 def minutes(seconds: float | None) -> str:
@@ -51,8 +56,13 @@ def check_examples(store: Store, name: str, max_age_s: float, now: float) -> Che
         since = None if state is None else state.get("time")
         age = None if since is None else now - float(since)
         ok = age is not None and age <= max_age_s
-        return Check("new examples", ok, "no files", threshold,
-                     "no example files yet" + ("" if ok else "; are self-play workers running?"))
+        return Check(
+            "new examples",
+            ok,
+            "no files",
+            threshold,
+            "no example files yet" + ("" if ok else "; are self-play workers running?"),
+        )
     newest = refs[-1]
     age = now - timestamp_seconds(newest.timestamp)
     recent = [r for r in refs if now - timestamp_seconds(r.timestamp) <= max_age_s]
@@ -69,8 +79,13 @@ def check_step(store: Store, name: str, max_age_s: float, now: float, memory: di
     threshold = f"advances within {minutes(max_age_s)}"
     state = store.peek_state(name)
     if state is None:
-        return Check("learner step", False, "no weights", threshold,
-                     f"no weights named {name!r} in {store.url}; is the learner running?"), memory or {}
+        return Check(
+            "learner step",
+            False,
+            "no weights",
+            threshold,
+            f"no weights named {name!r} in {store.url}; is the learner running?",
+        ), memory or {}
     step = int(state.get("step", 0))
     memory = dict(memory or {})
     if memory.get("step") != step:
@@ -79,8 +94,12 @@ def check_step(store: Store, name: str, max_age_s: float, now: float, memory: di
     last = float(pushed_at) if isinstance(pushed_at, (int, float)) else float(memory["since"])
     age = now - last
     ok = age <= max_age_s
-    detail = f"step {step}, pushed {minutes(age)} ago" if ok else (
-        f"learner step stuck at {step}: last push {minutes(age)} ago; is the learner running (or waiting for data)?"
+    detail = (
+        f"step {step}, pushed {minutes(age)} ago"
+        if ok
+        else (
+            f"learner step stuck at {step}: last push {minutes(age)} ago; is the learner running (or waiting for data)?"
+        )
     )
     return Check("learner step", ok, str(step), threshold, detail), memory
 
@@ -120,8 +139,13 @@ def check_runs(last_seen: dict[str, float | None], heartbeat_s: float, now: floa
         if quiet is None or quiet > heartbeat_s:
             stuck.append(f"{label} silent for {minutes(quiet)}")
     if stuck:
-        return Check("running flow runs", False, f"{len(stuck)} stuck of {len(last_seen)}", threshold,
-                     "stuck in Running with no heartbeat: " + "; ".join(stuck))
+        return Check(
+            "running flow runs",
+            False,
+            f"{len(stuck)} stuck of {len(last_seen)}",
+            threshold,
+            "stuck in Running with no heartbeat: " + "; ".join(stuck),
+        )
     return Check("running flow runs", True, f"{len(last_seen)} running", threshold, "every running run logged recently")
 
 

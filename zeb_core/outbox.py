@@ -45,7 +45,7 @@ class Outbox:
     def claim(self, path: Path) -> Iterator[bool]:
         """Hold `path` while uploading it; yields False when another worker holds it or it is already gone."""
         try:
-            fh = open(path, "rb")
+            fh = open(path, "rb")  # noqa: SIM115 - held open (the lock) across the yield, closed below
         except FileNotFoundError:
             yield False
             return

@@ -80,12 +80,14 @@ def benchmark_gain(candidate_eval: dict, best_eval: dict, z: float = 1.959963984
     keys = ("eval/vs_random", "eval/vs_heuristic")
     if not all(f"{k}_win_rate" in e and f"{k}_ci_low" in e for k in keys for e in (candidate_eval, best_eval)):
         return False
-    mean = lambda e: sum(e[f"{k}_win_rate"] for k in keys) / len(keys)  # noqa: E731
-    var = lambda e: sum(((e[f"{k}_ci_high"] - e[f"{k}_ci_low"]) / (2 * z)) ** 2 for k in keys) / len(keys) ** 2  # noqa: E731
+    mean = lambda e: sum(e[f"{k}_win_rate"] for k in keys) / len(keys)
+    var = lambda e: sum(((e[f"{k}_ci_high"] - e[f"{k}_ci_low"]) / (2 * z)) ** 2 for k in keys) / len(keys) ** 2
     return mean(candidate_eval) - mean(best_eval) > z * math.sqrt(var(candidate_eval) + var(best_eval))
 
 
-def regression(candidate_vs_random: float | None, best_vs_random: float | None, config: SprtConfig = SprtConfig()) -> bool:
+def regression(
+    candidate_vs_random: float | None, best_vs_random: float | None, config: SprtConfig = SprtConfig()
+) -> bool:
     if candidate_vs_random is None or best_vs_random is None:
         return False
     return candidate_vs_random < best_vs_random - config.regression_margin

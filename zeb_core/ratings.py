@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -113,8 +113,17 @@ def fit_bradley_terry(
     for i, name in enumerate(names):
         elo = float(theta[i] * ELO_PER_NAT)
         half = float(Z95 * se[i] * ELO_PER_NAT)
-        out.append(Rating(name, elo, float(se[i] * ELO_PER_NAT), elo - half, elo + half, int(games[i]),
-                          float(points[i] / games[i]) if games[i] else float("nan")))
+        out.append(
+            Rating(
+                name,
+                elo,
+                float(se[i] * ELO_PER_NAT),
+                elo - half,
+                elo + half,
+                int(games[i]),
+                float(points[i] / games[i]) if games[i] else float("nan"),
+            )
+        )
     out.sort(key=lambda r: -r.elo)
     return out
 

@@ -6,8 +6,9 @@ of the result for the mover's seat under `SearchConfig.value_target` (the benchm
 Forced moves (one legal domino) are played without a search but still give an example: its policy target is the
 one legal slot (a zero loss: a softmax over one legal slot is 1), so it teaches only the value head, which the
 search asks about those positions as about any other. `SearchConfig.teacher = "solver"` hands the whole batch to
-`zeb_core.solver_selfplay`, which labels every position with exact solutions instead of a search. Network outputs are cached by observation within each search (`SearchConfig.eval_cache`); in clairvoyant
-mode each game's tree is carried over to its next search (`SearchConfig.reuse_tree`, see `mcts.reuse.TreeReuse`).
+`zeb_core.solver_selfplay`, which labels every position with exact solutions instead of a search. Network outputs
+are cached by observation within each search (`SearchConfig.eval_cache`); in clairvoyant mode each game's
+tree is carried over to its next search (`SearchConfig.reuse_tree`, see `mcts.reuse.TreeReuse`).
 """
 
 from __future__ import annotations

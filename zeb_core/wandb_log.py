@@ -51,7 +51,7 @@ class WandbLogger:
             return
         try:
             self.run.log(metrics, step=step)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - observability must not stop the learner
             log.warning("W&B logging failed, turning it off: %s", exc)
             self.run = None
 
@@ -59,6 +59,6 @@ class WandbLogger:
         if self.run is not None:
             try:
                 self.run.finish()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - observability must not stop the learner
                 log.warning("W&B finish failed: %s", exc)
             self.run = None

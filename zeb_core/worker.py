@@ -49,11 +49,11 @@ SEARCH_OPTIONS: dict[str, str] = {
     "dirichlet_fraction": "Root noise share (0 disables).",
     "clairvoyant": "Search the true deal (mk5-main forge/zeb's way; comparison only).",
     "policy_target": "Example policy target: improved (prior tilted by the searched Q values) or visits (root visit "
-                     "shares, as mk5-main forge/zeb).",
+    "shares, as mk5-main forge/zeb).",
     "value_target": "Value target: points (the benchmark: more than 21 points), points-margin (same sign, "
-                    "margin-shaped) or contract.",
+    "margin-shaped) or contract.",
     "teacher": "Who labels the examples: mcts (the search) or solver (exact solutions of the true deal; the network "
-               "only picks the moves).",
+    "only picks the moves).",
 }
 
 
@@ -130,7 +130,9 @@ class BatchReport:
     errors: int = 0
 
 
-def wait_and_retry(what: str, fn: Callable[[], Any], patience_s: float | None, sleep: Callable[[float], None] = time.sleep) -> Any:
+def wait_and_retry(
+    what: str, fn: Callable[[], Any], patience_s: float | None, sleep: Callable[[float], None] = time.sleep
+) -> Any:
     """Call `fn` until it stops raising StoreUnavailable; back off up to a minute between tries."""
     start = time.monotonic()
     delay = 1.0
@@ -151,8 +153,12 @@ class SelfPlayWorker:
         self.device = resolve_device(settings.device)
         self.store = store or open_store(settings.store, settings.examples_url)
         self.outbox = Outbox(settings.outbox or default_outbox_dir(self.store.url, settings.name))
-        log.info("worker %s: outbox %s (%d batches waiting)", settings.worker_id, self.outbox.folder,
-                 len(self.outbox.pending()))
+        log.info(
+            "worker %s: outbox %s (%d batches waiting)",
+            settings.worker_id,
+            self.outbox.folder,
+            len(self.outbox.pending()),
+        )
         self.evaluator: Evaluator | None = None
         self.weights_sha: str | None = None
         self.model_step = -1
@@ -173,7 +179,9 @@ class SelfPlayWorker:
             try:
                 bundle = wait_and_retry(
                     "pull weights",
-                    lambda: self.store.pull_weights(self.settings.name, self.settings.follow, unless_sha=self.weights_sha),
+                    lambda: self.store.pull_weights(
+                        self.settings.name, self.settings.follow, unless_sha=self.weights_sha
+                    ),
                     None,
                 )
             except StoreError as exc:
@@ -220,7 +228,9 @@ class SelfPlayWorker:
                     continue
                 data, manifest = loaded
                 stored = wait_and_retry(
-                    "upload examples", lambda: self.store.upload_examples(data, manifest, self.settings.name), patience_s
+                    "upload examples",
+                    lambda data=data, manifest=manifest: self.store.upload_examples(data, manifest, self.settings.name),
+                    patience_s,
                 )
                 self.outbox.done(path)
                 uploaded.append(stored)

@@ -20,7 +20,18 @@ CALLED_SUIT = 7
 NO_TRUMP = 9
 DOUBLES_TRUMP = 7
 DOUBLES_SUIT = 8
-DECL_NAMES = ("blanks", "ones", "twos", "threes", "fours", "fives", "sixes", "doubles-trump", "doubles-suit", "no-trump")
+DECL_NAMES = (
+    "blanks",
+    "ones",
+    "twos",
+    "threes",
+    "fours",
+    "fives",
+    "sixes",
+    "doubles-trump",
+    "doubles-suit",
+    "no-trump",
+)
 MIN_BID, MAX_BID = 30, 42
 TOTAL_POINTS = 42
 
@@ -97,6 +108,6 @@ class DeviceTables:
         self.is_double = torch.from_numpy(IS_DOUBLE).to(device)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tables_on(device: torch.device | str) -> DeviceTables:
     return DeviceTables(torch.device(device))

@@ -85,7 +85,7 @@ class GameState:
         """Start B hands from dealt dominoes `hands` [B, 4, 7] and the contract (leader defaults to bidder)."""
         hands = torch.as_tensor(hands, dtype=torch.int64)
         device = hands.device
-        as_long = lambda x: torch.as_tensor(x, dtype=torch.int64, device=device).reshape(-1)  # noqa: E731
+        as_long = lambda x: torch.as_tensor(x, dtype=torch.int64, device=device).reshape(-1)
         decl, bidder, bid = as_long(decl), as_long(bidder), as_long(bid)
         leader = bidder.clone() if leader is None else as_long(leader)
         b = hands.shape[0]
@@ -95,8 +95,8 @@ class GameState:
         owner = torch.empty(b, N_DOMINOES, dtype=torch.int64, device=device)
         seats = torch.arange(N_SEATS, device=device).view(1, N_SEATS, 1).expand(b, N_SEATS, HAND_SIZE)
         owner.scatter_(1, hands.reshape(b, -1), seats.reshape(b, -1))
-        minus = lambda *shape: torch.full(shape, -1, dtype=torch.int64, device=device)  # noqa: E731
-        zeros = lambda *shape: torch.zeros(shape, dtype=torch.int64, device=device)  # noqa: E731
+        minus = lambda *shape: torch.full(shape, -1, dtype=torch.int64, device=device)
+        zeros = lambda *shape: torch.zeros(shape, dtype=torch.int64, device=device)
         return cls(
             owner=owner,
             hands=hands,

@@ -12,8 +12,8 @@ One file holds N examples as four safetensors tensors
 and a JSON manifest in the safetensors metadata under "zeb": format version, model step that generated the
 examples, worker id, game and example counts, shapes, the SHA-256 of the tensor contents, creation time, the
 search settings and the value target (`value_target`, engine.VALUE_TARGETS; files from before it was recorded
-were labelled with the contract target). The file name is WORKER_TIMESTAMP_HASH16.safetensors, HASH16 being the first 16 hex digits of
-that SHA-256, so the same content uploaded twice has the same hash and is stored once.
+were labelled with the contract target). The file name is WORKER_TIMESTAMP_HASH16.safetensors, HASH16 being the
+first 16 hex digits of that SHA-256, so the same content uploaded twice has the same hash and is stored once.
 
 Files come from other machines, so `decode_examples` trusts nothing: no pickle, bounded header, exact dtypes and
 shapes, every value range, and the checksum.
@@ -95,7 +95,7 @@ def sanitize_worker_id(worker_id: str) -> str:
 
 def timestamp_now(now: float | None = None) -> str:
     now = time.time() if now is None else now
-    ms = int(round((now % 1) * 1000)) % 1000
+    ms = round((now % 1) * 1000) % 1000
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{ms:03d}Z"
 
 
@@ -158,7 +158,9 @@ def decode_examples(data: bytes) -> ExampleFile:
     if not isinstance(manifest, dict):
         raise FormatError("manifest is not a JSON object")
     _validate(tensors, manifest)
-    return ExampleFile(tensors["obs"], tensors["legal"], tensors["policy"], tensors["value"], manifest, tensors.get("q"))
+    return ExampleFile(
+        tensors["obs"], tensors["legal"], tensors["policy"], tensors["value"], manifest, tensors.get("q")
+    )
 
 
 def _validate(tensors: dict[str, torch.Tensor], manifest: dict[str, Any]) -> None:
@@ -171,7 +173,9 @@ def _validate(tensors: dict[str, torch.Tensor], manifest: dict[str, Any]) -> Non
     if not isinstance(manifest.get("worker_id"), str):  # it goes into file names
         raise FormatError(f"manifest field 'worker_id' must be a string, got {manifest.get('worker_id')!r}")
     if not set(TENSORS) <= set(tensors) <= set(TENSORS) | set(OPTIONAL_TENSORS):
-        raise FormatError(f"tensors {sorted(tensors)}; expected {sorted(TENSORS)} and optionally {sorted(OPTIONAL_TENSORS)}")
+        raise FormatError(
+            f"tensors {sorted(tensors)}; expected {sorted(TENSORS)} and optionally {sorted(OPTIONAL_TENSORS)}"
+        )
     target = manifest.get("value_target", LEGACY_VALUE_TARGET)
     if target not in VALUE_TARGETS:
         raise FormatError(f"manifest field 'value_target' is {target!r}; expected one of {', '.join(VALUE_TARGETS)}")
@@ -203,8 +207,9 @@ def _validate(tensors: dict[str, torch.Tensor], manifest: dict[str, Any]) -> Non
     if bool((value.abs() > 1).any()):
         raise FormatError("value targets must lie in [-1, 1]")
     q = tensors.get("q")
-    if q is not None:
-        if not bool(torch.isfinite(q).all()) or bool((q.abs() > 1).any()) or bool((q[~legal] != 0).any()):
-            raise FormatError("q targets must be finite, in [-1, 1] and zero on illegal moves")
+    if q is not None and (
+        not bool(torch.isfinite(q).all()) or bool((q.abs() > 1).any()) or bool((q[~legal] != 0).any())
+    ):
+        raise FormatError("q targets must be finite, in [-1, 1] and zero on illegal moves")
     if manifest.get("sha256") != content_sha256(tensors):
         raise FormatError("content does not match the SHA-256 in the manifest")

@@ -126,7 +126,7 @@ def parse_safetensors(data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, s
     header, meta = read_header(data)
     try:
         tensors = st_load(bytes(data))
-    except Exception as exc:  # safetensors raises its own error types; all mean "bad file"
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types; all mean "bad file"
         raise FormatError(f"not a valid safetensors file: {exc}") from None
     if set(tensors) != set(header):
         raise FormatError("tensor names do not match the header")

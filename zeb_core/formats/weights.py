@@ -36,7 +36,14 @@ from zeb_core.formats.safe_io import (
 
 WEIGHTS_FORMAT_VERSION = 1
 DEFAULT_NAME = "model"
-STATE_COUNTS = ("step", "total_games", "examples_ingested", "optimizer_step", "examples_dropped_stale", "files_quarantined")
+STATE_COUNTS = (
+    "step",
+    "total_games",
+    "examples_ingested",
+    "optimizer_step",
+    "examples_dropped_stale",
+    "files_quarantined",
+)
 _OPT_TENSOR = re.compile(r"^state\.([0-9]{1,9})\.([^.]+)$")
 
 
@@ -231,4 +238,3 @@ def load_bundle_dir(path: Path | str) -> WeightsBundle:
         if p.exists():
             files[fname] = p.read_bytes()
     return bundle_from_files(files, name)
-

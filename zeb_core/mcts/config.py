@@ -53,15 +53,23 @@ class SearchConfig:
             (self.worlds >= 1, f"worlds must be >= 1, got {self.worlds}"),
             (self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}"),
             (0 <= self.dirichlet_fraction <= 1, f"dirichlet_fraction must be in [0, 1], got {self.dirichlet_fraction}"),
-            (self.policy_target in ("visits", "improved"), f"policy_target must be visits or improved, got {self.policy_target!r}"),
+            (
+                self.policy_target in ("visits", "improved"),
+                f"policy_target must be visits or improved, got {self.policy_target!r}",
+            ),
             (self.c_visit >= 0 and self.c_scale >= 0, "c_visit and c_scale must be >= 0"),
             (self.q_range_floor > 0, f"q_range_floor must be > 0, got {self.q_range_floor}"),
             (self.dirichlet_alpha > 0, f"dirichlet_alpha must be > 0, got {self.dirichlet_alpha}"),
-            (self.value_target in VALUE_TARGETS, f"value_target must be one of {VALUE_TARGETS}, got {self.value_target!r}"),
+            (
+                self.value_target in VALUE_TARGETS,
+                f"value_target must be one of {VALUE_TARGETS}, got {self.value_target!r}",
+            ),
             (0 <= self.solve_plays <= 28, f"solve_plays must be in 0..28, got {self.solve_plays}"),
             (self.teacher in ("mcts", "solver"), f"teacher must be mcts or solver, got {self.teacher!r}"),
-            (not (self.teacher == "solver" and self.value_target == "contract"),
-             "the solver teacher labels the benchmark objective: use value_target points or points-margin"),
+            (
+                not (self.teacher == "solver" and self.value_target == "contract"),
+                "the solver teacher labels the benchmark objective: use value_target points or points-margin",
+            ),
         )
         for ok, message in checks:
             if not ok:

@@ -4,4 +4,12 @@ from zeb_core.model.checkpoint import bundle_from_model, init_checkpoint, load_m
 from zeb_core.model.config import PRESETS, ModelConfig
 from zeb_core.model.net import ZebNet
 
-__all__ = ["PRESETS", "ModelConfig", "ZebNet", "bundle_from_model", "init_checkpoint", "load_model", "model_from_bundle"]
+__all__ = [
+    "PRESETS",
+    "ModelConfig",
+    "ZebNet",
+    "bundle_from_model",
+    "init_checkpoint",
+    "load_model",
+    "model_from_bundle",
+]

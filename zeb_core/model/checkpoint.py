@@ -24,7 +24,8 @@ def model_from_bundle(bundle: WeightsBundle, device: torch.device | str = "cpu")
     for key, tensor in expected.items():
         if tuple(bundle.tensors[key].shape) != tuple(tensor.shape):
             raise FormatError(
-                f"weights tensor {key!r} has shape {list(bundle.tensors[key].shape)}, the config needs {list(tensor.shape)}"
+                f"weights tensor {key!r} has shape {list(bundle.tensors[key].shape)}, "
+                f"the config needs {list(tensor.shape)}"
             )
     model.load_state_dict({k: v.to(torch.float32) for k, v in bundle.tensors.items()})
     return model.to(device).eval()

@@ -57,7 +57,9 @@ class HeuristicPlayer:
 class PolicyPlayer:
     """The network's move for the seat to move: greedy (temp=0) or sampled at a temperature."""
 
-    def __init__(self, model: ZebNet, device: torch.device, temperature: float = 0.0, seed: int = 0, name: str = "policy"):
+    def __init__(
+        self, model: ZebNet, device: torch.device, temperature: float = 0.0, seed: int = 0, name: str = "policy"
+    ):
         self.model = model.to(device).eval()
         self.temperature = temperature
         self.gen = torch.Generator(device=device)

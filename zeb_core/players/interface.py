@@ -9,8 +9,9 @@ This module imports no player, so every player module can import it; the table o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 
@@ -49,7 +50,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
     return kind.strip(), params
 
 
-def pop_param(params: dict[str, str], key: str, cast: Callable, default):  # noqa: ANN001, ANN201
+def pop_param(params: dict[str, str], key: str, cast: Callable, default):
     if key not in params:
         return default
     raw = params.pop(key)

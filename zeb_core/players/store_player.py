@@ -21,8 +21,8 @@ import torch
 from zeb_core.engine.state import GameState
 from zeb_core.formats.weights import DEFAULT_NAME
 from zeb_core.model.checkpoint import model_from_bundle
-from zeb_core.players.interface import Decision, SpecError, pop_param, reject_unknown
 from zeb_core.players.builtin import PolicyPlayer
+from zeb_core.players.interface import Decision, SpecError, pop_param, reject_unknown
 
 WHICH = ("latest", "best")
 DEFAULT_REFRESH_S = 30.0
@@ -77,12 +77,14 @@ class StorePlayer:
         try:
             return self.store.pull_weights(name=self.weights_name, which=self.which)
         except Exception as exc:  # noqa: BLE001 - StoreError, or bytes that fail validation
-            raise SpecError(f"cannot read the {self.which} weights of {self.weights_name!r} from {self.url!r}: {exc}") from None
+            raise SpecError(
+                f"cannot read the {self.which} weights of {self.weights_name!r} from {self.url!r}: {exc}"
+            ) from None
 
     def _load(self, bundle: Any) -> None:
         try:
             model = model_from_bundle(bundle, self.device)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any failure to build the model becomes one SpecError
             raise SpecError(f"the store's {self.which} weights of {self.weights_name!r} do not load: {exc}") from None
         self.inner = PolicyPlayer(model, self.device, self.temperature, self.seed, name=f"store {self.which}")
         self.step = bundle.step

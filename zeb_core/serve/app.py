@@ -117,7 +117,9 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
-            return _error(f"there is no {request.url.path} here; see GET /v1/players, POST /v1/move, POST /v1/games", 404)
+            return _error(
+                f"there is no {request.url.path} here; see GET /v1/players, POST /v1/move, POST /v1/games", 404
+            )
         response = _error(str(exc.detail), exc.status_code)
         if exc.status_code == 405:
             response = _error(f"{request.method} is not allowed on {request.url.path}", 405)
@@ -140,7 +142,9 @@ def create_app(
 
     @app.get("/v1/players", responses=errors(400))
     def players(
-        path: Annotated[list[str], Query(description="checkpoint folders or files to list too", max_length=MAX_PATHS)] = [],  # noqa: B006
+        path: Annotated[
+            list[str], Query(description="checkpoint folders or files to list too", max_length=MAX_PATHS)
+        ] = [],  # noqa: B006 - FastAPI copies a Query default; it is never mutated
     ) -> dict[str, Any]:
         """The players the page offers; each `path=` adds that checkpoint's policy player (checked, or why not)."""
         return {"default": pool.default, "players": pool.listing(path), "note": POLICY_NOTE}

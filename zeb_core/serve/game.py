@@ -11,13 +11,22 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from zeb_core.bot import BotSession
-from zeb_core.engine import DECL_NAMES, N_SEATS, GameState, IllegalMoveError, deal_benchmark, domino_name, make_generator
+from zeb_core.engine import (
+    DECL_NAMES,
+    N_SEATS,
+    GameState,
+    IllegalMoveError,
+    deal_benchmark,
+    domino_name,
+    make_generator,
+)
 from zeb_core.players.base import Player
 
 HUMAN_SEAT = 0
@@ -42,7 +51,12 @@ class PlayRecord:
     value: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"seat": self.seat, "domino": self.domino, "name": domino_name(self.domino), "by": self.by}
+        out: dict[str, Any] = {
+            "seat": self.seat,
+            "domino": self.domino,
+            "name": domino_name(self.domino),
+            "by": self.by,
+        }
         if self.policy is not None:
             out["policy"] = self.policy
         if self.value is not None:
@@ -115,7 +129,9 @@ class Game:
             if "error" in reply:
                 raise GameError(f"the bot at seat {seat} ({self.bots[seat]}) failed: {reply['error']}", 500)
             self.state.apply(torch.tensor([int(reply["play"])]))
-            self.plays.append(PlayRecord(seat, int(reply["play"]), self.bots[seat], reply.get("policy"), reply.get("value")))
+            self.plays.append(
+                PlayRecord(seat, int(reply["play"]), self.bots[seat], reply.get("policy"), reply.get("value"))
+            )
 
     # ------------------------------------------------------------ what the page sees
     def tricks(self) -> list[dict[str, Any]]:

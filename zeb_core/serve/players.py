@@ -1,8 +1,8 @@
 """Players for the server, built once per spec, and the list the web page offers.
 
 Building a network player reads and checks a weights file, so each spec is built once and shared by every
-request; store players refresh themselves (`StorePlayer.maybe_reload`). Listing the store's weights reads their state JSON
-(`peek_state`: the step and the last evaluation's win rates) at most every `refresh_s` seconds.
+request; store players refresh themselves (`StorePlayer.maybe_reload`). Listing the store's weights reads their
+state JSON (`peek_state`: the step and the last evaluation's win rates) at most every `refresh_s` seconds.
 
 With a store and no default spec, the default partner and opponents are the store's best weights (its latest
 before any promotion, heuristic while it has none): serving a trained run offers that run's strongest bot.
@@ -184,8 +184,9 @@ def _win_rates(state: dict[str, Any]) -> dict[str, Any]:
 
 def _summary(step: int, rates: dict[str, Any]) -> str:
     """`step 340, 71.5% vs random, 65.1% vs heuristic` (`..., at step 320` when evaluated earlier)."""
-    parts = [f"step {step}"] + [f"{rates[k]:.1%} {k.replace('_', ' ')}" for k in ("vs_random", "vs_heuristic")
-                                if k in rates]
+    parts = [f"step {step}"] + [
+        f"{rates[k]:.1%} {k.replace('_', ' ')}" for k in ("vs_random", "vs_heuristic") if k in rates
+    ]
     if len(parts) > 1 and rates.get("step", step) != step:
         parts[-1] += f" at step {rates['step']}"
     return ", ".join(parts)

@@ -25,8 +25,11 @@ def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
 
 _SEAT = {"type": "integer", "minimum": 0, "maximum": 3}
 _DOMINO = {"type": "integer", "minimum": 0, "maximum": 27, "description": "a domino id (spec/texas42.md)"}
-_SPEC = {"type": "string", "pattern": r"^\s*(random|heuristic|policy|mcts|pimc|store)\s*(:[\s\S]*)?$",
-         "description": "a player spec: KIND[:key=value,...] (GET /v1/players)"}
+_SPEC = {
+    "type": "string",
+    "pattern": r"^\s*(random|heuristic|policy|mcts|pimc|store)\s*(:[\s\S]*)?$",
+    "description": "a player spec: KIND[:key=value,...] (GET /v1/players)",
+}
 
 MOVE_REQUEST: dict[str, Any] = {
     "type": "object",
@@ -46,8 +49,15 @@ MOVE_REQUEST: dict[str, Any] = {
         "player": _SPEC,
     },
     "required": ["seat", "hand", "decl", "bidder", "bid"],
-    "example": {"seat": 0, "hand": [0, 6, 8, 9, 15, 20], "decl": 1, "bidder": 3, "bid": 40, "leader": 3,
-                "plays": [[3, 11], [0, 1], [1, 16], [2, 2], [2, 17], [3, 27]]},
+    "example": {
+        "seat": 0,
+        "hand": [0, 6, 8, 9, 15, 20],
+        "decl": 1,
+        "bidder": 3,
+        "bid": 40,
+        "leader": 3,
+        "plays": [[3, 11], [0, 1], [1, 16], [2, 2], [2, 17], [3, 27]],
+    },
 }
 NEW_GAME_REQUEST: dict[str, Any] = {
     "type": "object",
@@ -56,8 +66,9 @@ NEW_GAME_REQUEST: dict[str, Any] = {
         "seed": _or_null({"type": "integer", "minimum": 0, "maximum": 2**63 - 1}),
         "partner": _or_null(_SPEC),
         "opponents": _or_null(_SPEC),
-        "bots": _or_null({"type": "object", "propertyNames": {"enum": ["1", "2", "3"]},
-                          "additionalProperties": _or_null(_SPEC)}),
+        "bots": _or_null(
+            {"type": "object", "propertyNames": {"enum": ["1", "2", "3"]}, "additionalProperties": _or_null(_SPEC)}
+        ),
     },
 }
 PLAY_REQUEST: dict[str, Any] = {"type": "object", "properties": {"domino": _DOMINO}, "required": ["domino"]}
@@ -70,6 +81,11 @@ def body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` for the 4xx a route can answer, each `{"error": "..."}`."""
-    why = {400: "a malformed request", 404: "no such game", 409: "not your turn, or the hand is over",
-           413: "the body is too large", 422: "an illegal domino"}
+    why = {
+        400: "a malformed request",
+        404: "no such game",
+        409: "not your turn, or the hand is over",
+        413: "the body is too large",
+        422: "an illegal domino",
+    }
     return {s: {"description": why[s], "content": {"application/json": {"schema": _ERROR}}} for s in statuses}

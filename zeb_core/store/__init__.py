@@ -32,7 +32,9 @@ def _split(url: str) -> tuple[str, str, dict[str, list[str]]]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
-        raise StoreError(f"store URL {url!r}: unknown scheme {scheme!r}; use file://DIR, hf://OWNER/REPO or s3://BUCKET/PREFIX")
+        raise StoreError(
+            f"store URL {url!r}: unknown scheme {scheme!r}; use file://DIR, hf://OWNER/REPO or s3://BUCKET/PREFIX"
+        )
     return scheme, parts.netloc + parts.path, parse_qs(parts.query)
 
 

@@ -8,8 +8,9 @@ errors below so callers can tell "try again" (`StoreUnavailable`) from "this wil
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 
 class StoreError(Exception):
@@ -117,9 +118,9 @@ def check_path(path: str) -> str:
 
 __all__ = [
     "ABSENT",
+    "INTERNAL_PREFIXES",
     "Backend",
     "FileInfo",
-    "INTERNAL_PREFIXES",
     "LeaseHeld",
     "NotFound",
     "Revision",
@@ -128,4 +129,3 @@ __all__ = [
     "check_path",
     "is_internal",
 ]
-

@@ -74,7 +74,7 @@ class ExampleCursor:
         return out
 
     @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> "ExampleCursor":
+    def from_json(cls, data: dict[str, Any] | None) -> ExampleCursor:
         """A cursor from a state file, version 2 or the old watermark cursor (version 1, no "version" key)."""
         if not data:
             return cls()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import random
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from zeb_core.store.backend import Backend, FileInfo, Revision, StoreUnavailable
 

@@ -50,9 +50,9 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Sequence, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from zeb_core.store.backend import (
@@ -152,7 +152,7 @@ class HfBackend(Backend):  # history is the repo's git history: no `drop_history
                 return fn()
         except (StoreError, _Unwrapped):
             raise
-        except Exception as exc:  # noqa: BLE001 - translated below, or re-raised untouched
+        except Exception as exc:
             translated = self._translate(what, target, exc)
             if translated is None:
                 raise
@@ -350,7 +350,7 @@ class HfBackend(Backend):  # history is the repo's git history: no `drop_history
 
             def push() -> str:
                 ops: list[Any] = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=bytes(d)) for p, d in puts.items()]
-                ops += [CommitOperationDelete(path_in_repo=p, is_folder=False) for p in deletes]
+                ops += [CommitOperationDelete(path_in_repo=p, is_folder=False) for p in deletes]  # noqa: B023 - run now
                 info = self._api.create_commit(
                     self.repo_id,
                     ops,

@@ -37,8 +37,9 @@ def copy_path(revision: str, path: str) -> str:
 
 
 def encode_record(rev: Revision, puts: Sequence[str], deletes: Sequence[str]) -> bytes:
-    return json.dumps({"id": rev.id, "time": rev.time, "message": rev.message, "files": list(puts),
-                       "deletes": list(deletes)}).encode()
+    return json.dumps(
+        {"id": rev.id, "time": rev.time, "message": rev.message, "files": list(puts), "deletes": list(deletes)}
+    ).encode()
 
 
 def decode_record(raw: bytes) -> Revision | None:

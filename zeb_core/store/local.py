@@ -11,10 +11,9 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
 
 from zeb_core.formats.safe_io import sha256_hex
 from zeb_core.formats.weights import write_atomic

@@ -7,8 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
-from tenacity import wait_exponential_jitter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
 from zeb_core.store.backend import StoreUnavailable
 
@@ -26,7 +32,7 @@ class RetryPolicy:
     deadline_s: float = 300.0
 
     @classmethod
-    def fast(cls) -> "RetryPolicy":
+    def fast(cls) -> RetryPolicy:
         """For tests and for callers that retry at a higher level."""
         return cls(attempts=8, initial_s=0.01, max_wait_s=0.05, deadline_s=10.0)
 

@@ -14,8 +14,8 @@ store retries `StoreUnavailable` above this layer with its own backoff.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from zeb_core.store.backend import ABSENT, FileInfo, NotFound, StoreError, StoreUnavailable, check_path, is_internal
 from zeb_core.store.history import COMMIT_FILE, HISTORY_DIR, CopyHistory, copy_path
@@ -103,9 +103,7 @@ class S3Backend(CopyHistory):
                 retries={"max_attempts": max_attempts, "mode": "standard"},
             )
             # endpoint_url=None lets boto3 apply AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / profile settings itself.
-            client = boto3.session.Session().client(
-                "s3", endpoint_url=endpoint_url, region_name=region, config=config
-            )
+            client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
         self.client = client
 
     # ------------------------------------------------------------ keys
@@ -125,11 +123,13 @@ class S3Backend(CopyHistory):
         from botocore.exceptions import (
             BotoCoreError,
             ClientError,
-            ConnectionError as BotoConnectionError,
             HTTPClientError,
             NoCredentialsError,
             NoRegionError,
             PartialCredentialsError,
+        )
+        from botocore.exceptions import (
+            ConnectionError as BotoConnectionError,
         )
 
         where = self._where(key)
@@ -174,7 +174,9 @@ class S3Backend(CopyHistory):
                 "(AWS_ACCESS_KEY_ID / AWS_PROFILE) and that they may access this bucket"
             )
         message = message[:200]
-        return StoreError(f"S3 {what} {where} failed: {code or 'HTTP'} (HTTP {status}){': ' + message if message else ''}")
+        return StoreError(
+            f"S3 {what} {where} failed: {code or 'HTTP'} (HTTP {status}){': ' + message if message else ''}"
+        )
 
     @staticmethod
     def _code(exc: Any) -> tuple[str, int]:
@@ -268,13 +270,17 @@ class S3Backend(CopyHistory):
 
     # ------------------------------------------------------------ writes
     def _put(self, key: str, data: bytes, **conditions: str) -> None:
-        self._call("put_object", key, lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **conditions))
+        self._call(
+            "put_object", key, lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **conditions)
+        )
 
     def _copy(self, source_key: str, key: str) -> None:
         self._call(
             "copy_object",
             key,
-            lambda: self.client.copy_object(Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": source_key}),
+            lambda: self.client.copy_object(
+                Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": source_key}
+            ),
         )
 
     def _delete(self, keys: Sequence[str]) -> None:
@@ -291,7 +297,11 @@ class S3Backend(CopyHistory):
             if errors:
                 first = errors[0]
                 raise self._client_error(
-                    "delete_objects", str(first.get("Key", "")), str(first.get("Code", "")), 0, str(first.get("Message", ""))
+                    "delete_objects",
+                    str(first.get("Key", "")),
+                    str(first.get("Code", "")),
+                    0,
+                    str(first.get("Message", "")),
                 )
 
     # ------------------------------------------------------------ history-as-copies primitives

@@ -238,7 +238,9 @@ class Store:
         if bundle is None:
             raise StoreError(f"push {target.revision} of {name!r} has no weights to restore")
         bundle.state = {**bundle.state, "reverted_from": target.revision, "revert_reason": reason, "time": time.time()}
-        rev = self.push_weights(bundle, name, message=f"revert to {target.revision} (step {target.step}) {reason}".strip())
+        rev = self.push_weights(
+            bundle, name, message=f"revert to {target.revision} (step {target.step}) {reason}".strip()
+        )
         return target, rev
 
     # ================================================================ lease
@@ -252,7 +254,7 @@ class Store:
 
     def acquire_lease(
         self, name: str = DEFAULT_NAME, holder: str | None = None, ttl_s: float = DEFAULT_LEASE_TTL_S
-    ) -> "Lease":
+    ) -> Lease:
         lease = Lease(self, check_name(name), holder or default_holder_id(), ttl_s)
         lease.acquire()
         return lease
@@ -287,7 +289,9 @@ class Store:
         self._call(f"upload {path}", self.examples.commit, {path: data}, (), f"{TAG} examples {path}", False)
         return path
 
-    def new_examples(self, cursor: ExampleCursor, name: str = DEFAULT_NAME) -> tuple[list[ExampleRef], list[ExampleRef]]:
+    def new_examples(
+        self, cursor: ExampleCursor, name: str = DEFAULT_NAME
+    ) -> tuple[list[ExampleRef], list[ExampleRef]]:
         """(unread files, []) relative to the cursor, which is trimmed to the files listed now. No file is ever
         "late": the second list stays for old callers. A worker whose file names say its clock is off is named
         in a warning (once an hour), though ingest does not depend on it."""
@@ -313,7 +317,11 @@ class Store:
             log.warning(
                 "worker %r stamps its example files %.0f s %s %s (file %s): its clock is off (or the upload took "
                 "that long); ingest does not depend on it, but fix that machine's clock (NTP)",
-                ref.worker, abs(skew), "ahead of" if skew > 0 else "behind", against, ref.name,
+                ref.worker,
+                abs(skew),
+                "ahead of" if skew > 0 else "behind",
+                against,
+                ref.name,
             )
 
     def read_examples(self, ref: ExampleRef) -> ExampleFile | None:
@@ -351,8 +359,11 @@ class Store:
             log.error("bad example file %s (%s); could not quarantine it (%s); skipping it", path, reason, exc)
 
     def list_quarantine(self) -> list[FileInfo]:
-        return [f for f in self._call("list quarantine", self.examples.list, QUARANTINE.rstrip("/"))
-                if not f.path.endswith(".reason.json")]
+        return [
+            f
+            for f in self._call("list quarantine", self.examples.list, QUARANTINE.rstrip("/"))
+            if not f.path.endswith(".reason.json")
+        ]
 
     def unread_examples(self, name: str = DEFAULT_NAME, refs: list[ExampleRef] | None = None) -> list[ExampleRef]:
         """Files the namespace's learner has not read, by the cursor of its last push (all of them when there is
@@ -510,8 +521,10 @@ class Lease:
 
     def _lose(self, why: str) -> None:
         if self.lost is None:
-            self.lost = (f"{why}; learner {self.holder!r} stops without writing anything more to {self.name!r} "
-                         f"(another learner may be writing it now)")
+            self.lost = (
+                f"{why}; learner {self.holder!r} stops without writing anything more to {self.name!r} "
+                f"(another learner may be writing it now)"
+            )
             self.held = False
             log.error("%s", self.lost)
 
@@ -521,8 +534,9 @@ class Lease:
             return
         interval = self.ttl_s / 3 if interval_s is None else interval_s
         self._stop.clear()
-        self._thread = threading.Thread(target=self._renew_loop, args=(interval,), name=f"lease-{self.name}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._renew_loop, args=(interval,), name=f"lease-{self.name}", daemon=True
+        )
         self._thread.start()
 
     def _renew_loop(self, interval: float) -> None:

@@ -56,7 +56,11 @@ class ReplayBuffer:
         n = int(obs.shape[0])
         if obs.shape[1:] != (OBS_TOKENS, OBS_FEATURES):
             raise ValueError(f"obs must be [N, {OBS_TOKENS}, {OBS_FEATURES}], got {list(obs.shape)}")
-        for name, t, shape in (("legal", legal, (n, HAND_SIZE)), ("policy", policy, (n, HAND_SIZE)), ("value", value, (n,))):
+        for name, t, shape in (
+            ("legal", legal, (n, HAND_SIZE)),
+            ("policy", policy, (n, HAND_SIZE)),
+            ("value", value, (n,)),
+        ):
             if tuple(t.shape) != shape:
                 raise ValueError(f"{name} must have shape {list(shape)}, got {list(t.shape)}")
         if n == 0:
