@@ -29,10 +29,11 @@ test: $(STAMP)
 	sh tests/browser_setup.sh
 	$(BIN)/python -m pytest -q
 
-# Lint and format check (configured in pyproject.toml); `$(BIN)/ruff format .` applies the formatting.
+# Lint, format check and zeb_core's types (configured in pyproject.toml); `$(BIN)/ruff format .` applies the formatting.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py

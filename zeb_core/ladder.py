@@ -84,7 +84,7 @@ def ladder_player(entry: LadderEntry, device: str, seed: int) -> Any:
     if entry.kind == "baseline":
         return make_player(entry.spec, device, seed)
     assert entry.bundle is not None
-    return PolicyPlayer(model_from_bundle(entry.bundle, device), device, name=entry.label)
+    return PolicyPlayer(model_from_bundle(entry.bundle, device), device, name=entry.label)  # type: ignore[arg-type]  # checked at run time
 
 
 __all__ = ["LadderEntry", "ladder_entries", "ladder_player"]

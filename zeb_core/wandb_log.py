@@ -36,7 +36,7 @@ class WandbLogger:
                 project=project,
                 name=run_name,
                 config=config,
-                mode=mode,
+                mode=mode,  # type: ignore[arg-type]  # checked at run time
                 dir=str(folder) if folder else None,
                 reinit="create_new",
                 settings=wandb.Settings(silent=True, console="off"),

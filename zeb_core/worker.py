@@ -229,7 +229,7 @@ class SelfPlayWorker:
                 data, manifest = loaded
                 stored = wait_and_retry(
                     "upload examples",
-                    lambda data=data, manifest=manifest: self.store.upload_examples(data, manifest, self.settings.name),
+                    lambda data=data, manifest=manifest: self.store.upload_examples(data, manifest, self.settings.name),  # type: ignore[misc]  # lambda defaults
                     patience_s,
                 )
                 self.outbox.done(path)

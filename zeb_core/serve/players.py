@@ -105,7 +105,7 @@ class PlayerPool:
         with self._lock:
             return list(self._players.items())
 
-    def listing(self, paths: list[str] = ()) -> list[dict[str, Any]]:
+    def listing(self, paths: list[str] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]  # read-only default
         """random, heuristic, the default, the store's latest and best, checkpoints at `paths`, and specs in use."""
         entries: list[dict[str, Any]] = [
             {"spec": kind, "label": kind, "description": text, "available": True} for kind, text in BUILTIN.items()

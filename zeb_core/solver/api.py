@@ -44,7 +44,7 @@ def points_to_come(x: GameState | Positions) -> np.ndarray:
     """[B] int64 team 0's points from the position to the end of the hand under best play by both teams."""
     p = as_positions(x)
     out = np.zeros(len(p), dtype=np.int64)
-    batch.exact_batch(*_args(p), _per_row(-1, len(p)), _tabs(), out)
+    batch.exact_batch(*_args(p), _per_row(-1, len(p)), _tabs(), out)  # type: ignore[call-arg]  # stub lacks the signature
     return out
 
 
@@ -71,7 +71,7 @@ def can_reach(x: GameState | Positions, team: int | np.ndarray, target: int | np
     team = _per_row(team, len(p))
     need = _per_row(target, len(p)) - p.points[np.arange(len(p)), team]
     out = np.zeros(len(p), dtype=np.bool_)
-    batch.reaches_batch(*_args(p), team, need, _tabs(), out)
+    batch.reaches_batch(*_args(p), team, need, _tabs(), out)  # type: ignore[call-arg]  # stub lacks the signature
     return out
 
 
@@ -84,7 +84,7 @@ def result_for(x: GameState | Positions, team: int | np.ndarray) -> np.ndarray:
     team = _per_row(team, len(p))
     mine = np.ascontiguousarray(p.points[np.arange(len(p)), team], dtype=np.int64)
     out = np.zeros(len(p), dtype=np.int64)
-    batch.outcome_batch(*_args(p), team, mine, _tabs(), out)
+    batch.outcome_batch(*_args(p), team, mine, _tabs(), out)  # type: ignore[call-arg]  # stub lacks the signature
     return out
 
 
@@ -101,7 +101,7 @@ def move_values(x: GameState | Positions, objective: str = "points", only: np.nd
     out = np.full((len(p), 28), np.nan)
     mask = np.full(len(p), (1 << 28) - 1, dtype=np.int64) if only is None else np.asarray(only, bool) @ BITS
     args = (*_args(p), np.ascontiguousarray(p.points, dtype=np.int64), np.ascontiguousarray(mask, dtype=np.int64))
-    batch.move_values_batch(*args, objective == "win", _tabs(), out)
+    batch.move_values_batch(*args, objective == "win", _tabs(), out)  # type: ignore[call-arg]  # stub lacks the signature
     return out
 
 

@@ -81,7 +81,7 @@ class Backend(Protocol):
         """
         ...
 
-    def history(self, limit: int = 100) -> list[Revision]:
+    def history(self, limit: int = 100) -> list[Revision]:  # type: ignore[valid-type]  # method shadows builtin
         """Recorded pushes, newest first."""
         ...
 

@@ -59,7 +59,7 @@ class FaultyBackend(Backend):
     ) -> Revision:
         return self._call("commit", puts, deletes, message, history)
 
-    def history(self, limit: int = 100) -> list[Revision]:
+    def history(self, limit: int = 100) -> list[Revision]:  # type: ignore[valid-type]  # method shadows builtin
         return self._call("history", limit)
 
     def drop_history(self, revisions: Sequence[str]) -> None:

@@ -93,7 +93,7 @@ class LocalBackend(CopyHistory):
             for path in paths:
                 self._path(path).unlink(missing_ok=True)
 
-    def _revision_ids(self) -> list[str]:
+    def _revision_ids(self) -> list[str]:  # type: ignore[valid-type]  # method shadows builtin
         folder = self.root / HISTORY_DIR
         return [entry.name for entry in folder.iterdir() if entry.is_dir()] if folder.is_dir() else []
 

@@ -317,7 +317,7 @@ class S3Backend(CopyHistory):
     def _delete_live(self, paths: Sequence[str]) -> None:
         self._delete([self._key(p) for p in paths])
 
-    def _revision_ids(self) -> list[str]:
+    def _revision_ids(self) -> list[str]:  # type: ignore[valid-type]  # method shadows builtin
         base = f"{self.prefix}/{HISTORY_DIR}/" if self.prefix else f"{HISTORY_DIR}/"
 
         def list_revs() -> list[str]:

@@ -392,7 +392,7 @@ class Store:
             raise StoreError(f"keep must be >= 0, not {keep}")
         refs = self.list_examples(name)
         now = time.time() if now is None else now
-        doomed = set()
+        doomed = set()  # type: ignore[var-annotated]  # inferred
         if keep is not None:
             doomed.update(r.path for r in refs[: max(0, len(refs) - keep)])
         if max_age_s is not None:
@@ -489,10 +489,10 @@ class Lease:
             data, token = self.store.read_versioned(self.path)
             record = _lease_record(data)
             alive = record is not None and record.get("expires", 0) >= time.time()
-            if alive and record["holder"] != self.holder:
-                left = record["expires"] - time.time()
+            if alive and record["holder"] != self.holder:  # type: ignore[index]  # set just above
+                left = record["expires"] - time.time()  # type: ignore[index]  # set just above
                 raise LeaseHeld(
-                    f"namespace {self.name!r} in {self.store.url} is held by learner {record['holder']!r} "
+                    f"namespace {self.name!r} in {self.store.url} is held by learner {record['holder']!r} "  # type: ignore[index]  # set just above
                     f"(lease expires in {left:.0f}s unless renewed); stop that learner or use another --weights-name"
                 )
             if require_mine and not (record is not None and record.get("holder") == self.holder):

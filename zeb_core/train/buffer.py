@@ -24,14 +24,15 @@ class ReplayBuffer:
             raise ValueError(f"capacity must be positive, got {capacity}")
         self.capacity = int(capacity)
         self.device = resolve_device(device)
-        kw = {"device": self.device}
-        self.obs = torch.zeros(capacity, OBS_TOKENS, OBS_FEATURES, dtype=torch.int8, **kw)
-        self.legal = torch.zeros(capacity, HAND_SIZE, dtype=torch.bool, **kw)
-        self.policy = torch.zeros(capacity, HAND_SIZE, dtype=torch.float32, **kw)
-        self.value = torch.zeros(capacity, dtype=torch.float32, **kw)
-        self.model_step = torch.zeros(capacity, dtype=torch.int64, **kw)
-        self.q = torch.zeros(capacity, HAND_SIZE, dtype=torch.float32, **kw)  # per-slot values, where has_q
-        self.has_q = torch.zeros(capacity, dtype=torch.bool, **kw)
+        self.obs = torch.zeros(capacity, OBS_TOKENS, OBS_FEATURES, dtype=torch.int8, device=self.device)
+        self.legal = torch.zeros(capacity, HAND_SIZE, dtype=torch.bool, device=self.device)
+        self.policy = torch.zeros(capacity, HAND_SIZE, dtype=torch.float32, device=self.device)
+        self.value = torch.zeros(capacity, dtype=torch.float32, device=self.device)
+        self.model_step = torch.zeros(capacity, dtype=torch.int64, device=self.device)
+        self.q = torch.zeros(
+            capacity, HAND_SIZE, dtype=torch.float32, device=self.device
+        )  # per-slot values, where has_q
+        self.has_q = torch.zeros(capacity, dtype=torch.bool, device=self.device)
         self._pos = 0  # where the next example goes
         self._size = 0
         self.total_added = 0  # every example ever offered, dropped ones included
