@@ -531,8 +531,10 @@ def _report(
             table.add_row(r.player_a, opponent, str(r.games), percent(r.win_rate), interval_text(r.ci_low, r.ci_high))
         scores[label] = score(results)
     strongest = max(scores, key=scores.__getitem__)  # by the benchmark, on the same deals
-    expert_games = min(EXPERT_REPORT_GAMES, games)
-    if expert_games >= 2:  # the strongest against the exact-solver expert too, on fewer games (it is slow)
+    # The strongest against the exact-solver expert too, on a tenth of the games (it is slow); not after a Ctrl-C,
+    # where the user is waiting for the run to end.
+    expert_games = min(EXPERT_REPORT_GAMES, games // 10)
+    if expert_games >= 2 and not interrupted:
         b = dict(contenders)[strongest]
         player = PolicyPlayer(model_from_bundle(b, device), torch.device(device), name=f"{strongest} (step {b.step})")
         r = benchmark(player, [EXPERT], expert_games, device=device)[0]
