@@ -42,3 +42,23 @@ def small_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "small"
     init_checkpoint("small", path, seed=0)
     return path
+
+
+@pytest.fixture
+def no_orphans(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """After the test, SIGKILL every process whose command line names this test's tmp_path.
+
+    `zeb train` starts its learner, workers and Prefect server in their own sessions; when a test gives up on it (a
+    timeout), they would otherwise go on training for as long as the suite runs and slow every later test.
+    """
+    yield tmp_path
+    import signal
+    import subprocess
+
+    found = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+    for pid in found:
+        if int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -13,8 +13,11 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from tests.prefect_server import MARKER_VAR, processes_with_marker
 
+pytestmark = pytest.mark.usefixtures("no_orphans")  # zeb train children left by a timeout are killed
 ZEB = str(Path(sys.executable).with_name("zeb"))
 TINY = [
     "--workers",

@@ -28,6 +28,7 @@ import pytest
 from tests.prefect_server import MARKER_VAR, processes_with_marker
 from zeb_cli.prefect_server import healthy
 
+pytestmark = pytest.mark.usefixtures("no_orphans")  # zeb train children left by a timeout are killed
 ZEB = str(Path(sys.executable).with_name("zeb"))
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
