@@ -524,8 +524,10 @@ def _report(
         contenders.append(("best", best_bundle))
     table = Table("player", "opponent", "games", "win rate", "95% CI", title=f"final evaluation ({games} games each)")
     scores: dict[str, float] = {}
+    players: dict[str, PolicyPlayer] = {}
     for label, b in contenders:
         player = PolicyPlayer(model_from_bundle(b, device), torch.device(device), name=f"{label} (step {b.step})")
+        players[label] = player
         results = benchmark(player, BASELINES, games, device=device)
         for opponent, r in zip(BASELINES, results, strict=True):
             table.add_row(r.player_a, opponent, str(r.games), percent(r.win_rate), interval_text(r.ci_low, r.ci_high))
@@ -535,9 +537,7 @@ def _report(
     # where the user is waiting for the run to end.
     expert_games = min(EXPERT_REPORT_GAMES, games // 10)
     if expert_games >= 2 and not interrupted:
-        b = dict(contenders)[strongest]
-        player = PolicyPlayer(model_from_bundle(b, device), torch.device(device), name=f"{strongest} (step {b.step})")
-        r = benchmark(player, [EXPERT], expert_games, device=device)[0]
+        r = benchmark(players[strongest], [EXPERT], expert_games, device=device)[0]
         table.add_row(r.player_a, EXPERT, str(r.games), percent(r.win_rate), interval_text(r.ci_low, r.ci_high))
     out.print(table)
     weights = run_dir / "weights"
