@@ -1,0 +1,44 @@
+"""The bidder kinds a spec may name, as one explicit table, and the builders of bidders and full-game players.
+
+A new kind is a new row of `BIDDERS` (as `players.base.PLAYERS` for the play phase): nothing registers on import.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from zeb_core.fullgame.bidders.random_bidder import random_bidder_from_spec
+from zeb_core.fullgame.interface import Bidder, BidderFactory, FullGamePlayer
+from zeb_core.players.interface import SpecError, parse_spec
+
+BIDDERS: dict[str, tuple[BidderFactory, str]] = {
+    "random": (random_bidder_from_spec, "random[:pass=P,seed=S] passes with probability P, else a random legal bid"),
+}
+
+
+def make_bidder(spec: str, device: torch.device | str = "cpu", seed: int = 0) -> Bidder:
+    """Build a bidder from a spec such as `random` or `random:pass=0.8`."""
+    kind, params = parse_spec(spec)
+    if kind not in BIDDERS:
+        raise SpecError(f"unknown bidder {kind!r} in {spec!r}; known: {', '.join(sorted(BIDDERS))}")
+    factory, _ = BIDDERS[kind]
+    try:
+        return factory(params, torch.device(device), seed)
+    except SpecError:
+        raise
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        raise SpecError(f"bidder spec {spec!r}: {exc}") from None
+
+
+def make_full_game_player(spec: str, device: torch.device | str = "cpu", seed: int = 0) -> FullGamePlayer:
+    """`BIDDER+PLAYER` (e.g. `baseline+heuristic`) -> a FullGamePlayer; a clear SpecError for anything else."""
+    from zeb_core.players.base import make_player
+
+    bidder_spec, plus, player_spec = spec.partition("+")
+    if not plus or not bidder_spec.strip() or not player_spec.strip():
+        raise SpecError(f"full-game player {spec!r} must be BIDDER+PLAYER, e.g. baseline+heuristic")
+    return FullGamePlayer(spec, make_bidder(bidder_spec, device, seed), make_player(player_spec, device, seed))
+
+
+def known_bidders() -> dict[str, str]:
+    return {kind: help_text for kind, (_, help_text) in BIDDERS.items()}
