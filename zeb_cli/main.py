@@ -57,8 +57,22 @@ def eval_cmd(
     batch_size: Annotated[int, typer.Option(help="Games played in lockstep per batch.")] = 4096,
     device: DeviceOpt = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+    full_game: Annotated[
+        bool, typer.Option("--full-game", help="Whole games to --target-marks; players are BIDDER+PLAYER specs.")
+    ] = False,
+    target_marks: Annotated[int, typer.Option(help="With --full-game: the marks that win a game.")] = 7,
+    forced_bid: Annotated[
+        bool, typer.Option("--forced-bid", help="With --full-game: the dealer must bid when all others pass.")
+    ] = False,
+    record: Annotated[
+        Path | None, typer.Option(help="With --full-game: write every game to this JSONL replay file.")
+    ] = None,
 ) -> None:
-    """Play a team-symmetric match A vs B on the benchmark deal distribution and report A's win rate."""
+    """Play a team-symmetric match A vs B on the benchmark deal distribution and report A's win rate.
+
+    With --full-game: whole games (auction, declaration, play, marks to --target-marks), each deal sequence played
+    twice with the teams swapped, e.g. `zeb eval baseline+heuristic vs random+heuristic --full-game --games 200`.
+    """
     from zeb_core.match import play_match
     from zeb_core.players import SpecError, make_player
 
@@ -67,6 +81,14 @@ def eval_cmd(
     if games < 2:
         fail(f"--games must be at least 2, got {games}")
     device = resolve_device(device)
+    if full_game:
+        from zeb_cli.fullgame_eval import eval_full_game
+
+        eval_full_game(players[0], players[2], games, seed, batch_size, device, as_json, target_marks, forced_bid,
+                       record)  # fmt: skip
+        return
+    if record is not None or forced_bid or target_marks != 7:
+        fail("--target-marks, --forced-bid and --record need --full-game")
     try:
         a = make_player(players[0], device, seed)
         b = make_player(players[2], device, seed + 1)
@@ -105,13 +127,17 @@ def replay_cmd(
     file: Annotated[Path, typer.Argument(help="A JSONL file of recorded hands (the golden format).")],
     check: Annotated[bool, typer.Option("--check", help="Verify every record against the engine.")] = True,
     show: Annotated[int, typer.Option(help="How many failing records to detail.")] = 5,
+    full_game: Annotated[
+        bool, typer.Option("--full-game", help="FILE holds whole games (`zeb eval --full-game --record`).")
+    ] = False,
 ) -> None:
     """Replay recorded hands through the engine; prints `N passed, M failed` and the first differences."""
     from zeb_core.engine.replay import check_file
+    from zeb_core.fullgame.replay import load_and_check
 
     if not file.is_file():
         fail(f"{file} does not exist or is not a file")
-    result = check_file(file)
+    result = load_and_check(file) if full_game else check_file(file)
     for idx in sorted(result.failures)[:show]:
         for msg in result.failures[idx][:3]:
             out.print(f"[red]record {idx}[/]: {msg}", highlight=False)
