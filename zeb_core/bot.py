@@ -1,6 +1,8 @@
 """The bot protocol (spec/bot-protocol.md) as a Python call: a request dict in, a reply dict out, never a raise.
 
-`zeb bot` (JSON lines) and `zeb serve` (HTTP) are thin transports over `BotSession.respond`.
+`zeb bot` (JSON lines) and `zeb serve` (HTTP) are thin transports over `BotSession.respond`. A request without a
+`version`, or with version 1, is version 1 and is answered here exactly as before; any other version goes to
+`bot_v2` (docs/bot-protocol-v2.md: the auction, then plays), which answers version 2 and refuses the rest.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from typing import IO
 
 import torch
 
+from zeb_core import bot_v2
+from zeb_core.fullgame.interface import Bidder
 from zeb_core.infoset import InfoState, InvalidRequest
 from zeb_core.players.base import Player, make_player
 
@@ -18,16 +22,41 @@ from zeb_core.players.base import Player, make_player
 class BotSession:
     """One player answering requests; worlds for hidden hands are drawn from a seeded RNG."""
 
-    def __init__(self, player: Player, seed: int = 0, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self, player: Player, seed: int = 0, device: torch.device | str = "cpu", bidder: Bidder | None = None
+    ) -> None:
         self.player = player
         self.rng = random.Random(seed)
         self.device = torch.device(device)
+        self.seed = seed
+        self.bidder = bidder  # version 2's auction; None: the default bidder, built when first asked to bid
 
     @classmethod
     def from_spec(cls, spec: str, seed: int = 0, device: str = "cpu") -> BotSession:
-        return cls(make_player(spec, device, seed), seed, device)
+        """A player spec (`heuristic`) or a full-game spec `BIDDER+PLAYER` (`baseline+heuristic`)."""
+        from zeb_core.fullgame.bidders import make_bidder
+
+        bidder_spec, player_spec = bot_v2.split_full_spec(spec)
+        bidder = make_bidder(bidder_spec, device, seed) if bidder_spec else None
+        return cls(make_player(player_spec, device, seed), seed, device, bidder)
+
+    def get_bidder(self) -> Bidder:
+        if self.bidder is None:
+            from zeb_core.fullgame.bidders import make_bidder
+
+            self.bidder = make_bidder(bot_v2.default_bidder_spec(), self.device, self.seed)
+        return self.bidder
 
     def respond(self, request: object) -> dict:
+        """Version 1 (no `version`, or 1) as before; other versions by `bot_v2`."""
+        if isinstance(request, dict) and "version" in request:
+            version = request["version"]
+            if type(version) is not int or version != 1:
+                return bot_v2.respond_v2(self, request)
+        return self.respond_play(request)
+
+    def respond_play(self, request: object) -> dict:
+        """A version-1 play request: the seat to move's domino, with its policy and value when the player has them."""
         try:
             info = InfoState.from_request(request)
             state = info.to_state(self.rng, self.device)

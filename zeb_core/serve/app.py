@@ -18,11 +18,25 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zeb_core.bot import BotSession
+from zeb_core.bot_v2 import split_full_spec
 from zeb_core.formats.weights import DEFAULT_NAME
 from zeb_core.players.base import SpecError
+from zeb_core.serve.fullgame import DEFAULT_TARGET, FullGame, FullGameStore
 from zeb_core.serve.game import HUMAN_SEAT, GameError, GameStore
 from zeb_core.serve.players import POLICY_NOTE, PlayerPool
-from zeb_core.serve.schema import MOVE_REQUEST, NEW_GAME_REQUEST, PLAY_REQUEST, body, errors
+from zeb_core.serve.schema import (
+    MOVE_ANY_REQUEST,
+    NEW_GAME_REQUEST,
+    PLAY_REQUEST,
+    BidBody,
+    DeclareBody,
+    DominoBody,
+    NewFullGame,
+    body,
+    errors,
+    model_schema,
+    parse,
+)
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 64 * 1024
@@ -85,6 +99,19 @@ def _bots(body: dict[str, Any], default: str) -> dict[int, str]:
     return bots
 
 
+def _parsed(model: type, body: Any) -> Any:
+    try:
+        return parse(model, body)
+    except ValueError as exc:
+        raise ClientError(str(exc)) from None
+
+
+def _wants_bidder(body: dict[str, Any]) -> bool:
+    """A request of another protocol version than 1 (version 2 bids and declares with a bidder)."""
+    version = body.get("version", 1)
+    return type(version) is not int or version != 1
+
+
 def create_app(
     default_player: str | None = None,
     store_url: str | None = None,
@@ -92,15 +119,19 @@ def create_app(
     device: str = "cpu",
     refresh_s: float = 30.0,
     max_games: int = 1000,
+    default_bidder: str | None = None,
 ) -> FastAPI:
     """The app; players are built on first use, and the default one right away so a bad spec fails at start.
 
-    No `default_player`: the store's best weights when there is a store with some, else heuristic."""
-    pool = PlayerPool(default_player, store_url, store_name, device, refresh_s)
+    No `default_player`: the store's best weights when there is a store with some, else heuristic. No
+    `default_bidder`: baseline where it exists, else random (the full game's bots are BIDDER+PLAYER)."""
+    pool = PlayerPool(default_player, store_url, store_name, device, refresh_s, default_bidder=default_bidder)
     pool.get(pool.default)  # raises SpecError for a bad --player
+    pool.get_bidder(pool.default_bidder)  # and for a bad --bidder
     games = GameStore(pool.get, max_games)
+    full_games = FullGameStore(pool.session, max_games)
     app = FastAPI(title="Zeb", description="Texas 42 bots: the bot protocol over HTTP and a page to play them.")
-    app.state.pool, app.state.games = pool, games
+    app.state.pool, app.state.games, app.state.full_games = pool, games, full_games
 
     @app.exception_handler(ClientError)
     async def _client_error(_: Request, exc: ClientError) -> JSONResponse:
@@ -118,7 +149,9 @@ def create_app(
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return _error(
-                f"there is no {request.url.path} here; see GET /v1/players, POST /v1/move, POST /v1/games", 404
+                f"there is no {request.url.path} here; see GET /v1/players, POST /v1/move, POST /v1/games, "
+                "POST /v1/full-games",
+                404,
             )
         response = _error(str(exc.detail), exc.status_code)
         if exc.status_code == 405:
@@ -145,20 +178,35 @@ def create_app(
         path: Annotated[
             list[str], Query(description="checkpoint folders or files to list too", max_length=MAX_PATHS)
         ] = [],  # noqa: B006 - FastAPI copies a Query default; it is never mutated
+        bidder: Annotated[
+            list[str], Query(description="bidder specs to list too (the full game)", max_length=MAX_PATHS)
+        ] = [],  # noqa: B006 - FastAPI copies a Query default; it is never mutated
     ) -> dict[str, Any]:
-        """The players the page offers; each `path=` adds that checkpoint's policy player (checked, or why not)."""
-        return {"default": pool.default, "players": pool.listing(path), "note": POLICY_NOTE}
+        """The players the page offers; each `path=` adds that checkpoint's policy player (checked, or why not).
 
-    @app.post("/v1/move", responses=errors(400, 413), openapi_extra=body(MOVE_REQUEST))
+        `bidders` are the full game's bidders (each `bidder=` adds that spec); a full-game bot is BIDDER+PLAYER."""
+        return {
+            "default": pool.default,
+            "players": pool.listing(path),
+            "note": POLICY_NOTE,
+            "default_bidder": pool.default_bidder,
+            "bidders": pool.bidder_listing(bidder),
+            "default_target": DEFAULT_TARGET,
+        }
+
+    @app.post("/v1/move", responses=errors(400, 413), openapi_extra=body(MOVE_ANY_REQUEST))
     async def move(request: Request, player: Annotated[str | None, Query(min_length=1)] = None) -> JSONResponse:
-        """The bot protocol: a request for the seat to move in, `{"play", "policy", "value"}` out."""
+        """The bot protocol: version 1 (a play: `{"play", "policy", "value"}` out) or version 2 (a bid, a
+        declaration or a play; docs/bot-protocol-v2.md). `player` may be BIDDER+PLAYER."""
         body = _object(await _json_body(request))
         spec = _spec(player, "player") or _spec(body.get("player"), "player")
 
         def answer() -> dict[str, Any]:
-            bot = pool.get(spec)
+            bidder_spec, player_spec = split_full_spec(spec) if spec else (None, None)
+            bot = pool.get(player_spec)
+            bidder = pool.get_bidder(bidder_spec) if bidder_spec or _wants_bidder(body) else None
             with pool.compute_lock:
-                return BotSession(bot, seed=0).respond(body)
+                return BotSession(bot, seed=0, bidder=bidder).respond(body)
 
         reply = await run_in_threadpool(answer)
         if "error" in reply:
@@ -199,6 +247,79 @@ def create_app(
                 return games.play(game_id, body["domino"]).view()
 
         return await run_in_threadpool(run)
+
+    # ------------------------------------------------------------ the full game: hands to `target` marks
+    @app.post(
+        "/v1/full-games",
+        responses=errors(400, 413),
+        openapi_extra=body(model_schema(NewFullGame), required=False),
+    )
+    async def new_full_game(request: Request) -> dict[str, Any]:
+        """Start a game to `target` marks (7): deal, and let the bots bid (and play) up to seat 0's first decision.
+
+        Bots are BIDDER+PLAYER specs (a player spec bids with the default bidder)."""
+        raw = _object(await _json_body(request, required=False))
+        req = _parsed(NewFullGame, raw)
+        bots = {seat: pool.full_spec(spec) for seat, spec in _bots(raw, "").items()}
+        target = DEFAULT_TARGET if req.target is None else req.target
+
+        def create() -> dict[str, Any]:
+            for spec in set(bots.values()):  # build (load weights) before taking the lock every move waits on
+                pool.session(spec, 0)
+            with pool.compute_lock:
+                return full_games.create(req.seed, bots, target, bool(req.forced_bid)).view()
+
+        return await run_in_threadpool(create)
+
+    @app.get("/v1/full-games/{game_id}", responses=errors(404))
+    def get_full_game(game_id: str) -> dict[str, Any]:
+        game = full_games.get(game_id)
+        with game.lock:
+            return game.view()
+
+    async def _act(game_id: str, action: Any) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            with pool.compute_lock:
+                game = full_games.act(game_id, action)
+                with game.lock:
+                    return game.view()
+
+        return await run_in_threadpool(run)
+
+    @app.post(
+        "/v1/full-games/{game_id}/bid",
+        responses=errors(400, 404, 409, 413, 422),
+        openapi_extra=body(model_schema(BidBody)),
+    )
+    async def full_bid(request: Request, game_id: str) -> dict[str, Any]:
+        """Seat 0 bids (`{"bid": 31}`, `{"bid": 84}` for 2 marks) or passes (`{"bid": 0}`); then the bots."""
+        req = _parsed(BidBody, _object(await _json_body(request)))
+        return await _act(game_id, lambda g: FullGame.bid_human(g, req.bid))
+
+    @app.post(
+        "/v1/full-games/{game_id}/declare",
+        responses=errors(400, 404, 409, 413, 422),
+        openapi_extra=body(model_schema(DeclareBody)),
+    )
+    async def full_declare(request: Request, game_id: str) -> dict[str, Any]:
+        """Seat 0, the auction's winner, names the declaration (0..9); then it leads."""
+        req = _parsed(DeclareBody, _object(await _json_body(request)))
+        return await _act(game_id, lambda g: FullGame.declare_human(g, req.decl))
+
+    @app.post(
+        "/v1/full-games/{game_id}/play",
+        responses=errors(400, 404, 409, 413, 422),
+        openapi_extra=body(model_schema(DominoBody)),
+    )
+    async def full_play(request: Request, game_id: str) -> dict[str, Any]:
+        """Seat 0 plays a domino; then the bots, up to seat 0's next turn or the end of the hand."""
+        req = _parsed(DominoBody, _object(await _json_body(request)))
+        return await _act(game_id, lambda g: FullGame.play_human(g, req.domino))
+
+    @app.post("/v1/full-games/{game_id}/next", responses=errors(404, 409))
+    async def full_next(game_id: str) -> dict[str, Any]:
+        """After a hand: the deal passes left and the next hand's auction starts."""
+        return await _act(game_id, FullGame.next_hand)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

@@ -16,7 +16,11 @@ from typing import Any
 
 import torch
 
+from zeb_core.bot import BotSession
+from zeb_core.bot_v2 import default_bidder_spec, split_full_spec
 from zeb_core.formats.weights import DEFAULT_NAME
+from zeb_core.fullgame.bidders import known_bidders, make_bidder
+from zeb_core.fullgame.interface import Bidder
 from zeb_core.players.base import Player, SpecError, make_player, parse_spec
 
 BUILTIN = {
@@ -48,6 +52,7 @@ class PlayerPool:
         device: torch.device | str = "cpu",
         refresh_s: float = 30.0,
         max_players: int = 32,
+        default_bidder: str | None = None,
     ) -> None:
         self.store_url = store_url
         self.store_name = store_name
@@ -60,6 +65,8 @@ class PlayerPool:
         self.compute_lock = threading.Lock()  # players keep RNG state; decide one request at a time
         self._listing: tuple[float, list[dict[str, Any]]] | None = None
         self.default = (default or "").strip() or self._store_default() or FALLBACK_DEFAULT
+        self._bidders: dict[str, Bidder] = {}
+        self.default_bidder = (default_bidder or "").strip() or default_bidder_spec()
 
     def _store_default(self) -> str | None:
         """The store's best weights, else its latest, as a spec; None without a store or weights in it."""
@@ -100,6 +107,58 @@ class PlayerPool:
             return make_player(spec, self.device, seed=0)
         except OSError as exc:  # a path the server may not read: the client's problem, said in one sentence
             raise SpecError(f"player spec {spec!r}: {exc.strerror or exc}") from None
+
+    def get_bidder(self, spec: str | None) -> Bidder:
+        """A bidder (the full game's auction), built once per spec like the players; SpecError for a bad one."""
+        spec = (spec or self.default_bidder).strip()
+        with self._lock:
+            if spec in self._bidders:
+                return self._bidders[spec]
+        try:
+            bidder = make_bidder(spec, self.device, seed=0)
+        except SpecError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bidder that cannot be built is the client's bad spec
+            raise SpecError(f"bidder spec {spec!r}: {exc}") from None
+        with self._lock:
+            if len(self._bidders) >= self.max_players:
+                self._bidders.pop(next(k for k in self._bidders if k != self.default_bidder), None)
+            return self._bidders.setdefault(spec, bidder)
+
+    def full_spec(self, spec: str | None) -> str:
+        """`BIDDER+PLAYER` for a full-game bot: a plain player spec bids with the default bidder."""
+        if spec is None or not spec.strip():
+            return f"{self.default_bidder}+{self.default}"
+        bidder, player = split_full_spec(spec)
+        return f"{bidder or self.default_bidder}+{player}"
+
+    def session(self, full_spec: str, seed: int) -> BotSession:
+        """A bot-protocol session for one seat of a full game (shared, cached bidder and player)."""
+        bidder, player = split_full_spec(full_spec)
+        return BotSession(self.get(player), seed, self.device, bidder=self.get_bidder(bidder))
+
+    def bidder_listing(self, extra: list[str] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]  # read-only
+        """Every bidder kind (available when it builds without parameters), the default, and `extra` specs."""
+        entries: list[dict[str, Any]] = []
+        specs = list(known_bidders()) + [self.default_bidder] + [e.strip() for e in extra if e.strip()]
+        helps = known_bidders()
+        for spec in dict.fromkeys(specs):
+            entry: dict[str, Any] = {
+                "spec": spec,
+                "label": spec,
+                "available": True,
+                "default": spec == self.default_bidder,
+            }
+            try:
+                entry["description"] = helps.get(spec) or self.get_bidder(spec).name
+                if spec in helps:
+                    self.get_bidder(spec)
+            except SpecError as exc:
+                entry.update(available=False, reason=str(exc))
+            if entry["default"]:
+                entry["label"] += " (server default)"
+            entries.append(entry)
+        return entries
 
     def built(self) -> list[tuple[str, Player]]:
         with self._lock:
