@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import torch
 
+from zeb_core.fullgame.bidders.net_bidder import net_bidder_from_spec
 from zeb_core.fullgame.bidders.random_bidder import random_bidder_from_spec
 from zeb_core.fullgame.interface import Bidder, BidderFactory, FullGamePlayer
 from zeb_core.players.interface import SpecError, parse_spec
 
 BIDDERS: dict[str, tuple[BidderFactory, str]] = {
     "random": (random_bidder_from_spec, "random[:pass=P,seed=S] passes with probability P, else a random legal bid"),
+    "net": (net_bidder_from_spec, "net:path=W[,temp=T] a trained BidNet: best expected marks, likeliest trump"),
 }
 
 

@@ -1,0 +1,216 @@
+"""Learning to bid: the view encoding, self-play examples, the BidNet's training step, its files, the net bidder."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from zeb_core.engine.deal import make_generator
+from zeb_core.formats.safe_io import FormatError
+from zeb_core.fullgame.auction import PASS, AuctionState, hand_marks, legal_bids
+from zeb_core.fullgame.bidders import make_bidder
+from zeb_core.fullgame.bidnet import VIEW_FEATURES, BidNet, encode_view, load_bidnet, save_bidnet
+from zeb_core.fullgame.bidtrain import BidTrainer, TrainConfig, bid_losses, train_standalone
+from zeb_core.fullgame.selfplay import SelfPlayConfig, bidder_points, deal_hands, play_hands, realised_marks
+from zeb_core.fullgame.views import auction_view
+from zeb_core.players.base import make_player
+from zeb_core.players.interface import SpecError
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """One intra-op thread: the small net gains nothing from more, and on a busy 2-core machine spinning threads
+    make it many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def heuristic():
+    return make_player("heuristic")
+
+
+@pytest.fixture(scope="module")
+def batch(heuristic):
+    torch.manual_seed(0)
+    return play_hands(BidNet(32), heuristic, 96, make_generator(3))
+
+
+def _auction_midway(n: int, seed: int):
+    gen = make_generator(seed)
+    hands, dealer, marks = deal_hands(n, gen, torch.device("cpu"))
+    auction = AuctionState.start(dealer)
+    for _ in range(2):
+        legal = auction.legal_mask()
+        auction.apply_bids(torch.multinomial(legal.float(), 1, generator=gen).squeeze(1))
+    return hands, auction, marks
+
+
+def test_view_encoding_hides_other_hands():
+    hands, auction, marks = _auction_midway(64, 1)
+    games = torch.arange(64)
+    seat = auction.current
+    x = encode_view(auction_view(auction, hands, games, marks))
+    assert x.shape == (64, VIEW_FEATURES) and x.dtype == torch.int64
+    # shuffle the dominoes of the three other seats among themselves: the seat's view must not change
+    other = hands.clone()
+    gen = torch.Generator().manual_seed(5)
+    for g in range(64):
+        rest = [s for s in range(4) if s != int(seat[g])]
+        pool = hands[g, rest].flatten()[torch.randperm(21, generator=gen)]
+        other[g, rest] = pool.view(3, 7).sort(dim=1).values
+    assert not torch.equal(other, hands)
+    assert torch.equal(encode_view(auction_view(auction, other, games, marks)), x)
+    # and it does depend on the seat's own hand, the bids and the score
+    assert torch.equal(x[:, :7], hands[games, seat])
+    assert not torch.equal(encode_view(auction_view(auction, hands, games, marks.flip(1))), x)
+
+
+def test_encoding_layout_bids_by_relative_seat():
+    auction = AuctionState.start(torch.tensor([0]))
+    hands = torch.arange(28).view(1, 4, 7)
+    auction.apply_bids(torch.tensor([PASS]))  # seat 1 passes
+    auction.apply_bids(torch.tensor([3]))  # seat 2 bids 32
+    x = encode_view(auction_view(auction, hands, torch.tensor([0]), torch.tensor([[2, 9]])))
+    # seat 3 speaks: itself not yet, left (seat 0) not yet, partner (seat 1) passed, right (seat 2) bid action 3
+    assert x[0, 7:11].tolist() == [0, 0, 1, 4]
+    assert x[0, 11].item() == 3  # third to speak
+    assert x[0, 12:14].tolist() == [7, 2]  # seat 3 is team 1 (9 clipped to 7), team 0 has 2
+
+
+def test_examples_targets_are_the_hands_real_outcomes(batch, heuristic):
+    ex, rec = batch
+    assert len(ex) == 4 * 96
+    won = rec.bidder >= 0
+    assert bool(won.any())
+    # the declared hand, replayed, gives the recorded points, and hand_marks the recorded marks
+    g = won.nonzero().flatten()
+    pts = bidder_points(rec.hands[g], rec.decl[g], rec.bidder[g], rec.value[g], heuristic)
+    team = rec.bidder[g] % 2
+    assert torch.equal(rec.team_points[g].gather(1, team.view(-1, 1)).squeeze(1), pts)
+    assert torch.equal(rec.team_points[g].sum(1), torch.full_like(pts, 42))
+    assert torch.equal(hand_marks(rec.team_points[g], rec.bidder[g], rec.value[g]), rec.gained[g])
+    assert int(rec.gained[~won].abs().sum()) == 0
+    # bid targets: the marks of the seat's own team, from its side
+    expect = realised_marks(rec, rec.bid_game, rec.bid_seat).float()
+    assert torch.equal(ex.bid_marks, expect)
+    for i in range(len(ex)):
+        game, seat = int(rec.bid_game[i]), int(rec.bid_seat[i])
+        b = int(rec.bidder[game])
+        if b < 0:
+            assert ex.bid_marks[i] == 0
+        else:
+            made = int(rec.gained[game, b % 2]) > 0
+            sign = 1 if made == (seat % 2 == b % 2) else -1
+            assert ex.bid_marks[i] == sign * (int(rec.value[game]) // 42 if rec.value[game] >= 42 else 1)
+    # bid actions are the recorded auction, and every one was legal
+    assert torch.equal(rec.bids[rec.bid_game, rec.bid_seat], ex.bid_action)
+    # declaration labels: every declaration played; the declared one is the hand's result
+    k = int(won.sum())
+    assert ex.decl_x.shape[0] == 2 * k
+    assert bool((ex.decl_points >= 0).all()) and bool((ex.decl_points <= 42).all())
+    declared = ex.decl_points[:k].gather(1, rec.decl[g].view(-1, 1)).squeeze(1)
+    assert torch.equal(declared, pts)
+    assert torch.equal(ex.decl_x[:k, :7].long(), rec.hands[g, rec.bidder[g]])
+    other_d = (rec.decl[g] + 1) % 10
+    assert torch.equal(ex.decl_points[:k].gather(1, other_d.view(-1, 1)).squeeze(1),
+                       bidder_points(rec.hands[g], other_d, rec.bidder[g], rec.value[g], heuristic))  # fmt: skip
+
+
+def test_one_decl_labels_only_the_declared(heuristic):
+    ex, _ = play_hands(BidNet(16), heuristic, 32, make_generator(4), SelfPlayConfig(all_decls=False))
+    assert bool(((ex.decl_points >= 0).sum(1) == 1).all())
+
+
+def test_auction_in_selfplay_is_legal_and_replays(batch):
+    _, rec = batch
+    auction = AuctionState.start(rec.dealer)
+    for _ in range(4):
+        a = rec.bids.gather(1, auction.current.view(-1, 1)).squeeze(1)
+        auction.apply_bids(a, check=True)  # raises on an illegal bid
+    assert torch.equal(auction.high_bidder, rec.bidder)
+
+
+def test_training_steps_lower_the_loss_on_a_fixed_batch(batch):
+    ex, _ = batch
+    torch.manual_seed(1)
+    net = BidNet(32)
+    trainer = BidTrainer(net, TrainConfig(lr=3e-3))
+    with torch.no_grad():
+        before = {k: float(v) for k, v in bid_losses(net, ex).items()}
+    for _ in range(60):
+        trainer.step(ex)
+    with torch.no_grad():
+        after = {k: float(v) for k, v in bid_losses(net, ex).items()}
+    assert after["decl"] < 0.9 * before["decl"]
+    assert after["q"] < 0.8 * before["q"]
+
+
+def test_save_load_round_trip_and_corruption_refused(tmp_path):
+    net = BidNet(24)
+    save_bidnet(net, tmp_path)
+    loaded, state = load_bidnet(tmp_path)
+    hands, auction, marks = _auction_midway(5, 2)
+    x = encode_view(auction_view(auction, hands, torch.arange(5), marks))
+    for a, b in zip(net.eval()(x), loaded(x), strict=True):
+        assert torch.equal(a, b)
+    assert "weights_sha256" in state
+    assert load_bidnet(tmp_path / "bidnet.safetensors")[0].hidden == 24
+    raw = bytearray((tmp_path / "bidnet.safetensors").read_bytes())
+    raw[-3] ^= 0x55
+    (tmp_path / "bidnet.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(FormatError, match="SHA-256"):
+        load_bidnet(tmp_path)
+    with pytest.raises(SpecError, match="SHA-256"):
+        make_bidder(f"net:path={tmp_path}")
+    with pytest.raises(SpecError, match="no BidNet"):
+        make_bidder(f"net:path={tmp_path / 'nothing'}")
+
+
+def test_load_refuses_a_foreign_shape(tmp_path):
+    net = BidNet(24)
+    save_bidnet(net, tmp_path)
+    cfg = (tmp_path / "bidnet-config.json").read_text().replace('"hidden": 24', '"hidden": 32')
+    (tmp_path / "bidnet-config.json").write_text(cfg)
+    with pytest.raises(FormatError, match="expected"):
+        load_bidnet(tmp_path)
+
+
+def test_net_bidder_bids_legally_and_explains(tmp_path):
+    save_bidnet(BidNet(24), tmp_path)
+    for spec in (f"net:path={tmp_path}", f"net:path={tmp_path},temp=1.0"):
+        bidder = make_bidder(spec)
+        gen = make_generator(9)
+        hands, dealer, marks = deal_hands(200, gen, torch.device("cpu"))
+        auction = AuctionState.start(dealer, forced_bid=True)
+        games = torch.arange(200)
+        for _ in range(4):
+            view = auction_view(auction, hands, games, marks)
+            decision = bidder.bid(view)
+            assert bool(view.legal.gather(1, decision.actions.view(-1, 1)).all())
+            assert len(decision.explanations) == 200 and "P(make" in decision.explanations[0]
+            auction.apply_bids(decision.actions, check=True)
+        assert not bool(auction.all_passed().any())  # forced dealer always bids
+        won = auction.needs_declaration().nonzero().flatten()
+        dview = auction_view(auction, hands, won, marks, declaring=True)
+        d = bidder.declare(dview)
+        assert bool(((d.decls >= 0) & (d.decls < 10)).all())
+        assert "P(make" in d.explanations[0]
+        auction.declare(d.decls, check=True)
+        assert bool(auction.done().all())
+
+
+def test_forced_dealer_never_passes_in_legal_bids():
+    legal = legal_bids(torch.tensor([0]), torch.tensor([True]))
+    assert not bool(legal[0, PASS]) and bool(legal[0, 1])
+
+
+def test_standalone_loop_saves_a_loadable_net(tmp_path):
+    res = train_standalone(0.02, tmp_path, hands_per_round=32, hidden=16, log=lambda _: None)
+    assert res["steps"] >= 1 and res["hands"] >= 32
+    _, state = load_bidnet(tmp_path)
+    assert state["step"] == res["steps"] and state["play_player"] == "heuristic"
+    res2 = train_standalone(0.01, tmp_path, hands_per_round=32, hidden=16, log=lambda _: None)
+    assert res2["steps"] > res["steps"]  # resumed
