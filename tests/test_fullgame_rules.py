@@ -54,7 +54,7 @@ def one_auction(*values: int, dealer: int = 0, forced: bool = False) -> AuctionS
 
 # ---------------------------------------------------------------- the auction's checks
 def test_doubles_table() -> None:
-    assert DOUBLES == tuple(domino_id(p, p) for p in range(7))
+    assert tuple(domino_id(p, p) for p in range(7)) == DOUBLES
 
 
 def test_a_bid_below_or_equal_to_the_high_bid_is_refused() -> None:
@@ -86,7 +86,7 @@ def test_a_declaration_out_of_range_is_refused() -> None:
     auction = one_auction(30, 0, 0, 0)
     assert bool(auction.needs_declaration())
     for bad in (-1, 10, 99):
-        with pytest.raises(IllegalDeclarationError, match="outside 0..9"):
+        with pytest.raises(IllegalDeclarationError, match=r"outside 0\.\.9"):
             auction.declare(torch.tensor([bad]))
     auction.declare(torch.tensor([9]))
     assert bool(auction.done()) and int(auction.decl) == 9
@@ -136,7 +136,7 @@ def test_the_driver_refuses_an_illegal_bid_from_a_bidder() -> None:
     # seat after seat bids 30: the second 30 does not top the first
     with pytest.raises(IllegalBidError, match="does not top the high bid 30"):
         play(fgp(FixedBidder(bid_action(30))), fgp(FixedBidder(bid_action(30))), n=2)
-    with pytest.raises(IllegalDeclarationError, match="outside 0..9"):
+    with pytest.raises(IllegalDeclarationError, match=r"outside 0\.\.9"):
         play(fgp(PassBidder(decl=12)), fgp(PassBidder(decl=12)), n=2, forced_bid=True)
 
 
