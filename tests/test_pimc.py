@@ -81,3 +81,65 @@ def test_decision_uses_no_hidden_information() -> None:
             assert moves[0] == moves[1], (plays, g)
             checked += 1
     assert checked >= 20
+
+
+def test_play_likelihood_matches_the_model_step_by_step() -> None:
+    """play_log_likelihood on the true deal = the sum of the model's log-probabilities of the scored seats' plays."""
+    from zeb_core.encoding import encode
+    from zeb_core.model.config import ModelConfig
+    from zeb_core.model.net import ZebNet
+    from zeb_core.players.inference import play_log_likelihood
+
+    torch.manual_seed(3)
+    model = ZebNet(ModelConfig.preset("small")).eval()
+    gen = make_generator(5)
+    state = deal_benchmark(6, gen)
+    scored = torch.zeros(6, 4, dtype=torch.bool)
+    scored[:, 1] = True
+    scored[:, 3] = True
+    expected = torch.zeros(6, dtype=torch.float64)
+    with torch.inference_mode():
+        for _ in range(13):
+            legal = state.legal_mask()
+            moves = torch.where(legal, torch.rand(legal.shape, generator=gen), -1.0).argmax(1)
+            obs, slots = encode(state, legal=legal, trim=True)
+            probs = torch.softmax(model(obs, slots)[0].double(), dim=1)
+            slot = (state.hand_of(state.current) == moves.view(-1, 1)).double().argmax(1)
+            p = probs.gather(1, slot.view(-1, 1)).squeeze(1)
+            p = 0.9 * p + 0.1 / slots.sum(1)
+            mine = scored.gather(1, state.current.view(-1, 1)).squeeze(1)
+            expected += torch.where(mine, p.log(), torch.zeros_like(p))
+            state.apply(moves, check=True)
+    got = play_log_likelihood(model, state, scored, floor=0.1)
+    assert torch.allclose(got.double(), expected, atol=1e-4)
+    assert bool((got < 0).all())
+
+
+def test_resample_follows_the_weights() -> None:
+    from zeb_core.players.inference import resample
+
+    gen = torch.Generator().manual_seed(0)
+    log_w = torch.full((2 * 8,), -1e9)
+    log_w[3] = 0.0  # group 0: only candidate 3 is possible
+    log_w[8:] = 0.0  # group 1: uniform
+    picks = resample(log_w, groups=2, per_group=8, keep=8, gen=gen)
+    assert picks[:8].tolist() == [3] * 8
+    assert sorted(picks[8:].tolist()) == list(range(8, 16))  # systematic: one of each when uniform
+
+
+def test_inferring_pimc_plays_legal_moves(tmp_path) -> None:
+    from zeb_core.model.checkpoint import init_checkpoint
+
+    init_checkpoint("small", tmp_path / "w", seed=1)
+    player = make_player(f"pimc:worlds=4,candidates=12,infer={tmp_path / 'w'}")
+    assert isinstance(player, PimcPlayer) and player.candidates == 12
+    gen = make_generator(2)
+    state = deal_benchmark(3, gen)
+    _random_play(state, 9, gen)
+    for _ in range(8):
+        legal = state.legal_mask()
+        moves = player.decide(state, legal, torch.arange(3)).moves
+        assert bool(legal.gather(1, moves.view(-1, 1)).all())
+        state.apply(moves, check=True)
+    with pytest.raises(SpecError):
+        make_player(f"pimc:infer={tmp_path / 'w'},infer_seats=everyone")

@@ -25,9 +25,11 @@ import torch
 
 from zeb_core.engine.dominoes import COUNT, N_DOMINOES, PIP_SUM, TABLES
 from zeb_core.engine.state import GameState
+from zeb_core.model.net import ZebNet
 from zeb_core.players.interface import Decision, SpecError, pop_param, reject_unknown
 
 OBJECTIVES = ("win", "points")
+INFER_SEATS = ("partner", "others")  # whose past plays weigh the worlds (the opponents only help against models)
 TIEBREAKS = ("points", "heuristic", "first")
 _TIE_EPS = 1e-9
 
@@ -44,16 +46,32 @@ def heuristic_scores(state: GameState, games: torch.Tensor) -> np.ndarray:
 class PimcPlayer:
     """Samples worlds for the seat to move and plays the move with the best mean exact value over them."""
 
-    def __init__(self, worlds: int, objective: str = "win", tiebreak: str = "points", seed: int = 0) -> None:
+    def __init__(
+        self,
+        worlds: int,
+        objective: str = "win",
+        tiebreak: str = "points",
+        seed: int = 0,
+        infer: ZebNet | None = None,
+        candidates: int = 0,
+        infer_seats: str = "partner",
+        floor: float = 0.05,
+    ) -> None:
         if worlds < 1:
             raise SpecError(f"worlds={worlds} must be at least 1")
         if objective not in OBJECTIVES:
             raise SpecError(f"objective={objective!r} must be one of {', '.join(OBJECTIVES)}")
         if tiebreak not in TIEBREAKS:
             raise SpecError(f"tiebreak={tiebreak!r} must be one of {', '.join(TIEBREAKS)}")
+        if infer_seats not in INFER_SEATS:
+            raise SpecError(f"infer_seats={infer_seats!r} must be one of {', '.join(INFER_SEATS)}")
         self.worlds, self.objective, self.tiebreak = worlds, objective, tiebreak
         self.rng = random.Random(seed)
-        self.name = f"pimc(worlds={worlds}, {objective})"
+        self.gen = torch.Generator().manual_seed(seed)
+        self.infer, self.infer_seats, self.floor = infer, infer_seats, floor
+        self.candidates = max(candidates or 4 * worlds, worlds) if infer is not None else worlds
+        extra = f", infer {infer_seats} over {self.candidates}" if infer is not None else ""
+        self.name = f"pimc(worlds={worlds}, {objective}{extra})"
         self.decisions = 0  # searched (non-forced) decisions so far
 
     def decide(self, state: GameState, legal: torch.Tensor, games: torch.Tensor) -> Decision:
@@ -76,11 +94,10 @@ class PimcPlayer:
 
     def _mean_values(self, state: GameState, games: torch.Tensor, legal: np.ndarray) -> np.ndarray:
         """[n, 28] the primary mean over worlds, with ties among the best moves broken into distinct values."""
-        from zeb_core.mcts.worlds import sample_worlds
         from zeb_core.solver import Positions, move_values
 
         w = self.worlds
-        positions = Positions.from_state(sample_worlds(state, games, w, self.rng))
+        positions = Positions.from_state(self._sample(state, games))
         mean = move_values(positions, self.objective).reshape(len(games), w, N_DOMINOES).mean(1)
         best = np.nanmax(mean, axis=1, keepdims=True)
         tied = legal & (mean >= best - _TIE_EPS)
@@ -100,11 +117,34 @@ class PimcPlayer:
         rank = np.argsort(np.argsort(np.where(tied, second, -np.inf), axis=1), axis=1)
         return np.where(tied & multi[:, None], best + 0.5 * (rank + 1) / (N_DOMINOES + 1), mean)
 
+    def _sample(self, state: GameState, games: torch.Tensor) -> GameState:
+        """`worlds` deals per game: uniform, or drawn from more candidates by the play model's likelihood."""
+        from zeb_core.mcts.worlds import sample_worlds
+        from zeb_core.players.inference import play_log_likelihood, resample
+
+        if self.infer is None:
+            return sample_worlds(state, games, self.worlds, self.rng)
+        cands = sample_worlds(state, games, self.candidates, self.rng)
+        rel = (torch.arange(4).view(1, -1) - cands.current.view(-1, 1)) % 4  # 0 the mover, 2 the partner
+        scored = rel == 2 if self.infer_seats == "partner" else rel != 0
+        log_w = play_log_likelihood(self.infer, cands, scored, self.floor)
+        return cands.index(resample(log_w, len(games), self.candidates, self.worlds, self.gen))
+
 
 def pimc_from_spec(params: dict[str, str], device: torch.device, seed: int) -> PimcPlayer:
     worlds = pop_param(params, "worlds", int, 16)
     seed = pop_param(params, "seed", int, seed)
     objective = pop_param(params, "objective", str, "win")
     tiebreak = pop_param(params, "tiebreak", str, "points")
+    infer_path = params.pop("infer", None)
+    candidates = pop_param(params, "candidates", int, 0)
+    infer_seats = pop_param(params, "infer_seats", str, "partner")
+    floor = pop_param(params, "floor", float, 0.05)
     reject_unknown("pimc", params)
-    return PimcPlayer(worlds, objective, tiebreak, seed)
+    model = None
+    if infer_path is not None:
+        from zeb_core.model.checkpoint import load_model
+
+        model, _ = load_model(infer_path, device)
+        model.eval()
+    return PimcPlayer(worlds, objective, tiebreak, seed, model, candidates, infer_seats, floor)

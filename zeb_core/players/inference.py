@@ -1,0 +1,62 @@
+"""Which sampled worlds the plays so far make likely: a play model's likelihood of the seats' past plays.
+
+Uniform worlds (`mcts.worlds.sample_worlds`) are right when the other seats play at random, but a partner who
+plays well signals its hand: a partner that did not cover a trick with the 6-6 probably does not hold it. For
+each world we replay the hand from its deal and score every past play of the chosen seats with a play model (the
+policy network), so a world's weight is the product of those probabilities: the posterior over deals under the
+assumption that those seats play like the model. `resample` then keeps worlds in proportion to their weight.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from zeb_core.encoding import encode
+from zeb_core.engine.state import GameState
+from zeb_core.model.net import ZebNet
+
+
+@torch.inference_mode()
+def play_log_likelihood(model: ZebNet, worlds: GameState, scored: torch.Tensor, floor: float = 0.05) -> torch.Tensor:
+    """[W] the log-probability, under `model`, of the past plays of the seats `scored` [W, 4] (bool) in each world.
+
+    Each probability is mixed with the uniform one over that play's legal dominoes (weight `floor`), so one
+    surprising play (a seat that does not play like the model) lowers a world's weight without ruling it out.
+    """
+    n = worlds.batch_size
+    replay = GameState.from_deal(worlds.hands, worlds.decl, worlds.bidder, worlds.bid, worlds.leader, validate=False)
+    total = torch.zeros(n, dtype=torch.float32, device=worlds.device)
+    steps = int(worlds.n_plays.max()) if n else 0
+    for i in range(steps):
+        seat = worlds.history_seat[:, i]
+        pending = i < worlds.n_plays
+        rows = (pending & scored.gather(1, seat.clamp(min=0).view(-1, 1)).squeeze(1)).nonzero().flatten()
+        legal = replay.legal_mask()
+        if rows.numel():
+            sub = replay.index(rows)
+            obs, slots = encode(sub, legal=legal[rows], trim=True)
+            logits, _ = model(obs, slots)
+            probs = torch.softmax(logits.float(), dim=1)
+            n_legal = slots.sum(1).clamp(min=1)
+            hand = sub.hand_of(sub.current)
+            played_slot = (hand == worlds.history[rows, i].view(-1, 1)).float().argmax(1)
+            p = probs.gather(1, played_slot.view(-1, 1)).squeeze(1)
+            p = (1.0 - floor) * p + floor / n_legal
+            total[rows] += torch.log(p.clamp(min=1e-12))
+        replay.apply(torch.where(pending, worlds.history[:, i], torch.zeros_like(seat)), check=False)
+    return total
+
+
+def resample(log_weights: torch.Tensor, groups: int, per_group: int, keep: int, gen: torch.Generator) -> torch.Tensor:
+    """Row indices of `keep` worlds per group, drawn in proportion to the weights within each group.
+
+    log_weights: [groups * per_group] game-major (the layout of `sample_worlds`); systematic resampling, so a
+    world of weight w is kept about keep * w times and uniform weights keep an even spread of the candidates.
+    """
+    lw = log_weights.view(groups, per_group).double()
+    w = torch.softmax(lw, dim=1)
+    cdf = w.cumsum(1)
+    cdf[:, -1] = 1.0
+    u = (torch.rand(groups, 1, generator=gen, dtype=torch.float64) + torch.arange(keep).view(1, -1)) / keep
+    picks = torch.searchsorted(cdf, u.to(cdf.device)).clamp(max=per_group - 1)
+    return (picks + torch.arange(groups, device=picks.device).view(-1, 1) * per_group).flatten()
