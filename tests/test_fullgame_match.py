@@ -149,6 +149,9 @@ def _tamper(records: list[dict], how: str) -> tuple[int, str]:
     if how == "jump":
         hand["bids"] = [42, 168, 0, 0]
         return h, "at most one mark above"
+    if how == "winner":
+        hand["winner"] = (hand["winner"] + 1) % 4
+        return h, "in the engine"
     if how == "decl":
         hand["decl"] = 11
         return h, "outside 0..9"
@@ -171,7 +174,7 @@ def _tamper(records: list[dict], how: str) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize(
-    "how", ["play", "bid", "jump", "decl", "marks", "points", "dealer", "extra hand", "missing hand"]
+    "how", ["play", "bid", "jump", "winner", "decl", "marks", "points", "dealer", "extra hand", "missing hand"]
 )
 def test_a_tampered_game_is_reported_with_its_line_and_hand(how: str, match: FullMatchResult, tmp_path: Path) -> None:
     records = copy.deepcopy(match.records)

@@ -200,8 +200,8 @@ def _check_hand(batch: list[_Game], h: int, forced: bool, result: ReplayResult, 
                                 f"by {_who(winner[j], value[j])} in the engine")  # fmt: skip
             ok[j] = False
         elif winner[j] < 0:
-            if hd["plays"] or hd["team_points"] != [0, 0] or hd["marks"] != [0, 0]:
-                _fail(result, g, h, "all passed (a redeal) but the record has plays, points or marks")
+            if hd["decl"] is not None or hd["plays"] or hd["team_points"] != [0, 0] or hd["marks"] != [0, 0]:
+                _fail(result, g, h, "all passed (a redeal) but the record has a declaration, plays, points or marks")
         elif hd["decl"] is None or not 0 <= hd["decl"] < N_DECLS:
             _fail(result, g, h, _decl_error(auction, j, hd["decl"]))
             ok[j] = False
@@ -288,6 +288,9 @@ def _check_shape(rec: Any) -> None:
     _int(rec, "first_dealer", 0, N_SEATS - 1)
     _int_list(rec, "final_marks", 2, 0, 10**6)
     _int(rec, "winner", 0, 1)
+    teams = rec.get("teams", ["", ""])
+    if not isinstance(teams, list) or len(teams) != 2 or not all(isinstance(t, str) for t in teams):
+        raise ValueError("teams, when present, must be a list of 2 names")
     hands = rec.get("hands")
     if not isinstance(hands, list) or not hands:
         raise ValueError("hands must be a non-empty list")
