@@ -7,6 +7,7 @@ recorded, and the rules are read back from the records.
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 import torch
@@ -28,7 +29,7 @@ from zeb_core.fullgame.auction import (
 from zeb_core.fullgame.bidders import make_bidder
 from zeb_core.fullgame.game import GameTooLongError, deals_from_generator, play_full_games
 from zeb_core.fullgame.interface import AuctionView, FullGamePlayer
-from zeb_core.fullgame.replay import game_records
+from zeb_core.fullgame.replay import game_records, load_and_check, write_games
 from zeb_core.players import make_player
 
 
@@ -166,7 +167,7 @@ def test_bidders_that_always_pass_never_end_a_game() -> None:
         play(fgp(PassBidder()), fgp(PassBidder()), n=2, max_hands=12)
 
 
-def test_forced_bid_makes_the_dealer_bid_and_no_hand_is_redealt() -> None:
+def test_forced_bid_makes_the_dealer_bid_and_no_hand_is_redealt(tmp_path: Path) -> None:
     games, records = play(fgp(PassBidder()), fgp(PassBidder()), n=8, forced_bid=True, target_marks=3)
     assert int(games.redeals.sum()) == 0
     for rec in records:
@@ -179,6 +180,16 @@ def test_forced_bid_makes_the_dealer_bid_and_no_hand_is_redealt() -> None:
     assert int(games.redeals.sum()) == 0
     forced = [h for r in records for h in r["hands"] if h["bids"][:3] == [0, 0, 0]]
     assert len(forced) > 10 and all(h["bids"][3] > 0 for h in forced)
+    # the replay check knows the rule too: a recorded all-pass in a forced_bid game is refused
+    path = tmp_path / "forced.jsonl"
+    write_games(path, records)
+    assert load_and_check(path).failed == 0
+    g, h = next((i, h) for i, r in enumerate(records) for h, hd in enumerate(r["hands"]) if hd["bids"][:3] == [0, 0, 0])
+    records[g]["hands"][h]["bids"] = [0, 0, 0, 0]
+    write_games(path, records)
+    failures = load_and_check(path).failures
+    assert list(failures) == [g] and f"hand {h + 1}: bid 4" in failures[g][0], failures
+    assert "the dealer must bid" in failures[g][0]
 
 
 # ---------------------------------------------------------------- marks and the game's end
