@@ -9,7 +9,7 @@ const COUNT = { 20: 10, 25: 10, 15: 5, 11: 5, 8: 5 };
 const name = (d) => `${PIECES[d][0]}-${PIECES[d][1]}`;
 const $ = (sel) => document.querySelector(sel);
 
-let game = null;
+let game = null; // a hand (mode "hand", /v1/games) or a whole game to N marks (mode "full", /v1/full-games)
 let busy = false;
 let replayIndex = 0;
 
@@ -75,8 +75,9 @@ async function api(method, path, body) {
 
 async function loadPlayers() {
   // A page opened as /?path=runs/x/model also offers that checkpoint (the server checks it).
-  const paths = new URLSearchParams(location.search).getAll("path");
-  const query = paths.map((p) => `path=${encodeURIComponent(p)}`).join("&");
+  // ?bidder=SPEC offers that bidder too; ?mode=game starts in the full-game mode.
+  const params = new URLSearchParams(location.search);
+  const query = ["path", "bidder"].flatMap((k) => params.getAll(k).map((p) => `${k}=${encodeURIComponent(p)}`)).join("&");
   const data = await api("GET", "/v1/players" + (query ? `?${query}` : ""));
   for (const id of ["partner", "opponents"]) {
     const sel = document.getElementById(id);
@@ -88,7 +89,25 @@ async function loadPlayers() {
       sel.add(opt);
     }
   }
+  const bsel = document.getElementById("bidder");
+  bsel.innerHTML = "";
+  for (const b of data.bidders || []) {
+    const opt = new Option(b.label + (b.available ? "" : " — unavailable"), b.spec, false, b.spec === data.default_bidder);
+    opt.disabled = !b.available;
+    opt.title = b.available ? (b.description || b.spec) : (b.reason || "not available");
+    bsel.add(opt);
+  }
+  if (params.get("mode") === "game") $("#mode").value = "game";
+  onMode();
   document.getElementById("setup").title = data.note;
+}
+
+const fullMode = () => $("#mode").value === "game";
+const full = () => game && game.mode === "full";
+
+function onMode() {
+  document.body.classList.toggle("mode-game", fullMode());
+  $("#deal-label").textContent = fullMode() ? "New game" : "Deal";
 }
 
 async function deal() {
@@ -96,12 +115,37 @@ async function deal() {
   const seedText = $("#seed").value.trim();
   const body = { partner: $("#partner").value || undefined, opponents: $("#opponents").value || undefined };
   if (seedText !== "") body.seed = Number(seedText);
+  if (fullMode()) {
+    const bidder = $("#bidder").value;
+    if (bidder) for (const k of ["partner", "opponents"]) if (body[k]) body[k] = `${bidder}+${body[k]}`;
+    const target = $("#target").value.trim();
+    if (target !== "") body.target = Number(target);
+    body.forced_bid = $("#forced-bid").checked;
+    await call(() => api("POST", "/v1/full-games", body), true);
+    return;
+  }
   await call(() => api("POST", "/v1/games", body), true);
 }
 
 async function play(d) {
   if (busy || !game || !game.your_turn || !game.legal.includes(d)) return;
-  await call(() => api("POST", `/v1/games/${game.id}/play`, { domino: d }));
+  const base = full() ? "/v1/full-games" : "/v1/games";
+  await call(() => api("POST", `${base}/${game.id}/play`, { domino: d }));
+}
+
+async function bid(value) {
+  if (busy || !full() || !game.your_bid) return;
+  await call(() => api("POST", `/v1/full-games/${game.id}/bid`, { bid: value }));
+}
+
+async function declare(decl) {
+  if (busy || !full() || !game.your_declaration) return;
+  await call(() => api("POST", `/v1/full-games/${game.id}/declare`, { decl }));
+}
+
+async function nextHand() {
+  if (busy || !full() || game.phase !== "hand_over") return;
+  await call(() => api("POST", `/v1/full-games/${game.id}/next`));
 }
 
 async function call(fn, fresh = false) {
@@ -120,7 +164,12 @@ async function call(fn, fresh = false) {
   }
 }
 
-const stateName = () => (game.done ? "done" : game.your_turn ? "your-turn" : "waiting");
+const FULL_STATES = { bid: "your-bid", declare: "your-decl", play: "your-turn" };
+function stateName() {
+  if (game.done) return "done";
+  if (full()) return game.phase === "hand_over" ? "hand-over" : game.your_turn ? FULL_STATES[game.phase] : "waiting";
+  return game.your_turn ? "your-turn" : "waiting";
+}
 
 // ---------------------------------------------------------------- rendering
 function setStatus(text, error = false) {
@@ -131,6 +180,10 @@ function setStatus(text, error = false) {
 
 function render() {
   const g = game;
+  document.body.classList.toggle("full-game", full());
+  for (const id of ["marks-board", "auction"]) $(`#${id}`).hidden = !full();
+  $("#bidbox").hidden = true;
+  if (full()) return renderFull(g);
   const table = $("#table");
   table.dataset.gameId = g.id;
   table.dataset.seed = String(g.seed);
@@ -339,6 +392,166 @@ function stepReplay(delta) {
   renderReplay();
 }
 
+// ---------------------------------------------------------------- the full game
+const TEAM_NAMES = ["Us", "Them"];
+
+function renderFull(g) {
+  const table = $("#table");
+  table.dataset.gameId = g.id;
+  table.dataset.seed = String(g.seed);
+  table.dataset.nPlays = String(g.n_plays);
+  table.dataset.nActions = String(g.n_actions);
+  table.dataset.phase = g.phase;
+  // The play-phase pieces draw from a hand-shaped view: playable only in the play phase.
+  const h = { ...g, your_turn: g.your_turn && g.phase === "play", contract: g.contract || { decl: 9 } };
+  renderSeatsFull(g);
+  renderTrick(h);
+  renderHand(h);
+  renderMarks(g);
+  renderAuction(g);
+  renderContractFull(g);
+  renderScore(h);
+  renderLog(h);
+  renderBidbox(g);
+  renderFullResult(g);
+  $("#replay").hidden = true;
+  setStatus(fullStatus(g));
+}
+
+function fullStatus(g) {
+  if (g.done) return g.result.summary;
+  if (g.phase === "hand_over") return g.hand_result.summary;
+  const high = g.auction.high ? `the high bid is ${g.auction.high_name} (${SEATS[g.auction.high_bidder]})` : "no bid yet";
+  if (g.your_bid) return `Your bid — ${high}.` + (g.legal_bids.some((b) => b.bid === 0) ? "" : " You must bid (forced bid).");
+  if (g.your_declaration) return `You won the auction with ${g.auction.high_name}: name trumps.`;
+  if (g.phase === "play" && g.your_turn) return g.trick.length ? `Your turn — follow ${ledText(g)}.` : "Your lead — play any domino.";
+  return `Waiting for ${SEATS[g.to_act]}…`;
+}
+
+function renderSeatsFull(g) {
+  const bids = {};
+  for (const b of g.auction.bids) bids[b.seat] = b;
+  for (let s = 0; s < 4; s++) {
+    const el = document.getElementById(`seat-${s}`);
+    el.innerHTML = "";
+    el.classList.toggle("to-move", g.to_act === s);
+    el.classList.toggle("bidder", !!g.contract && g.contract.bidder === s);
+    const label = document.createElement("div");
+    label.className = "seat-label";
+    const who = s === 0 ? "You" : `${SEATS[s]} <span class="bot">${escapeHtml(shortSpec(g.bots[String(s)]))}</span>`;
+    let badge = "";
+    if (g.contract && g.contract.bidder === s) badge = ` <span class="badge">bid ${escapeHtml(g.contract.bid_name)}</span>`;
+    else if (!g.contract && bids[s]) badge = ` <span class="badge">${escapeHtml(bids[s].name)}</span>`;
+    const dealer = g.dealer === s ? ' <span class="dealer" title="dealer">D</span>' : "";
+    label.innerHTML = `<span class="team-dot team${s % 2}"></span>${who}${dealer}${badge}`;
+    el.appendChild(label);
+    if (s !== 0) el.appendChild(backsEl(g.hand_counts[s]));
+  }
+}
+
+function renderMarks(g) {
+  $("#marks-0").textContent = g.marks[0];
+  $("#marks-1").textContent = g.marks[1];
+  $("#marks-target").textContent = `· to ${g.target}${g.forced_bid ? " · forced bid" : ""}`;
+  $("#hand-number").textContent = g.hand_number;
+  $("#dealer-name").textContent = SEATS[g.dealer];
+  const list = $("#hand-history");
+  list.innerHTML = "";
+  for (const h of g.history) {
+    const li = document.createElement("li");
+    li.dataset.hand = String(h.hand);
+    li.textContent = `Hand ${h.hand}: ${h.summary} (${h.marks[0]}–${h.marks[1]})`;
+    list.appendChild(li);
+  }
+  list.scrollTop = list.scrollHeight;
+}
+
+function renderAuction(g) {
+  const log = $("#auction-log");
+  log.innerHTML = "";
+  for (const b of g.auction.bids) {
+    const li = document.createElement("li");
+    li.dataset.seat = String(b.seat);
+    const said = b.bid === 0 ? "passes" : `bids <span class="bid-name">${escapeHtml(b.name)}</span>`;
+    const line = b.seat === 0 ? "" : b.explanation || `${SEATS[b.seat]} ${b.bid === 0 ? "passes" : "bids " + b.name}.`;
+    li.innerHTML = `<span class="who team${b.seat % 2}">${SEATS[b.seat]}</span> ${said}` +
+      (line ? `<span class="explain">${escapeHtml(line)}</span>` : "");
+    log.appendChild(li);
+  }
+  if (!g.auction.bids.length) log.innerHTML = `<li class="muted">${SEATS[(g.dealer + 1) % 4]} speaks first.</li>`;
+}
+
+function renderContractFull(g) {
+  const box = $("#contract");
+  const c = g.contract;
+  if (!c) {
+    box.innerHTML = `<h2>Contract</h2><p class="muted">Bidding… · seed <code>${g.seed}</code></p>`;
+    box.dataset.decl = "";
+    return;
+  }
+  const team = c.bidder_team === 0 ? "us" : "them";
+  const why = c.bidder === 0 ? "" : c.explanation || `${SEATS[c.bidder]} names ${c.decl_name}.`;
+  box.innerHTML = `<h2>Contract</h2>
+    <div class="contract-line"><span class="big">${escapeHtml(c.bid_name)}</span><span class="decl">${escapeHtml(c.decl_name)}</span></div>
+    <p class="muted"><strong>${SEATS[c.bidder]}</strong> (${team}) needs ${c.points_needed} points for
+    ${c.marks_at_stake} mark${c.marks_at_stake > 1 ? "s" : ""} and leads</p>` +
+    (why ? `<p class="muted explain" id="decl-explanation">${escapeHtml(why)}</p>` : "");
+  box.dataset.decl = String(c.decl);
+}
+
+function button(text, cls, data, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = cls;
+  b.textContent = text;
+  for (const [k, v] of Object.entries(data)) b.dataset[k] = String(v);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function renderBidbox(g) {
+  const box = $("#bidbox");
+  box.innerHTML = "";
+  if (g.your_bid) {
+    for (const b of g.legal_bids) {
+      const cls = b.bid === 0 ? "pass" : b.bid >= 42 ? "mark" : "points";
+      box.appendChild(button(b.bid === 0 ? "Pass" : b.name, `bid-btn ${cls}`, { bid: b.bid }, () => bid(b.bid)));
+    }
+  } else if (g.your_declaration) {
+    for (const d of g.declarations) box.appendChild(button(d.name, "decl-btn", { decl: d.decl }, () => declare(d.decl)));
+  } else if (g.phase === "hand_over") {
+    box.appendChild(button("Next hand", "next", { next: 1 }, nextHand));
+  }
+  box.hidden = !box.children.length;
+  const first = box.querySelector("button.next, button.decl-btn, button.points, button.pass");
+  if (first) first.focus({ preventScroll: true });
+}
+
+function renderFullResult(g) {
+  const res = $("#result");
+  res.hidden = !g.done && !g.hand_result;
+  if (res.hidden) return;
+  if (g.done) {
+    const r = g.result;
+    res.className = `card result ${r.you_won ? "won" : "lost"}`;
+    res.innerHTML = `<h2>Game over</h2><div class="outcome">${r.you_won ? "You won the game!" : "You lost the game"}</div>
+      <p><span id="result-marks">${r.marks[0]}–${r.marks[1]}</span> marks in ${r.hands_played} hands</p>
+      <p class="muted">${escapeHtml(r.summary)}</p>
+      <button type="button" class="primary" id="again">New game <kbd>N</kbd></button>`;
+    res.dataset.marks0 = String(r.marks[0]);
+    res.dataset.marks1 = String(r.marks[1]);
+    $("#again").addEventListener("click", deal);
+    return;
+  }
+  const h = g.hand_result;
+  const ours = h.marks_gained[0] > 0;
+  res.className = `card result ${ours ? "won" : "lost"}`;
+  res.innerHTML = `<h2>Hand ${h.hand}</h2><div class="outcome">${TEAM_NAMES[ours ? 0 : 1]} +${Math.max(...h.marks_gained)}</div>
+    <p><span id="result-points">${h.team_points[0]}–${h.team_points[1]}</span> · bid
+    <strong id="result-contract">${h.made ? "made" : "set"}</strong></p>
+    <p class="muted">${escapeHtml(h.summary)}</p>`;
+}
+
 // ---------------------------------------------------------------- keyboard
 function onKey(e) {
   if (e.target.matches("input, select, textarea") || e.ctrlKey || e.metaKey || e.altKey) return;
@@ -363,6 +576,7 @@ function onKey(e) {
 
 // ---------------------------------------------------------------- start
 document.getElementById("setup").addEventListener("submit", (e) => { e.preventDefault(); deal(); });
+$("#mode").addEventListener("change", onMode);
 document.getElementById("show-thinking").addEventListener("change", (e) => document.body.classList.toggle("thinking-on", e.target.checked));
 $("#replay-prev").addEventListener("click", () => stepReplay(-1));
 $("#replay-next").addEventListener("click", () => stepReplay(1));
