@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from typing import Any
 
 
 class StopFlag:
@@ -12,7 +13,7 @@ class StopFlag:
 
     def __init__(self) -> None:
         self.event = threading.Event()
-        self.previous: dict[int, object] = {}
+        self.previous: dict[int, Any] = {}  # what signal.signal returned: a handler, an int or None
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -25,7 +26,7 @@ class StopFlag:
 
     def restore(self) -> None:
         for sig, handler in self.previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+            signal.signal(sig, handler)
 
     def __bool__(self) -> bool:
         return self.event.is_set()

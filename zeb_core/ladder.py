@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import torch
+
 from zeb_core.formats.weights import WeightsBundle
 from zeb_core.model.checkpoint import model_from_bundle
 from zeb_core.players import make_player
@@ -84,7 +86,7 @@ def ladder_player(entry: LadderEntry, device: str, seed: int) -> Any:
     if entry.kind == "baseline":
         return make_player(entry.spec, device, seed)
     assert entry.bundle is not None
-    return PolicyPlayer(model_from_bundle(entry.bundle, device), device, name=entry.label)  # type: ignore[arg-type]  # checked at run time
+    return PolicyPlayer(model_from_bundle(entry.bundle, device), torch.device(device), name=entry.label)
 
 
 __all__ = ["LadderEntry", "ladder_entries", "ladder_player"]

@@ -9,14 +9,23 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 log = logging.getLogger("zeb.wandb")
 
 
-def wandb_mode() -> str:
-    if os.environ.get("WANDB_MODE"):
-        return os.environ["WANDB_MODE"]
+WandbMode = Literal["online", "offline", "disabled", "shared"]
+WANDB_MODES: tuple[WandbMode, ...] = get_args(WandbMode)
+
+
+def wandb_mode() -> WandbMode:
+    """WANDB_MODE (one of wandb's modes, else a clear error), else online with an API key, else offline."""
+    raw = os.environ.get("WANDB_MODE")
+    if raw:
+        for mode in WANDB_MODES:
+            if raw == mode:
+                return mode
+        raise ValueError(f"WANDB_MODE={raw!r} is not one of {', '.join(WANDB_MODES)}")
     if os.environ.get("WANDB_API_KEY"):
         return "online"
     return "offline"
@@ -36,7 +45,7 @@ class WandbLogger:
                 project=project,
                 name=run_name,
                 config=config,
-                mode=mode,  # type: ignore[arg-type]  # checked at run time
+                mode=mode,
                 dir=str(folder) if folder else None,
                 reinit="create_new",
                 settings=wandb.Settings(silent=True, console="off"),

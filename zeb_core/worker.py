@@ -8,6 +8,7 @@ and retry (with backoff and a log line), never die.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import socket
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from zeb_core.device import resolve_device
 from zeb_core.formats.examples import encode_examples, sanitize_worker_id
 from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle
+from zeb_core.fullgame.bid_learning import WorkerBids
 from zeb_core.mcts.config import SearchConfig
 from zeb_core.mcts.evaluator import Evaluator
 from zeb_core.model.checkpoint import model_from_bundle
@@ -89,6 +91,13 @@ class WorkerSettings(BaseModel):
     """How long to wait for a learner's first push before giving up."""
     search: SearchConfig = Field(default_factory=SearchConfig)
     """How moves are searched and examples labelled (zeb_core/mcts/config.py)."""
+    full_game: bool = False
+    """The full game (issue 16): each batch deals and bids `bid_hands_per_batch` hands with the store's newest
+    BidNet (namespace NAME-bid), uploads their bid examples there, and plays the won hands with their real
+    contract for the play examples (search.value_target must be contract)."""
+    bid_hands_per_batch: int = 256
+    """With full_game: hands dealt and bid per batch (their bid examples); the first games_per_batch won ones
+    are the games played by the teacher."""
     # How long the process runs: read by the worker flow, not by SelfPlayWorker.
     batches: int = 0
     """Batches to play; 0 runs until stopped."""
@@ -101,6 +110,10 @@ class WorkerSettings(BaseModel):
             raise ValueError(f"reload-every must be >= 1, got {self.reload_every}")
         if self.follow not in ("latest", "best"):
             raise ValueError(f"follow must be latest or best, not {self.follow!r}")
+        if self.full_game and self.search.value_target != "contract":
+            raise ValueError("full_game plays real bids: its value target is contract (--value-target contract)")
+        if self.bid_hands_per_batch < 1:
+            raise ValueError(f"bid hands per batch must be >= 1, got {self.bid_hands_per_batch}")
         self.worker_id = sanitize_worker_id(self.worker_id)
         return self
 
@@ -159,6 +172,10 @@ class SelfPlayWorker:
             self.outbox.folder,
             len(self.outbox.pending()),
         )
+        self.bids: WorkerBids | None = None
+        if settings.full_game:
+            bid_outbox = self.outbox.folder / "bid"
+            self.bids = WorkerBids(self.store, settings.name, bid_outbox, self.device, settings.worker_id)
         self.evaluator: Evaluator | None = None
         self.weights_sha: str | None = None
         self.model_step = -1
@@ -217,11 +234,14 @@ class SelfPlayWorker:
     def flush_outbox(self, patience_s: float | None = None) -> list[str]:
         """Upload everything in the outbox (an earlier run's batches first); returns the stored paths."""
         uploaded = []
-        for path in self.outbox.pending():
-            with self.outbox.claim(path) as mine:
+        boxes = [(self.outbox, self.settings.name)]
+        if self.bids is not None:
+            boxes.append((self.bids.outbox, self.bids.name))
+        for outbox, name, path in [(o, n, p) for o, n in boxes for p in o.pending()]:
+            with outbox.claim(path) as mine:
                 if not mine:
                     continue
-                loaded = self.outbox.load(path)
+                loaded = outbox.load(path)
                 if loaded is None:
                     log.error("outbox file %s is damaged; kept aside as .bad", path)
                     self.errors += 1
@@ -229,10 +249,10 @@ class SelfPlayWorker:
                 data, manifest = loaded
                 stored = wait_and_retry(
                     "upload examples",
-                    lambda data=data, manifest=manifest: self.store.upload_examples(data, manifest, self.settings.name),  # type: ignore[misc]  # lambda defaults
+                    functools.partial(self.store.upload_examples, data, manifest, name),
                     patience_s,
                 )
-                self.outbox.done(path)
+                outbox.done(path)
                 uploaded.append(stored)
         return uploaded
 
@@ -242,12 +262,20 @@ class SelfPlayWorker:
         if self.evaluator is None:
             self.refresh_weights()
         assert self.evaluator is not None
+        seed = self.seed + 7919 * self.batches_done
+        deals = None
+        if self.bids is not None:  # the full game: hands dealt and bid by the BidNet
+            self.bids.refresh(self.settings.wait_for_weights_s)
+            s = self.settings
+            info = {"play_model_step": self.model_step}
+            deals = self.bids.play(self.evaluator.model, s.bid_hands_per_batch, s.games_per_batch, seed, info)
         batch = play_selfplay(
             self.evaluator,
             self.settings.games_per_batch,
             self.settings.search,
-            seed=self.seed + 7919 * self.batches_done,
+            seed=seed,
             device=self.device,
+            state=deals,
         )
         data, manifest = encode_examples(
             batch.obs,

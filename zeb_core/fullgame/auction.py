@@ -49,7 +49,7 @@ def bid_value(action: torch.Tensor) -> torch.Tensor:
 
 def bid_action(value: int) -> int:
     """The action of a bid value (0 pass, 30..41, or a multiple of 42 up to 7 marks); ValueError otherwise."""
-    hits = (int(value) == BID_VALUES).nonzero().flatten()
+    hits = torch.eq(BID_VALUES, int(value)).nonzero().flatten()
     if not hits.numel():
         raise IllegalBidError(f"{value} is not a bid: pass (0), 30..41 points, or 42 x 1..{MAX_MARKS} marks")
     return int(hits[0])

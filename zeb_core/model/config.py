@@ -57,7 +57,7 @@ class ModelConfig(BaseModel):
         if size not in PRESETS:
             raise ValueError(f"unknown model size {size!r}; choose one of {', '.join(PRESETS)}")
         d, n, h, f = PRESETS[size]
-        return cls(size=size, d_model=d, n_layers=n, n_heads=h, d_ff=f)  # type: ignore[arg-type,call-arg]  # checked at run time; stub lacks the signature
+        return cls.model_validate({"size": size, "d_model": d, "n_layers": n, "n_heads": h, "d_ff": f})
 
     @classmethod
     def from_json_dict(cls, data: dict) -> ModelConfig:

@@ -33,7 +33,7 @@ PLAYERS: dict[str, tuple[PlayerFactory, str]] = {
         pimc_from_spec,
         "pimc:worlds=N[,seed=S,objective=win|points,tiebreak=points|heuristic|first] exact solver over sampled deals",
     ),
-    "store": (  # type: ignore[dict-item]  # a Player
+    "store": (
         store_from_spec,
         "store:url=URL[,name=model,which=latest|best,temp=T,refresh=S] a store's weights, kept current",
     ),

@@ -26,7 +26,8 @@ class Decision:
 
 
 class Player(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...  # read-only: a plain attribute or a property (the store player's follows its step)
 
     def decide(self, state: GameState, legal: torch.Tensor, games: torch.Tensor) -> Decision: ...
 

@@ -31,9 +31,10 @@ def as_positions(x: GameState | Positions) -> Positions:
     return x if isinstance(x, Positions) else Positions.from_state(x)
 
 
-def _args(p: Positions) -> tuple:
+def _args(p: Positions) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The position arrays as the kernels take them (int64, contiguous: one compiled version)."""
-    return tuple(np.ascontiguousarray(a, dtype=np.int64) for a in (p.hands, p.decl, p.leader, p.trick, p.n_trick))
+    c = lambda a: np.ascontiguousarray(a, dtype=np.int64)
+    return c(p.hands), c(p.decl), c(p.leader), c(p.trick), c(p.n_trick)
 
 
 def _per_row(x: int | np.ndarray, n: int) -> np.ndarray:
@@ -44,7 +45,7 @@ def points_to_come(x: GameState | Positions) -> np.ndarray:
     """[B] int64 team 0's points from the position to the end of the hand under best play by both teams."""
     p = as_positions(x)
     out = np.zeros(len(p), dtype=np.int64)
-    batch.exact_batch(*_args(p), _per_row(-1, len(p)), _tabs(), out)  # type: ignore[call-arg]  # stub lacks the signature
+    batch.exact_batch(*_args(p), _per_row(-1, len(p)), _tabs(), out)
     return out
 
 
@@ -71,7 +72,7 @@ def can_reach(x: GameState | Positions, team: int | np.ndarray, target: int | np
     team = _per_row(team, len(p))
     need = _per_row(target, len(p)) - p.points[np.arange(len(p)), team]
     out = np.zeros(len(p), dtype=np.bool_)
-    batch.reaches_batch(*_args(p), team, need, _tabs(), out)  # type: ignore[call-arg]  # stub lacks the signature
+    batch.reaches_batch(*_args(p), team, need, _tabs(), out)
     return out
 
 
@@ -84,7 +85,7 @@ def result_for(x: GameState | Positions, team: int | np.ndarray) -> np.ndarray:
     team = _per_row(team, len(p))
     mine = np.ascontiguousarray(p.points[np.arange(len(p)), team], dtype=np.int64)
     out = np.zeros(len(p), dtype=np.int64)
-    batch.outcome_batch(*_args(p), team, mine, _tabs(), out)  # type: ignore[call-arg]  # stub lacks the signature
+    batch.outcome_batch(*_args(p), team, mine, _tabs(), out)
     return out
 
 
@@ -101,7 +102,7 @@ def move_values(x: GameState | Positions, objective: str = "points", only: np.nd
     out = np.full((len(p), 28), np.nan)
     mask = np.full(len(p), (1 << 28) - 1, dtype=np.int64) if only is None else np.asarray(only, bool) @ BITS
     args = (*_args(p), np.ascontiguousarray(p.points, dtype=np.int64), np.ascontiguousarray(mask, dtype=np.int64))
-    batch.move_values_batch(*args, objective == "win", _tabs(), out)  # type: ignore[call-arg]  # stub lacks the signature
+    batch.move_values_batch(*args, objective == "win", _tabs(), out)
     return out
 
 

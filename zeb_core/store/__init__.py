@@ -54,8 +54,8 @@ def open_backend(url: str, role: str = "weights") -> Backend:
         from zeb_core.store.hf import HfBackend
 
         if role == "examples":
-            return HfBackend(f"{repo}-examples", repo_type="dataset", private=_private(url))  # type: ignore[abstract]  # protocol default
-        return HfBackend(repo, private=_private(url))  # type: ignore[abstract]  # protocol default
+            return HfBackend(f"{repo}-examples", repo_type="dataset", private=_private(url))
+        return HfBackend(repo, private=_private(url))
     from zeb_core.store.s3 import S3Backend
 
     bucket, _, prefix = location.partition("/")
@@ -71,7 +71,7 @@ def open_examples_backend(url: str) -> Backend:
     if scheme == "hf":
         from zeb_core.store.hf import HfBackend
 
-        return HfBackend(location.strip("/"), repo_type="dataset", private=_private(url))  # type: ignore[abstract]  # protocol default
+        return HfBackend(location.strip("/"), repo_type="dataset", private=_private(url))
     return open_backend(url, "examples")
 
 

@@ -8,6 +8,7 @@ errors below so callers can tell "try again" (`StoreUnavailable`) from "this wil
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -81,12 +82,13 @@ class Backend(Protocol):
         """
         ...
 
-    def history(self, limit: int = 100) -> list[Revision]:  # type: ignore[valid-type]  # method shadows builtin
+    def history(self, limit: int = 100) -> builtins.list[Revision]:  # `list` is also a method here
         """Recorded pushes, newest first."""
         ...
 
     def drop_history(self, revisions: Sequence[str]) -> None:
         """Forget recorded pushes, where `history_copies` says they are copies; by default (the Hub) keep them."""
+        return None  # a body, so the default is inherited rather than abstract
 
     def read_versioned(self, path: str) -> tuple[bytes | None, str | None]:
         """(bytes, token) for a compare-and-swap; (None, token) when the file does not exist."""

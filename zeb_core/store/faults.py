@@ -7,6 +7,7 @@ that makes retried writes have to be harmless.
 
 from __future__ import annotations
 
+import builtins
 import random
 import threading
 from collections.abc import Sequence
@@ -59,7 +60,7 @@ class FaultyBackend(Backend):
     ) -> Revision:
         return self._call("commit", puts, deletes, message, history)
 
-    def history(self, limit: int = 100) -> list[Revision]:  # type: ignore[valid-type]  # method shadows builtin
+    def history(self, limit: int = 100) -> builtins.list[Revision]:  # `list` is also a method here
         return self._call("history", limit)
 
     def drop_history(self, revisions: Sequence[str]) -> None:

@@ -45,6 +45,7 @@ visibility.
 
 from __future__ import annotations
 
+import builtins
 import contextvars
 import os
 import re
@@ -372,7 +373,7 @@ class HfBackend(Backend):  # history is the repo's git history: no `drop_history
                 deletes = sorted(self._existing(deletes))
         raise AssertionError("unreachable")
 
-    def history(self, limit: int = 100) -> list[Revision]:  # type: ignore[valid-type]  # method shadows builtin
+    def history(self, limit: int = 100) -> builtins.list[Revision]:  # `list` is also a method here
         commits = self._call(
             "read history of", None, lambda: self._api.list_repo_commits(self.repo_id, repo_type=self.repo_type)
         )

@@ -8,6 +8,7 @@ shared with S3). Compare-and-swap (the lease) holds an flock on `.zeb/lock`.
 
 from __future__ import annotations
 
+import builtins
 import fcntl
 import os
 import shutil
@@ -93,7 +94,7 @@ class LocalBackend(CopyHistory):
             for path in paths:
                 self._path(path).unlink(missing_ok=True)
 
-    def _revision_ids(self) -> list[str]:  # type: ignore[valid-type]  # method shadows builtin
+    def _revision_ids(self) -> builtins.list[str]:  # `list` is also a method here
         folder = self.root / HISTORY_DIR
         return [entry.name for entry in folder.iterdir() if entry.is_dir()] if folder.is_dir() else []
 

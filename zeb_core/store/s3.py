@@ -14,6 +14,7 @@ store retries `StoreUnavailable` above this layer with its own backoff.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -317,7 +318,7 @@ class S3Backend(CopyHistory):
     def _delete_live(self, paths: Sequence[str]) -> None:
         self._delete([self._key(p) for p in paths])
 
-    def _revision_ids(self) -> list[str]:  # type: ignore[valid-type]  # method shadows builtin
+    def _revision_ids(self) -> builtins.list[str]:  # `list` is also a method here
         base = f"{self.prefix}/{HISTORY_DIR}/" if self.prefix else f"{HISTORY_DIR}/"
 
         def list_revs() -> list[str]:

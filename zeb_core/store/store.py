@@ -22,8 +22,9 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from zeb_core.formats.examples import ExampleFile, decode_examples, example_filename, parse_example_filename
 from zeb_core.formats.safe_io import FormatError
@@ -31,6 +32,8 @@ from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle, bundle_from_fi
 from zeb_core.store.backend import Backend, FileInfo, LeaseHeld, NotFound, Revision, StoreError
 from zeb_core.store.cursor import ExampleCursor
 from zeb_core.store.retry import RetryPolicy, call_with_retry
+
+_Decoded = TypeVar("_Decoded")  # what a `read_examples` decoder returns
 
 log = logging.getLogger("zeb.store")
 WHICH = ("latest", "best")
@@ -324,15 +327,21 @@ class Store:
                 ref.name,
             )
 
-    def read_examples(self, ref: ExampleRef) -> ExampleFile | None:
-        """A validated example file, or None after quarantining a bad one (never raises for bad content)."""
+    @overload
+    def read_examples(self, ref: ExampleRef) -> ExampleFile | None: ...
+    @overload
+    def read_examples(self, ref: ExampleRef, decode: Callable[[bytes], _Decoded]) -> _Decoded | None: ...
+    def read_examples(self, ref: ExampleRef, decode: Callable[[bytes], Any] = decode_examples) -> Any:
+        """A validated example file, or None after quarantining a bad one (never raises for bad content).
+        `decode` reads another kind of example file (e.g. formats.bid_examples.decode_bid_examples): it raises
+        FormatError on a bad file and returns an object with a `manifest` naming its `sha256`."""
         try:
             data = self._call(f"download {ref.path}", self.examples.read, ref.path)
         except NotFound:
             log.warning("example file %s vanished before it was read (pruned?); skipping it", ref.path)
             return None
         try:
-            parsed = decode_examples(data)
+            parsed = decode(data)
             if not parsed.manifest["sha256"].startswith(ref.hash16):
                 raise FormatError("file name hash does not match its content")
             return parsed
@@ -392,7 +401,7 @@ class Store:
             raise StoreError(f"keep must be >= 0, not {keep}")
         refs = self.list_examples(name)
         now = time.time() if now is None else now
-        doomed = set()  # type: ignore[var-annotated]  # inferred
+        doomed: set[str] = set()
         if keep is not None:
             doomed.update(r.path for r in refs[: max(0, len(refs) - keep)])
         if max_age_s is not None:
@@ -488,11 +497,11 @@ class Lease:
         for _ in range(10):
             data, token = self.store.read_versioned(self.path)
             record = _lease_record(data)
-            alive = record is not None and record.get("expires", 0) >= time.time()
-            if alive and record["holder"] != self.holder:  # type: ignore[index]  # set just above
-                left = record["expires"] - time.time()  # type: ignore[index]  # set just above
+            held = record if record is not None and record.get("expires", 0) >= time.time() else None
+            if held is not None and held["holder"] != self.holder:
+                left = held["expires"] - time.time()
                 raise LeaseHeld(
-                    f"namespace {self.name!r} in {self.store.url} is held by learner {record['holder']!r} "  # type: ignore[index]  # set just above
+                    f"namespace {self.name!r} in {self.store.url} is held by learner {held['holder']!r} "
                     f"(lease expires in {left:.0f}s unless renewed); stop that learner or use another --weights-name"
                 )
             if require_mine and not (record is not None and record.get("holder") == self.holder):

@@ -80,7 +80,8 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
     of a rare feature value decays on every step without being trained). The default (foreach) implementation is
     kept on every device so a state dict saved on one device loads the same way on another.
     """
-    decay, no_decay = [], []  # type: ignore[var-annotated]  # inferred
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for module in model.modules():
         for name, param in module.named_parameters(recurse=False):
             if not param.requires_grad:
