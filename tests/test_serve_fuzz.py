@@ -104,6 +104,12 @@ def test_schema_fuzz_gets_no_5xx_and_every_4xx_has_a_reason(server: str) -> None
         "POST /v1/games",
         "GET /v1/games/{game_id}",
         "POST /v1/games/{game_id}/play",
+        "POST /v1/full-games",
+        "GET /v1/full-games/{game_id}",
+        "POST /v1/full-games/{game_id}/bid",
+        "POST /v1/full-games/{game_id}/declare",
+        "POST /v1/full-games/{game_id}/play",
+        "POST /v1/full-games/{game_id}/next",
     }
     cases = st.one_of(schema.as_strategy(GenerationMode.POSITIVE), schema.as_strategy(GenerationMode.NEGATIVE))
     seen: Counter[tuple[str, int]] = Counter()
@@ -126,9 +132,11 @@ def test_schema_fuzz_gets_no_5xx_and_every_4xx_has_a_reason(server: str) -> None
     assert total >= SCHEMA_CASES
     by_op = Counter(op for op, _ in seen.elements())
     assert set(by_op) == operations, by_op  # every operation was exercised (/healthz has only one request)
-    assert min(n for op, n in by_op.items() if op.startswith("POST")) >= SCHEMA_CASES // 20, by_op
+    with_body = [n for op, n in by_op.items() if op.startswith("POST") and not op.endswith("/next")]  # /next: none
+    assert min(with_body) >= SCHEMA_CASES // 20 and by_op["POST /v1/full-games/{game_id}/next"] >= 10, by_op
     assert sum(n for (op, status), n in seen.items() if op == "POST /v1/move" and status == 400) > 0
     assert sum(n for (op, status), n in seen.items() if op == "POST /v1/games" and status == 200) > 0
+    assert sum(n for (op, status), n in seen.items() if op == "POST /v1/full-games" and status == 200) > 0
     assert httpx.get(f"{server}/healthz", timeout=10).status_code == 200
 
 
