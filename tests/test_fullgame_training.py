@@ -6,8 +6,11 @@ import pytest
 import torch
 
 from zeb_core.engine.deal import make_generator
+from zeb_core.formats.bid_examples import decode_bid_examples, encode_bid_examples
+from zeb_core.formats.examples import decode_examples
 from zeb_core.formats.safe_io import FormatError
 from zeb_core.fullgame.auction import PASS, AuctionState, hand_marks, legal_bids
+from zeb_core.fullgame.bid_learning import bid_namespace, examples_from_file, examples_to_tensors
 from zeb_core.fullgame.bidders import make_bidder
 from zeb_core.fullgame.bidnet import VIEW_FEATURES, BidNet, encode_view, load_bidnet, save_bidnet
 from zeb_core.fullgame.bidtrain import BidTrainer, TrainConfig, bid_losses, train_standalone
@@ -15,6 +18,7 @@ from zeb_core.fullgame.selfplay import SelfPlayConfig, bidder_points, deal_hands
 from zeb_core.fullgame.views import auction_view
 from zeb_core.players.base import make_player
 from zeb_core.players.interface import SpecError
+from zeb_core.store import open_store
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -214,3 +218,115 @@ def test_standalone_loop_saves_a_loadable_net(tmp_path):
     assert state["step"] == res["steps"] and state["play_player"] == "heuristic"
     res2 = train_standalone(0.01, tmp_path, hands_per_round=32, hidden=16, log=lambda _: None)
     assert res2["steps"] > res["steps"]  # resumed
+
+
+# ---------------------------------------------------------------- the pipeline: bid-example files, worker, learner
+def _bid_file(batch, step: int = 2):
+    ex, _ = batch
+    return encode_bid_examples(examples_to_tensors(ex), model_step=step, worker_id="w-bid", hands=96)
+
+
+def test_bid_example_file_round_trip_and_refusals(batch):
+    data, manifest = _bid_file(batch)
+    f = decode_bid_examples(data)
+    assert f.model_step == 2 and manifest["bid_examples"] == 4 * 96
+    back = examples_from_file(f)
+    assert torch.equal(back.bid_marks, batch[0].bid_marks) and torch.equal(back.decl_points, batch[0].decl_points)
+    tensors = examples_to_tensors(batch[0])
+    bad_cases = {
+        "outside their columns": {**tensors, "bid_x": tensors["bid_x"].clone().fill_(27)},
+        "0..19": {**tensors, "bid_action": tensors["bid_action"] + 20},
+        "whole marks": {**tensors, "bid_marks": tensors["bid_marks"] + 0.5},
+        "0..42": {**tensors, "decl_points": tensors["decl_points"] + 43},
+    }
+    for reason, bad in bad_cases.items():
+        with pytest.raises(FormatError, match=reason):
+            encode_bid_examples(bad, model_step=0, worker_id="w", hands=1)
+    raw = bytearray(data)
+    raw[-5] ^= 0x01
+    with pytest.raises(FormatError, match="SHA-256"):
+        decode_bid_examples(bytes(raw))
+    with pytest.raises(FormatError):  # a bid file is not a play-example file
+        decode_examples(data)
+
+
+def test_store_quarantines_a_bad_bid_file(tmp_path, batch):
+    store = open_store(f"file://{tmp_path}")
+    store.ensure()
+    data, manifest = _bid_file(batch)
+    path = store.upload_examples(data, manifest, bid_namespace("model"))
+    assert path.startswith("model-bid/")
+    [ref] = store.list_examples(bid_namespace("model"))
+    assert store.list_examples() == []  # the play examples' folder does not list bid files
+    assert store.read_examples(ref, decode=decode_bid_examples).manifest["sha256"] == manifest["sha256"]
+    store.examples.commit({ref.path: data[:-8] + b"\0" * 8}, (), "tamper", False)
+    assert store.read_examples(ref, decode=decode_bid_examples) is None
+    assert store.list_examples(bid_namespace("model")) == [] and len(store.list_quarantine()) == 1
+
+
+def test_solver_contract_labels_match_the_engine_at_the_end():
+    from zeb_core.engine.deal import deal_benchmark
+    from zeb_core.solver_selfplay import mover_values
+
+    state = deal_benchmark(6, make_generator(11))
+    heuristic = make_player("heuristic")
+    for _ in range(27):  # to the last play: one legal move each, whose value is the hand's result
+        legal = state.legal_mask()
+        state.apply(heuristic.decide(state, legal, torch.arange(6)).moves)
+    legal = state.legal_mask()
+    q = mover_values(state, "contract")
+    last = state.clone()
+    last.apply(legal.float().argmax(1))
+    expect = last.values().gather(1, state.current.view(-1, 1)).squeeze(1)
+    assert torch.allclose(q[legal], expect)
+
+
+def test_full_game_worker_and_learner_train_the_bidnet(tmp_path):
+    from zeb_core.learner import Learner, LearnerSettings
+    from zeb_core.mcts.config import SearchConfig
+    from zeb_core.worker import SelfPlayWorker, WorkerSettings
+
+    url = f"file://{tmp_path / 'store'}"
+    with pytest.raises(ValueError, match="contract"):
+        LearnerSettings(store=url, full_game=True)
+    lrn = Learner(LearnerSettings(store=url, size="small", min_buffer_size=50, training_steps_per_cycle=2,
+                                  batch_size=16, device="cpu", promote=False, value_target="contract",
+                                  full_game=True, bid_steps_per_cycle=3))  # fmt: skip
+    lrn.start()
+    try:
+        store = lrn.store
+        assert store.latest_step(bid_namespace("model")) == 0  # a fresh BidNet, pushed for the workers
+        search = SearchConfig(simulations=4, worlds=1, max_nodes=8, solve_plays=0, value_target="contract")
+        worker = SelfPlayWorker(WorkerSettings(store=url, device="cpu", games_per_batch=4, bid_hands_per_batch=24,
+                                               seed=3, worker_id="w-full", outbox=str(tmp_path / "outbox"),
+                                               search=search, full_game=True))  # fmt: skip
+        _, report = worker.generate()
+        worker.upload(report)
+        [bid_ref] = store.list_examples(bid_namespace("model"))
+        [play_ref] = store.list_examples()
+        bids = store.read_examples(bid_ref, decode=decode_bid_examples)
+        assert bids.manifest["hands"] == 24 and bids.manifest["bid_examples"] == 96 and bids.model_step == 0
+        play = store.read_examples(play_ref)
+        assert play.value_target == "contract" and play.manifest["games"] == report.games <= 4
+        # the played hands carry real bids: the context token's bid feature is bid - 29 (1..13)
+        assert bool((play.obs[:, 0, 4] >= 1).all()) and bool((play.obs[:, 0, 4] <= 13).all())
+        lrn.ingest()
+        assert len(lrn.bids.buffer) == 96
+        metrics = lrn.train()
+        assert metrics is not None and metrics["train/bid_q_loss"] >= 0 and lrn.bids.step == 1
+        assert lrn.push()
+        state = store.peek_state(bid_namespace("model"))
+        assert state["step"] == 1 and state["total_games"] == 24 and bid_ref.name in state["cursor"]["seen"]
+        net, _ = load_bidnet(tmp_path / "store" / "weights" / "model-bid.safetensors")
+        bidder = make_bidder(f"net:path={tmp_path / 'store' / 'weights' / 'model-bid.safetensors'}")
+        assert bidder.name.startswith("net:") and net.hidden == 96
+    finally:
+        lrn.close()
+    again = Learner(LearnerSettings(store=url, size="small", min_buffer_size=50, device="cpu", promote=False,
+                                    value_target="contract", full_game=True))  # fmt: skip
+    again.start()
+    try:
+        assert again.bids.step == 1 and not again.bids.cursor.is_new(bid_ref.name)  # resumed, nothing read twice
+        assert again.bids.ingest() == 0
+    finally:
+        again.close(push=False)

@@ -23,6 +23,7 @@ from zeb_core.device import resolve_device
 from zeb_core.engine.state import VALUE_TARGETS
 from zeb_core.formats.safe_io import sha256_hex
 from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle, load_bundle_dir, weights_filenames
+from zeb_core.fullgame.bid_learning import BidLearning
 from zeb_core.learner_state import LearnerState
 from zeb_core.model.checkpoint import bundle_from_model, model_from_bundle
 from zeb_core.model.config import ModelConfig
@@ -36,6 +37,10 @@ from zeb_core.worker import wait_and_retry
 
 log = logging.getLogger("zeb.learner")
 KEEP_PUSHES = 50  # revertable pushes kept in a local or S3 store's history
+
+
+# The losses a cycle reports to the run history (the report table and the curve read them).
+REPORTED_LOSSES = ("train/policy_loss", "train/q_loss", "train/value_loss")
 
 
 class LearnerSettings(BaseModel):
@@ -94,6 +99,11 @@ class LearnerSettings(BaseModel):
     value_target: str = "points"
     """Value target the learner trains (points, points-margin or contract; engine.VALUE_TARGETS); example files
     labelled for another are refused and counted."""
+    full_game: bool = False
+    """The full game (issue 16): also train the BidNet (namespace NAME-bid: its weights, pushed after each push
+    of the play network, and the bid-example files of full-game workers); value_target must be contract."""
+    bid_steps_per_cycle: int = 8
+    """With full_game: BidNet training steps (batch 512) per learner cycle."""
     lease_ttl_s: float = 600.0
     """Seconds the namespace's lease lasts without renewal (renewed every third of it while the learner lives)."""
     startup_patience_s: float | None = None
@@ -132,6 +142,8 @@ class LearnerSettings(BaseModel):
             raise ValueError(f"--lr must be > 0, got {self.lr}")
         if self.value_target not in VALUE_TARGETS:
             raise ValueError(f"--value-target must be one of {', '.join(VALUE_TARGETS)}, got {self.value_target!r}")
+        if self.full_game and self.value_target != "contract":
+            raise ValueError("--full-game trains on real bids: its value target is contract (--value-target contract)")
         if self.min_buffer_size < 0 or self.keep_example_files < 0:
             raise ValueError("--min-buffer-size and --keep-example-files must be >= 0")
         if self.min_buffer_size > self.replay_buffer_size:
@@ -173,6 +185,7 @@ class Learner:
         self.last_ingest_rate = 0.0
         self.samples_trained = 0  # in this process, for --replay-ratio
         self.last_metrics: dict[str, float] = {}
+        self.bids: BidLearning | None = None  # the BidNet, with full_game
 
     # ================================================================ start-up
     def start(self) -> None:
@@ -217,6 +230,9 @@ class Learner:
         wait_and_retry(
             "rebuild the replay buffer", self._rebuild_buffer, patience
         )  # adds to the buffer only at the end
+        if s.full_game:
+            self.bids = BidLearning(self.store, s.name, self.device, s.seed, s.bid_steps_per_cycle, echo=self.echo)
+            wait_and_retry("restore the BidNet", self.bids.restore, patience)
 
     def _interrupted_push(self, error: StoreError) -> WeightsBundle:
         """The push a kill -9 cut short. Backends that keep history (local, S3) record the whole push there before
@@ -342,6 +358,8 @@ class Learner:
             files += 1
             examples += ex.examples
         self.cursor.advance(done)
+        if self.bids is not None:
+            self.bids.ingest()
         seconds = time.perf_counter() - start
         self.last_ingest_rate = examples / seconds if seconds > 0 and examples else 0.0
         if files:
@@ -364,9 +382,11 @@ class Learner:
         assert self.trainer is not None
         samples = s.training_steps_per_cycle * s.batch_size
         metrics = self.trainer.train_steps(self.buffer, s.training_steps_per_cycle, self.generator)
+        if self.bids is not None:
+            metrics.update(self.bids.train())
         self.samples_trained += samples
         self.step += 1
-        self.last_metrics = {k: v for k, v in metrics.items() if k in ("train/policy_loss", "train/value_loss")}
+        self.last_metrics = {k: v for k, v in metrics.items() if k in REPORTED_LOSSES and v == v}  # NaN: not produced
         return metrics
 
     def stats(self) -> dict[str, float]:
@@ -416,6 +436,8 @@ class Learner:
             log.warning("push failed (%s); will retry next cycle", exc)
             return False
         self.pushed_step = self.step
+        if self.bids is not None:
+            self.bids.push()
         return True
 
     def state(self) -> LearnerState:
@@ -498,6 +520,8 @@ class Learner:
             log.warning("prune skipped: %s", exc)
             return 0
         self.files_kept_unread = report.kept_unread
+        if self.bids is not None:
+            self.bids.prune(self.settings.keep_example_files)
         if report.kept_unread:
             self.echo(
                 f"Pruned {len(report.removed)} example files; kept back {report.kept_unread} not ingested yet "

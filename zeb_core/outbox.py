@@ -11,9 +11,10 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from zeb_core.formats.examples import decode_examples
 from zeb_core.formats.safe_io import FormatError
@@ -29,9 +30,11 @@ def default_outbox_dir(store_url: str, name: str) -> Path:
 
 
 class Outbox:
-    def __init__(self, folder: Path | str) -> None:
+    def __init__(self, folder: Path | str, decode: Callable[[bytes], Any] = decode_examples) -> None:
+        """`decode` validates this outbox's kind of file (play examples by default) and gives its manifest."""
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.decode = decode
 
     def put(self, data: bytes, sha256: str) -> Path:
         path = self.folder / f"{sha256[:32]}{SUFFIX}"
@@ -57,12 +60,11 @@ class Outbox:
                 return
             yield path.exists()
 
-    @staticmethod
-    def load(path: Path) -> tuple[bytes, dict] | None:
+    def load(self, path: Path) -> tuple[bytes, dict] | None:
         """(bytes, manifest) of an outbox file, or None when it is damaged (then it is renamed *.bad)."""
         data = path.read_bytes()
         try:
-            return data, decode_examples(data).manifest
+            return data, self.decode(data).manifest
         except FormatError:
             path.rename(path.with_suffix(".bad"))
             return None

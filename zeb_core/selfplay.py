@@ -21,6 +21,7 @@ import torch
 
 from zeb_core.encoding import encode, pad_tokens
 from zeb_core.engine.deal import deal_benchmark, make_generator
+from zeb_core.engine.state import GameState
 from zeb_core.mcts.config import SearchConfig
 from zeb_core.mcts.driver import search_moves
 from zeb_core.mcts.evaluator import Evaluator
@@ -50,20 +51,23 @@ def play_selfplay(
     config: SearchConfig,
     seed: int = 0,
     device: torch.device | str = "cpu",
+    state: GameState | None = None,
 ) -> SelfPlayBatch:
-    """Play `games` games of self-play with search; returns their examples on the CPU."""
+    """Play `games` games of self-play with search; returns their examples on the CPU. `state`: the hands to play
+    (e.g. dealt and bid by the full game's auction) instead of `games` benchmark deals."""
     device = torch.device(device)
     if config.teacher == "solver":
         from zeb_core.solver_selfplay import play_solver_selfplay
 
-        return play_solver_selfplay(evaluator.model, games, config, seed=seed, device=device)
+        return play_solver_selfplay(evaluator.model, games, config, seed=seed, device=device, state=state)
     start = time.perf_counter()
     forward0, evals0 = evaluator.forward_seconds, evaluator.states_evaluated
     lookups0, hits0 = evaluator.cache_lookups, evaluator.cache_hits
     reuse = TreeReuse() if config.clairvoyant and config.reuse_tree else None
     gen = make_generator(seed, device)
     rng = random.Random(seed)
-    state = deal_benchmark(games, gen, device)
+    state = deal_benchmark(games, gen, device) if state is None else state.clone().to(device)
+    games = state.batch_size
     obs_l, legal_l, policy_l, game_l, seat_l = [], [], [], [], []
     searches = 0
     while not bool(state.done().all()):

@@ -30,7 +30,7 @@ import torch
 from zeb_core.encoding import encode, pad_tokens
 from zeb_core.engine.deal import deal_benchmark, make_generator
 from zeb_core.engine.dominoes import TOTAL_POINTS
-from zeb_core.engine.state import points_value
+from zeb_core.engine.state import GameState, points_value
 from zeb_core.mcts.config import SearchConfig
 from zeb_core.mcts.worlds import sample_worlds
 from zeb_core.model.net import ZebNet
@@ -47,6 +47,19 @@ def mover_values(state, objective: str) -> torch.Tensor:
     if objective == "points":  # the benchmark: win, tie or loss, by threshold searches
         raw = move_values(state, objective="win")
         vals = np.nan_to_num(raw, nan=0.0)
+    elif objective == "contract":  # the bid (the full game): GameState.values() of the exact final points
+        pts = move_values(state, objective="points")
+        legal = torch.as_tensor(~np.isnan(pts))
+        mine = torch.as_tensor(np.nan_to_num(pts, nan=0.0), dtype=torch.float64)
+        bidder_side = (state.current % 2 == state.bidder % 2).cpu().view(-1, 1)
+        bid = state.bid.cpu().view(-1, 1).to(torch.float64)
+        made_pts = torch.where(bidder_side, mine, TOTAL_POINTS - mine)
+        v_bidder = torch.where(
+            made_pts >= bid,
+            0.5 + 0.5 * torch.clamp((made_pts - bid) / TOTAL_POINTS + 0.5, max=1.0),
+            -0.5 - 0.5 * torch.clamp((bid - made_pts) / TOTAL_POINTS, max=1.0),
+        )
+        return torch.where(legal, torch.where(bidder_side, v_bidder, -v_bidder), 0.0).to(torch.float32)
     else:  # margin-shaped: exact points of the mover's team
         pts = move_values(state, objective="points")
         legal = ~np.isnan(pts)
@@ -62,15 +75,20 @@ def play_solver_selfplay(
     config: SearchConfig,
     seed: int = 0,
     device: torch.device | str = "cpu",
+    state: GameState | None = None,
 ) -> SelfPlayBatch:
-    """Play `games` games with the network's sampled policy; every position becomes an example (on the CPU)."""
+    """Play `games` games with the network's sampled policy; every position becomes an example (on the CPU).
+
+    `state`: the hands to play (e.g. dealt and bid by the full game's auction) instead of `games` benchmark deals.
+    """
     device = torch.device(device)
     start = time.perf_counter()
     model = model.to(device).eval()
     gen = make_generator(seed, device)
     rng = random.Random(seed)
     extra_worlds = max(0, config.worlds - 1)
-    state = deal_benchmark(games, gen, device)
+    state = deal_benchmark(games, gen, device) if state is None else state.clone().to(device)
+    games = state.batch_size
     obs_l, legal_l, q_l, value_l = [], [], [], []
     solve_seconds = forward_seconds = 0.0
     temperature = max(config.temperature, 1e-3)

@@ -21,6 +21,12 @@ dominoes (a set, no order), plus the context (bids, position, score): one vector
     bid_q       [n, 20]: the expected marks of the seat's team from this hand after bid action a (+n made, -n set,
                 from its own team's side; 0 for a redeal).
 
+bid_q is a learnt correction on top of a prior that decl_points already implies: a seat that wins the auction
+with bid a and names its best declaration scores marks(a) x (2 P(make) - 1), P(make) = max over d of
+P(points >= points needed for a) (0 for a pass; the prior carries no gradient). Without it the 19 bids' values,
+each learnt only from the hands where it was tried, are noisy, and argmax over 19 noisy values overbids: in the
+standalone loop the table's bid rate swung between 25% and 100% with 15% of bids made after 17,000 hands.
+
 Saved as a weights bundle (`zeb_core.formats.weights`: safetensors + JSON, SHA-256 in the state file) under the
 name `bidnet`; `load_bidnet` checks the config, every tensor's name, shape and dtype before loading.
 """
@@ -36,7 +42,7 @@ from torch import nn
 from zeb_core.engine.dominoes import N_DECLS, N_DOMINOES, TOTAL_POINTS
 from zeb_core.formats.safe_io import FormatError
 from zeb_core.formats.weights import WeightsBundle, bundle_from_files, default_state, save_bundle_dir, weights_filenames
-from zeb_core.fullgame.auction import N_BID_ACTIONS, N_SEATS, NOT_YET
+from zeb_core.fullgame.auction import BID_VALUES, N_BID_ACTIONS, N_SEATS, NOT_YET, marks_at_stake, points_needed
 from zeb_core.fullgame.interface import AuctionView
 
 HAND = 7
@@ -71,6 +77,8 @@ class BidNet(nn.Module):
     _decls: torch.Tensor
     _seats: torch.Tensor
     _marks_off: torch.Tensor
+    _need: torch.Tensor
+    _stake: torch.Tensor
 
     def __init__(self, hidden: int = 96) -> None:
         super().__init__()
@@ -90,6 +98,8 @@ class BidNet(nn.Module):
         self.register_buffer("_decls", torch.arange(N_DECLS), persistent=False)
         self.register_buffer("_seats", torch.arange(N_SEATS) * BID_TOKENS, persistent=False)
         self.register_buffer("_marks_off", torch.tensor([0, MARKS_CLIP + 1]), persistent=False)
+        self.register_buffer("_need", points_needed(BID_VALUES), persistent=False)  # [20]
+        self.register_buffer("_stake", marks_at_stake(BID_VALUES).float(), persistent=False)  # [20]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = x.long()
@@ -105,8 +115,16 @@ class BidNet(nn.Module):
         z = self.decl_mlp(per_decl)  # [n, 10, h]
         decl_points = self.points_head(z)
         summary = torch.cat([z.max(1).values, z.mean(1), ctx], dim=1)
-        bid_q = self.q_head(self.bid_mlp(summary))
+        bid_q = self.q_head(self.bid_mlp(summary)) + self.make_prior(decl_points.detach())
         return decl_points, bid_q
+
+    def make_prior(self, decl_points: torch.Tensor) -> torch.Tensor:
+        """[n, 20] marks(a) x (2 max_d P(make a) - 1) for each bid a; 0 for the pass."""
+        at_least = torch.softmax(decl_points.float(), dim=-1).flip(-1).cumsum(-1).flip(-1)  # [n, 10, 43]
+        p = at_least[:, :, self._need].max(1).values  # [n, 20]
+        prior = self._stake * (2 * p - 1)
+        prior[:, 0] = 0.0
+        return prior
 
     def config(self) -> dict[str, Any]:
         return {"kind": BIDNET_KIND, "format_version": BIDNET_FORMAT, "hidden": self.hidden,
@@ -154,22 +172,26 @@ def bidnet_from_bundle(bundle: WeightsBundle) -> BidNet:
     return net
 
 
-def resolve_bidnet_path(path: Path | str) -> Path:
-    """The folder holding `bidnet.*`, from that folder or from its `bidnet.safetensors` file."""
+def resolve_bidnet_path(path: Path | str) -> tuple[Path, str]:
+    """(folder, bundle name) of a BidNet: a folder holding `bidnet.*`, or any NAME.safetensors beside its
+    NAME-config.json (e.g. a store's `weights/model-bid.safetensors`, the pipeline's BidNet)."""
     path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    named = path.is_dir() or path.name == weights_filenames(BIDNET_NAME)["weights"]
-    if named and (folder / weights_filenames(BIDNET_NAME)["config"]).exists():
-        return folder
-    raise FileNotFoundError(f"no BidNet at {path} (expected a folder with {BIDNET_NAME}-config.json, or its "
-                            f"{BIDNET_NAME}.safetensors)")  # fmt: skip
+    if path.is_dir():
+        folder, name = path, BIDNET_NAME
+    else:
+        folder, name = path.parent, path.name.removesuffix(".safetensors")
+    if path.suffix in ("", ".safetensors") and (folder / weights_filenames(name)["config"]).exists():
+        return folder, name
+    raise FileNotFoundError(f"no BidNet at {path} (expected a folder with {BIDNET_NAME}-config.json, or a "
+                            f"NAME.safetensors beside its NAME-config.json)")  # fmt: skip
 
 
 def load_bidnet(path: Path | str, device: torch.device | str = "cpu") -> tuple[BidNet, dict[str, Any]]:
     """(net in eval mode on `device`, its state JSON); FormatError on a corrupted or foreign file."""
-    folder = resolve_bidnet_path(path)
-    files = {f: (folder / f).read_bytes() for f in weights_filenames(BIDNET_NAME).values() if (folder / f).exists()}
-    bundle = bundle_from_files(files, BIDNET_NAME)
+    folder, name = resolve_bidnet_path(path)
+    fn = weights_filenames(name)
+    files = {f: (folder / f).read_bytes() for f in fn.values() if (folder / f).exists()}
+    bundle = bundle_from_files(files, name)
     if "weights_sha256" not in bundle.state:
-        raise FormatError(f"{folder}/{weights_filenames(BIDNET_NAME)['state']} names no weights_sha256")
+        raise FormatError(f"{folder}/{fn['state']} names no weights_sha256")
     return bidnet_from_bundle(bundle).to(device).eval(), bundle.state

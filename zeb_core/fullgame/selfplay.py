@@ -27,7 +27,7 @@ import torch
 
 from zeb_core.engine.dominoes import N_DECLS, N_DOMINOES
 from zeb_core.engine.state import HAND_SIZE, GameState
-from zeb_core.fullgame.auction import N_SEATS, AuctionState, hand_marks, points_needed
+from zeb_core.fullgame.auction import N_SEATS, PASS, AuctionState, hand_marks, points_needed
 from zeb_core.fullgame.bidnet import BidNet, encode_view, make_probabilities
 from zeb_core.fullgame.views import auction_view
 from zeb_core.match import play_games
@@ -36,8 +36,8 @@ from zeb_core.players.interface import Player
 
 @dataclass
 class SelfPlayConfig:
-    bid_epsilon: float = 0.1  # share of bids drawn uniformly among the legal ones
-    bid_temp: float = 0.25  # Boltzmann temperature over bid_q (marks) for the other bids; 0 = greedy
+    bid_epsilon: float = 0.1  # share of exploring bids: a pass or a uniform legal bid, half and half
+    bid_temp: float = 0.0  # Boltzmann temperature over bid_q (marks) for the other bids; 0 = greedy
     decl_epsilon: float = 0.1  # share of declarations drawn uniformly
     all_decls: bool = True  # play each won hand under all 10 declarations (ten labels per declaration example)
     forced_bid: bool = False  # the house rule: the dealer must bid when the three others passed
@@ -91,14 +91,22 @@ def deal_hands(n: int, gen: torch.Generator, device: torch.device, target_marks:
 
 
 def choose_bids(q: torch.Tensor, legal: torch.Tensor, gen: torch.Generator, epsilon: float, temp: float):
-    """[n] bid actions: legal, greedy or Boltzmann over q, uniform with probability epsilon."""
+    """[n] bid actions: legal, greedy or Boltzmann over q; with probability epsilon a pass (when legal) or a
+    uniform legal bid, half and half. Uniform over all legal actions would be a bid 19 times in 20, and so would
+    Boltzmann at any temperature that lets the bids' similar values add up: with 19 bids against one pass, an
+    exploring table overbids, everybody is set, and the values learnt are of that table."""
     masked = q.float().masked_fill(~legal, float("-inf"))
     if temp > 0:
         picked = torch.multinomial(torch.softmax(masked / temp, dim=1), 1, generator=gen).squeeze(1)
     else:
         picked = masked.argmax(1)
     if epsilon > 0:
-        uniform = torch.multinomial(legal.float(), 1, generator=gen).squeeze(1)
+        bids = legal.clone()
+        bids[:, PASS] = False
+        bids = torch.where(bids.any(1, keepdim=True), bids, legal)
+        uniform = torch.multinomial(bids.float(), 1, generator=gen).squeeze(1)
+        pass_ok = legal[:, PASS] & (torch.rand(len(q), generator=gen, device=q.device) < 0.5)
+        uniform = torch.where(pass_ok, torch.full_like(uniform, PASS), uniform)
         explore = torch.rand(len(q), generator=gen, device=q.device) < epsilon
         picked = torch.where(explore, uniform, picked)
     return picked

@@ -1,0 +1,228 @@
+"""The BidNet in the pipeline: what a full-game worker plays and uploads, and what the learner trains and pushes.
+
+Everything of the auction lives in the namespace NAME-bid of the same store (`bid_namespace`): the BidNet's
+weights bundle (`NAME-bid.safetensors`, `-config.json`, `-state.json` with the step, the hands seen, the ingest
+cursor of the bid-example files and the optimizer), pushed by the learner right after each push of the play
+network, and the bid-example files (`zeb_core.formats.bid_examples`) in the examples folder `NAME-bid/`. The
+store's rules hold for it unchanged: validated reads, quarantine, pruning that spares unread files (by the
+cursor in NAME-bid's state).
+
+Worker (`deal_full_hands`): B hands are dealt and bid by the current BidNet with exploration; the play network's
+greedy policy plays every won hand under all ten declarations (the labels of the bid examples, as in the
+standalone loop); the won hands, with their real bid, declaration and bidder, are also the deals the play
+teacher plays for the play examples, whose value target is then `contract`.
+
+Learner (`BidLearning`): ingest new bid-example files, a few BidNet steps per learner cycle, push.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zeb_core.engine.state import GameState
+from zeb_core.formats import bid_examples as bid_format
+from zeb_core.formats.bid_examples import BidExampleFile, decode_bid_examples, encode_bid_examples
+from zeb_core.formats.weights import WeightsBundle
+from zeb_core.fullgame.auction import points_needed
+from zeb_core.fullgame.bidnet import VIEW_FEATURES, BidNet, bidnet_bundle, bidnet_from_bundle
+from zeb_core.fullgame.bidtrain import BidBuffer, BidTrainer, TrainConfig
+from zeb_core.fullgame.selfplay import HandExamples, SelfPlayConfig, play_hands
+from zeb_core.model.net import ZebNet
+from zeb_core.outbox import Outbox
+from zeb_core.players.builtin import PolicyPlayer
+from zeb_core.players.interface import Player
+from zeb_core.store import ExampleCursor, Store, StoreError, StoreUnavailable
+
+log = logging.getLogger("zeb.bids")
+assert VIEW_FEATURES == bid_format.VIEW_FEATURES, "the bid-example format and the BidNet encoding disagree"
+
+
+def bid_namespace(name: str) -> str:
+    return f"{name}-bid"
+
+
+def examples_to_tensors(ex: HandExamples) -> dict[str, torch.Tensor]:
+    return {"bid_x": ex.bid_x, "bid_action": ex.bid_action, "bid_marks": ex.bid_marks, "decl_x": ex.decl_x,
+            "decl_points": ex.decl_points}  # fmt: skip
+
+
+def examples_from_file(f: BidExampleFile) -> HandExamples:
+    return HandExamples(**{k: f.tensors[k] for k in bid_format.TENSORS})
+
+
+# ================================================================ worker side
+def deal_full_hands(
+    bidnet: BidNet, play_player: Player, hands: int, gen: torch.Generator, config: SelfPlayConfig | None = None
+) -> tuple[HandExamples, GameState | None]:
+    """(bid examples of `hands` hands, the won hands as play-phase states with their real contract or None)."""
+    ex, rec = play_hands(bidnet, play_player, hands, gen, config)
+    won = (rec.bidder >= 0).nonzero().flatten()
+    if not won.numel():
+        return ex, None
+    bidder = rec.bidder[won]
+    state = GameState.from_deal(rec.hands[won], rec.decl[won], bidder, bid=points_needed(rec.value[won]),
+                                leader=bidder)  # fmt: skip
+    return ex, state
+
+
+class WorkerBids:
+    """A full-game worker's auction: the store's newest BidNet, the hands it deals and bids, its outbox."""
+
+    def __init__(self, store: Store, name: str, outbox_folder: Path, device: torch.device, worker_id: str) -> None:
+        self.store, self.name, self.device, self.worker_id = store, bid_namespace(name), device, worker_id
+        self.outbox = Outbox(outbox_folder, decode=decode_bid_examples)
+        self.net: BidNet | None = None
+        self.sha: str | None = None
+        self.step = -1
+
+    def refresh(self, patience_s: float) -> bool:
+        """Load NAME-bid's newest BidNet when it changed; waits up to `patience_s` for the learner's first push."""
+        deadline = time.monotonic() + patience_s
+        while True:
+            bundle = self.store.pull_weights(self.name, unless_sha=self.sha)
+            if bundle is not None:
+                self.net = bidnet_from_bundle(bundle).to(self.device).eval()
+                self.sha, self.step = bundle.state.get("weights_sha256"), bundle.step
+                return True
+            if self.net is not None:
+                return False
+            if time.monotonic() > deadline:
+                raise StoreError(f"no BidNet {self.name!r} in {self.store.url} after {patience_s:.0f}s; a learner "
+                                 "with full_game pushes one at its start")  # fmt: skip
+            log.info("waiting for the learner's first push of %r", self.name)
+            time.sleep(2.0)
+
+    def play(self, model: ZebNet, hands: int, games: int, seed: int, settings: dict[str, Any]) -> GameState | None:
+        """Deal and bid `hands` hands, put their bid examples in the outbox; up to `games` won hands to play."""
+        assert self.net is not None
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        player = PolicyPlayer(model, self.device, name="play-labels")
+        ex, state = deal_full_hands(self.net, player, hands, gen)
+        data, manifest = encode_bid_examples(examples_to_tensors(ex), model_step=self.step, worker_id=self.worker_id,
+                                             hands=hands, settings=settings)  # fmt: skip
+        self.outbox.put(data, manifest["sha256"])
+        if state is None:
+            return None
+        return state.index(torch.arange(min(games, state.batch_size), device=state.device))
+
+
+# ================================================================ learner side
+class BidLearning:
+    """The learner's BidNet: restored from (or started in) the store, fed by bid-example files, pushed."""
+
+    def __init__(
+        self,
+        store: Store,
+        name: str,
+        device: torch.device,
+        seed: int = 0,
+        steps_per_cycle: int = 8,
+        batch_size: int = 512,
+        lr: float = 1e-3,
+        buffer_size: int = 200_000,
+        min_examples: int = 64,
+        echo=log.info,
+    ) -> None:
+        self.store, self.name, self.device = store, bid_namespace(name), device
+        self.steps_per_cycle, self.min_examples = steps_per_cycle, min_examples
+        self.train_config = TrainConfig(lr=lr, batch=batch_size)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.buffer = BidBuffer(buffer_size)
+        self.cursor = ExampleCursor()
+        self.step = self.hands = self.files_quarantined = 0
+        self.net: BidNet | None = None
+        self.trainer: BidTrainer | None = None
+        self.echo = echo
+        self.pushed_step = -1
+        self.seed = seed
+
+    def restore(self) -> None:
+        """From NAME-bid's newest push; a fresh BidNet (pushed at once, so workers can start) when there is none."""
+        bundle = self.store.pull_weights(self.name)
+        if bundle is None:
+            torch.manual_seed(self.seed)
+            self._load(BidNet(), {}, None)
+            self.push()
+            self.echo(f"Fresh BidNet: pushed {self.name} step 0")
+            return
+        self._load(bidnet_from_bundle(bundle), bundle.state, bundle.optimizer)
+        self.echo(f"BidNet resumed from {self.name}: step {self.step}, {self.hands:,} hands")
+
+    def _load(self, net: BidNet, state: dict[str, Any], optimizer: dict[str, Any] | None) -> None:
+        self.net = net.to(self.device)
+        self.trainer = BidTrainer(self.net, self.train_config)
+        if optimizer is not None:
+            try:
+                self.trainer.opt.load_state_dict(optimizer)
+            except (ValueError, KeyError) as exc:
+                log.warning("BidNet optimizer state does not fit (%s); a fresh optimizer", exc)
+        self.step = int(state.get("step", 0))
+        self.hands = int(state.get("total_games", 0))
+        self.files_quarantined = int(state.get("files_quarantined", 0))
+        cursor = state.get("cursor")
+        self.cursor = ExampleCursor.from_json(cursor if isinstance(cursor, dict) else None)
+
+    def ingest(self) -> int:
+        """New bid-example files (validated; bad ones quarantined by the store); returns the examples added."""
+        try:
+            new, _ = self.store.new_examples(self.cursor, self.name)
+        except StoreUnavailable as exc:
+            log.warning("bid ingest skipped: store unavailable (%s)", exc)
+            return 0
+        added, done = 0, []
+        for ref in new:
+            try:
+                f = self.store.read_examples(ref, decode=decode_bid_examples)
+            except StoreUnavailable:
+                break
+            done.append(ref.name)
+            if f is None:
+                self.files_quarantined += 1
+                continue
+            ex = examples_from_file(f)
+            self.buffer.add(ex)
+            self.hands += int(f.manifest["hands"])
+            added += len(ex)
+        self.cursor.advance(done)
+        return added
+
+    def train(self) -> dict[str, float]:
+        """`steps_per_cycle` BidNet steps once the buffer holds enough; the mean losses (empty before)."""
+        if self.trainer is None or len(self.buffer) < self.min_examples:
+            return {}
+        acc = {"decl": 0.0, "q": 0.0}
+        for _ in range(self.steps_per_cycle):
+            losses = self.trainer.step(self.buffer.sample(self.train_config.batch, self.gen))
+            acc = {k: acc[k] + losses[k] / self.steps_per_cycle for k in acc}
+        self.step += 1
+        return {"train/bid_decl_loss": acc["decl"], "train/bid_q_loss": acc["q"], "stats/bid_hands": self.hands,
+                "stats/bid_buffer": len(self.buffer)}  # fmt: skip
+
+    def bundle(self) -> WeightsBundle:
+        assert self.net is not None and self.trainer is not None
+        state = {"step": self.step, "total_games": self.hands, "cursor": self.cursor.to_json(),
+                 "files_quarantined": self.files_quarantined}  # fmt: skip
+        bundle = bidnet_bundle(self.net, state)
+        bundle.optimizer = self.trainer.opt.state_dict()
+        return bundle
+
+    def push(self) -> bool:
+        try:
+            self.store.push_weights(self.bundle(), self.name, message=f"BidNet step {self.step}")
+        except StoreUnavailable as exc:
+            log.warning("BidNet push failed (%s); next cycle", exc)
+            return False
+        self.pushed_step = self.step
+        return True
+
+    def prune(self, keep: int) -> None:
+        try:
+            self.store.prune_history(self.name, keep=50)
+            self.store.prune_examples(self.name, keep=keep)
+        except StoreUnavailable as exc:
+            log.warning("bid prune skipped: %s", exc)
