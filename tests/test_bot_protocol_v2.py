@@ -274,3 +274,19 @@ def test_http_move_answers_both_versions() -> None:
         schema = c.get("/openapi.json").json()["paths"]["/v1/move"]["post"]["requestBody"]["content"]
         branches = schema["application/json"]["schema"]["anyOf"]
         assert [b["properties"]["version"]["const"] for b in branches] == [1, 2, 2, 2]
+
+
+def test_the_documented_examples_are_answered_as_documented() -> None:
+    """docs/bot-protocol-v2.md: every request example gets a reply of the documented shape, legal by the rules."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "bot-protocol-v2.md").read_text()
+    blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", doc, flags=re.S)]
+    requests = [b for b in blocks if b.get("version") == 2]
+    assert [r["phase"] for r in requests] == ["bid", "declare", "play"]
+    session = BotSession.from_spec("baseline+heuristic")
+    bid, decl, play = (session.respond(r) for r in requests)
+    assert set(bid) == {"bid", "name", "explanation"} and bid["bid"] in (0, *range(31, 42), 42, 84)
+    assert set(decl) == {"decl", "name", "explanation"} and decl["decl"] in range(N_DECLS)
+    assert play["play"] == 1  # the only legal play, as the doc says
