@@ -224,7 +224,7 @@ def test_bad_new_games_get_a_400_and_the_players_list_the_bidders(client: TestCl
         ({"target": "7"}, "'target'"),
         ({"forced_bid": "yes"}, "'forced_bid'"),
         ({"seed": -1}, "'seed'"),
-        ({"partner": "chess+heuristic"}, "unknown player"),
+        ({"partner": "chess+heuristic"}, "unknown bidder 'chess'"),
         ({"partner": "random:foo=1+heuristic"}, "foo"),
         ({"opponents": "random+"}, "BIDDER+PLAYER"),
         ({"opponents": ""}, "non-empty"),

@@ -171,7 +171,11 @@ def init_checkpoint_cmd(
 @app.command("bot")
 def bot_cmd(
     player: Annotated[
-        str, typer.Option(help="Player spec: random, heuristic, policy:path=DIR[,temp=T].")
+        str,
+        typer.Option(
+            help="Player spec: random, heuristic, policy:path=DIR[,temp=T]; or BIDDER+PLAYER (e.g. baseline+heuristic) "
+            "for version 2's auction (docs/bot-protocol-v2.md; a plain player spec bids with baseline)."
+        ),
     ] = "heuristic",
     seed: Annotated[int, typer.Option(help="Seed for hidden-hand sampling and random players.")] = 0,
     device: DeviceOpt = "cpu",

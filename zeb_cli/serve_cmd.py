@@ -48,15 +48,23 @@ def serve(
         typer.Option(help="Weights store whose latest and best weights the page offers, e.g. file:///abs/runs/NAME."),
     ] = None,
     device: Annotated[str, typer.Option(help="torch device for network players: cpu, cuda, or auto.")] = "cpu",
+    bidder: Annotated[
+        str | None,
+        typer.Option(
+            help="Default bidder of the full game's bots (and of version-2 bid requests): random, baseline, "
+            "mc:worlds=K, net:path=W (default: baseline)."
+        ),
+    ] = None,
 ) -> None:
-    """Serve the bot protocol (POST /v1/move) and a web page at / to play a hand against the bots."""
+    """Serve the bot protocol (POST /v1/move, versions 1 and 2) and a web page at / to play a hand, or a whole game
+    to 7 marks with its auction, against the bots."""
     from zeb_cli.main import resolve_device
     from zeb_core.players import SpecError
     from zeb_core.serve import create_app
 
     device = resolve_device(device)
     try:
-        app = create_app(default_player=player, store_url=store, device=device)
+        app = create_app(default_player=player, store_url=store, device=device, default_bidder=bidder)
     except SpecError as exc:
         _fail(str(exc))
     _check_port(host, port)

@@ -294,8 +294,10 @@ def default_bidder_spec() -> str:
 def split_full_spec(spec: str) -> tuple[str | None, str]:
     """`BIDDER+PLAYER` -> (bidder spec, player spec); a plain player spec -> (None, spec).
 
-    A `+` counts only after a known bidder kind, so a player spec whose path holds a `+` stays a player spec."""
+    A `+` after a player kind is part of that player spec (a path may hold one); after anything else it must
+    follow a known bidder kind."""
     from zeb_core.fullgame.bidders import BIDDERS
+    from zeb_core.players.base import PLAYERS
     from zeb_core.players.interface import SpecError, parse_spec
 
     head, plus, tail = spec.partition("+")
@@ -306,7 +308,9 @@ def split_full_spec(spec: str) -> tuple[str | None, str]:
     except SpecError:
         return None, spec.strip()
     if kind not in BIDDERS:
-        return None, spec.strip()
+        if kind in PLAYERS:
+            return None, spec.strip()
+        raise SpecError(f"unknown bidder {kind!r} in {spec!r} (BIDDER+PLAYER); known: {', '.join(sorted(BIDDERS))}")
     if not tail.strip():
         raise SpecError(f"full-game player {spec!r} must be BIDDER+PLAYER, e.g. {kind}+heuristic")
     return head.strip(), tail.strip()
