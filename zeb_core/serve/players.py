@@ -6,6 +6,9 @@ state JSON (`peek_state`: the step and the last evaluation's win rates) at most 
 
 With a store and no default spec, the default partner and opponents are the store's best weights (its latest
 before any promotion, heuristic while it has none): serving a trained run offers that run's strongest bot.
+
+The full game's bots are BIDDER+PLAYER: bidders are built once per spec too (`get_bidder`), the default being
+`--bidder` or baseline, and `session` pairs a cached bidder and player in one bot-protocol session per seat.
 """
 
 from __future__ import annotations
