@@ -401,6 +401,12 @@ def _prefect(
     return server, server.ui_url, True
 
 
+def _loss(row: dict, key: str) -> str:
+    """A loss for the report table; a dash where the teacher did not produce it (e.g. no policy loss with Q labels)."""
+    value = row.get(key)
+    return "-" if value is None or value != value else f"{value:.3f}"
+
+
 def _afterwards(run_dir: Path, env: dict[str, str], user_ui: str | None, own_server: bool, started: float) -> None:
     """Where the run's history is: the Prefect UI, and how to send an offline W&B run to an account."""
     if own_server:
@@ -505,9 +511,9 @@ def _report(
                 table.add_row(
                     str(r["step"]),
                     f"{r['games']:,}",
-                    f"{r.get('train/policy_loss', float('nan')):.3f}",
-                    f"{r.get('train/q_loss', float('nan')):.3f}",
-                    f"{r.get('train/value_loss', float('nan')):.3f}",
+                    _loss(r, "train/policy_loss"),
+                    _loss(r, "train/q_loss"),
+                    _loss(r, "train/value_loss"),
                     f"{r['eval/vs_random_win_rate']:.1%}" if "eval/vs_random_win_rate" in r else "",
                     f"{r['eval/vs_heuristic_win_rate']:.1%}" if "eval/vs_heuristic_win_rate" in r else "",
                 )

@@ -13,9 +13,13 @@ def training_curve_png(history: list[dict[str, Any]], title: str = "training") -
     import matplotlib.pyplot as plt
 
     fig, (ax_loss, ax_eval) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=100)
-    steps = [h["step"] for h in history if "train/policy_loss" in h]
-    for key, label in (("train/policy_loss", "policy loss"), ("train/value_loss", "value loss")):
-        ax_loss.plot(steps, [h[key] for h in history if "train/policy_loss" in h], label=label)
+    rows = [h for h in history if "train/value_loss" in h]
+    steps = [h["step"] for h in rows]
+    losses = (("train/policy_loss", "policy loss"), ("train/q_loss", "q loss"), ("train/value_loss", "value loss"))
+    for key, label in losses:
+        values = [h.get(key, float("nan")) for h in rows]
+        if any(v == v for v in values):  # a loss the teacher never produced (all NaN) gets no line
+            ax_loss.plot(steps, values, label=label)
     ax_loss.set_xlabel("step")
     ax_loss.set_title("losses")
     ax_loss.legend()

@@ -193,7 +193,11 @@ class Trainer:
             else:
                 q_rows = q_losses(logits, batch["legal"], batch["q"], cfg.q_scale)
             q_loss = (q_rows * has_q).sum() / has_q.sum().clamp(min=1)
-            policy_loss = ce_loss
+            # each reported loss covers its own rows: NaN (not 0) when a batch has none (the solver teacher labels
+            # every example with Q values), so the report shows no policy loss rather than a perfect one
+            nan = torch.full_like(ce_loss, float("nan"))
+            policy_loss = torch.where((~has_q).any(), ce_loss, nan)
+            q_reported = torch.where(has_q.any(), q_loss, nan)
             loss = ce_loss + cfg.q_weight * q_loss + cfg.value_weight * value_loss
 
             self.optimizer.zero_grad(set_to_none=True)
@@ -225,7 +229,7 @@ class Trainer:
                         value.mean(),
                         value.std(),
                         batch["value"].mean(),
-                        q_loss.detach(),
+                        q_reported.detach(),
                     ]
                 )
         averaged = (totals / n_steps).tolist()  # the one host sync of the call
