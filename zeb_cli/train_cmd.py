@@ -213,6 +213,18 @@ def train_cmd(
             "what a worker that refreshes its weights can trail by; see default_max_model_lag)."
         ),
     ] = None,
+    full_game: Annotated[
+        bool,
+        typer.Option(
+            "--full-game",
+            help="The full game: workers deal and bid with the learner's BidNet (namespace NAME-bid) and play the "
+            "real contracts (value target contract); the learner trains the BidNet too; the report adds "
+            "full-game matches.",
+        ),
+    ] = False,
+    full_game_eval_games: Annotated[
+        int, typer.Option(help="With --full-game: games to 7 marks per opponent in the final report.")
+    ] = 200,
     prefect_server_timeout: Annotated[
         float,
         typer.Option(
@@ -231,6 +243,10 @@ def train_cmd(
 
     if minutes is None and games is None:
         minutes = DEFAULT_MINUTES
+    if full_game:
+        if value_target not in ("points", "contract"):
+            _fail(f"--full-game trains on real bids: its value target is contract, not {value_target}")
+        value_target = "contract"  # making the bid is what scores
     if (minutes is not None and minutes <= 0) or (games is not None and games <= 0):
         _fail("--minutes and --games must be positive")
     from zeb_core.mcts import SearchConfig
@@ -294,6 +310,7 @@ def train_cmd(
             value_target=value_target,
             max_model_lag=max_model_lag,
             learner_id=f"{host}-train-{name}",
+            full_game=full_game,
         )
         search = SearchConfig(
             simulations=sims,
@@ -311,6 +328,7 @@ def train_cmd(
                 games_per_batch=games_per_batch,
                 outbox=str((run_dir / "outbox").resolve()),
                 search=search,
+                full_game=full_game,
             )
             for i in range(n_workers)
         ]
@@ -353,6 +371,8 @@ def train_cmd(
         if server is not None and server.owned:  # after the learner: its last states and logs reach it
             server.stop()
     _report(store, run_dir, curve, final_eval_games, device if gpu else "cpu", interrupted)
+    if full_game:
+        _full_game_report(run_dir, full_game_eval_games, device if gpu else "cpu")
     _afterwards(run_dir, env, ui if server is None else None, server is not None, started)
 
 
@@ -554,6 +574,33 @@ def _report(
     out.print(
         f"continue training:  zeb train --name {run_dir.name}" + ("   (stopped early by Ctrl-C)" if interrupted else "")
     )
+
+
+def _full_game_report(run_dir: Path, games: int, device: str) -> None:
+    """The run's BidNet and newest play network in games to 7 marks against the baseline bidders."""
+    from zeb_core.fullgame.bidders import BIDDERS, make_full_game_player
+    from zeb_core.fullgame.match import play_full_match
+    from zeb_core.strength import interval_text, percent
+
+    weights = run_dir / "weights"
+    bidnet, model = weights / "model-bid.safetensors", weights / "model.safetensors"
+    if games < 2 or not bidnet.exists() or not model.exists():
+        console.print("no BidNet and play weights to evaluate in full games")
+        return
+    spec = f"net:path={bidnet}+policy:path={model}"
+    bidder_kind = lambda spec: spec.split("+")[0].split(":")[0]
+    opponents = [s for s in ("baseline+heuristic", "random:pass=0.5+heuristic") if bidder_kind(s) in BIDDERS]
+    table = Table("player", "opponent", "games", "game win rate", "95% CI", "marks/hand", "bids made",
+                  title=f"full games to 7 marks ({games} games each)")  # fmt: skip
+    for i, opponent in enumerate(opponents):
+        a = make_full_game_player(spec, device, seed=i)
+        b = make_full_game_player(opponent, device, seed=1000 + i)
+        r = play_full_match(a, b, games, seed=i, device=device)
+        table.add_row("net+policy", opponent, str(r.games), percent(r.win_rate), interval_text(r.ci_low, r.ci_high),
+                      f"{r.a_marks_per_hand:.2f} vs {r.b_marks_per_hand:.2f}", percent(r.a_bid_made_rate))  # fmt: skip
+    out.print(table)
+    out.print(f"full-game player:   {spec}")
+    out.print(f"match it:           zeb eval {spec} vs baseline+heuristic --full-game --games 200")
 
 
 def _fail(message: str) -> None:

@@ -235,8 +235,8 @@ class SelfPlayWorker:
         """Upload everything in the outbox (an earlier run's batches first); returns the stored paths."""
         uploaded = []
         boxes = [(self.outbox, self.settings.name)]
-        if self.bids is not None:
-            boxes.append((self.bids.outbox, self.bids.name))
+        if self.bids is not None:  # bid examples first: the last path stored is the play examples' (the report's)
+            boxes.insert(0, (self.bids.outbox, self.bids.name))
         for outbox, name, path in [(o, n, p) for o, n in boxes for p in o.pending()]:
             with outbox.claim(path) as mine:
                 if not mine:
