@@ -219,7 +219,7 @@ def test_resume_through_a_weights_bundle_equals_training_straight_through(
     # The CPU repeats itself exactly; CUDA attention and embedding backward may sum in a different order.
     rtol, atol = (1e-5, 1e-6) if device == "cpu" else (1e-3, 1e-4)
     for key in METRIC_KEYS:
-        assert got[key] == pytest.approx(expected[key], rel=rtol, abs=atol), key
+        assert got[key] == pytest.approx(expected[key], rel=rtol, abs=atol, nan_ok=True), key
     assert got["train/lr"] == expected["train/lr"]
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     for name in a:
