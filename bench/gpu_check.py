@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from zeb_cli.train_presets import TINY_TRAIN_FLAGS
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 ZEB = str(Path(sys.executable).with_name("zeb"))
@@ -37,32 +39,7 @@ SIZES = {
 }
 TRAIN = {  # zeb train flags besides --games and --device
     "gpu": ["--workers", "1", "--eval-games", "200", "--final-eval-games", "1000", "--minutes", "8"],
-    "cpu": [
-        "--workers",
-        "1",
-        "--sims",
-        "4",
-        "--worlds",
-        "1",
-        "--max-nodes",
-        "8",
-        "--games-per-batch",
-        "16",
-        "--min-buffer-size",
-        "100",
-        "--training-steps-per-cycle",
-        "2",
-        "--batch-size",
-        "32",
-        "--eval-every",
-        "2",
-        "--eval-games",
-        "20",
-        "--final-eval-games",
-        "20",
-        "--minutes",
-        "2",
-    ],
+    "cpu": [*TINY_TRAIN_FLAGS, "--minutes", "2"],
 }
 
 

@@ -16,35 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.prefect_server import MARKER_VAR, processes_with_marker
+from zeb_cli.train_presets import TINY_TRAIN_FLAGS, with_flag
 
 pytestmark = pytest.mark.usefixtures("no_orphans")  # zeb train children left by a timeout are killed
 ZEB = str(Path(sys.executable).with_name("zeb"))
-TINY = [
-    "--workers",
-    "1",
-    "--sims",
-    "4",
-    "--worlds",
-    "1",
-    "--max-nodes",
-    "8",
-    "--games-per-batch",
-    "16",
-    "--min-buffer-size",
-    "100",
-    "--training-steps-per-cycle",
-    "2",
-    "--batch-size",
-    "32",
-    "--eval-every",
-    "2",
-    "--eval-games",
-    "20",
-    "--final-eval-games",
-    "40",
-    "--device",
-    "cpu",
-]
+TINY = [*with_flag(TINY_TRAIN_FLAGS, "--final-eval-games", "40"), "--device", "cpu"]
 
 
 def _train(runs: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess:

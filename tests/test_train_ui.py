@@ -27,37 +27,13 @@ import pytest
 
 from tests.prefect_server import MARKER_VAR, processes_with_marker
 from zeb_cli.prefect_server import healthy
+from zeb_cli.train_presets import TINY_TRAIN_FLAGS
 
 pytestmark = pytest.mark.usefixtures("no_orphans")  # zeb train children left by a timeout are killed
 ZEB = str(Path(sys.executable).with_name("zeb"))
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-TINY = [
-    "--workers",
-    "1",
-    "--sims",
-    "4",
-    "--worlds",
-    "1",
-    "--max-nodes",
-    "8",
-    "--games-per-batch",
-    "16",
-    "--min-buffer-size",
-    "100",
-    "--training-steps-per-cycle",
-    "2",
-    "--batch-size",
-    "32",
-    "--eval-every",
-    "2",
-    "--eval-games",
-    "20",
-    "--final-eval-games",
-    "20",
-    "--device",
-    "cpu",
-]
+TINY = [*TINY_TRAIN_FLAGS, "--device", "cpu"]
 WAIT_S = 300.0  # a loaded 2-core machine: server start, numba compilation, first batch
 PAGE_S = 90.0
 T = TypeVar("T")

@@ -1,0 +1,29 @@
+"""Flag sets for `zeb train` that several callers share (the tests, bench/gpu_check.py), defined once here."""
+
+from __future__ import annotations
+
+# The smallest run that still goes through every part of `zeb train` (learner cycles, a worker's batches,
+# evaluations, promotion, the final report) in seconds of CPU: one worker, 4 simulations in 1 world, small batches,
+# an evaluation every 2 cycles. No --device: callers add it (tests pin cpu).
+TINY_TRAIN_FLAGS: tuple[str, ...] = (
+    "--workers", "1",
+    "--sims", "4",
+    "--worlds", "1",
+    "--max-nodes", "8",
+    "--games-per-batch", "16",
+    "--min-buffer-size", "100",
+    "--training-steps-per-cycle", "2",
+    "--batch-size", "32",
+    "--eval-every", "2",
+    "--eval-games", "20",
+    "--final-eval-games", "20",
+)  # fmt: skip
+
+
+def with_flag(flags: tuple[str, ...] | list[str], flag: str, value: str) -> list[str]:
+    """`flags` with `flag` set to `value` (replaced where present, else appended)."""
+    out = list(flags)
+    if flag in out:
+        out[out.index(flag) + 1] = value
+        return out
+    return [*out, flag, value]
