@@ -14,6 +14,22 @@ STORE_RETRIES = 2
 STORE_RETRY_DELAY_S = 60.0
 
 
+def store_io_task(name: str, **options: Any) -> Any:
+    """`@task` for store I/O on plain values: retried only while the store stays unavailable, never cached (every
+    call reads the store afresh). `options` go to Prefect's `task` as they are (e.g. task_run_name)."""
+    from prefect import task
+    from prefect.cache_policies import NO_CACHE
+
+    return task(
+        name=name,
+        retries=STORE_RETRIES,
+        retry_delay_seconds=STORE_RETRY_DELAY_S,
+        retry_condition_fn=transient_store_failure,
+        cache_policy=NO_CACHE,
+        **options,
+    )
+
+
 def _failure(state: Any) -> BaseException | None:
     try:
         exc = state.result(raise_on_failure=False)

@@ -9,22 +9,14 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.common import (
-    STORE_RETRIES,
-    STORE_RETRY_DELAY_S,
     open_ops_store,
-    transient_store_failure,
+    store_io_task,
 )
 from zeb_core.ladder import LadderEntry, ladder_entries, ladder_player
 from zeb_core.match import play_match
 
 
-@task(
-    name="ladder-players",
-    retries=STORE_RETRIES,
-    retry_delay_seconds=STORE_RETRY_DELAY_S,
-    retry_condition_fn=transient_store_failure,
-    cache_policy=NO_CACHE,
-)
+@store_io_task("ladder-players")
 def ladder_players_task(
     store: str | None, name: str, past_best: int, baselines: list[str], examples_url: str | None = None
 ) -> list[LadderEntry]:

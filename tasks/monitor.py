@@ -11,31 +11,19 @@ from tasks.common import (
     STORE_RETRIES,
     STORE_RETRY_DELAY_S,
     open_ops_store,
+    store_io_task,
     transient_api_failure,
-    transient_store_failure,
 )
 from zeb_core.monitor import Check, check_examples, check_lag, check_runs, check_step
 
 
-@task(
-    name="check-examples",
-    retries=STORE_RETRIES,
-    retry_delay_seconds=STORE_RETRY_DELAY_S,
-    retry_condition_fn=transient_store_failure,
-    cache_policy=NO_CACHE,
-)
+@store_io_task("check-examples")
 def check_examples_task(store: str, name: str, max_age_s: float, now: float, examples_url: str | None = None) -> Check:
     """Stall when the newest example file of `name` is older than `max_age_s` (or there is none)."""
     return check_examples(open_ops_store(store, examples_url), name, max_age_s, now)
 
 
-@task(
-    name="check-learner-step",
-    retries=STORE_RETRIES,
-    retry_delay_seconds=STORE_RETRY_DELAY_S,
-    retry_condition_fn=transient_store_failure,
-    cache_policy=NO_CACHE,
-)
+@store_io_task("check-learner-step")
 def check_step_task(
     store: str, name: str, max_age_s: float, now: float, memory: dict | None, examples_url: str | None = None
 ) -> tuple[Check, dict]:
@@ -43,13 +31,7 @@ def check_step_task(
     return check_step(open_ops_store(store, examples_url), name, max_age_s, now, memory)
 
 
-@task(
-    name="check-model-lag",
-    retries=STORE_RETRIES,
-    retry_delay_seconds=STORE_RETRY_DELAY_S,
-    retry_condition_fn=transient_store_failure,
-    cache_policy=NO_CACHE,
-)
+@store_io_task("check-model-lag")
 def check_lag_task(store: str, name: str, max_lag: int, files: int, examples_url: str | None = None) -> Check:
     """How many steps behind the learner the newest files of the recent workers were played."""
     return check_lag(open_ops_store(store, examples_url), name, max_lag, files)

@@ -5,26 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import get_run_logger
 
 from tasks.common import (
-    STORE_RETRIES,
-    STORE_RETRY_DELAY_S,
     open_ops_store,
-    transient_store_failure,
+    store_io_task,
 )
 
 WEEK_S = 7 * 24 * 3600.0
 
 
-@task(
-    name="prune-examples",
-    retries=STORE_RETRIES,
-    retry_delay_seconds=STORE_RETRY_DELAY_S,
-    retry_condition_fn=transient_store_failure,
-    cache_policy=NO_CACHE,
-)
+@store_io_task("prune-examples")
 def prune_examples_task(
     store: str,
     name: str,
@@ -56,13 +47,7 @@ def prune_examples_task(
     }
 
 
-@task(
-    name="prune-quarantine",
-    retries=STORE_RETRIES,
-    retry_delay_seconds=STORE_RETRY_DELAY_S,
-    retry_condition_fn=transient_store_failure,
-    cache_policy=NO_CACHE,
-)
+@store_io_task("prune-quarantine")
 def prune_quarantine_task(
     store: str, max_age_s: float, now: float | None = None, examples_url: str | None = None
 ) -> list[str]:

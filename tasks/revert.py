@@ -5,24 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import get_run_logger
 
 from tasks.common import (
-    STORE_RETRIES,
-    STORE_RETRY_DELAY_S,
     open_ops_store,
-    transient_store_failure,
+    store_io_task,
 )
 
 
-@task(
-    name="revert",
-    retries=STORE_RETRIES,
-    retry_delay_seconds=STORE_RETRY_DELAY_S,
-    retry_condition_fn=transient_store_failure,
-    cache_policy=NO_CACHE,
-)
+@store_io_task("revert")
 def revert_task(
     store: str, name: str, to: str, reason: str, force: bool = False, examples_url: str | None = None
 ) -> dict[str, Any]:
