@@ -327,6 +327,7 @@ def test_full_game_worker_and_learner_train_the_bidnet(tmp_path):
     again.start()
     try:
         assert again.bids.step == 1 and not again.bids.cursor.is_new(bid_ref.name)  # resumed, nothing read twice
-        assert again.bids.ingest() == 0
+        assert again.bids.ingest() == 0 and again.bids.hands == 24
+        assert len(again.bids.buffer) == 96  # the buffer rebuilt from the files already read
     finally:
         again.close(push=False)

@@ -151,7 +151,22 @@ class BidLearning:
             self.echo(f"Fresh BidNet: pushed {self.name} step 0")
             return
         self._load(bidnet_from_bundle(bundle), bundle.state, bundle.optimizer)
-        self.echo(f"BidNet resumed from {self.name}: step {self.step}, {self.hands:,} hands")
+        self._rebuild_buffer()
+        self.echo(f"BidNet resumed from {self.name}: step {self.step}, {self.hands:,} hands, "
+                  f"{len(self.buffer):,} examples in its buffer")  # fmt: skip
+
+    def _rebuild_buffer(self) -> None:
+        """Refill the buffer from the newest files already read (not counted again), as the learner does."""
+        read = [r for r in self.store.list_examples(self.name) if not self.cursor.is_new(r.name)]
+        chosen: list[HandExamples] = []
+        for ref in reversed(read):
+            if sum(len(c) for c in chosen) >= self.buffer.capacity:
+                break
+            f = self.store.read_examples(ref, decode=decode_bid_examples)
+            if f is not None:
+                chosen.append(examples_from_file(f))
+        for ex in reversed(chosen):
+            self.buffer.add(ex)
 
     def _load(self, net: BidNet, state: dict[str, Any], optimizer: dict[str, Any] | None) -> None:
         self.net = net.to(self.device)
