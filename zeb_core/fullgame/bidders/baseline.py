@@ -30,12 +30,12 @@ import torch
 from zeb_core.engine.dominoes import COUNT, IS_DOUBLE, N_DECLS, NO_TRUMP, TABLES, TOTAL_POINTS, domino_id
 from zeb_core.fullgame.auction import BID_VALUES, PASS, bid_action, bid_name
 from zeb_core.fullgame.interface import AuctionView, BidDecision, DeclDecision
-from zeb_core.players.interface import reject_unknown
+from zeb_core.players.interface import SpecError, pop_param
 
 DOUBLES_TRUMP = 7
-CANDIDATES = (0, 1, 2, 3, 4, 5, 6, DOUBLES_TRUMP, NO_TRUMP)  # doubles-suit (8) is never better than doubles-trump
 NEAR_LOCK = 44.0  # estimate at which the bidder bids 1 mark
 PARTNER_MARGIN = 4  # points above the partner's bid an estimate needs to outbid it
+DEFAULT_MARGIN = 6.0  # points a bid stays below the estimate: real play takes fewer points than the solver
 NOT_NAMED = -1e9  # the estimate of a declaration the bidder never names
 
 _CALLED = TABLES["called"].astype(np.int64)  # [10, 28]
@@ -108,8 +108,10 @@ def lowest_bids(legal: np.ndarray) -> np.ndarray:
     return np.where(bids.any(1), BID_VALUES.numpy()[first], 0)
 
 
-def _decide_values(est: np.ndarray, view: AuctionView) -> tuple[np.ndarray, list[str]]:
-    """[n] bid values (0 pass) from the best estimate [n] of each game, and the reason for each."""
+def _decide_values(est: np.ndarray, margin: float, view: AuctionView) -> tuple[np.ndarray, list[str]]:
+    """[n] bid values (0 pass) from the best estimate [n] of each game, and the reason for each.
+
+    A points bid is the estimate less `margin`; a near-lock is judged on the estimate itself."""
     high = view.high.cpu().numpy()
     seat = view.seat.cpu().numpy()
     partner = (high > 0) & (view.high_bidder.cpu().numpy() == (seat + 2) % 4)
@@ -120,6 +122,7 @@ def _decide_values(est: np.ndarray, view: AuctionView) -> tuple[np.ndarray, list
     reasons = []
     for g, e in enumerate(est):
         lock = e >= NEAR_LOCK
+        e = e - margin
         if lowest[g] > TOTAL_POINTS:  # the high bid is a mark bid: only a near-lock goes one mark higher
             want = int(lowest[g]) if lock else 0
         else:
@@ -142,15 +145,16 @@ def _decide_values(est: np.ndarray, view: AuctionView) -> tuple[np.ndarray, list
 class BaselineBidder:
     """Bids the best declaration's estimated points (see the module docstring); declares that declaration."""
 
-    def __init__(self) -> None:
-        self.name = "baseline"
+    def __init__(self, margin: float = DEFAULT_MARGIN) -> None:
+        self.margin = margin
+        self.name = f"baseline(margin={margin:g})"
 
     def bid(self, view: AuctionView) -> BidDecision:
         hand = view.hand.cpu().numpy()
         est = estimate_points(hand)
         best = est.argmax(1)
         top = est[np.arange(len(est)), best]
-        values, reasons = _decide_values(top, view)
+        values, reasons = _decide_values(top, self.margin, view)
         actions = torch.tensor([bid_action(int(v)) for v in values], dtype=torch.int64)
         lines = [
             f"{describe(hand[g], int(best[g]))}: about {int(np.floor(top[g]))} points; {reasons[g]}"
@@ -173,9 +177,13 @@ def _decl_word(decl: int) -> str:
     return "no-trump" if decl == NO_TRUMP else "doubles trump" if decl == DOUBLES_TRUMP else f"{_PLURAL[decl]} trump"
 
 
+def reject_unknown_bidder(kind: str, params: dict[str, str]) -> None:
+    """A clear error for parameters a bidder spec does not take."""
+    if params:
+        raise SpecError(f"the {kind} bidder does not take {', '.join(sorted(params))}")
+
+
 def baseline_bidder_from_spec(params: dict[str, str], device: torch.device, seed: int) -> BaselineBidder:
-    reject_unknown("baseline bidder", params)
-    return BaselineBidder()
-
-
-__all__ = ["CANDIDATES", "BaselineBidder", "baseline_bidder_from_spec", "estimate_points", "rank_declarations"]
+    margin = pop_param(params, "margin", float, DEFAULT_MARGIN)
+    reject_unknown_bidder("baseline", params)
+    return BaselineBidder(margin)

@@ -34,13 +34,14 @@ import torch
 
 from zeb_core.engine.dominoes import DECL_NAMES, MIN_BID, N_DECLS, TOTAL_POINTS
 from zeb_core.fullgame.auction import PASS, bid_action, bid_name
-from zeb_core.fullgame.bidders.baseline import PARTNER_MARGIN, lowest_bids, rank_declarations
+from zeb_core.fullgame.bidders.baseline import PARTNER_MARGIN, lowest_bids, rank_declarations, reject_unknown_bidder
 from zeb_core.fullgame.interface import AuctionView, BidDecision, DeclDecision
-from zeb_core.players.interface import SpecError, pop_param, reject_unknown
+from zeb_core.players.interface import SpecError, pop_param
 from zeb_core.solver.tables import BITS
 
 BELOW = MIN_BID - 1  # a world's lower bound before anything is known (the team may take fewer than 30)
 UNSOLVED = 0.0  # P(make) of a declaration that is not simulated
+MODES = ("highest", "lowest")  # bid the highest level that clears the threshold, or the lowest legal one if it does
 MAX_CACHE = 100_000  # hands kept; the oldest go first
 
 
@@ -83,14 +84,18 @@ class HandEstimate:
 class MonteCarloBidder:
     """P(make) per declaration from `worlds` solved deals per hand (see the module docstring)."""
 
-    def __init__(self, worlds: int = 8, threshold: float = 0.5, seed: int = 0, decls: int = 4) -> None:
+    def __init__(
+        self, worlds: int = 8, threshold: float = 0.5, seed: int = 0, decls: int = 4, mode: str = "highest"
+    ) -> None:
         if worlds < 1:
             raise SpecError(f"worlds={worlds} must be at least 1")
         if not 0.0 < threshold <= 1.0:
             raise SpecError(f"threshold={threshold} must be in (0, 1]")
         if not 1 <= decls <= N_DECLS:
             raise SpecError(f"decls={decls} must be in 1..{N_DECLS}")
-        self.worlds, self.threshold, self.seed, self.decls = worlds, threshold, seed, decls
+        if mode not in MODES:
+            raise SpecError(f"bid={mode!r} must be one of {', '.join(MODES)}")
+        self.worlds, self.threshold, self.seed, self.decls, self.mode = worlds, threshold, seed, decls, mode
         self.name = f"mc(worlds={worlds},threshold={threshold:g})"
         self.cache: dict[tuple[int, ...], HandEstimate] = {}
         self.solver_calls = 0  # batched solver calls so far
@@ -190,21 +195,23 @@ class MonteCarloBidder:
         last = seat == view.dealer.cpu().numpy()
         lowest = lowest_bids(legal)  # value of the lowest legal bid, 0 if none
         low = np.where(lowest > 0, np.minimum(lowest, TOTAL_POINTS), 0)  # the points it needs
-        top = np.where(last, low, TOTAL_POINTS)  # the last seat only needs to win the auction
+        over_partner = np.where(high < TOTAL_POINTS, np.minimum(high + PARTNER_MARGIN, TOTAL_POINTS), 0)
+        low = np.where(partner, over_partner, low)  # the partner is outbid only by a clearly stronger hand
+        top = np.where(last | (self.mode == "lowest"), low, TOTAL_POINTS)  # the last seat only needs to win
         level = self.best_levels(ests, low, top)
         actions = np.zeros(len(hand), dtype=np.int64)
         lines = []
         for g in range(len(hand)):
             value = 0
-            if not level[g]:
-                why = "pass" if lowest[g] else "pass: no bid is left"
-                if lowest[g] and not legal[g, PASS]:
-                    value, why = int(lowest[g]), f"forced: bid {bid_name(bid_action(int(lowest[g])))}"
-            elif partner[g] and (level[g] < high[g] + PARTNER_MARGIN or high[g] >= TOTAL_POINTS):
-                why = f"pass: partner holds the bid at {bid_name(bid_action(int(high[g])))}"
-            else:
+            if level[g]:
                 value = int(lowest[g]) if lowest[g] > TOTAL_POINTS else int(level[g])
                 why = f"bid {bid_name(bid_action(value))}"
+            elif partner[g]:
+                why = f"pass: partner holds the bid at {bid_name(bid_action(int(high[g])))}"
+            elif lowest[g] and not legal[g, PASS]:
+                value, why = int(lowest[g]), f"forced: bid {bid_name(bid_action(int(lowest[g])))}"
+            else:
+                why = "pass" if lowest[g] else "pass: no bid is left"
             shown = value or int(level[g] or lowest[g] or MIN_BID)  # the bid made, or the one not made
             at = min(shown, TOTAL_POINTS)
             p = ests[g].p_make(at)
@@ -251,6 +258,7 @@ def mc_bidder_from_spec(params: dict[str, str], device: torch.device, seed: int)
     worlds = pop_param(params, "worlds", int, 8)
     threshold = pop_param(params, "threshold", float, 0.5)
     decls = pop_param(params, "decls", int, 4)
+    mode = pop_param(params, "bid", str, "highest")
     seed = pop_param(params, "seed", int, seed)
-    reject_unknown("mc bidder", params)
-    return MonteCarloBidder(worlds, threshold, seed, decls)
+    reject_unknown_bidder("mc", params)
+    return MonteCarloBidder(worlds, threshold, seed, decls, mode)
