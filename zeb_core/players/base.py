@@ -31,7 +31,8 @@ PLAYERS: dict[str, tuple[PlayerFactory, str]] = {
     ),
     "pimc": (
         pimc_from_spec,
-        "pimc:worlds=N[,seed=S,objective=win|points,tiebreak=points|heuristic|first] exact solver over sampled deals",
+        "pimc:worlds=N[,seed=S,objective=win|points,tiebreak=points|heuristic|first,infer=W,candidates=K] "
+        "exact solver over sampled deals (infer: weighted by a play model's likelihood of the partner's plays)",
     ),
     "store": (
         store_from_spec,

@@ -13,7 +13,13 @@ tiebreak also decide between moves one world in 16 apart (a margin of 1/16) gave
 games vs random), so ties are exact. The clairvoyant bound, the same rule on the true deal, wins 86.5% vs random
 and 83.3% vs heuristic (2,000 games each).
 
-Spec: `pimc:worlds=N[,seed=S,objective=win|points,tiebreak=points|heuristic|first]`.
+With `infer=W` the worlds are drawn from `candidates` (default 4 x worlds) uniform ones in proportion to a play
+model's likelihood of the partner's past plays (`players.inference`; `infer_seats=others` scores the opponents
+too). Against random, 2,000 games: 78.3% (76.7..79.8%), no better than uniform worlds (the partner is pimc, not
+the model), at 41 decisions/s instead of 162.
+
+Spec: `pimc:worlds=N[,seed=S,objective=win|points,tiebreak=points|heuristic|first,infer=W,candidates=K,
+infer_seats=partner|others,floor=F]`.
 """
 
 from __future__ import annotations
