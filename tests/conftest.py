@@ -44,18 +44,34 @@ def small_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _processes_naming(text: str) -> list[str]:
+    """Pids whose command line or environment contains `text` (Linux /proc; unreadable processes are skipped)."""
+    needle = text.encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        for part in ("cmdline", "environ"):
+            try:
+                with open(f"/proc/{pid}/{part}", "rb") as f:
+                    if needle in f.read():
+                        found.append(pid)
+                        break
+            except OSError:
+                break
+    return found
+
+
 @pytest.fixture
 def no_orphans(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """After the test, SIGKILL every process whose command line names this test's tmp_path.
+    """After the test, SIGKILL every process whose command line or environment names this test's tmp_path.
 
     `zeb train` starts its learner, workers and Prefect server in their own sessions; when a test gives up on it (a
-    timeout), they would otherwise go on training for as long as the suite runs and slow every later test.
+    timeout), they would otherwise go on training for as long as the suite runs and slow every later test. The
+    run's Prefect server names the run folder only in its environment (PREFECT_HOME), hence both.
     """
     yield tmp_path
     import signal
-    import subprocess
 
-    found = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+    found = _processes_naming(str(tmp_path))
     for pid in found:
         if int(pid) != os.getpid():
             try:
