@@ -359,6 +359,9 @@ def train_cmd(
     ui: str | None = None
     started = time.time()
     signal.signal(signal.SIGTERM, _terminate)  # `kill PID` stops as cleanly as Ctrl-C
+    # Ctrl-C even when started with SIGINT ignored (a background job of a script, nohup): Python then installs no
+    # KeyboardInterrupt handler of its own
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         server, ui, pipeline.prefect_homes = _prefect(run_dir, env, lock_fd, prefect_server_timeout)
         pipeline.start()
