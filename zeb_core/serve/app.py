@@ -7,6 +7,7 @@ stop the server, so bodies are read and parsed here (size-capped) rather than by
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -286,35 +288,39 @@ def create_app(
 
         return await run_in_threadpool(run)
 
-    @app.post(
-        "/v1/full-games/{game_id}/bid",
-        responses=errors(400, 404, 409, 413, 422),
-        openapi_extra=body(model_schema(BidBody)),
-    )
-    async def full_bid(request: Request, game_id: str) -> dict[str, Any]:
-        """Seat 0 bids (`{"bid": 31}`, `{"bid": 84}` for 2 marks) or passes (`{"bid": 0}`); then the bots."""
-        req = _parsed(BidBody, _object(await _json_body(request)))
-        return await _act(game_id, lambda g: FullGame.bid_human(g, req.bid))
+    def _body_action(action: str, model: type[BaseModel], apply: Callable[[FullGame, Any], None], doc: str) -> None:
+        """POST /v1/full-games/{game_id}/`action`: seat 0's decision, a JSON body parsed as `model`, then the bots."""
 
-    @app.post(
-        "/v1/full-games/{game_id}/declare",
-        responses=errors(400, 404, 409, 413, 422),
-        openapi_extra=body(model_schema(DeclareBody)),
-    )
-    async def full_declare(request: Request, game_id: str) -> dict[str, Any]:
-        """Seat 0, the auction's winner, names the declaration (0..9); then it leads."""
-        req = _parsed(DeclareBody, _object(await _json_body(request)))
-        return await _act(game_id, lambda g: FullGame.declare_human(g, req.decl))
+        async def handler(request: Request, game_id: str) -> dict[str, Any]:
+            req = _parsed(model, _object(await _json_body(request)))
+            return await _act(game_id, lambda g: apply(g, req))
 
-    @app.post(
-        "/v1/full-games/{game_id}/play",
-        responses=errors(400, 404, 409, 413, 422),
-        openapi_extra=body(model_schema(DominoBody)),
+        app.post(
+            f"/v1/full-games/{{game_id}}/{action}",
+            name=f"full_{action}",
+            description=doc,
+            responses=errors(400, 404, 409, 413, 422),
+            openapi_extra=body(model_schema(model)),
+        )(handler)
+
+    _body_action(
+        "bid",
+        BidBody,
+        lambda g, req: g.bid_human(req.bid),
+        'Seat 0 bids (`{"bid": 31}`, `{"bid": 84}` for 2 marks) or passes (`{"bid": 0}`); then the bots.',
     )
-    async def full_play(request: Request, game_id: str) -> dict[str, Any]:
-        """Seat 0 plays a domino; then the bots, up to seat 0's next turn or the end of the hand."""
-        req = _parsed(DominoBody, _object(await _json_body(request)))
-        return await _act(game_id, lambda g: FullGame.play_human(g, req.domino))
+    _body_action(
+        "declare",
+        DeclareBody,
+        lambda g, req: g.declare_human(req.decl),
+        "Seat 0, the auction's winner, names the declaration (0..9); then it leads.",
+    )
+    _body_action(
+        "play",
+        DominoBody,
+        lambda g, req: g.play_human(req.domino),
+        "Seat 0 plays a domino; then the bots, up to seat 0's next turn or the end of the hand.",
+    )
 
     @app.post("/v1/full-games/{game_id}/next", responses=errors(404, 409))
     async def full_next(game_id: str) -> dict[str, Any]:

@@ -12,7 +12,6 @@ what their seat may know, so a bot plays the page exactly as it would play any c
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 import uuid
@@ -36,7 +35,7 @@ from zeb_core.fullgame.auction import (
     marks_at_stake,
     points_needed,
 )
-from zeb_core.serve.game import HUMAN_SEAT, MAX_SEED, SEAT_NAMES, GameError, PlayRecord
+from zeb_core.serve.game import HUMAN_SEAT, SEAT_NAMES, GameError, PlayRecord, SessionStore, new_seed
 
 BID, DECLARE, PLAY, HAND_OVER, GAME_OVER = "bid", "declare", "play", "hand_over", "game_over"
 DEFAULT_TARGET = 7
@@ -440,46 +439,24 @@ def _hand_summary(bidder: int, value: int, made: bool, pts: list[int], gained: l
     )
 
 
-class FullGameStore:
-    """Full games in memory, by id; the oldest are dropped past `max_games`."""
+class FullGameStore(SessionStore[FullGame]):
+    """Games to `target` marks."""
+
+    kind = "full game"
 
     def __init__(self, make_session: Callable[[str, int], BotSession], max_games: int = 1000) -> None:
+        super().__init__(max_games)
         self.make_session = make_session  # (BIDDER+PLAYER spec, seed) -> a bot session
-        self.max_games = max_games
-        self.games: dict[str, FullGame] = {}
-        self._lock = threading.Lock()
 
     def create(self, seed: int | None, bots: dict[int, str], target: int, forced_bid: bool) -> FullGame:
-        if seed is None:
-            seed = secrets.randbelow(2**31)
-        if not 0 <= seed <= MAX_SEED:
-            raise GameError(f"'seed' must be an integer 0..{MAX_SEED}, got {seed!r}")
+        seed = new_seed(seed)
         sessions = {seat: self.make_session(spec, seed + seat) for seat, spec in bots.items()}
         gen = make_generator(seed)
         dealer = int(torch.randint(0, N_SEATS, (1,), generator=gen))
         game = FullGame(uuid.uuid4().hex[:16], seed, target, forced_bid, dict(bots), sessions, gen, dealer)
         with game.lock:
             game.new_deal()
-            game.run_bots()
-        with self._lock:
-            self.games[game.id] = game
-            while len(self.games) > self.max_games:
-                self.games.pop(next(iter(self.games)))
-        return game
-
-    def get(self, game_id: str) -> FullGame:
-        game = self.games.get(game_id)
-        if game is None:
-            raise GameError(f"no full game with id {game_id!r} (it may have expired; start a new one)", 404)
-        return game
-
-    def act(self, game_id: str, action: Callable[[FullGame], None]) -> FullGame:
-        """The human's decision on the game, then the bots' up to the human's next one."""
-        game = self.get(game_id)
-        with game.lock:
-            action(game)
-            game.run_bots()
-        return game
+        return self._add(game)
 
 
 __all__ = ["BID", "DECLARE", "DEFAULT_TARGET", "GAME_OVER", "HAND_OVER", "PLAY", "FullGame", "FullGameStore"]

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import torch
 
@@ -216,24 +216,39 @@ def _summary(pts: list[int], winner: int | None, bidder: int, made: bool, bid: i
     return f"{head}; {whose} bid of {bid} was {'made' if made else 'set'}."
 
 
-class GameStore:
+def new_seed(seed: int | None) -> int:
+    """The seed a new game is dealt from: the client's, checked to be 0..MAX_SEED, or a random one."""
+    if seed is None:
+        return secrets.randbelow(2**31)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise GameError(f"'seed' must be an integer 0..{MAX_SEED}, got {seed!r}")
+    return seed
+
+
+class Session(Protocol):
+    """What a store needs of a game: its id, its lock, and the bots' turns up to the human's next decision."""
+
+    id: str
+    lock: threading.Lock
+
+    def run_bots(self) -> None: ...
+
+
+S = TypeVar("S", bound=Session)
+
+
+class SessionStore(Generic[S]):
     """Games in memory, by id; the oldest are dropped past `max_games` so a public page cannot fill memory."""
 
-    def __init__(self, get_player: Callable[[str], Player], max_games: int = 1000) -> None:
-        self.get_player = get_player
+    kind = "game"  # what a missing id is said not to be
+
+    def __init__(self, max_games: int = 1000) -> None:
         self.max_games = max_games
-        self.games: dict[str, Game] = {}
+        self.games: dict[str, S] = {}
         self._lock = threading.Lock()
 
-    def create(self, seed: int | None, bots: dict[int, str]) -> Game:
-        if seed is None:
-            seed = secrets.randbelow(2**31)
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-            raise GameError(f"'seed' must be an integer 0..{MAX_SEED}, got {seed!r}")
-        players = {seat: self.get_player(spec) for seat, spec in bots.items()}  # raises for an unknown spec
-        state = deal_benchmark(1, make_generator(seed))
-        sessions = {seat: BotSession(players[seat], seed + seat) for seat in bots}
-        game = Game(uuid.uuid4().hex[:16], seed, state, dict(bots), sessions)
+    def _add(self, game: S) -> S:
+        """Let the bots move up to the human's first decision, then keep `game`."""
         with game.lock:
             game.run_bots()
         with self._lock:
@@ -242,15 +257,34 @@ class GameStore:
                 self.games.pop(next(iter(self.games)))
         return game
 
-    def get(self, game_id: str) -> Game:
+    def get(self, game_id: str) -> S:
         game = self.games.get(game_id)
         if game is None:
-            raise GameError(f"no game with id {game_id!r} (it may have expired; start a new one)", 404)
+            raise GameError(f"no {self.kind} with id {game_id!r} (it may have expired; start a new one)", 404)
         return game
 
-    def play(self, game_id: str, domino: object) -> Game:
+    def act(self, game_id: str, action: Callable[[S], None]) -> S:
+        """The human's decision on the game, then the bots' up to the human's next one."""
         game = self.get(game_id)
         with game.lock:
-            game.play_human(domino)
+            action(game)
             game.run_bots()
         return game
+
+
+class GameStore(SessionStore[Game]):
+    """One-hand games."""
+
+    def __init__(self, get_player: Callable[[str], Player], max_games: int = 1000) -> None:
+        super().__init__(max_games)
+        self.get_player = get_player
+
+    def create(self, seed: int | None, bots: dict[int, str]) -> Game:
+        seed = new_seed(seed)
+        players = {seat: self.get_player(spec) for seat, spec in bots.items()}  # raises for an unknown spec
+        state = deal_benchmark(1, make_generator(seed))
+        sessions = {seat: BotSession(players[seat], seed + seat) for seat in bots}
+        return self._add(Game(uuid.uuid4().hex[:16], seed, state, dict(bots), sessions))
+
+    def play(self, game_id: str, domino: object) -> Game:
+        return self.act(game_id, lambda game: game.play_human(domino))
