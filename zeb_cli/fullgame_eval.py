@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 
@@ -21,7 +20,7 @@ def eval_full_game(
     forced_bid: bool,
     record: Path | None,
 ) -> None:
-    from zeb_cli.main import console, fail, out
+    from zeb_cli.main import console, fail, match_progress, out
     from zeb_core.fullgame.bidders import make_full_game_player
     from zeb_core.fullgame.match import play_full_match
     from zeb_core.fullgame.replay import write_games
@@ -37,17 +36,7 @@ def eval_full_game(
         b = make_full_game_player(spec_b, device, seed + 1)
     except SpecError as exc:
         fail(str(exc))
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("games"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=as_json,
-        transient=as_json,
-    ) as progress:
+    with match_progress(as_json) as progress:
         task = progress.add_task(f"{a.name} vs {b.name}", total=games + games % 2)
         result = play_full_match(
             a, b, games, seed, target_marks, forced_bid, batch_size, device,

@@ -45,6 +45,21 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def match_progress(quiet: bool) -> Progress:
+    """A match's bar on stderr (games done, elapsed, left); `quiet` (--json) hides it so stdout stays JSON alone."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("games"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+        transient=quiet,
+    )
+
+
 @app.command("eval")
 def eval_cmd(
     players: Annotated[
@@ -94,17 +109,7 @@ def eval_cmd(
         b = make_player(players[2], device, seed + 1)
     except SpecError as exc:
         fail(str(exc))
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("games"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=as_json,
-        transient=as_json,
-    ) as progress:
+    with match_progress(as_json) as progress:
         task = progress.add_task(f"{a.name} vs {b.name}", total=games + games % 2)
         result = play_match(a, b, games, seed, batch_size, device, on_progress=lambda n: progress.advance(task, n))
     if as_json:
