@@ -11,20 +11,18 @@ from pathlib import Path
 import pytest
 import torch
 
+from zeb_core.bot import SPEC_EXAMPLE as EXAMPLE
 from zeb_core.bot import BotSession
 from zeb_core.engine import deal_benchmark, make_generator
 from zeb_core.engine.dominoes import TABLES
 from zeb_core.infoset import InfoState, InvalidRequest
 
-EXAMPLE = {
-    "seat": 0,
-    "hand": [0, 6, 8, 9, 15, 20],
-    "decl": 1,
-    "bidder": 3,
-    "bid": 40,
-    "leader": 3,
-    "plays": [[3, 11], [0, 1], [1, 16], [2, 2], [2, 17], [3, 27]],
-}
+
+def test_example_is_the_specs_request(shared_dir: Path) -> None:
+    """SPEC_EXAMPLE (the tests' request and the OpenAPI example) is the request printed in spec/bot-protocol.md."""
+    text = (shared_dir / "spec" / "bot-protocol.md").read_text()
+    printed = text.split("Request:\n```json\n", 1)[1].split("```", 1)[0]
+    assert json.loads(printed) == EXAMPLE
 
 
 @pytest.mark.parametrize("spec", ["random", "heuristic"])

@@ -15,6 +15,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from zeb_core.bot import SPEC_EXAMPLE as EXAMPLE
 from zeb_core.bot import BotSession
 from zeb_core.engine import GameState, deal_benchmark, make_generator
 from zeb_core.engine.dominoes import MAX_BID, N_DECLS
@@ -22,15 +23,6 @@ from zeb_core.fullgame.auction import BID_VALUES, AuctionState, bid_action
 from zeb_core.fullgame.interface import AuctionView, BidDecision, DeclDecision
 from zeb_core.serve import create_app
 
-EXAMPLE = {
-    "seat": 0,
-    "hand": [0, 6, 8, 9, 15, 20],
-    "decl": 1,
-    "bidder": 3,
-    "bid": 40,
-    "leader": 3,
-    "plays": [[3, 11], [0, 1], [1, 16], [2, 2], [2, 17], [3, 27]],
-}
 HAND = [0, 1, 2, 3, 4, 5, 27]
 BID = {"version": 2, "phase": "bid", "seat": 1, "dealer": 0, "hand": HAND, "bids": []}
 DECLARE = {**BID, "phase": "declare", "bids": [[1, 31], [2, 0], [3, 0], [0, 0]]}

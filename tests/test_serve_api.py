@@ -18,6 +18,7 @@ import torch
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from zeb_core.bot import SPEC_EXAMPLE as EXAMPLE
 from zeb_core.engine import GameState, deal_benchmark, make_generator
 from zeb_core.formats.weights import load_bundle_dir
 from zeb_core.model.checkpoint import init_checkpoint
@@ -27,15 +28,6 @@ from zeb_core.serve import create_app
 from zeb_core.store import FaultyBackend, RetryPolicy, open_store
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = {
-    "seat": 0,
-    "hand": [0, 6, 8, 9, 15, 20],
-    "decl": 1,
-    "bidder": 3,
-    "bid": 40,
-    "leader": 3,
-    "plays": [[3, 11], [0, 1], [1, 16], [2, 2], [2, 17], [3, 27]],
-}
 
 
 @pytest.fixture(scope="module")

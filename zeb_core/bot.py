@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import random
-from typing import IO
+from typing import IO, Any
 
 import torch
 
@@ -17,6 +17,17 @@ from zeb_core import bot_v2
 from zeb_core.fullgame.interface import Bidder
 from zeb_core.infoset import InfoState, InvalidRequest
 from zeb_core.players.base import Player, make_player
+
+# The request of spec/bot-protocol.md: ones are trump, seat 0 must follow fives, so 15 (5-0) and 20 (5-5) are legal.
+SPEC_EXAMPLE: dict[str, Any] = {
+    "seat": 0,
+    "hand": [0, 6, 8, 9, 15, 20],
+    "decl": 1,
+    "bidder": 3,
+    "bid": 40,
+    "leader": 3,
+    "plays": [[3, 11], [0, 1], [1, 16], [2, 2], [2, 17], [3, 27]],
+}
 
 
 class BotSession:

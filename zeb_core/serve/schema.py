@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
+from zeb_core.bot import SPEC_EXAMPLE
 from zeb_core.bot_v2 import MAX_BID_VALUE, MAX_TARGET
 from zeb_core.engine.dominoes import MAX_BID, MIN_BID, N_DECLS
 
@@ -54,15 +55,7 @@ MOVE_REQUEST: dict[str, Any] = {
         "player": _SPEC,
     },
     "required": ["seat", "hand", "decl", "bidder", "bid"],
-    "example": {
-        "seat": 0,
-        "hand": [0, 6, 8, 9, 15, 20],
-        "decl": 1,
-        "bidder": 3,
-        "bid": 40,
-        "leader": 3,
-        "plays": [[3, 11], [0, 1], [1, 16], [2, 2], [2, 17], [3, 27]],
-    },
+    "example": SPEC_EXAMPLE,
 }
 NEW_GAME_REQUEST: dict[str, Any] = {
     "type": "object",
