@@ -9,8 +9,9 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -106,10 +107,30 @@ def _ready(driver: object) -> str | bool:
     return state if state in ("your-turn", "done") else False
 
 
+def _deal_seeded(
+    d: Any, partner: str, opponents: str, boxes: dict[str, int], what: str, ready: Callable[[Any], object]
+) -> tuple[Any, str]:
+    """Pick the bots, fill the number boxes (`seed` among them), click Deal and wait until the page shows that
+    seed's game and `ready` holds; the table element and the game's id."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    Select(d.find_element(By.ID, "partner")).select_by_value(partner)
+    Select(d.find_element(By.ID, "opponents")).select_by_value(opponents)
+    for box_id, value in boxes.items():
+        box = d.find_element(By.ID, box_id)
+        box.clear()
+        box.send_keys(str(value))
+    d.find_element(By.ID, "deal").click()
+    table = d.find_element(By.ID, "table")
+    seed = str(boxes["seed"])
+    _wait(d, what, lambda drv: table.get_attribute("data-seed") == seed and ready(drv))
+    return table, table.get_attribute("data-game-id")
+
+
 def test_play_a_seeded_hand_in_the_browser(server: str, browser: object) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import Select
 
     d = browser
     d.get(server + "/")
@@ -117,15 +138,7 @@ def test_play_a_seeded_hand_in_the_browser(server: str, browser: object) -> None
     opts = [o.get_attribute("value") for o in d.find_elements(By.CSS_SELECTOR, "#partner option")]
     assert {"random", "heuristic"} <= set(opts)
 
-    Select(d.find_element(By.ID, "partner")).select_by_value("random")
-    Select(d.find_element(By.ID, "opponents")).select_by_value("heuristic")
-    seed_box = d.find_element(By.ID, "seed")
-    seed_box.clear()
-    seed_box.send_keys(str(SEED))
-    d.find_element(By.ID, "deal").click()
-    table = d.find_element(By.ID, "table")
-    _wait(d, "the seeded deal", lambda drv: table.get_attribute("data-seed") == str(SEED) and _ready(drv))
-    game_id = table.get_attribute("data-game-id")
+    table, game_id = _deal_seeded(d, "random", "heuristic", {"seed": SEED}, "the seeded deal", _ready)
     dealt = deal_benchmark(1, make_generator(SEED))
     shown_hand = [
         int(el.get_attribute("data-domino")) for el in d.find_elements(By.CSS_SELECTOR, "#hand [data-domino]")

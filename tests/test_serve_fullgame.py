@@ -16,7 +16,7 @@ import torch
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_serve_browser import ARTIFACTS, TIMEOUT, _wait, browser, server  # noqa: F401 - fixtures, reused
+from test_serve_browser import ARTIFACTS, TIMEOUT, _deal_seeded, _wait, browser, server  # noqa: F401 - fixtures, reused
 
 from zeb_core.engine import GameState
 from zeb_core.engine.dominoes import HIGH, LOW, MAX_BID
@@ -298,17 +298,8 @@ def test_play_a_full_game_in_the_browser(server: str, browser: Any) -> None:  # 
     _wait(d, "the first game", _state)
     assert d.find_element(By.ID, "marks-board").is_displayed() and d.find_element(By.ID, "bidder").is_displayed()
     assert d.find_element(By.ID, "deal").text.startswith("New game")
-    Select(d.find_element(By.ID, "partner")).select_by_value("heuristic")
-    Select(d.find_element(By.ID, "opponents")).select_by_value("heuristic")
     bidder = Select(d.find_element(By.ID, "bidder")).first_selected_option.get_attribute("value")
-    for box_id, value in (("seed", seed), ("target", 2)):
-        box = d.find_element(By.ID, box_id)
-        box.clear()
-        box.send_keys(str(value))
-    d.find_element(By.ID, "deal").click()
-    table = d.find_element(By.ID, "table")
-    _wait(d, "the seeded game", lambda drv: table.get_attribute("data-seed") == str(seed) and _state(drv))
-    game_id = table.get_attribute("data-game-id")
+    table, game_id = _deal_seeded(d, "heuristic", "heuristic", {"seed": seed, "target": 2}, "the seeded game", _state)
     text = lambda el_id: d.find_element(By.ID, el_id).text
     assert text("dealer-name") == "You" and text("hand-number") == "1" and text("marks-0") == text("marks-1") == "0"
 
