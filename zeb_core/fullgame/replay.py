@@ -19,6 +19,7 @@ with its line and hand; a line that is not a game is reported, never raised.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -249,24 +250,32 @@ def _check_play(batch: list[_Game], hands: list[dict[str, Any]], h: int, result:
         g.marks = [g.marks[0] + marks[0], g.marks[1] + marks[1]]
 
 
-def _bid_error(auction: AuctionState, j: int, action: int) -> str:
+def _refusal(
+    auction: AuctionState,
+    j: int,
+    act: Callable[[AuctionState, torch.Tensor], None],
+    value: int,
+    error: type[ValueError],
+) -> str | None:
+    """The engine's own reason why game `j` may not take `act(value)`, asked of that game alone (None: it may)."""
     one = auction.index(torch.tensor([j], device=auction.dealer.device))
     try:
-        one.apply_bids(torch.tensor([action], device=auction.dealer.device))
-    except IllegalBidError as exc:
+        act(one, torch.tensor([value], device=auction.dealer.device))
+    except error as exc:
         return str(exc).removeprefix("game 0: ")
-    return f"{bid_name(action)} is not legal here"
+    return None
+
+
+def _bid_error(auction: AuctionState, j: int, action: int) -> str:
+    why = _refusal(auction, j, AuctionState.apply_bids, action, IllegalBidError)
+    return why or f"{bid_name(action)} is not legal here"
 
 
 def _decl_error(auction: AuctionState, j: int, decl: object) -> str:
     if not isinstance(decl, int):
         return f"the auction's winner must name a declaration 0..{N_DECLS - 1}, the record has {decl!r}"
-    one = auction.index(torch.tensor([j], device=auction.dealer.device))
-    try:
-        one.declare(torch.tensor([decl], device=auction.dealer.device))
-    except IllegalDeclarationError as exc:
-        return str(exc).removeprefix("game 0: ")
-    return f"declaration {decl} is not allowed"
+    why = _refusal(auction, j, AuctionState.declare, decl, IllegalDeclarationError)
+    return why or f"declaration {decl} is not allowed"
 
 
 def _who(seat: int, value: int) -> str:
