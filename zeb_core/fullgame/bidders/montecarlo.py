@@ -41,7 +41,8 @@ from zeb_core.solver.tables import BITS
 
 BELOW = MIN_BID - 1  # a world's lower bound before anything is known (the team may take fewer than 30)
 UNSOLVED = 0.0  # P(make) of a declaration that is not simulated
-MODES = ("highest", "lowest")  # bid the highest level that clears the threshold, or the lowest legal one if it does
+DEFAULT_THRESHOLD = 1.0  # P(make) a bid needs: every world (the solver's worlds are far kinder than real play)
+MODES = ("highest", "lowest")  # bid the highest level that clears the threshold, or the lowest legal one (or a lock)
 MAX_CACHE = 100_000  # hands kept; the oldest go first
 
 
@@ -85,7 +86,12 @@ class MonteCarloBidder:
     """P(make) per declaration from `worlds` solved deals per hand (see the module docstring)."""
 
     def __init__(
-        self, worlds: int = 8, threshold: float = 0.5, seed: int = 0, decls: int = 4, mode: str = "highest"
+        self,
+        worlds: int = 8,
+        threshold: float = DEFAULT_THRESHOLD,
+        seed: int = 0,
+        decls: int = 4,
+        mode: str = "highest",
     ) -> None:
         if worlds < 1:
             raise SpecError(f"worlds={worlds} must be at least 1")
@@ -199,6 +205,10 @@ class MonteCarloBidder:
         low = np.where(partner, over_partner, low)  # the partner is outbid only by a clearly stronger hand
         top = np.where(last | (self.mode == "lowest"), low, TOTAL_POINTS)  # the last seat only needs to win
         level = self.best_levels(ests, low, top)
+        if self.mode == "lowest":  # a lock bids 1 mark all the same: it costs nothing and shuts the others out
+            lock = (level > 0) & (level < TOTAL_POINTS) & ~last
+            full = np.full(len(hand), TOTAL_POINTS)
+            level = np.where(lock & (self.best_levels(ests, np.where(lock, full, 0), full) > 0), full, level)
         actions = np.zeros(len(hand), dtype=np.int64)
         lines = []
         for g in range(len(hand)):
@@ -256,7 +266,7 @@ def _trump(decl: int) -> str:
 
 def mc_bidder_from_spec(params: dict[str, str], device: torch.device, seed: int) -> MonteCarloBidder:
     worlds = pop_param(params, "worlds", int, 8)
-    threshold = pop_param(params, "threshold", float, 0.5)
+    threshold = pop_param(params, "threshold", float, DEFAULT_THRESHOLD)
     decls = pop_param(params, "decls", int, 4)
     mode = pop_param(params, "bid", str, "highest")
     seed = pop_param(params, "seed", int, seed)
