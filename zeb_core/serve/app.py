@@ -233,9 +233,7 @@ def create_app(
 
     @app.get("/v1/games/{game_id}", responses=errors(404))
     def get_game(game_id: str) -> dict[str, Any]:
-        game = games.get(game_id)
-        with game.lock:
-            return game.view()
+        return games.view(game_id)
 
     @app.post("/v1/games/{game_id}/play", responses=errors(400, 404, 409, 413, 422), openapi_extra=body(PLAY_REQUEST))
     async def play(request: Request, game_id: str) -> dict[str, Any]:
@@ -275,9 +273,7 @@ def create_app(
 
     @app.get("/v1/full-games/{game_id}", responses=errors(404))
     def get_full_game(game_id: str) -> dict[str, Any]:
-        game = full_games.get(game_id)
-        with game.lock:
-            return game.view()
+        return full_games.view(game_id)
 
     async def _act(game_id: str, action: Any) -> dict[str, Any]:
         def run() -> dict[str, Any]:

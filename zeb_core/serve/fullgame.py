@@ -35,7 +35,7 @@ from zeb_core.fullgame.auction import (
     marks_at_stake,
     points_needed,
 )
-from zeb_core.serve.game import HUMAN_SEAT, SEAT_NAMES, GameError, PlayRecord, SessionStore, new_seed
+from zeb_core.serve.game import HUMAN_SEAT, SEAT_NAMES, GameError, PlayRecord, SessionStore, new_seed, tricks_of
 
 BID, DECLARE, PLAY, HAND_OVER, GAME_OVER = "bid", "declare", "play", "hand_over", "game_over"
 DEFAULT_TARGET = 7
@@ -338,18 +338,7 @@ class FullGame:
         }
 
     def tricks(self) -> list[dict[str, Any]]:
-        if self.state is None:
-            return []
-        winners = self.state.trick_winners[0].tolist()
-        points = self.state.trick_points[0].tolist()
-        out = []
-        for k in range(0, len(self.plays), 4):
-            chunk = self.plays[k : k + 4]
-            trick: dict[str, Any] = {"leader": chunk[0].seat, "plays": [[p.seat, p.domino] for p in chunk]}
-            if len(chunk) == 4:
-                trick["winner"], trick["points"] = winners[k // 4], points[k // 4]
-            out.append(trick)
-        return out
+        return [] if self.state is None else tricks_of(self.state, self.plays)
 
     def view(self) -> dict[str, Any]:
         """The game as seat 0 may see it (other hands only in the record of finished deals)."""

@@ -64,6 +64,20 @@ class PlayRecord:
         return out
 
 
+def tricks_of(state: GameState, plays: list[PlayRecord]) -> list[dict[str, Any]]:
+    """The hand's tricks so far as the page draws them: leader and plays, and once complete the winner and points."""
+    winners = state.trick_winners[0].tolist()
+    points = state.trick_points[0].tolist()
+    out = []
+    for k in range(0, len(plays), 4):
+        chunk = plays[k : k + 4]
+        trick: dict[str, Any] = {"leader": chunk[0].seat, "plays": [[p.seat, p.domino] for p in chunk]}
+        if len(chunk) == 4:
+            trick["winner"], trick["points"] = winners[k // 4], points[k // 4]
+        out.append(trick)
+    return out
+
+
 @dataclass
 class Game:
     """The true state of one hand plus the record the page shows; mutate only under `lock`."""
@@ -135,16 +149,7 @@ class Game:
 
     # ------------------------------------------------------------ what the page sees
     def tricks(self) -> list[dict[str, Any]]:
-        winners = self.state.trick_winners[0].tolist()
-        points = self.state.trick_points[0].tolist()
-        out = []
-        for k in range(0, len(self.plays), 4):
-            chunk = self.plays[k : k + 4]
-            trick: dict[str, Any] = {"leader": chunk[0].seat, "plays": [[p.seat, p.domino] for p in chunk]}
-            if len(chunk) == 4:
-                trick["winner"], trick["points"] = winners[k // 4], points[k // 4]
-            out.append(trick)
-        return out
+        return tricks_of(self.state, self.plays)
 
     def result(self) -> dict[str, Any] | None:
         if not self.done:
@@ -233,6 +238,8 @@ class Session(Protocol):
 
     def run_bots(self) -> None: ...
 
+    def view(self) -> dict[str, Any]: ...
+
 
 S = TypeVar("S", bound=Session)
 
@@ -262,6 +269,12 @@ class SessionStore(Generic[S]):
         if game is None:
             raise GameError(f"no {self.kind} with id {game_id!r} (it may have expired; start a new one)", 404)
         return game
+
+    def view(self, game_id: str) -> dict[str, Any]:
+        """The game as the page sees it, read under its lock (a move may be under way)."""
+        game = self.get(game_id)
+        with game.lock:
+            return game.view()
 
     def act(self, game_id: str, action: Callable[[S], None]) -> S:
         """The human's decision on the game, then the bots' up to the human's next one."""
