@@ -7,13 +7,14 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 from zeb_core.bot import SPEC_EXAMPLE as EXAMPLE
 from zeb_core.bot import BotSession
-from zeb_core.engine import deal_benchmark, make_generator
+from zeb_core.engine import GameState, deal_benchmark, make_generator
 from zeb_core.engine.dominoes import TABLES
 from zeb_core.infoset import InfoState, InvalidRequest
 
@@ -93,6 +94,20 @@ def test_json_lines_transport_keeps_serving_after_bad_lines() -> None:
     assert "error" in replies[1] and "error" in replies[2]
 
 
+def request_from_state(state: GameState, g: int) -> dict[str, Any]:
+    """The version-1 request of the seat to move in game `g`, cut from the engine's true state."""
+    seat, n = int(state.current[g]), int(state.n_plays[g])
+    return {
+        "seat": seat,
+        "hand": [d for d in state.hands[g, seat].tolist() if not state.played[g, d]],
+        "decl": int(state.decl[g]),
+        "bidder": int(state.bidder[g]),
+        "bid": int(state.bid[g]),
+        "leader": int(state.leader[g]),
+        "plays": [[int(s), int(d)] for s, d in zip(state.history_seat[g, :n], state.history[g, :n])],
+    }
+
+
 def test_sampled_worlds_respect_voids_counts_and_known_dominoes() -> None:
     """From many real positions, every sampled world gives no seat a domino it cannot hold."""
     gen = make_generator(4)
@@ -104,17 +119,8 @@ def test_sampled_worlds_respect_voids_counts_and_known_dominoes() -> None:
         if step % 3:
             continue
         for g in range(40):
-            seat = int(state.current[g])
-            n = int(state.n_plays[g])
-            req = {
-                "seat": seat,
-                "hand": [d for d in state.hands[g, seat].tolist() if not state.played[g, d]],
-                "decl": int(state.decl[g]),
-                "bidder": int(state.bidder[g]),
-                "bid": int(state.bid[g]),
-                "leader": int(state.leader[g]),
-                "plays": [[int(s), int(d)] for s, d in zip(state.history_seat[g, :n], state.history[g, :n])],
-            }
+            seat, n = int(state.current[g]), int(state.n_plays[g])
+            req = request_from_state(state, g)
             info = InfoState.from_request(req)
             world = info.sample_world(rng)
             assert sorted(world[seat]) == sorted(req["hand"])

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from test_bot import request_from_state
 
 from zeb_core.bot import SPEC_EXAMPLE as EXAMPLE
 from zeb_core.bot import BotSession
@@ -107,19 +108,7 @@ def _positions(n: int) -> list[dict[str, Any]]:
         while int(state.n_plays[0]) < step:
             legal = state.legal_mask()
             state.apply(torch.where(legal, torch.rand(legal.shape, generator=gen), -1.0).argmax(1))
-        for g in range(n):
-            k, seat = int(state.n_plays[g]), int(state.current[g])
-            requests.append(
-                {
-                    "seat": seat,
-                    "hand": [d for d in state.hands[g, seat].tolist() if not state.played[g, d]],
-                    "decl": int(state.decl[g]),
-                    "bidder": int(state.bidder[g]),
-                    "bid": int(state.bid[g]),
-                    "leader": int(state.leader[g]),
-                    "plays": [[int(s), int(d)] for s, d in zip(state.history_seat[g, :k], state.history[g, :k])],
-                }
-            )
+        requests += [request_from_state(state, g) for g in range(n)]
     return requests
 
 
