@@ -76,19 +76,24 @@ def test_void_contradiction_is_an_illegal_history() -> None:
     assert "void" in reply["error"] and "play 7" in reply["error"]
 
 
-def test_json_lines_transport_keeps_serving_after_bad_lines() -> None:
-    lines = (
-        "\n".join([json.dumps(EXAMPLE), "{not json", json.dumps({**EXAMPLE, "seat": 2}), json.dumps(EXAMPLE)]) + "\n"
-    )
+def bot_replies(player: str, lines: str) -> list[dict[str, Any]]:
+    """`zeb bot --player PLAYER` in a real process fed `lines` (JSON lines): its replies, one a line."""
     proc = subprocess.run(
-        [sys.executable, "-m", "zeb_cli.main", "bot", "--player", "heuristic"],
+        [sys.executable, "-m", "zeb_cli.main", "bot", "--player", player],
         input=lines,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    replies = [json.loads(x) for x in proc.stdout.splitlines()]
+    return [json.loads(x) for x in proc.stdout.splitlines()]
+
+
+def test_json_lines_transport_keeps_serving_after_bad_lines() -> None:
+    lines = (
+        "\n".join([json.dumps(EXAMPLE), "{not json", json.dumps({**EXAMPLE, "seat": 2}), json.dumps(EXAMPLE)]) + "\n"
+    )
+    replies = bot_replies("heuristic", lines)
     assert len(replies) == 4
     assert replies[0]["play"] in (15, 20) and replies[3]["play"] in (15, 20)
     assert "error" in replies[1] and "error" in replies[2]

@@ -7,14 +7,12 @@ the JSON-lines and HTTP transports carry both versions.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from test_bot import request_from_state
+from test_bot import bot_replies, request_from_state
 
 from zeb_core.bot import SPEC_EXAMPLE as EXAMPLE
 from zeb_core.bot import BotSession
@@ -225,15 +223,7 @@ def test_a_buggy_bidder_gets_an_error_reply_never_a_raise() -> None:
 # ---------------------------------------------------------------- transports
 def test_json_lines_carry_both_versions() -> None:
     lines = [EXAMPLE, BID, {"version": 9}, DECLARE, {**PLAY, "bid": 84}, {**EXAMPLE, "version": 1}]
-    proc = subprocess.run(
-        [sys.executable, "-m", "zeb_cli.main", "bot", "--player", "random+heuristic"],
-        input="\n".join(json.dumps(x) for x in lines) + "\n{oops\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    replies = [json.loads(x) for x in proc.stdout.splitlines()]
+    replies = bot_replies("random+heuristic", "\n".join(json.dumps(x) for x in lines) + "\n{oops\n")
     assert len(replies) == 7
     assert replies[0]["play"] in (15, 20) and replies[5]["play"] in (15, 20) and replies[4]["play"] in (15, 20)
     assert replies[1]["bid"] in (0, *range(30, 42), 42, 84) and replies[3]["decl"] in range(N_DECLS)
