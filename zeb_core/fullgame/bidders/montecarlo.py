@@ -68,7 +68,7 @@ class HandEstimate:
 
     def known(self, level: int) -> np.ndarray:
         """[c] whether P(make level) is known exactly for each declaration."""
-        return ((self.lo >= level) | (self.hi < level)).all(1)
+        return np.asarray(((self.lo >= level) | (self.hi < level)).all(1))
 
     def p_make(self, level: int) -> np.ndarray:
         """[10] P(make level | d), exact where `known`, a lower bound elsewhere; UNSOLVED off the candidates."""
@@ -134,7 +134,7 @@ class MonteCarloBidder:
         """Make P(make level | d) exact for each (estimate, level, [c] bool which declarations) in one solver call."""
         from zeb_core.solver import Positions, can_reach
 
-        rows = []  # (estimate, candidate index, world index, level)
+        rows: list[tuple[HandEstimate, int, int, int]] = []  # (estimate, candidate index, world index, level)
         for est, level, which in asks:
             open_ = which[:, None] & (est.lo < level) & (est.hi >= level)
             rows.extend((est, int(i), int(w), level) for i, w in zip(*np.nonzero(open_), strict=True))
