@@ -48,6 +48,7 @@ def ui_cmd(
             f"(`zeb train --name {name}` records one; see --runs-dir)"
         )
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` stops as cleanly as Ctrl-C
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C even if started ignoring it
     try:
         console.print(f"starting a Prefect server on {server.database} ...")
         try:
@@ -62,3 +63,4 @@ def ui_cmd(
     finally:
         server.stop()
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
