@@ -7,19 +7,22 @@ is worth an estimated number of points for the bidder's team (the bidder leads):
     doubles-trump:  14.5 + 3.5 x doubles + 5 x [holds 6-6]                     + 0.35 x count held
     no-trump:       19   + 4   x doubles                                       + 0.3  x count held
 
-Calibration (`bench/baseline_fit.py`): least squares of the exact solver's final points for the bidder's team
-(`zeb_core.solver.solve_points`, the bidder's seat leading, the other 21 dominoes dealt uniformly, all four seats
-playing perfectly) over 2,600 random hands x every declaration, one deal each; the formula is the fit rounded
-(fitted: 12.3 + 3.9 t + 5.7 top + 2.8 doubles + 0.18 count; 14.6 + 3.5 d + 5.0 top + 0.34 count; 19.2 + 4.1 d +
-0.31 count). The estimates are calibrated on average (hands estimated at 34-36 take 34.4 points) but a single
-hand is uncertain (residual sd 11 points: the partner's hand is unknown), and the exact solver plays far better
-than the `heuristic` player (whose bidding team takes about 21 points whatever it holds).
+Calibration (`bench/baseline_fit.py --hands 2600 --seed 2 --player heuristic`): least squares of the exact
+solver's final points for the bidder's team (`solve_points`, the bidder's seat leading, the other 21 dominoes dealt
+uniformly, all four seats playing perfectly) over 2,600 random hands x every declaration, one deal each; the
+formula is the fit rounded (fitted: 12.5 + 3.9 t + 5.7 top + 2.8 doubles + 0.17 count; 15.1 + 3.2 d + 4.9 top +
+0.36 count; 19.7 + 3.9 d + 0.30 count). Per band of the best estimate the solver's mean is close (30..34: 32.6
+points, 34..38: 35.9), but one hand is uncertain (residual sd 11 points: the partner's hand is unknown), and real
+play takes less: hands estimated 30..38 played out by `heuristic` take about 10 points fewer, by `pimc:worlds=8`
+about 6 fewer (`--hands 400 --player pimc:worlds=8`).
 
-Bidding: the best declaration's estimate, rounded down, when it clears 30 and tops the high bid; 1 mark only for
-a near-lock (estimate at least 44; the exact solver takes all 42 in about 70% of such hands), and a further mark
-bid only over an opponent's mark bid with a near-lock; the partner is outbid only by an estimate at least
-`PARTNER_MARGIN` points above its bid; the last seat to speak bids just enough to win the auction (a points bid
-scores one mark whatever its level); forced (the dealer after three passes) it bids 30.
+Bidding: the best declaration's estimate less `margin` (default 6, that imperfect-information discount), rounded
+down, when it clears 30 and tops the high bid. In full games to 7 marks with pimc:worlds=8 playing, margin 6 beat
+margin 3 (66% of 80 games) and tied margin 9 (50%); with heuristic playing, larger margins win (9 beat 6 in 73.5%
+and 12 beat 9 in 57% of 400 games each), as that player seldom makes a bid. 1 mark only for a near-lock (the estimate
+itself at least 44), a further mark bid only over an opponent's mark bid with a near-lock; the partner is outbid
+only by an estimate at least `PARTNER_MARGIN` points above its bid; the last seat to speak bids just enough to win
+the auction (a points bid scores one mark whatever its level); forced (the dealer after three passes) it bids 30.
 """
 
 from __future__ import annotations
