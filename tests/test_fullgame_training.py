@@ -331,3 +331,16 @@ def test_full_game_worker_and_learner_train_the_bidnet(tmp_path):
         assert len(again.bids.buffer) == 96  # the buffer rebuilt from the files already read
     finally:
         again.close(push=False)
+
+
+def test_a_round_where_every_auction_is_passed_plays_nothing_and_does_not_fail() -> None:
+    """An empty batch of won hands (all four seats passed everywhere) gives no labels instead of an error."""
+    from zeb_core.engine.state import GameState
+    from zeb_core.fullgame.selfplay import bidder_points
+    from zeb_core.players.base import make_player
+
+    empty = torch.zeros(0, dtype=torch.int64)
+    points = bidder_points(torch.zeros(0, 4, 7, dtype=torch.int64), empty, empty, empty, make_player("heuristic"))
+    assert points.shape == (0,)
+    state = GameState.from_deal(torch.zeros(0, 4, 7, dtype=torch.int64), empty, empty, empty)
+    assert state.batch_size == 0 and not bool(state.legal_mask().any())

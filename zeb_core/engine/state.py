@@ -94,7 +94,7 @@ class GameState:
         hands = hands.sort(dim=2).values
         owner = torch.empty(b, N_DOMINOES, dtype=torch.int64, device=device)
         seats = torch.arange(N_SEATS, device=device).view(1, N_SEATS, 1).expand(b, N_SEATS, HAND_SIZE)
-        owner.scatter_(1, hands.reshape(b, -1), seats.reshape(b, -1))
+        owner.scatter_(1, hands.reshape(b, N_DOMINOES), seats.reshape(b, N_DOMINOES))
         minus = lambda *shape: torch.full(shape, -1, dtype=torch.int64, device=device)
         zeros = lambda *shape: torch.zeros(shape, dtype=torch.int64, device=device)
         return cls(
@@ -290,7 +290,7 @@ def _validate_deal(
     if bool(((hands < 0) | (hands >= N_DOMINOES)).any()):
         raise InvalidDealError("hands hold an id outside 0..27")
     counts = torch.zeros(b, N_DOMINOES, dtype=torch.int64, device=hands.device)
-    counts.scatter_add_(1, hands.reshape(b, -1), torch.ones_like(hands.reshape(b, -1)))
+    counts.scatter_add_(1, hands.reshape(b, N_DOMINOES), torch.ones_like(hands.reshape(b, N_DOMINOES)))
     if bool((counts != 1).any()):
         g, d = (counts != 1).nonzero()[0].tolist()
         raise InvalidDealError(f"hand {g}: domino {domino_name(d)} (id {d}) is dealt {int(counts[g, d])} times")

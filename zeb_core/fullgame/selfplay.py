@@ -123,6 +123,8 @@ def choose_decls(decl_points: torch.Tensor, need: torch.Tensor, gen: torch.Gener
 
 def bidder_points(hands, decl, bidder, value, player: Player) -> torch.Tensor:
     """[n] the bidder's team's final points when `player` plays all four seats of each hand."""
+    if len(hands) == 0:  # no auction won this round (all passed): nothing to play
+        return torch.zeros(0, dtype=torch.int64, device=hands.device)
     bid = points_needed(value)
     state = GameState.from_deal(hands, decl, bidder, bid=bid, leader=bidder)
     play_games(state, (player, player), torch.zeros_like(bidder))
