@@ -252,7 +252,7 @@ def train_cmd(
     from zeb_core.mcts import SearchConfig
 
     try:  # the workers' search settings, checked here rather than in a worker that dies on them
-        SearchConfig(
+        search = SearchConfig(
             simulations=sims,
             worlds=worlds,
             max_nodes=max_nodes,
@@ -311,14 +311,6 @@ def train_cmd(
             max_model_lag=max_model_lag,
             learner_id=f"{host}-train-{name}",
             full_game=full_game,
-        )
-        search = SearchConfig(
-            simulations=sims,
-            worlds=worlds,
-            max_nodes=max_nodes,
-            policy_target=policy_target,
-            value_target=value_target,
-            teacher=teacher,
         )
         worker_settings = [
             WorkerSettings(
