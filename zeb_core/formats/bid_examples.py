@@ -17,7 +17,6 @@ trusts nothing: no pickle, bounded header, exact dtypes and shapes, every column
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -27,7 +26,17 @@ import torch
 
 from zeb_core.engine.dominoes import N_DECLS, N_DOMINOES, TOTAL_POINTS
 from zeb_core.formats.examples import sanitize_worker_id
-from zeb_core.formats.safe_io import FormatError, dump_safetensors, guard_format_errors, load_json, parse_safetensors
+from zeb_core.formats.safe_io import (
+    MANIFEST_KEY,
+    FormatError,
+    check_manifest_sha256,
+    check_manifest_shapes,
+    check_tensor,
+    dump_safetensors,
+    guard_format_errors,
+    read_manifest,
+    tensors_sha256,
+)
 
 BID_EXAMPLES_FORMAT_VERSION = 1
 KIND = "bid"
@@ -54,12 +63,7 @@ class BidExampleFile:
 
 
 def content_sha256(tensors: dict[str, torch.Tensor]) -> str:
-    h = hashlib.sha256()
-    for name in TENSORS:
-        t = tensors[name].detach().contiguous().cpu()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
+    return tensors_sha256(tensors, TENSORS)
 
 
 def encode_bid_examples(
@@ -86,18 +90,13 @@ def encode_bid_examples(
         "settings": settings or {},
     }
     _validate(clean, manifest)
-    return dump_safetensors(clean, {"zeb": json.dumps(manifest, sort_keys=True)}), manifest
+    return dump_safetensors(clean, {MANIFEST_KEY: json.dumps(manifest, sort_keys=True)}), manifest
 
 
 @guard_format_errors("bid example file")
 def decode_bid_examples(data: bytes) -> BidExampleFile:
     """Parse and fully validate a bid-example file; raises FormatError (only) with the first problem found."""
-    tensors, meta = parse_safetensors(data)
-    if "zeb" not in meta:
-        raise FormatError("no Zeb manifest in the safetensors metadata")
-    manifest = load_json(meta["zeb"], "manifest")
-    if not isinstance(manifest, dict):
-        raise FormatError("manifest is not a JSON object")
+    tensors, manifest = read_manifest(data)
     _validate(tensors, manifest)
     return BidExampleFile(tensors, manifest)
 
@@ -118,13 +117,8 @@ def _validate(tensors: dict[str, torch.Tensor], manifest: dict[str, Any]) -> Non
     if manifest["bid_examples"] == 0:
         raise FormatError("file holds no bid examples")
     for name, (dtype, tail, count) in TENSORS.items():
-        t = tensors[name]
-        if t.dtype != dtype:
-            raise FormatError(f"tensor {name!r} has dtype {t.dtype}, expected {dtype}")
-        if tuple(t.shape) != (manifest[count], *tail):
-            raise FormatError(f"tensor {name!r} has shape {tuple(t.shape)}, expected {(manifest[count], *tail)}")
-    if manifest.get("shapes") != {k: list(t.shape) for k, t in tensors.items()}:
-        raise FormatError(f"manifest field 'shapes' {str(manifest.get('shapes'))[:120]} does not match the tensors")
+        check_tensor(name, tensors[name], dtype, (manifest[count], *tail))
+    check_manifest_shapes(tensors, manifest)
     sizes = torch.tensor(COLUMN_SIZES, dtype=torch.int16)
     for name in ("bid_x", "decl_x"):
         x = tensors[name].to(torch.int16)
@@ -138,5 +132,4 @@ def _validate(tensors: dict[str, torch.Tensor], manifest: dict[str, Any]) -> Non
         raise FormatError(f"bid_marks must be whole marks in -{MAX_MARKS}..{MAX_MARKS}")
     if bool((points < -1).any()) or bool((points > TOTAL_POINTS).any()):
         raise FormatError(f"decl_points must lie in 0..{TOTAL_POINTS} (-1: not played)")
-    if manifest.get("sha256") != content_sha256(tensors):
-        raise FormatError("content does not match the SHA-256 in the manifest")
+    check_manifest_sha256(manifest, content_sha256(tensors))

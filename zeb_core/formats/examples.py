@@ -21,7 +21,6 @@ shapes, every value range, and the checksum.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -33,11 +32,15 @@ import torch
 from zeb_core.encoding import FEATURE_SIZES, OBS_FEATURES, OBS_TOKENS
 from zeb_core.engine.state import VALUE_TARGETS
 from zeb_core.formats.safe_io import (
+    MANIFEST_KEY,
     FormatError,
+    check_manifest_sha256,
+    check_manifest_shapes,
+    check_tensor,
     dump_safetensors,
     guard_format_errors,
-    load_json,
-    parse_safetensors,
+    read_manifest,
+    tensors_sha256,
 )
 
 EXAMPLES_FORMAT_VERSION = 1
@@ -79,12 +82,7 @@ class ExampleFile:
 
 def content_sha256(tensors: dict[str, torch.Tensor]) -> str:
     """Checksum of the tensor contents (names, dtypes, shapes, bytes), independent of the header layout."""
-    h = hashlib.sha256()
-    for name in [*TENSORS, *(k for k in OPTIONAL_TENSORS if k in tensors)]:
-        t = tensors[name].detach().contiguous().cpu()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
+    return tensors_sha256(tensors, [*TENSORS, *(k for k in OPTIONAL_TENSORS if k in tensors)])
 
 
 def sanitize_worker_id(worker_id: str) -> str:
@@ -145,18 +143,13 @@ def encode_examples(
         "value_target": value_target,
     }
     _validate(tensors, manifest)
-    return dump_safetensors(tensors, {"zeb": json.dumps(manifest, sort_keys=True)}), manifest
+    return dump_safetensors(tensors, {MANIFEST_KEY: json.dumps(manifest, sort_keys=True)}), manifest
 
 
 @guard_format_errors("example file")
 def decode_examples(data: bytes) -> ExampleFile:
     """Parse and fully validate an example file; raises FormatError (only) with the first problem found."""
-    tensors, meta = parse_safetensors(data)
-    if "zeb" not in meta:
-        raise FormatError("no Zeb manifest in the safetensors metadata")
-    manifest = load_json(meta["zeb"], "manifest")
-    if not isinstance(manifest, dict):
-        raise FormatError("manifest is not a JSON object")
+    tensors, manifest = read_manifest(data)
     _validate(tensors, manifest)
     return ExampleFile(
         tensors["obs"], tensors["legal"], tensors["policy"], tensors["value"], manifest, tensors.get("q")
@@ -183,13 +176,8 @@ def _validate(tensors: dict[str, torch.Tensor], manifest: dict[str, Any]) -> Non
     if n == 0:
         raise FormatError("file holds no examples")
     for name, (dtype, tail) in [*TENSORS.items(), *((k, v) for k, v in OPTIONAL_TENSORS.items() if k in tensors)]:
-        t = tensors[name]
-        if t.dtype != dtype:
-            raise FormatError(f"tensor {name!r} has dtype {t.dtype}, expected {dtype}")
-        if tuple(t.shape) != (n, *tail):
-            raise FormatError(f"tensor {name!r} has shape {tuple(t.shape)}, expected {(n, *tail)}")
-    if manifest.get("shapes") != {k: list(t.shape) for k, t in tensors.items()}:
-        raise FormatError(f"manifest field 'shapes' {str(manifest.get('shapes'))[:120]} does not match the tensors")
+        check_tensor(name, tensors[name], dtype, (n, *tail))
+    check_manifest_shapes(tensors, manifest)
     obs, legal, policy, value = (tensors[k] for k in ("obs", "legal", "policy", "value"))
     sizes = torch.tensor(FEATURE_SIZES, dtype=torch.int16)
     o = obs.to(torch.int16)
@@ -211,5 +199,4 @@ def _validate(tensors: dict[str, torch.Tensor], manifest: dict[str, Any]) -> Non
         not bool(torch.isfinite(q).all()) or bool((q.abs() > 1).any()) or bool((q[~legal] != 0).any())
     ):
         raise FormatError("q targets must be finite, in [-1, 1] and zero on illegal moves")
-    if manifest.get("sha256") != content_sha256(tensors):
-        raise FormatError("content does not match the SHA-256 in the manifest")
+    check_manifest_sha256(manifest, content_sha256(tensors))

@@ -11,7 +11,7 @@ import hashlib
 import json
 import math
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -131,6 +131,49 @@ def parse_safetensors(data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, s
     if set(tensors) != set(header):
         raise FormatError("tensor names do not match the header")
     return tensors, meta
+
+
+# Example files (play and bid) share a layout: tensors, and a JSON manifest under MANIFEST_KEY in the metadata
+# that names their shapes and the SHA-256 of their contents. The helpers below are the parts their decoders share.
+MANIFEST_KEY = "zeb"
+
+
+def read_manifest(data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors and manifest (a JSON object, not yet validated) of an example file; raises FormatError."""
+    tensors, meta = parse_safetensors(data)
+    if MANIFEST_KEY not in meta:
+        raise FormatError("no Zeb manifest in the safetensors metadata")
+    manifest = load_json(meta[MANIFEST_KEY], "manifest")
+    if not isinstance(manifest, dict):
+        raise FormatError("manifest is not a JSON object")
+    return tensors, manifest
+
+
+def tensors_sha256(tensors: dict[str, torch.Tensor], names: Iterable[str]) -> str:
+    """Checksum of the named tensors' contents (names, dtypes, shapes, bytes), independent of the header layout."""
+    h = hashlib.sha256()
+    for name in names:
+        t = tensors[name].detach().contiguous().cpu()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def check_tensor(name: str, t: torch.Tensor, dtype: torch.dtype, shape: tuple[int, ...]) -> None:
+    if t.dtype != dtype:
+        raise FormatError(f"tensor {name!r} has dtype {t.dtype}, expected {dtype}")
+    if tuple(t.shape) != shape:
+        raise FormatError(f"tensor {name!r} has shape {tuple(t.shape)}, expected {shape}")
+
+
+def check_manifest_shapes(tensors: dict[str, torch.Tensor], manifest: dict[str, Any]) -> None:
+    if manifest.get("shapes") != {k: list(t.shape) for k, t in tensors.items()}:
+        raise FormatError(f"manifest field 'shapes' {str(manifest.get('shapes'))[:120]} does not match the tensors")
+
+
+def check_manifest_sha256(manifest: dict[str, Any], content_sha256: str) -> None:
+    if manifest.get("sha256") != content_sha256:
+        raise FormatError("content does not match the SHA-256 in the manifest")
 
 
 def dump_safetensors(tensors: dict[str, torch.Tensor], meta: dict[str, str] | None = None) -> bytes:
