@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 import torch
 
@@ -32,7 +33,8 @@ def test_spec_builds_and_rejects_bad_settings() -> None:
     assert isinstance(p, PimcPlayer)
     assert (p.worlds, p.objective, p.tiebreak) == (3, "points", "first")
     assert make_player("pimc").worlds == 16 and make_player("pimc").objective == "win"
-    for bad in ("pimc:worlds=0", "pimc:objective=contract", "pimc:tiebreak=coin", "pimc:sims=3", "pimc:worlds=x"):
+    assert make_player("pimc:objective=contract").objective == "contract"
+    for bad in ("pimc:worlds=0", "pimc:objective=bid", "pimc:tiebreak=coin", "pimc:sims=3", "pimc:worlds=x"):
         with pytest.raises(SpecError):
             make_player(bad)
 
@@ -143,3 +145,43 @@ def test_inferring_pimc_plays_legal_moves(tmp_path) -> None:
         state.apply(moves, check=True)
     with pytest.raises(SpecError):
         make_player(f"pimc:infer={tmp_path / 'w'},infer_seats=everyone")
+
+
+def test_contract_objective_plays_for_the_bid() -> None:
+    """Each move is valued by whether the mover's side can still make (bidders) or set (defenders) the real bid in
+    the world, and the move played is one of the best: checked with one world against the exact points."""
+    from zeb_core.solver import Positions, contract_targets, move_reach_values, move_values
+
+    gen = make_generator(21)
+    state = deal_benchmark(8, gen)
+    state.bid = torch.full((8,), 30, dtype=torch.int64)
+    _random_play(state, 5, gen)
+    player = make_player("pimc:worlds=1,seed=4,objective=contract,tiebreak=first")
+    legal = state.legal_mask()
+    games = torch.arange(8)
+    decision = player.decide(state, legal, games)
+    assert bool(legal[games, decision.moves].all())
+    # one world (the same draw as the player's: same seed, the same searched games): the move's value is +1/-1 as
+    # the mover's side reaches its contract target in that world, and the move played is one of the best
+    searched = np.flatnonzero(legal.sum(1).numpy() > 1)
+    assert len(searched) >= 4
+    player1 = make_player("pimc:worlds=1,seed=4,objective=contract,tiebreak=first")
+    sampled = player1._sample(state, torch.as_tensor(searched))
+    reach = move_reach_values(Positions.from_state(sampled), contract_targets(sampled))
+    points = move_values(Positions.from_state(sampled), "points")
+    need = contract_targets(sampled)[:, None]
+    ok = ~np.isnan(points)
+    assert np.array_equal(reach[ok], np.where(points >= need, 1.0, -1.0)[ok])
+    played = decision.moves.numpy()[searched]
+    assert np.array_equal(reach[np.arange(len(searched)), played], np.nanmax(reach, axis=1))
+    assert set(np.unique(reach[ok])) == {-1.0, 1.0}
+
+
+def test_full_game_pimc_plays_for_the_contract_unless_told_otherwise() -> None:
+    from zeb_core.fullgame.bidders import full_game_play_spec, make_full_game_player
+
+    assert make_full_game_player("baseline+pimc:worlds=2").player.objective == "contract"
+    assert make_full_game_player("baseline+pimc").player.objective == "contract"
+    assert make_full_game_player("baseline+pimc:worlds=2,objective=win").player.objective == "win"
+    assert full_game_play_spec("pimc:") == "pimc:,objective=contract"
+    assert full_game_play_spec("heuristic") == "heuristic"

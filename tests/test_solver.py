@@ -16,6 +16,8 @@ from zeb_core.engine.state import GameState
 from zeb_core.solver import (
     Positions,
     can_reach,
+    contract_targets,
+    move_reach_values,
     move_values,
     points_to_come,
     result_for,
@@ -218,6 +220,30 @@ def test_move_values_win_form_agrees_with_points_form() -> None:
     best = np.nanmax(points, axis=1)
     mover = p.current % 2
     assert np.array_equal(best, solve_points(p)[np.arange(len(p)), mover])
+
+
+def test_move_reach_values_agree_with_points_form_for_every_target() -> None:
+    p, _ = random_positions(40, 4, 27, seed=17)
+    points = move_values(p, "points")
+    legal = ~np.isnan(points)
+    rng = np.random.default_rng(3)
+    for target in (1, 13, 22, 30, 35, 42, rng.integers(1, 43, len(p))):
+        reach = move_reach_values(p, target)
+        assert np.array_equal(legal, ~np.isnan(reach))
+        need = np.broadcast_to(np.asarray(target), (len(p),))[:, None]
+        assert np.array_equal(reach[legal], np.where(points >= need, 1.0, -1.0)[legal]), target
+
+
+def test_contract_targets_are_the_bid_for_the_bidders_and_its_complement_for_the_defenders() -> None:
+    _, state = random_positions(12, 0, 20, seed=18)
+    state.bid = torch.randint(30, 43, (12,), generator=torch.Generator().manual_seed(1))
+    targets = contract_targets(state)
+    for g in range(12):
+        bidders = int(state.current[g]) % 2 == int(state.bidder[g]) % 2
+        bid = int(state.bid[g])
+        assert targets[g] == (bid if bidders else 43 - bid)
+        # the two targets split the 42 points: exactly one side meets its own
+        assert bid + (43 - bid) == 43
 
 
 def test_from_first_lead_bounds_and_consistency() -> None:

@@ -31,7 +31,7 @@ PLAYERS: dict[str, tuple[PlayerFactory, str]] = {
     ),
     "pimc": (
         pimc_from_spec,
-        "pimc:worlds=N[,seed=S,objective=win|points,tiebreak=points|heuristic|first,infer=W,candidates=K] "
+        "pimc:worlds=N[,seed=S,objective=win|points|contract,tiebreak=points|heuristic|first,infer=W,candidates=K] "
         "exact solver over sampled deals (infer: weighted by a play model's likelihood of the partner's plays)",
     ),
     "store": (

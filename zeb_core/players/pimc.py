@@ -4,9 +4,11 @@ For the seat to move it deals `worlds` hidden hands consistent with what that se
 public plays and the voids they reveal: `zeb_core.mcts.worlds.sample_worlds`, i.e. `InfoState.sample_world`),
 solves every legal move in every world exactly (`zeb_core.solver.move_values`) and plays the move with the best
 mean. The default objective is the benchmark's: +1 / 0 / -1 per world as the mover's team ends with more than,
-exactly or fewer than 21 points (cheap null-window searches). Moves tied on that mean are told apart by the
-`tiebreak`: "points" (mean exact final points of the mover's team, solved for the tied moves only), "heuristic"
-(the baseline heuristic's preference) or "first" (lowest domino id). Forced moves are played without solving.
+exactly or fewer than 21 points (cheap null-window searches). `objective=contract` plays for the hand's real bid
+instead (the full game, where `make_full_game_player` makes it pimc's default): +1 / -1 per world as the mover's
+team can still make the bid (the bidder's team) or set it (the defenders), one null-window search per move.
+Moves tied on that mean are told apart by the `tiebreak`: "points" (mean exact final points of the mover's team,
+solved for the tied moves only), "heuristic" (the baseline heuristic's preference) or "first" (lowest domino id). Forced moves are played without solving.
 Over 1,000 games (seed 0) "points" was the strongest tiebreak: 77.7% vs random and 74.4% vs heuristic, against
 74.7% / 71.9% for "heuristic"; objective=points reached 75.9% vs random, 32 worlds 79.4%. Letting the points
 tiebreak also decide between moves one world in 16 apart (a margin of 1/16) gave 78.1% vs 78.4% without it (2,000
@@ -18,7 +20,7 @@ model's likelihood of the partner's past plays (`players.inference`; `infer_seat
 too). Against random, 2,000 games: 78.3% (76.7..79.8%), no better than uniform worlds (the partner is pimc, not
 the model), at 41 decisions/s instead of 162.
 
-Spec: `pimc:worlds=N[,seed=S,objective=win|points,tiebreak=points|heuristic|first,infer=W,candidates=K,
+Spec: `pimc:worlds=N[,seed=S,objective=win|points|contract,tiebreak=points|heuristic|first,infer=W,candidates=K,
 infer_seats=partner|others,floor=F]`.
 """
 
@@ -34,7 +36,7 @@ from zeb_core.engine.state import GameState
 from zeb_core.model.net import ZebNet
 from zeb_core.players.interface import Decision, SpecError, pop_param, reject_unknown
 
-OBJECTIVES = ("win", "points")
+OBJECTIVES = ("win", "points", "contract")  # contract: the real bid (the full game)
 INFER_SEATS = ("partner", "others")  # whose past plays weigh the worlds (the opponents only help against models)
 TIEBREAKS = ("points", "heuristic", "first")
 _TIE_EPS = 1e-9
@@ -100,11 +102,16 @@ class PimcPlayer:
 
     def _mean_values(self, state: GameState, games: torch.Tensor, legal: np.ndarray) -> np.ndarray:
         """[n, 28] the primary mean over worlds, with ties among the best moves broken into distinct values."""
-        from zeb_core.solver import Positions, move_values
+        from zeb_core.solver import Positions, contract_targets, move_reach_values, move_values
 
         w = self.worlds
-        positions = Positions.from_state(self._sample(state, games))
-        mean = move_values(positions, self.objective).reshape(len(games), w, N_DOMINOES).mean(1)
+        sampled = self._sample(state, games)
+        positions = Positions.from_state(sampled)
+        if self.objective == "contract":
+            values = move_reach_values(positions, contract_targets(sampled))
+        else:
+            values = move_values(positions, self.objective)
+        mean = values.reshape(len(games), w, N_DOMINOES).mean(1)
         best = np.nanmax(mean, axis=1, keepdims=True)
         tied = legal & (mean >= best - _TIE_EPS)
         multi = tied.sum(1) > 1

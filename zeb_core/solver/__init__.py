@@ -1,13 +1,15 @@
 """Exact solver of the Texas 42 play phase (perfect information): alpha-beta with a transposition table, numba.
 
-API: `solve_points`, `points_to_come`, `can_reach`, `result_for`, `move_values` over a `GameState` or `Positions`,
-and `warm_up` to compile the kernels up front.
+API: `solve_points`, `points_to_come`, `can_reach`, `result_for`, `move_values`, `move_reach_values` (a contract's
+target) over a `GameState` or `Positions`, and `warm_up` to compile the kernels up front.
 """
 
 from zeb_core.solver.api import (
     WIN_POINTS,
     as_positions,
     can_reach,
+    contract_targets,
+    move_reach_values,
     move_values,
     points_to_come,
     result_for,
@@ -23,6 +25,8 @@ __all__ = [
     "Positions",
     "as_positions",
     "can_reach",
+    "contract_targets",
+    "move_reach_values",
     "move_values",
     "points_to_come",
     "result_for",

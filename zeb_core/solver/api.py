@@ -106,6 +106,30 @@ def move_values(x: GameState | Positions, objective: str = "points", only: np.nd
     return out
 
 
+def move_reach_values(x: GameState | Positions, target: int | np.ndarray, only: np.ndarray | None = None) -> np.ndarray:
+    """[B, 28] float64 +1 / -1 per legal move of the seat to move: whether after it the mover's team can still end
+    the hand with at least `target` points (per row or for all) under best play; NaN on the other dominoes.
+
+    The objective of a real contract: the bidder's team needs the bid, the defenders 43 minus it (the bid
+    fails). One null-window search per move, as cheap as the benchmark's threshold.
+    """
+    p = as_positions(x)
+    out = np.full((len(p), 28), np.nan)
+    mask = np.full(len(p), (1 << 28) - 1, dtype=np.int64) if only is None else np.asarray(only, bool) @ BITS
+    points = np.ascontiguousarray(p.points, dtype=np.int64)
+    args = (*_args(p), points, _per_row(target, len(p)), np.ascontiguousarray(mask, dtype=np.int64))
+    batch.move_reach_batch(*args, _tabs(), out)
+    return out
+
+
+def contract_targets(state: GameState) -> np.ndarray:
+    """[B] int64 the final points the mover's team needs under the hand's contract: the bid (state.bid, in points)
+    for the bidder's team, 43 minus it for the defenders (the bidder then ends below the bid)."""
+    bid = state.bid.cpu().numpy().astype(np.int64)
+    bidder_side = (state.current % 2 == state.bidder % 2).cpu().numpy()
+    return np.where(bidder_side, bid, 43 - bid)
+
+
 def search_nodes() -> int:
     """Nodes searched in this process so far (for benchmarks)."""
     return int(_tables.work[W_NODES]) if _tables is not None else 0
@@ -122,3 +146,4 @@ def warm_up() -> None:
     result_for(p, 0)
     move_values(p, "win")
     move_values(p, "points")
+    move_reach_values(p, 22)

@@ -101,3 +101,30 @@ def move_values_batch(hands, decl, leader, trick, n_trick, points, only, win, ta
                 guess = v0
                 total = points_left(h, n2, child_trick, rules)
                 out[i, m] = mine + (v0 if team == 0 else total - v0)
+
+
+@njit(cache=False)
+def move_reach_batch(hands, decl, leader, trick, n_trick, points, target, only, tabs, out):
+    """out[i, m] for each legal m of position i in the mask only[i]: +1 if after m the mover's team can still end
+    the hand with at least target[i] points (one null-window search), else -1. Other entries are left as they are.
+    """
+    rules_all, tt, work = tabs
+    child_trick = np.empty(3, dtype=np.int64)
+    for i in range(hands.shape[0]):
+        new_stamp(tt, work)
+        rules = rules_all[decl[i]]
+        seat, legal = legal_moves(hands[i], leader[i], trick[i], n_trick[i], rules)
+        legal &= only[i]
+        team = seat & 1
+        x = legal
+        while x:
+            m = 0
+            while (x >> m) & 1 == 0:
+                m += 1
+            x &= x - 1
+            h = hands[i].copy()
+            child_trick[:] = trick[i]
+            lead2, n2, gain, gteam = play(h, leader[i], child_trick, n_trick[i], m, rules)
+            mine = points[i, team] + (gain if gteam == team else 0)
+            ok = reaches(h, lead2, child_trick, n2, team, target[i] - mine, rules, tt, work)
+            out[i, m] = 1.0 if ok else -1.0

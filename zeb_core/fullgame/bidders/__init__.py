@@ -43,7 +43,18 @@ def make_full_game_player(spec: str, device: torch.device | str = "cpu", seed: i
     bidder_spec, plus, player_spec = spec.partition("+")
     if not plus or not bidder_spec.strip() or not player_spec.strip():
         raise SpecError(f"full-game player {spec!r} must be BIDDER+PLAYER, e.g. baseline+heuristic")
-    return FullGamePlayer(spec, make_bidder(bidder_spec, device, seed), make_player(player_spec, device, seed))
+    player = make_player(full_game_play_spec(player_spec), device, seed)
+    return FullGamePlayer(spec, make_bidder(bidder_spec, device, seed), player)
+
+
+def full_game_play_spec(player_spec: str) -> str:
+    """The play-phase spec as the full game builds it: `pimc` plays for the hand's real bid (objective=contract)
+    unless the spec names an objective; the benchmark's default (more than 21 points) would ignore the bid."""
+    kind, params = parse_spec(player_spec)
+    if kind != "pimc" or "objective" in params:
+        return player_spec
+    spec = player_spec.strip()
+    return f"{spec}{',' if ':' in spec else ':'}objective=contract"
 
 
 def known_bidders() -> dict[str, str]:
