@@ -8,7 +8,8 @@ exactly or fewer than 21 points (cheap null-window searches). `objective=contrac
 instead (the full game, where `make_full_game_player` makes it pimc's default): +1 / -1 per world as the mover's
 team can still make the bid (the bidder's team) or set it (the defenders), one null-window search per move.
 Moves tied on that mean are told apart by the `tiebreak`: "points" (mean exact final points of the mover's team,
-solved for the tied moves only), "heuristic" (the baseline heuristic's preference) or "first" (lowest domino id). Forced moves are played without solving.
+solved for the tied moves only), "heuristic" (the baseline heuristic's preference) or "first" (lowest domino id).
+Forced moves are played without solving.
 Over 1,000 games (seed 0) "points" was the strongest tiebreak: 77.7% vs random and 74.4% vs heuristic, against
 74.7% / 71.9% for "heuristic"; objective=points reached 75.9% vs random, 32 worlds 79.4%. Letting the points
 tiebreak also decide between moves one world in 16 apart (a margin of 1/16) gave 78.1% vs 78.4% without it (2,000
