@@ -31,8 +31,9 @@ PLAYERS: dict[str, tuple[PlayerFactory, str]] = {
     ),
     "pimc": (
         pimc_from_spec,
-        "pimc:worlds=N[,seed=S,objective=win|points|contract,tiebreak=points|heuristic|first,infer=W,candidates=K] "
-        "exact solver over sampled deals (infer: weighted by a play model's likelihood of the partner's plays)",
+        "pimc:worlds=N[,seed=S,objective=win|points|contract,tiebreak=points|heuristic|first,infer=W,candidates=K,"
+        "prior=W,k=K,tie=T] exact solver over sampled deals (infer: weighted by a play model's likelihood of the "
+        "partner's plays; prior: a network's Q head counted as K more worlds)",
     ),
     "store": (
         store_from_spec,

@@ -21,8 +21,12 @@ model's likelihood of the partner's past plays (`players.inference`; `infer_seat
 too). Against random, 2,000 games: 78.3% (76.7..79.8%), no better than uniform worlds (the partner is pimc, not
 the model), at 41 decisions/s instead of 162.
 
+With `prior=W` the network's Q head (the policy logits, trained on solver values averaged over worlds, centred and
+divided by `TrainConfig.q_scale`) joins the mean as `k` more worlds (default 8): (N * mean + k * q) / (N + k). Moves
+within `tie` worlds of the best (default 0: exact ties only) go to the tiebreak.
+
 Spec: `pimc:worlds=N[,seed=S,objective=win|points|contract,tiebreak=points|heuristic|first,infer=W,candidates=K,
-infer_seats=partner|others,floor=F]`.
+infer_seats=partner|others,floor=F,prior=W,k=K,tie=T]`.
 """
 
 from __future__ import annotations
@@ -65,6 +69,9 @@ class PimcPlayer:
         candidates: int = 0,
         infer_seats: str = "partner",
         floor: float = 0.05,
+        prior: ZebNet | None = None,
+        prior_worlds: float = 8.0,
+        tie_worlds: float = 0.0,
     ) -> None:
         if worlds < 1:
             raise SpecError(f"worlds={worlds} must be at least 1")
@@ -78,9 +85,14 @@ class PimcPlayer:
         self.rng = random.Random(seed)
         self.gen = torch.Generator().manual_seed(seed)
         self.infer, self.infer_seats, self.floor = infer, infer_seats, floor
+        self.prior, self.prior_worlds, self.tie_worlds = prior, prior_worlds, tie_worlds
+        if prior is not None:
+            extra_prior = f", prior worth {prior_worlds:g} worlds"
+        else:
+            extra_prior = ""
         self.candidates = max(candidates or 4 * worlds, worlds) if infer is not None else worlds
         extra = f", infer {infer_seats} over {self.candidates}" if infer is not None else ""
-        self.name = f"pimc(worlds={worlds}, {objective}{extra})"
+        self.name = f"pimc(worlds={worlds}, {objective}{extra}{extra_prior})"
         self.decisions = 0  # searched (non-forced) decisions so far
 
     def decide(self, state: GameState, legal: torch.Tensor, games: torch.Tensor) -> Decision:
@@ -113,8 +125,13 @@ class PimcPlayer:
         else:
             values = move_values(positions, self.objective)
         mean = values.reshape(len(games), w, N_DOMINOES).mean(1)
+        tol = _TIE_EPS
+        if self.prior is not None:  # the network's Q head counts as prior_worlds more worlds
+            k = self.prior_worlds
+            mean = (w * mean + k * self._prior_q(state, games)) / (w + k)
+            tol = max(_TIE_EPS, self.tie_worlds / (w + k))
         best = np.nanmax(mean, axis=1, keepdims=True)
-        tied = legal & (mean >= best - _TIE_EPS)
+        tied = legal & (mean >= best - tol)
         multi = tied.sum(1) > 1
         if not multi.any() or self.tiebreak == "first":
             return mean
@@ -130,6 +147,24 @@ class PimcPlayer:
         # the secondary criterion only orders the tied best moves: squeeze it into (best, best + 0.5)
         rank = np.argsort(np.argsort(np.where(tied, second, -np.inf), axis=1), axis=1)
         return np.where(tied & multi[:, None], best + 0.5 * (rank + 1) / (N_DOMINOES + 1), mean)
+
+    @torch.inference_mode()
+    def _prior_q(self, state: GameState, games: torch.Tensor) -> np.ndarray:
+        """[n, 28] the network's estimate of each legal move's mean value, centred over the legal moves (the policy
+        head is trained as a Q head: centred logits regress on Q_SCALE times the centred solver values)."""
+        from zeb_core.encoding import encode
+        from zeb_core.train.step import TrainConfig
+
+        assert self.prior is not None
+        sub = state.index(games)
+        obs, legal_slots = encode(sub, legal=sub.legal_mask(), trim=True)
+        logits, _ = self.prior(obs, legal_slots)
+        n = legal_slots.sum(1, keepdim=True).clamp(min=1)
+        z = torch.where(legal_slots, logits.float(), 0.0)
+        z = (z - z.sum(1, keepdim=True) / n) / TrainConfig.q_scale
+        hand = sub.hand_of(sub.current)
+        q28 = torch.zeros(len(games), N_DOMINOES).scatter(1, hand.cpu(), torch.where(legal_slots, z, 0.0).cpu())
+        return q28.double().numpy()
 
     def _sample(self, state: GameState, games: torch.Tensor) -> GameState:
         """`worlds` deals per game: uniform, or drawn from more candidates by the play model's likelihood."""
@@ -154,11 +189,20 @@ def pimc_from_spec(params: dict[str, str], device: torch.device, seed: int) -> P
     candidates = pop_param(params, "candidates", int, 0)
     infer_seats = pop_param(params, "infer_seats", str, "partner")
     floor = pop_param(params, "floor", float, 0.05)
+    prior_path = params.pop("prior", None)
+    prior_worlds = pop_param(params, "k", float, 8.0)
+    tie_worlds = pop_param(params, "tie", float, 0.0)
     reject_unknown("pimc", params)
-    model = None
-    if infer_path is not None:
-        from zeb_core.model.checkpoint import load_model
+    return PimcPlayer(
+        worlds, objective, tiebreak, seed, _load(infer_path, device), candidates, infer_seats, floor,
+        _load(prior_path, device), prior_worlds, tie_worlds,
+    )  # fmt: skip
 
-        model, _ = load_model(infer_path, device)
-        model.eval()
-    return PimcPlayer(worlds, objective, tiebreak, seed, model, candidates, infer_seats, floor)
+
+def _load(path: str | None, device: torch.device) -> ZebNet | None:
+    if path is None:
+        return None
+    from zeb_core.model.checkpoint import load_model
+
+    model, _ = load_model(path, device)
+    return model.eval()
