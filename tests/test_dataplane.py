@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 from typer.testing import CliRunner
 
-from zeb_core.formats.examples import encode_examples, example_filename
+from tests.helpers import example_bytes
+from zeb_core.formats.examples import example_filename
 from zeb_core.learner import KEEP_PUSHES, Learner, LearnerSettings
 from zeb_core.store import ExampleCursor, LeaseHeld, Store, open_store
 from zeb_core.store.store import Lease
@@ -23,23 +23,7 @@ from zeb_core.store.store import Lease
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def example_bytes(n: int, seed: int, worker: str = "w1", step: int = 0) -> tuple[bytes, dict]:
-    g = torch.Generator().manual_seed(seed)
-    obs = torch.randint(0, 4, (n, 36, 8), generator=g).to(torch.int8)
-    legal = torch.rand(n, 7, generator=g) < 0.6
-    legal[:, 0] = True
-    policy = torch.rand(n, 7, generator=g) * legal
-    policy = policy / policy.sum(1, keepdim=True)
-    value = torch.rand(n, generator=g) * 2 - 1
-    return encode_examples(obs, legal, policy, value, model_step=step, worker_id=worker, games=n // 10 + 1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 def upload(store: Store, n: int, seed: int, worker: str = "w1", clock_offset_s: float = 0.0) -> str:

@@ -37,10 +37,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import example_bytes
 from zeb_core.formats.examples import (
     ExampleFile,
     decode_examples,
-    encode_examples,
     example_filename,
 )
 from zeb_core.formats.safe_io import UNEXPECTED, FormatError, read_header
@@ -67,14 +67,7 @@ CHECKED_MANIFEST = {"format_version", "examples", "shapes", "sha256"}  # the res
 
 # ------------------------------------------------------------------ valid files, from the project's own writers
 def _example_file(n: int = 6, seed: int = 0) -> tuple[bytes, ExampleFile]:
-    g = torch.Generator().manual_seed(seed)
-    obs = torch.randint(0, 4, (n, 36, 8), generator=g).to(torch.int8)
-    legal = torch.rand(n, 7, generator=g) < 0.6
-    legal[:, 0] = True
-    policy = torch.rand(n, 7, generator=g) * legal
-    policy = policy / policy.sum(1, keepdim=True)
-    value = torch.rand(n, generator=g) * 2 - 1
-    data, _ = encode_examples(obs, legal, policy, value, model_step=3, worker_id="w1", games=2)
+    data, _ = example_bytes(n, seed, step=3, games=2)
     return data, decode_examples(data)
 
 

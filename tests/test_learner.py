@@ -4,7 +4,6 @@ one learner per namespace, store outages mid-cycle, stale and invalid example fi
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,7 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from zeb_core.formats.examples import encode_examples, example_filename
+from tests.helpers import cli_env, example_bytes
+from zeb_core.formats.examples import example_filename
 from zeb_core.learner import Learner, LearnerSettings
 from zeb_core.store import FaultyBackend, LeaseHeld, RetryPolicy, Store, open_store
 from zeb_core.store.store import Lease
@@ -24,32 +24,11 @@ REPO = Path(__file__).resolve().parents[1]
 ZEB = str(Path(sys.executable).with_name("zeb"))
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: the small model gains nothing from more, and on a busy 2-core machine spinning
-    threads make it many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def example_bytes(n: int, seed: int, step: int = 0, worker: str = "w1", games: int | None = None) -> tuple[bytes, dict]:
-    """A valid example file of `n` synthetic examples (their content does not matter to the learner's books)."""
-    g = torch.Generator().manual_seed(seed)
-    obs = torch.randint(0, 4, (n, 36, 8), generator=g).to(torch.int8)
-    legal = torch.rand(n, 7, generator=g) < 0.6
-    legal[:, 0] = True
-    policy = torch.rand(n, 7, generator=g) * legal
-    policy = policy / policy.sum(1, keepdim=True)
-    value = torch.rand(n, generator=g) * 2 - 1
-    return encode_examples(
-        obs, legal, policy, value, model_step=step, worker_id=worker, games=games if games is not None else n // 10 + 1
-    )
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 def upload(store: Store, n: int, seed: int, step: int = 0, worker: str = "w1") -> dict:
-    data, manifest = example_bytes(n, seed, step, worker)
+    data, manifest = example_bytes(n, seed, worker=worker, step=step)
     store.upload_examples(data, manifest)
     return manifest
 
@@ -88,19 +67,6 @@ def cycle(lrn: Learner, evaluate: bool = False) -> dict:
     out["pushed"] = lrn.push()
     out["pruned"] = lrn.prune()
     return out
-
-
-def cli_env(tmp_path: Path, tag: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        PREFECT_HOME=str(tmp_path / f"prefect-{tag}"),
-        WANDB_MODE="disabled",
-        WANDB_DIR=str(tmp_path),
-        COLUMNS="500",
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
 
 
 LEARNER_FLAGS = [

@@ -16,13 +16,7 @@ from zeb_core.model.config import ModelConfig
 from zeb_core.model.net import ZebNet
 from zeb_core.store import Store, open_store
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 def settings(url: str, promote: bool = False) -> LearnerSettings:

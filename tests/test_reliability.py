@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import signal
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from zeb_core.formats.examples import encode_examples
+from tests.helpers import cli_env, example_bytes
 from zeb_core.formats.weights import bundle_to_files
 from zeb_core.learner import Learner, LearnerSettings
 from zeb_core.mcts.config import SearchConfig
@@ -35,38 +34,7 @@ ZEB = str(Path(sys.executable).with_name("zeb"))
 TINY = {"device": "cpu", "games_per_batch": 8, "simulations": 8, "worlds": 2, "max_nodes": 32}
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: the small model gains nothing from more, and on a busy 2-core machine spinning
-    threads make it many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def example_bytes(n: int, seed: int, worker: str = "w1", step: int = 0) -> tuple[bytes, dict]:
-    g = torch.Generator().manual_seed(seed)
-    obs = torch.randint(0, 4, (n, 36, 8), generator=g).to(torch.int8)
-    legal = torch.rand(n, 7, generator=g) < 0.6
-    legal[:, 0] = True
-    policy = torch.rand(n, 7, generator=g) * legal
-    policy = policy / policy.sum(1, keepdim=True)
-    value = torch.rand(n, generator=g) * 2 - 1
-    return encode_examples(obs, legal, policy, value, model_step=step, worker_id=worker, games=n // 10 + 1)
-
-
-def cli_env(tmp_path: Path, tag: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        PREFECT_HOME=str(tmp_path / f"prefect-{tag}"),
-        WANDB_MODE="disabled",
-        WANDB_DIR=str(tmp_path),
-        COLUMNS="500",
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 # ------------------------------------------------------------------ (a) kill -9 at random points

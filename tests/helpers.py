@@ -1,0 +1,39 @@
+"""Plain helpers shared by several test files (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from zeb_core.formats.examples import encode_examples
+
+
+def example_bytes(n: int, seed: int, worker: str = "w1", step: int = 0, games: int | None = None) -> tuple[bytes, dict]:
+    """A valid example file of `n` synthetic examples (their content does not matter to the learner's books);
+    `games` defaults to n // 10 + 1."""
+    g = torch.Generator().manual_seed(seed)
+    obs = torch.randint(0, 4, (n, 36, 8), generator=g).to(torch.int8)
+    legal = torch.rand(n, 7, generator=g) < 0.6
+    legal[:, 0] = True
+    policy = torch.rand(n, 7, generator=g) * legal
+    policy = policy / policy.sum(1, keepdim=True)
+    value = torch.rand(n, generator=g) * 2 - 1
+    return encode_examples(
+        obs, legal, policy, value, model_step=step, worker_id=worker, games=games if games is not None else n // 10 + 1
+    )
+
+
+def cli_env(tmp_path: Path, tag: str) -> dict[str, str]:
+    """The environment for a `zeb` subprocess: its own Prefect home under tmp_path, W&B off, wide output."""
+    env = dict(os.environ)
+    env.update(
+        PREFECT_HOME=str(tmp_path / f"prefect-{tag}"),
+        WANDB_MODE="disabled",
+        WANDB_DIR=str(tmp_path),
+        COLUMNS="500",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
