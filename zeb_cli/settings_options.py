@@ -111,7 +111,7 @@ def settings_command(
             ],
         )
     )
-    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__dict__["__signature__"] = inspect.Signature(params)  # what inspect.signature, so typer, reads
     command.__annotations__ = {p.name: p.annotation for p in params}
     del command.__wrapped__  # typer must read the signature above, not fn's
     return command

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -140,7 +141,7 @@ class PlayerPool:
         bidder, player = split_full_spec(full_spec)
         return BotSession(self.get(player), seed, self.device, bidder=self.get_bidder(bidder))
 
-    def bidder_listing(self, extra: list[str] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]  # read-only
+    def bidder_listing(self, extra: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Every bidder kind (available when it builds without parameters), the default, and `extra` specs."""
         entries: list[dict[str, Any]] = []
         specs = list(known_bidders()) + [self.default_bidder] + [e.strip() for e in extra if e.strip()]
@@ -167,7 +168,7 @@ class PlayerPool:
         with self._lock:
             return list(self._players.items())
 
-    def listing(self, paths: list[str] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]  # read-only default
+    def listing(self, paths: Sequence[str] = ()) -> list[dict[str, Any]]:
         """random, heuristic, the default, the store's latest and best, checkpoints at `paths`, and specs in use."""
         entries: list[dict[str, Any]] = [
             {"spec": kind, "label": kind, "description": text, "available": True} for kind, text in BUILTIN.items()
