@@ -34,7 +34,8 @@ def test_spec_builds_and_rejects_bad_settings() -> None:
     assert (p.worlds, p.objective, p.tiebreak) == (3, "points", "first")
     assert make_player("pimc").worlds == 16 and make_player("pimc").objective == "win"
     assert make_player("pimc:objective=contract").objective == "contract"
-    for bad in ("pimc:worlds=0", "pimc:objective=bid", "pimc:tiebreak=coin", "pimc:sims=3", "pimc:worlds=x"):
+    bad_prior = ("pimc:k=-16", "pimc:tie=nan", "pimc:k=inf", "pimc:objective=bid")
+    for bad in (*bad_prior, "pimc:worlds=0", "pimc:tiebreak=coin", "pimc:sims=3", "pimc:worlds=x"):
         with pytest.raises(SpecError):
             make_player(bad)
 

@@ -79,6 +79,8 @@ class PimcPlayer:
             raise SpecError(f"objective={objective!r} must be one of {', '.join(OBJECTIVES)}")
         if tiebreak not in TIEBREAKS:
             raise SpecError(f"tiebreak={tiebreak!r} must be one of {', '.join(TIEBREAKS)}")
+        if not (0.0 <= prior_worlds < float("inf")) or not (0.0 <= tie_worlds < float("inf")):
+            raise SpecError(f"k={prior_worlds} and tie={tie_worlds} must be finite and at least 0")
         if infer_seats not in INFER_SEATS:
             raise SpecError(f"infer_seats={infer_seats!r} must be one of {', '.join(INFER_SEATS)}")
         self.worlds, self.objective, self.tiebreak = worlds, objective, tiebreak
