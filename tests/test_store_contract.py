@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from zeb_core.formats.examples import encode_examples, example_filename
+from tests import helpers
+from zeb_core.formats.examples import example_filename
 from zeb_core.formats.weights import default_state
 from zeb_core.model.checkpoint import bundle_from_model
 from zeb_core.model.config import ModelConfig
@@ -88,14 +89,7 @@ def small_bundle(step: int, seed: int = 0, with_optimizer: bool = True):
 
 
 def example_bytes(n: int = 12, seed: int = 0, worker: str = "w1", step: int = 0) -> tuple[bytes, dict]:
-    g = torch.Generator().manual_seed(seed)
-    obs = torch.randint(0, 4, (n, 36, 8), generator=g).to(torch.int8)
-    legal = torch.rand(n, 7, generator=g) < 0.6
-    legal[:, 0] = True
-    policy = torch.rand(n, 7, generator=g) * legal
-    policy = policy / policy.sum(1, keepdim=True)
-    value = torch.rand(n, generator=g) * 2 - 1
-    return encode_examples(obs, legal, policy, value, model_step=step, worker_id=worker, games=n // 6 + 1)
+    return helpers.example_bytes(n, seed, worker, step, games=n // 6 + 1)
 
 
 # ------------------------------------------------------------------ weights

@@ -88,10 +88,7 @@ class PimcPlayer:
         self.gen = torch.Generator().manual_seed(seed)
         self.infer, self.infer_seats, self.floor = infer, infer_seats, floor
         self.prior, self.prior_worlds, self.tie_worlds = prior, prior_worlds, tie_worlds
-        if prior is not None:
-            extra_prior = f", prior worth {prior_worlds:g} worlds"
-        else:
-            extra_prior = ""
+        extra_prior = f", prior worth {prior_worlds:g} worlds" if prior is not None else ""
         self.candidates = max(candidates or 4 * worlds, worlds) if infer is not None else worlds
         extra = f", infer {infer_seats} over {self.candidates}" if infer is not None else ""
         self.name = f"pimc(worlds={worlds}, {objective}{extra}{extra_prior})"
@@ -130,7 +127,7 @@ class PimcPlayer:
         tol = _TIE_EPS
         if self.prior is not None:  # the network's Q head counts as prior_worlds more worlds
             k = self.prior_worlds
-            mean = (w * mean + k * self._prior_q(state, games)) / (w + k)
+            mean = (w * mean + k * self._prior_q(state, games, legal)) / (w + k)
             tol = max(_TIE_EPS, self.tie_worlds / (w + k))
         best = np.nanmax(mean, axis=1, keepdims=True)
         tied = legal & (mean >= best - tol)
@@ -151,7 +148,7 @@ class PimcPlayer:
         return np.where(tied & multi[:, None], best + 0.5 * (rank + 1) / (N_DOMINOES + 1), mean)
 
     @torch.inference_mode()
-    def _prior_q(self, state: GameState, games: torch.Tensor) -> np.ndarray:
+    def _prior_q(self, state: GameState, games: torch.Tensor, legal: np.ndarray) -> np.ndarray:
         """[n, 28] the network's estimate of each legal move's mean value, centred over the legal moves (the policy
         head is trained as a Q head: centred logits regress on Q_SCALE times the centred solver values)."""
         from zeb_core.encoding import encode
@@ -159,7 +156,7 @@ class PimcPlayer:
 
         assert self.prior is not None
         sub = state.index(games)
-        obs, legal_slots = encode(sub, legal=sub.legal_mask(), trim=True)
+        obs, legal_slots = encode(sub, legal=torch.as_tensor(legal, device=sub.current.device), trim=True)
         logits, _ = self.prior(obs, legal_slots)
         n = legal_slots.sum(1, keepdim=True).clamp(min=1)
         z = torch.where(legal_slots, logits.float(), 0.0)

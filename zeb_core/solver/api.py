@@ -98,12 +98,8 @@ def move_values(x: GameState | Positions, objective: str = "points", only: np.nd
     """
     if objective not in ("points", "win"):
         raise ValueError(f"objective must be 'points' or 'win', got {objective!r}")
-    p = as_positions(x)
-    out = np.full((len(p), 28), np.nan)
-    mask = np.full(len(p), (1 << 28) - 1, dtype=np.int64) if only is None else np.asarray(only, bool) @ BITS
-    args = (*_args(p), np.ascontiguousarray(p.points, dtype=np.int64), np.ascontiguousarray(mask, dtype=np.int64))
-    batch.move_values_batch(*args, objective == "win", _tabs(), out)
-    return out
+    mode = batch.MOVE_WIN if objective == "win" else batch.MOVE_POINTS
+    return _move_values(as_positions(x), mode, 0, only)
 
 
 def move_reach_values(x: GameState | Positions, target: int | np.ndarray, only: np.ndarray | None = None) -> np.ndarray:
@@ -113,12 +109,16 @@ def move_reach_values(x: GameState | Positions, target: int | np.ndarray, only: 
     The objective of a real contract: the bidder's team needs the bid, the defenders 43 minus it (the bid
     fails). One null-window search per move, as cheap as the benchmark's threshold.
     """
-    p = as_positions(x)
+    return _move_values(as_positions(x), batch.MOVE_REACH, target, only)
+
+
+def _move_values(p: Positions, mode: int, target: int | np.ndarray, only: np.ndarray | None) -> np.ndarray:
+    """[B, 28] move_values_batch in `mode` over the moves in `only` (all legal moves by default), NaN elsewhere."""
     out = np.full((len(p), 28), np.nan)
     mask = np.full(len(p), (1 << 28) - 1, dtype=np.int64) if only is None else np.asarray(only, bool) @ BITS
     points = np.ascontiguousarray(p.points, dtype=np.int64)
-    args = (*_args(p), points, _per_row(target, len(p)), np.ascontiguousarray(mask, dtype=np.int64))
-    batch.move_reach_batch(*args, _tabs(), out)
+    args = (*_args(p), points, np.ascontiguousarray(mask, dtype=np.int64), mode, _per_row(target, len(p)))
+    batch.move_values_batch(*args, _tabs(), out)
     return out
 
 

@@ -70,10 +70,15 @@ def legal_moves(h, leader, trick, n_trick, rules):
     return seat, hand
 
 
+MOVE_POINTS, MOVE_WIN, MOVE_REACH = 0, 1, 2  # what move_values_batch puts in out[i, m]
+
+
 @njit(cache=False)
-def move_values_batch(hands, decl, leader, trick, n_trick, points, only, win, tabs, out):
-    """out[i, m] for each legal m of position i in the mask only[i]: the mover's team's final points (win=False)
-    or +1/0/-1 (win). Other entries are left as they are (the caller fills them with NaN).
+def move_values_batch(hands, decl, leader, trick, n_trick, points, only, mode, target, tabs, out):
+    """out[i, m] for each legal m of position i in the mask only[i], after m and best play by both teams: the
+    mover's team's final points (MOVE_POINTS), +1/0/-1 as they end above, at or below 21 (MOVE_WIN), or +1/-1 as
+    they can still end with at least target[i] points (MOVE_REACH, one null-window search). Other entries are left
+    as they are (the caller fills them with NaN).
     """
     rules_all, tt, work = tabs
     child_trick = np.empty(3, dtype=np.int64)
@@ -94,37 +99,13 @@ def move_values_batch(hands, decl, leader, trick, n_trick, points, only, win, ta
             child_trick[:] = trick[i]
             lead2, n2, gain, gteam = play(h, leader[i], child_trick, n_trick[i], m, rules)
             mine = points[i, team] + (gain if gteam == team else 0)
-            if win:
+            if mode == MOVE_WIN:
                 out[i, m] = outcome(h, lead2, child_trick, n2, team, mine, rules, tt, work)
+            elif mode == MOVE_REACH:
+                ok = reaches(h, lead2, child_trick, n2, team, target[i] - mine, rules, tt, work)
+                out[i, m] = 1.0 if ok else -1.0
             else:
                 v0 = value_exact(h, lead2, child_trick, n2, guess, rules, tt, work)
                 guess = v0
                 total = points_left(h, n2, child_trick, rules)
                 out[i, m] = mine + (v0 if team == 0 else total - v0)
-
-
-@njit(cache=False)
-def move_reach_batch(hands, decl, leader, trick, n_trick, points, target, only, tabs, out):
-    """out[i, m] for each legal m of position i in the mask only[i]: +1 if after m the mover's team can still end
-    the hand with at least target[i] points (one null-window search), else -1. Other entries are left as they are.
-    """
-    rules_all, tt, work = tabs
-    child_trick = np.empty(3, dtype=np.int64)
-    for i in range(hands.shape[0]):
-        new_stamp(tt, work)
-        rules = rules_all[decl[i]]
-        seat, legal = legal_moves(hands[i], leader[i], trick[i], n_trick[i], rules)
-        legal &= only[i]
-        team = seat & 1
-        x = legal
-        while x:
-            m = 0
-            while (x >> m) & 1 == 0:
-                m += 1
-            x &= x - 1
-            h = hands[i].copy()
-            child_trick[:] = trick[i]
-            lead2, n2, gain, gteam = play(h, leader[i], child_trick, n_trick[i], m, rules)
-            mine = points[i, team] + (gain if gteam == team else 0)
-            ok = reaches(h, lead2, child_trick, n2, team, target[i] - mine, rules, tt, work)
-            out[i, m] = 1.0 if ok else -1.0
