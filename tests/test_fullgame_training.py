@@ -206,6 +206,24 @@ def test_net_bidder_bids_legally_and_explains(tmp_path):
         assert bool(auction.done().all())
 
 
+def test_net_bidder_margin_passes_unless_a_bid_promises_more_marks(tmp_path):
+    """margin=M turns every bid of expected marks <= M into a pass, except the forced dealer's."""
+    save_bidnet(BidNet(24), tmp_path)
+    hands, dealer, marks = deal_hands(200, make_generator(3), torch.device("cpu"))
+    auction = AuctionState.start(dealer, forced_bid=True)
+    for _ in range(3):  # the three seats before the dealer, who may all pass
+        view = auction_view(auction, hands, torch.arange(200), marks)
+        plain, timid = (
+            make_bidder(f"net:path={tmp_path}").bid(view),
+            make_bidder(f"net:path={tmp_path},margin=50").bid(view),
+        )
+        assert bool(view.legal.gather(1, timid.actions.view(-1, 1)).all())
+        assert bool((timid.actions == PASS).all()) and len(timid.explanations) == 200
+        auction.apply_bids(plain.actions, check=True)
+    with pytest.raises(SpecError, match=r"margin=-1\.0 must be finite"):
+        make_bidder(f"net:path={tmp_path},margin=-1")
+
+
 def test_forced_dealer_never_passes_in_legal_bids():
     legal = legal_bids(torch.tensor([0]), torch.tensor([True]))
     assert not bool(legal[0, PASS]) and bool(legal[0, 1])

@@ -113,7 +113,7 @@ HELP = {
     "random": "a uniformly random legal domino",
     "heuristic": "the spec's baseline: lead trumps/high, follow cheap",
     "policy": "policy:path=DIR_OR_FILE[,temp=T] the network's move (greedy by default)",
-    "mcts": "mcts:path=DIR_OR_FILE[,sims=N,worlds=W,nodes=M,c=C,clairvoyant=0|1] search at play time",
+    "mcts": "mcts:path=DIR_OR_FILE[,sims=N,worlds=W,nodes=M,c=C,clairvoyant=0|1,target=T] search at play time",
     "pimc": (
         "pimc:worlds=N[,seed=S,objective=win|points|contract,tiebreak=points|heuristic|first,infer=W,candidates=K,"
         "prior=W,k=K,tie=T] exact solver over sampled deals (infer: weighted by a play model's likelihood of the "
@@ -139,9 +139,24 @@ def test_specs_build_the_same_players(small_checkpoint: Path) -> None:
     assert isinstance(pimc, PimcPlayer) and pimc.worlds == 16 and pimc.name == "pimc(worlds=16, win)"
     assert make_player("random").name == "random" and make_player(" heuristic ").name == "heuristic"
     mcts = make_player(f"mcts:path={small_checkpoint},sims=8,worlds=2,nodes=20,c=2.5,clairvoyant=1,seed=4")
-    assert isinstance(mcts, MctsPlayer) and mcts.name == "mcts(step 0, 8 sims)"
+    assert isinstance(mcts, MctsPlayer) and mcts.name == "mcts(step 0, 8 sims, points)"
     assert (mcts.config.simulations, mcts.config.worlds, mcts.config.max_nodes) == (8, 2, 20)
     assert mcts.config.c_puct == 2.5 and mcts.config.clairvoyant and mcts.reuse is not None
     assert make_player(f"mcts:path={small_checkpoint}").config.max_nodes == 128
     with pytest.raises(SpecError, match="does not take depth"):
         make_player(f"mcts:path={small_checkpoint},depth=2")
+    with pytest.raises(SpecError, match="target='marks' must be one of points, points-margin, contract"):
+        make_player(f"mcts:path={small_checkpoint},target=marks")
+
+
+def test_mcts_plays_for_the_objective_its_weights_were_trained_for(tmp_path: Path) -> None:
+    """A full-game model (value target contract) searches for its bid unless the spec names another target."""
+    from zeb_core.formats.weights import save_bundle_dir
+    from zeb_core.model.checkpoint import bundle_from_model
+    from zeb_core.model.config import ModelConfig
+    from zeb_core.model.net import ZebNet
+
+    config = ModelConfig.preset("small").model_copy(update={"value_target": "contract"})
+    save_bundle_dir(tmp_path / "fg", bundle_from_model(ZebNet(config), {"step": 3}))
+    assert make_player(f"mcts:path={tmp_path / 'fg'}").config.value_target == "contract"
+    assert make_player(f"mcts:path={tmp_path / 'fg'},target=points").config.value_target == "points"

@@ -27,7 +27,7 @@ PLAYERS: dict[str, tuple[PlayerFactory, str]] = {
     "policy": (policy_from_spec, "policy:path=DIR_OR_FILE[,temp=T] the network's move (greedy by default)"),
     "mcts": (
         mcts_from_spec,
-        "mcts:path=DIR_OR_FILE[,sims=N,worlds=W,nodes=M,c=C,clairvoyant=0|1] search at play time",
+        "mcts:path=DIR_OR_FILE[,sims=N,worlds=W,nodes=M,c=C,clairvoyant=0|1,target=T] search at play time",
     ),
     "pimc": (
         pimc_from_spec,

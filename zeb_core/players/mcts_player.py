@@ -1,16 +1,20 @@
 """The `mcts` player: the network's search at play time (`zeb_core.mcts`), the most-visited move.
 
-Spec: `mcts:path=DIR_OR_FILE[,sims=N,worlds=W,nodes=M,c=C,clairvoyant=0|1,seed=S]`.
+Spec: `mcts:path=DIR_OR_FILE[,sims=N,worlds=W,nodes=M,c=C,clairvoyant=0|1,target=T,seed=S]`.
+
+The search's terminal (and solved-leaf) values follow `target` (points, points-margin or contract), by default
+the objective the weights were trained for (their config's `value_target`): a full-game model plays for its bid.
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import torch
 
 from zeb_core.engine.dominoes import N_DOMINOES
-from zeb_core.engine.state import GameState
+from zeb_core.engine.state import VALUE_TARGETS, GameState
 from zeb_core.mcts import EvaluateFn, Evaluator, SearchConfig, TreeReuse, search_moves, visit_policy
 from zeb_core.model.checkpoint import load_model
 from zeb_core.players.interface import Decision, SpecError, pop_param, reject_unknown
@@ -56,8 +60,12 @@ def mcts_from_spec(params: dict[str, str], device: torch.device, seed: int) -> M
         c_puct=pop_param(params, "c", float, defaults.c_puct),
         clairvoyant=bool(pop_param(params, "clairvoyant", int, 0)),
     )
+    target = params.pop("target", None)
     seed = pop_param(params, "seed", int, seed)
     reject_unknown("mcts", params)
+    if target is not None and target not in VALUE_TARGETS:
+        raise SpecError(f"target={target!r} must be one of {', '.join(VALUE_TARGETS)}")
     model, bundle = load_model(path, device)
-    name = f"mcts(step {bundle.step}, {config.simulations} sims)"
+    config = replace(config, value_target=target or model.config.value_target)
+    name = f"mcts(step {bundle.step}, {config.simulations} sims, {config.value_target})"
     return MctsPlayer(Evaluator(model, device), config, seed, name=name)

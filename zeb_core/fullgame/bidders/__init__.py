@@ -18,7 +18,7 @@ BIDDERS: dict[str, tuple[BidderFactory, str]] = {
     "random": (random_bidder_from_spec, "random[:pass=P,seed=S] passes with probability P, else a random legal bid"),
     "baseline": (baseline_bidder_from_spec, "counts trumps, the trump double, doubles, count into points; bids them"),
     "mc": (mc_bidder_from_spec, "mc:worlds=K[,threshold=T,bid=lowest|highest,decls=N,seed=S] P(make), solved deals"),
-    "net": (net_bidder_from_spec, "net:path=W[,temp=T] a trained BidNet: best expected marks, likeliest trump"),
+    "net": (net_bidder_from_spec, "net:path=W[,temp=T,margin=M] a trained BidNet: best expected marks, the best trump"),
 }
 
 

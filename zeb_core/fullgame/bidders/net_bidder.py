@@ -1,8 +1,10 @@
 """The `net` bidder: a trained BidNet bids argmax bid_q over the legal bids and declares the likeliest make.
 
-`net:path=W[,temp=T,seed=S]`: W is a folder holding `bidnet.*` (or its `bidnet.safetensors`); temp > 0 samples
-the bid from softmax(bid_q / T) over the legal bids instead of taking the best (the forced dealer, with no pass
-legal, takes the best legal bid either way). Explanations come from decl_points, e.g.
+`net:path=W[,temp=T,margin=M,seed=S]`: W is a folder holding `bidnet.*` (or its `bidnet.safetensors`); temp > 0
+samples the bid from softmax(bid_q / T) over the legal bids instead of taking the best (the forced dealer, with no
+pass legal, takes the best legal bid either way). margin M > 0 passes unless the chosen bid's expected marks exceed
+M: the BidNet learns P(make) against its own play, and stronger defenders set more bids than that.
+Explanations come from decl_points, e.g.
 "bid 34: P(make 34) = 0.71 with sixes trump".
 """
 
@@ -25,9 +27,11 @@ def trump_text(decl: int) -> str:
 
 
 class NetBidder:
-    def __init__(self, net: BidNet, temperature: float = 0.0, seed: int = 0, name: str = "net") -> None:
+    def __init__(
+        self, net: BidNet, temperature: float = 0.0, seed: int = 0, name: str = "net", margin: float = 0.0
+    ) -> None:
         self.net = net.eval()
-        self.temperature = temperature
+        self.temperature, self.margin = temperature, margin
         self.device = next(net.parameters()).device
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
         self.name = name
@@ -41,6 +45,9 @@ class NetBidder:
             actions = torch.multinomial(torch.softmax(masked / self.temperature, 1), 1, generator=self.gen).squeeze(1)
         else:
             actions = masked.argmax(1)
+        if self.margin > 0:  # a bid must promise more than `margin` expected marks, where passing is legal
+            timid = (masked.gather(1, actions.view(-1, 1)).squeeze(1) <= self.margin) & legal[:, PASS]
+            actions = torch.where(timid, PASS, actions)
         value = BID_VALUES.to(self.device)[actions]
         # what the bid (or, for a pass, the lowest bid open to the seat) needs, under the best declaration
         lowest = torch.where(legal[:, 1:], BID_VALUES.to(self.device)[1:], 10_000).min(1).values
@@ -70,9 +77,12 @@ def net_bidder_from_spec(params: dict[str, str], device: torch.device, seed: int
     if not path:
         raise SpecError("net bidder needs path=FOLDER_OR_FILE (a BidNet: bidnet.safetensors + JSON)")
     temperature = pop_param(params, "temp", float, 0.0)
+    margin = pop_param(params, "margin", float, 0.0)
     seed = pop_param(params, "seed", int, seed)
     reject_unknown("net bidder", params)
-    if temperature < 0:
-        raise SpecError(f"temp={temperature} must be >= 0")
+    if not 0 <= temperature < float("inf"):
+        raise SpecError(f"temp={temperature} must be finite and >= 0")
+    if not 0 <= margin < float("inf"):
+        raise SpecError(f"margin={margin} must be finite and >= 0")
     net, _ = load_bidnet(path, device)
-    return NetBidder(net, temperature, seed, name=f"net:{path}")
+    return NetBidder(net, temperature, seed, name=f"net:{path}", margin=margin)
