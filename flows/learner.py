@@ -9,6 +9,7 @@ hand finishes, the weights are pushed, the lease is released.
 from __future__ import annotations
 
 import base64
+import math
 import time
 
 from prefect import flow, get_run_logger
@@ -96,12 +97,9 @@ def learner(settings: LearnerSettings) -> dict:
             lrn.record(row)
             wandb.log({k: v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}, step=step)
             logger.info(
-                "Cycle %d: policy_loss=%.4f, q_loss=%.4f, value_loss=%.4f (train=%.2fs) "
-                "[buffer: %s, games: %s, +%d examples]",
+                "Cycle %d: %s (train=%.2fs) [buffer: %s, games: %s, +%d examples]",
                 step,
-                metrics["train/policy_loss"],
-                metrics["train/q_loss"],
-                metrics["train/value_loss"],
+                _losses_text(metrics),
                 time.perf_counter() - t0,
                 f"{len(lrn.buffer):,}",
                 f"{lrn.total_games:,}",
@@ -180,3 +178,13 @@ def _start_next_run(logger) -> None:
         name=f"{flow_run.get_flow_name()}/{deployment.get_name()}", parameters=flow_run.get_parameters(), timeout=0
     )
     logger.info("queued the next learner run %s", nxt.id)
+
+
+def _losses_text(metrics: dict[str, float]) -> str:
+    """The cycle's losses for the log; a loss with no examples this cycle (NaN: e.g. no policy-target examples
+    when every example carries solver Q values) reads "n/a" rather than "nan"."""
+    parts = []
+    for key in ("policy_loss", "q_loss", "value_loss"):
+        value = float(metrics[f"train/{key}"])
+        parts.append(f"{key}=n/a" if math.isnan(value) else f"{key}={value:.4f}")
+    return ", ".join(parts)

@@ -339,3 +339,11 @@ def test_a_signal_pushes_final_weights_and_releases_the_lease(tmp_path: Path, si
     assert Lease.peek(store, "model") is None, "the lease was released, not left to expire"
     raw = json.loads(store.weights.read("model-lease.json"))
     assert raw["holder"] is None and raw["expires"] == 0
+
+
+def test_the_cycle_log_line_says_n_a_for_a_loss_without_examples() -> None:
+    """Solver-labelled runs carry Q targets only: their policy loss is NaN, and the log must not print "nan"."""
+    from flows.learner import _losses_text
+
+    text = _losses_text({"train/policy_loss": float("nan"), "train/q_loss": 0.0123, "train/value_loss": 0.5})
+    assert text == "policy_loss=n/a, q_loss=0.0123, value_loss=0.5000"
