@@ -211,12 +211,10 @@ def test_net_bidder_margin_passes_unless_a_bid_promises_more_marks(tmp_path):
     save_bidnet(BidNet(24), tmp_path)
     hands, dealer, marks = deal_hands(200, make_generator(3), torch.device("cpu"))
     auction = AuctionState.start(dealer, forced_bid=True)
+    plain_bidder, timid_bidder = make_bidder(f"net:path={tmp_path}"), make_bidder(f"net:path={tmp_path},margin=50")
     for _ in range(3):  # the three seats before the dealer, who may all pass
         view = auction_view(auction, hands, torch.arange(200), marks)
-        plain, timid = (
-            make_bidder(f"net:path={tmp_path}").bid(view),
-            make_bidder(f"net:path={tmp_path},margin=50").bid(view),
-        )
+        plain, timid = plain_bidder.bid(view), timid_bidder.bid(view)
         assert bool(view.legal.gather(1, timid.actions.view(-1, 1)).all())
         assert bool((timid.actions == PASS).all()) and len(timid.explanations) == 200
         auction.apply_bids(plain.actions, check=True)

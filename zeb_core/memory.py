@@ -11,16 +11,20 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
 
 
 @functools.cache
 def _libc() -> ctypes.CDLL | None:
+    """The C library when it has malloc_trim (glibc), else None (musl, macOS, Windows)."""
     name = ctypes.util.find_library("c")
+    if not name:
+        return None
     try:
-        libc = ctypes.CDLL(name) if name else None
+        libc = ctypes.CDLL(name)
     except OSError:
         return None
-    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+    return libc if hasattr(libc, "malloc_trim") else None
 
 
 def release_free_memory() -> bool:
@@ -39,6 +43,4 @@ def resident_mib() -> float:
             pages = int(fh.read().split()[1])
     except (OSError, IndexError, ValueError):
         return 0.0
-    import os
-
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
