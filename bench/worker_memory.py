@@ -1,8 +1,9 @@
-"""Resident memory of a full-game self-play worker, batch after batch (the zeb train --full-game settings).
+"""Resident memory and seconds per batch of a full-game self-play worker (the zeb train --full-game settings).
 
 A fresh small model and BidNet in a temporary store; one line per batch, then the growth per batch after the
 warm-up. Before `zeb_core.memory.release_free_memory` ran after each batch, glibc kept every batch's freed pages
-and this grew by 15-20 MB a batch (5.6 GB after a 60-minute run); now about 2 MB.
+and this grew by 15-20 MB a batch (5.6 GB after a 60-minute run); now about 2 MB. The seconds per batch
+include labelling every won hand under the ten declarations with the greedy policy (`fullgame.selfplay`).
 
     .venv/bin/python bench/worker_memory.py [--batches 10]
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,15 +41,19 @@ def main() -> None:
         worker = SelfPlayWorker(WorkerSettings(store=url, device="cpu", games_per_batch=32, seed=0, worker_id="mem",
                                                outbox=f"{tmp}/outbox", search=search, full_game=True))  # fmt: skip
         worker.refresh_weights()
-        sizes = []
+        sizes, seconds = [], []
         for batch in range(1, args.batches + 1):
+            start = time.perf_counter()
             _, report = worker.generate()
+            seconds.append(time.perf_counter() - start)
             worker.upload(report)
             sizes.append(resident_mib())
-            print(f"batch {batch}: resident {sizes[-1]:.0f} MiB ({report.games} games)", flush=True)
+            print(f"batch {batch}: resident {sizes[-1]:.0f} MiB ({report.games} games, {seconds[-1]:.1f} s)",
+                  flush=True)  # fmt: skip
         if len(sizes) > WARM_UP + 1:
             growth = (sizes[-1] - sizes[WARM_UP]) / (len(sizes) - 1 - WARM_UP)
             print(f"resident memory growth after batch {WARM_UP + 1}: {growth:.1f} MiB per batch")
+            print(f"seconds per batch after batch {WARM_UP}: {sum(seconds[WARM_UP:]) / len(seconds[WARM_UP:]):.2f}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from zeb_cli.main import app
 from zeb_core.engine import deal_benchmark, make_generator
-from zeb_core.match import play_match
+from zeb_core.match import play_games, play_match
 from zeb_core.players import SpecError, make_player
 
 runner = CliRunner()
@@ -50,6 +50,35 @@ def test_policy_player_plays_legal_moves_and_reports_a_distribution(small_checkp
         state.apply(decision.moves)
     result = play_match(make_player(f"policy:path={small_checkpoint}"), make_player("random"), 200, seed=2, check=True)
     assert result.games == 200 and 0.0 <= result.win_rate <= 1.0
+
+
+class _AskedPositions:
+    """A real player that also records how many legal dominoes each position it was asked about had."""
+
+    def __init__(self, player) -> None:
+        self.player, self.name, self.legal_counts = player, player.name, []
+
+    def decide(self, state, legal, games):
+        self.legal_counts.append(legal[games].sum(1))
+        return self.player.decide(state, legal, games)
+
+
+@pytest.mark.parametrize("spec", ["heuristic", "policy"])
+def test_skipping_forced_moves_plays_the_same_games(spec: str, small_checkpoint: Path) -> None:
+    # The greedy policy (what labels the full game's declarations) and the heuristic are deterministic: a forced
+    # domino played without asking them must leave every game as it was, and they must never be asked about one.
+    spec = f"policy:path={small_checkpoint}" if spec == "policy" else spec
+    results = []
+    for skip in (False, True):
+        player = _AskedPositions(make_player(spec, seed=0))
+        state = deal_benchmark(64, make_generator(5))
+        play_games(state, (player, player), torch.zeros(64, dtype=torch.int64), check=True, skip_forced=skip)
+        asked = torch.cat(player.legal_counts)
+        results.append((state.team_points.clone(), asked))
+    (points_all, asked_all), (points_skip, asked_skip) = results
+    assert torch.equal(points_all, points_skip)
+    assert bool((asked_skip > 1).all()) and bool((asked_all == 1).any())
+    assert len(asked_skip) == int((asked_all > 1).sum()) and len(asked_all) == 64 * 28
 
 
 @pytest.mark.parametrize(

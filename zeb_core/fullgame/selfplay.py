@@ -127,7 +127,7 @@ def bidder_points(hands, decl, bidder, value, player: Player) -> torch.Tensor:
         return torch.zeros(0, dtype=torch.int64, device=hands.device)
     bid = points_needed(value)
     state = GameState.from_deal(hands, decl, bidder, bid=bid, leader=bidder)
-    play_games(state, (player, player), torch.zeros_like(bidder))
+    play_games(state, (player, player), torch.zeros_like(bidder), skip_forced=True)
     return state.team_points.gather(1, (bidder % 2).view(-1, 1)).squeeze(1)
 
 
