@@ -77,7 +77,7 @@ def play_games(
         moves = legal.to(torch.int64).argmax(1)  # the only legal domino where there is one
         ask = legal.sum(1) > 1 if skip_forced else torch.ones_like(team_of_a, dtype=torch.bool)
         if a is b:
-            groups = ((a, ask),)
+            groups: tuple[tuple[Player, torch.Tensor], ...] = ((a, ask),)
         else:
             a_moves = (state.current % 2) == team_of_a
             groups = ((a, ask & a_moves), (b, ask & ~a_moves))
