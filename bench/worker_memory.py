@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import setup
 
+from zeb_cli.train_presets import TRAIN_SEARCH
 from zeb_core.learner import Learner, LearnerSettings
 from zeb_core.mcts import SearchConfig
 from zeb_core.memory import resident_mib
@@ -37,7 +38,9 @@ def main() -> None:
         learner = Learner(LearnerSettings(store=url, size="small", device="cpu", promote=False,
                                           value_target="contract", full_game=True))  # fmt: skip
         learner.start()  # pushes step 0 of the play network and the BidNet
-        search = SearchConfig(simulations=32, worlds=8, max_nodes=64, value_target="contract", teacher="solver")
+        d = TRAIN_SEARCH  # zeb train's defaults, with --full-game's contract target
+        search = SearchConfig(simulations=d.simulations, worlds=d.worlds, max_nodes=d.max_nodes,
+                              value_target="contract", teacher=d.teacher)  # fmt: skip
         worker = SelfPlayWorker(WorkerSettings(store=url, device="cpu", games_per_batch=32, seed=0, worker_id="mem",
                                                outbox=f"{tmp}/outbox", search=search, full_game=True))  # fmt: skip
         worker.refresh_weights()

@@ -9,7 +9,6 @@ hand finishes, the weights are pushed, the lease is released.
 from __future__ import annotations
 
 import base64
-import math
 import time
 
 from prefect import flow, get_run_logger
@@ -34,7 +33,7 @@ from tasks.learner import (
     train_task,
 )
 from zeb_core.curves import training_curve_png
-from zeb_core.learner import Learner, LearnerSettings
+from zeb_core.learner import REPORTED_LOSSES, Learner, LearnerSettings, loss_text
 from zeb_core.strength import BASELINES, eval_rate, interval_text, percent
 from zeb_core.wandb_log import WandbLogger
 
@@ -181,10 +180,5 @@ def _start_next_run(logger) -> None:
 
 
 def _losses_text(metrics: dict[str, float]) -> str:
-    """The cycle's losses for the log; a loss with no examples this cycle (NaN: e.g. no policy-target examples
-    when every example carries solver Q values) reads "n/a" rather than "nan"."""
-    parts = []
-    for key in ("policy_loss", "q_loss", "value_loss"):
-        value = float(metrics[f"train/{key}"])
-        parts.append(f"{key}=n/a" if math.isnan(value) else f"{key}={value:.4f}")
-    return ", ".join(parts)
+    """The cycle's losses for the log line (`loss_text`: "n/a" for a loss without examples this cycle)."""
+    return ", ".join(f"{key.removeprefix('train/')}={loss_text(float(metrics[key]))}" for key in REPORTED_LOSSES)

@@ -347,3 +347,11 @@ def test_the_cycle_log_line_says_n_a_for_a_loss_without_examples() -> None:
 
     text = _losses_text({"train/policy_loss": float("nan"), "train/q_loss": 0.0123, "train/value_loss": 0.5})
     assert text == "policy_loss=n/a, q_loss=0.0123, value_loss=0.5000"
+
+
+def test_loss_text_reads_n_a_for_missing_and_nan_losses() -> None:
+    """The one formatter of reported losses, shared by the cycle log and the `zeb train` report table."""
+    from zeb_core.learner import loss_text
+
+    assert loss_text(None) == "n/a" and loss_text(float("nan"), 3) == "n/a"
+    assert loss_text(0.12345, 3) == "0.123" and loss_text(2.0) == "2.0000"

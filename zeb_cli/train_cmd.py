@@ -37,6 +37,7 @@ from zeb_cli.prefect_server import (
     healthy,
     ui_url_for,
 )
+from zeb_cli.train_presets import TRAIN_SEARCH
 
 console = Console(stderr=True)
 out = Console()
@@ -172,11 +173,11 @@ def train_cmd(
     ] = None,
     size: Annotated[str, typer.Option(help="Model size for a fresh run: small, medium, large.")] = "small",
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
-    sims: Annotated[int, typer.Option("--sims", help="Simulations per searched move.")] = 32,
+    sims: Annotated[int, typer.Option("--sims", help="Simulations per searched move.")] = TRAIN_SEARCH.simulations,
     worlds: Annotated[
         int, typer.Option(help="Hidden-hand worlds per move (the search's, or the solver teacher's average).")
-    ] = 8,
-    max_nodes: Annotated[int, typer.Option(help="Nodes per search tree.")] = 64,
+    ] = TRAIN_SEARCH.worlds,
+    max_nodes: Annotated[int, typer.Option(help="Nodes per search tree.")] = TRAIN_SEARCH.max_nodes,
     policy_target: Annotated[
         str,
         typer.Option(
@@ -193,7 +194,7 @@ def train_cmd(
             help="Who labels the examples: solver (every position solved exactly in --worlds deals: the true one "
             "and uniform samples; the network picks the moves) or mcts (the search)."
         ),
-    ] = "solver",
+    ] = TRAIN_SEARCH.teacher,
     games_per_batch: Annotated[int, typer.Option(help="Games per worker batch (one example file each).")] = 32,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
     batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 256,
@@ -416,12 +417,6 @@ def _prefect(
     return server, server.ui_url, True
 
 
-def _loss(row: dict, key: str) -> str:
-    """A loss for the report table; a dash where the teacher did not produce it (e.g. no policy loss with Q labels)."""
-    value = row.get(key)
-    return "-" if value is None or value != value else f"{value:.3f}"
-
-
 def _afterwards(run_dir: Path, env: dict[str, str], user_ui: str | None, own_server: bool, started: float) -> None:
     """Where the run's history is: the Prefect UI, and how to send an offline W&B run to an account."""
     if own_server:
@@ -508,6 +503,7 @@ def _report(
     import torch
 
     from zeb_core.curves import training_curve_png
+    from zeb_core.learner import loss_text
     from zeb_core.model.checkpoint import model_from_bundle
     from zeb_core.players.builtin import PolicyPlayer
     from zeb_core.strength import BASELINES, EXPERT, EXPERT_REPORT_GAMES, benchmark, interval_text, percent, score
@@ -526,9 +522,9 @@ def _report(
                 table.add_row(
                     str(r["step"]),
                     f"{r['games']:,}",
-                    _loss(r, "train/policy_loss"),
-                    _loss(r, "train/q_loss"),
-                    _loss(r, "train/value_loss"),
+                    loss_text(r.get("train/policy_loss"), 3),
+                    loss_text(r.get("train/q_loss"), 3),
+                    loss_text(r.get("train/value_loss"), 3),
                     f"{r['eval/vs_random_win_rate']:.1%}" if "eval/vs_random_win_rate" in r else "",
                     f"{r['eval/vs_heuristic_win_rate']:.1%}" if "eval/vs_heuristic_win_rate" in r else "",
                 )

@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+
+class TrainSearchDefaults(NamedTuple):
+    """`zeb train`'s default worker search (its --sims, --worlds, --max-nodes and --teacher), for the benches that
+    measure a worker as `zeb train` runs it."""
+
+    simulations: int = 32
+    worlds: int = 8
+    max_nodes: int = 64
+    teacher: str = "solver"
+
+
+TRAIN_SEARCH = TrainSearchDefaults()
+
 # The smallest run that still goes through every part of `zeb train` (learner cycles, a worker's batches,
 # evaluations, promotion, the final report) in seconds of CPU: one worker, 4 simulations in 1 world, small batches,
 # an evaluation every 2 cycles. No --device: callers add it (tests pin cpu).

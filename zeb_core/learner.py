@@ -43,6 +43,12 @@ KEEP_PUSHES = 50  # revertable pushes kept in a local or S3 store's history
 REPORTED_LOSSES = ("train/policy_loss", "train/q_loss", "train/value_loss")
 
 
+def loss_text(value: float | None, digits: int = 4) -> str:
+    """A reported loss for people: "n/a" where this cycle had no examples for it (NaN, e.g. no policy loss when
+    every example carries solver Q values) or it was never recorded, rather than "nan"."""
+    return "n/a" if value is None or value != value else f"{value:.{digits}f}"
+
+
 class LearnerSettings(BaseModel):
     """Everything a learner process is told: the one definition of `zeb learner`'s options, the learner flow's
     parameter (a form in the Prefect UI) and `zeb train`'s learner; prefect.yaml lists only overrides. Flags mirror

@@ -14,7 +14,7 @@ from dataclasses import replace
 import torch
 
 from zeb_core.engine.dominoes import N_DOMINOES
-from zeb_core.engine.state import VALUE_TARGETS, GameState
+from zeb_core.engine.state import GameState
 from zeb_core.mcts import EvaluateFn, Evaluator, SearchConfig, TreeReuse, search_moves, visit_policy
 from zeb_core.model.checkpoint import load_model
 from zeb_core.players.interface import Decision, SpecError, pop_param, reject_unknown
@@ -53,18 +53,22 @@ def mcts_from_spec(params: dict[str, str], device: torch.device, seed: int) -> M
         raise SpecError("mcts player needs path=DIR_OR_FILE (a checkpoint folder or NAME.safetensors)")
     path = params.pop("path")
     defaults = SearchConfig()
-    config = SearchConfig(
-        simulations=pop_param(params, "sims", int, defaults.simulations),
-        worlds=pop_param(params, "worlds", int, defaults.worlds),
-        max_nodes=pop_param(params, "nodes", int, max(defaults.max_nodes, 2 * defaults.simulations)),
-        c_puct=pop_param(params, "c", float, defaults.c_puct),
-        clairvoyant=bool(pop_param(params, "clairvoyant", int, 0)),
-    )
     target = params.pop("target", None)
+    try:  # SearchConfig's own checks, target included, before the weights are loaded
+        config = SearchConfig(
+            simulations=pop_param(params, "sims", int, defaults.simulations),
+            worlds=pop_param(params, "worlds", int, defaults.worlds),
+            max_nodes=pop_param(params, "nodes", int, max(defaults.max_nodes, 2 * defaults.simulations)),
+            c_puct=pop_param(params, "c", float, defaults.c_puct),
+            clairvoyant=bool(pop_param(params, "clairvoyant", int, 0)),
+            value_target=target or defaults.value_target,
+        )
+    except SpecError:
+        raise
+    except ValueError as exc:
+        raise SpecError(f"mcts: {exc}") from exc
     seed = pop_param(params, "seed", int, seed)
     reject_unknown("mcts", params)
-    if target is not None and target not in VALUE_TARGETS:
-        raise SpecError(f"target={target!r} must be one of {', '.join(VALUE_TARGETS)}")
     model, bundle = load_model(path, device)
     config = replace(config, value_target=target or model.config.value_target)
     name = f"mcts(step {bundle.step}, {config.simulations} sims, {config.value_target})"
