@@ -113,11 +113,13 @@ HELP = {
     "random": "a uniformly random legal domino",
     "heuristic": "the spec's baseline: lead trumps/high, follow cheap",
     "policy": "policy:path=DIR_OR_FILE[,temp=T] the network's move (greedy by default)",
-    "mcts": "mcts:path=DIR_OR_FILE[,sims=N,worlds=W,nodes=M,c=C,clairvoyant=0|1,target=T] search at play time",
+    "mcts": (
+        "mcts:path=DIR_OR_FILE[,sims=N,worlds=W,nodes=M,c=C,clairvoyant=0|1,target=T,auction=0|1] search at play time"
+    ),
     "pimc": (
         "pimc:worlds=N[,seed=S,objective=win|points|contract,tiebreak=points|heuristic|first,infer=W,candidates=K,"
-        "prior=W,k=K,tie=T] exact solver over sampled deals (infer: weighted by a play model's likelihood of the "
-        "partner's plays; prior: a network's Q head counted as K more worlds)"
+        "prior=W,k=K,tie=T,auction=0|1] exact solver over sampled deals (infer: weighted by a play model's likelihood "
+        "of the partner's plays; prior: a network's Q head counted as K more worlds; auction: by the declarer's bid)"
     ),
     "store": "store:url=URL[,name=model,which=latest|best,temp=T,refresh=S] a store's weights, kept current",
 }

@@ -119,7 +119,7 @@ def test_play_likelihood_matches_the_model_step_by_step() -> None:
 
 
 def test_resample_follows_the_weights() -> None:
-    from zeb_core.players.inference import resample
+    from zeb_core.mcts.worlds import resample
 
     gen = torch.Generator().manual_seed(0)
     log_w = torch.full((2 * 8,), -1e9)

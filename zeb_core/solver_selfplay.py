@@ -4,7 +4,8 @@ In a benchmark deal every position has an exact value once the hidden hands are 
 (`zeb_core.solver`) finds it in well under a millisecond past the first tricks. So instead of searching, a worker
 plays G games in lockstep with the network's own policy (sampled, so the positions are the ones the network
 reaches) and, at every position, solves each legal move in W worlds: the true deal and W - 1 deals of the hidden
-hands sampled uniformly among those consistent with what the mover knows (`SearchConfig.worlds`):
+hands sampled uniformly among those consistent with what the mover knows (`SearchConfig.worlds`; in the full game
+weighted by the auction, `SearchConfig.auction_worlds`):
 
     q[a]   the mover's result after move a and best play by everyone (the benchmark objective: +1 win, 0 tie,
            -1 loss, or its margin-shaped variant), averaged over the W worlds, for every legal hand slot a;
@@ -32,7 +33,7 @@ from zeb_core.engine.deal import deal_benchmark, make_generator
 from zeb_core.engine.dominoes import TOTAL_POINTS
 from zeb_core.engine.state import GameState, points_value
 from zeb_core.mcts.config import SearchConfig
-from zeb_core.mcts.worlds import sample_worlds
+from zeb_core.mcts.worlds import sample_search_worlds
 from zeb_core.model.net import ZebNet
 from zeb_core.selfplay import SelfPlayBatch
 
@@ -101,7 +102,8 @@ def play_solver_selfplay(
         q28 = q_true.clone()
         several = (legal.sum(1) > 1).nonzero().flatten().cpu()  # forced moves need no averaging
         if extra_worlds and several.numel():
-            sampled = mover_values(sample_worlds(cpu_state, several, extra_worlds, rng), config.value_target)
+            worlds = sample_search_worlds(cpu_state, several, extra_worlds, rng, config.auction_worlds)
+            sampled = mover_values(worlds, config.value_target)
             q28[several] = (q_true[several] + sampled.view(-1, extra_worlds, 28).sum(1)) / config.worlds
         q_true, q28 = q_true.to(device), q28.to(device)
         solve_seconds += time.perf_counter() - t0

@@ -44,6 +44,10 @@ class SearchConfig:
     # solver (zeb_core.solver) instead of the network's, and is not expanded further: the endgame tablebase of
     # this search. 0 turns it off. From the fifth trick on a solve costs tens of microseconds.
     solve_plays: int = 12
+    # The full game: the hidden hands of the searched (or solver-labelled) worlds are drawn in proportion to the
+    # declarer's likelihood of its bid and trump (mcts.worlds.sample_search_worlds), since a real auction chose
+    # them; uniform otherwise. Never in the play-phase benchmark, whose bid and trump are random.
+    auction_worlds: bool = False
 
     def __post_init__(self) -> None:
         checks = (

@@ -2,7 +2,10 @@
 
 A world shares everything public with the real game (plays, tricks, points, whose turn) and differs only in who
 holds the unseen dominoes, so a world state is the real state with `owner` and `hands` rewritten. The deal itself
-comes from `InfoState.sample_world`, which honours hand sizes and revealed voids exactly.
+comes from `InfoState.sample_world`, which honours hand sizes and revealed voids exactly: uniform over the deals
+consistent with the plays. In the full game the auction tells more (the declarer chose its bid and its trump):
+`sample_search_worlds(..., auction=True)` draws `AUCTION_CANDIDATES` times as many uniform worlds and keeps them in
+proportion to the declarer's likelihood of its bid (`fullgame.inference`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import torch
 
 from zeb_core.engine.state import N_SEATS, GameState
 from zeb_core.infoset import InfoState
+
+AUCTION_CANDIDATES = 4  # uniform candidates per kept world when the auction weighs them
 
 
 def info_from_state(state: GameState, g: int) -> InfoState:
@@ -58,3 +63,34 @@ def sample_worlds(state: GameState, games: torch.Tensor, worlds: int, rng: rando
     order = torch.argsort(owner_t * 32 + torch.arange(28, device=state.device), dim=1)
     out.hands = order.view(-1, N_SEATS, 7)
     return out
+
+
+def sample_search_worlds(
+    state: GameState, games: torch.Tensor, worlds: int, rng: random.Random, auction: bool = False
+) -> GameState:
+    """`sample_worlds`, or with `auction` worlds weighted by what the auction revealed about the declarer's hand
+    (the full game; never the play-phase benchmark, whose bid and trump are random)."""
+    if not auction:
+        return sample_worlds(state, games, worlds, rng)
+    from zeb_core.fullgame.inference import declarer_log_likelihood  # the full game's model of a bidder
+
+    per_game = AUCTION_CANDIDATES * worlds
+    candidates = sample_worlds(state, games, per_game, rng)
+    gen = torch.Generator().manual_seed(rng.getrandbits(63))
+    keep = resample(declarer_log_likelihood(candidates).cpu(), len(games), per_game, worlds, gen)
+    return candidates.index(keep.to(state.device))
+
+
+def resample(log_weights: torch.Tensor, groups: int, per_group: int, keep: int, gen: torch.Generator) -> torch.Tensor:
+    """Row indices of `keep` worlds per group, drawn in proportion to the weights within each group.
+
+    log_weights: [groups * per_group] game-major (the layout of `sample_worlds`); systematic resampling, so a
+    world of weight w is kept about keep * w times and uniform weights keep an even spread of the candidates.
+    """
+    lw = log_weights.view(groups, per_group).double()
+    w = torch.softmax(lw, dim=1)
+    cdf = w.cumsum(1)
+    cdf[:, -1] = 1.0
+    u = (torch.rand(groups, 1, generator=gen, dtype=torch.float64) + torch.arange(keep).view(1, -1)) / keep
+    picks = torch.searchsorted(cdf, u.to(cdf.device)).clamp(max=per_group - 1)
+    return (picks + torch.arange(groups, device=picks.device).view(-1, 1) * per_group).flatten()

@@ -4,7 +4,7 @@ Uniform worlds (`mcts.worlds.sample_worlds`) are right when the other seats play
 plays well signals its hand: a partner that did not cover a trick with the 6-6 probably does not hold it. For
 each world we replay the hand from its deal and score every past play of the chosen seats with a play model (the
 policy network), so a world's weight is the product of those probabilities: the posterior over deals under the
-assumption that those seats play like the model. `resample` then keeps worlds in proportion to their weight.
+assumption that those seats play like the model. `mcts.worlds.resample` then keeps worlds in proportion to their weight.
 """
 
 from __future__ import annotations
@@ -45,18 +45,3 @@ def play_log_likelihood(model: ZebNet, worlds: GameState, scored: torch.Tensor, 
             total[rows] += torch.log(p.clamp(min=1e-12))
         replay.apply(torch.where(pending, worlds.history[:, i], torch.zeros_like(seat)), check=False)
     return total
-
-
-def resample(log_weights: torch.Tensor, groups: int, per_group: int, keep: int, gen: torch.Generator) -> torch.Tensor:
-    """Row indices of `keep` worlds per group, drawn in proportion to the weights within each group.
-
-    log_weights: [groups * per_group] game-major (the layout of `sample_worlds`); systematic resampling, so a
-    world of weight w is kept about keep * w times and uniform weights keep an even spread of the candidates.
-    """
-    lw = log_weights.view(groups, per_group).double()
-    w = torch.softmax(lw, dim=1)
-    cdf = w.cumsum(1)
-    cdf[:, -1] = 1.0
-    u = (torch.rand(groups, 1, generator=gen, dtype=torch.float64) + torch.arange(keep).view(1, -1)) / keep
-    picks = torch.searchsorted(cdf, u.to(cdf.device)).clamp(max=per_group - 1)
-    return (picks + torch.arange(groups, device=picks.device).view(-1, 1) * per_group).flatten()

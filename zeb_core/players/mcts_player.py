@@ -1,6 +1,7 @@
 """The `mcts` player: the network's search at play time (`zeb_core.mcts`), the most-visited move.
 
-Spec: `mcts:path=DIR_OR_FILE[,sims=N,worlds=W,nodes=M,c=C,clairvoyant=0|1,target=T,seed=S]`.
+Spec: `mcts:path=DIR_OR_FILE[,sims=N,worlds=W,nodes=M,c=C,clairvoyant=0|1,target=T,auction=0|1,seed=S]`.
+auction=1 weighs the sampled worlds by the declarer's likelihood of its bid and trump (the full game).
 
 The search's terminal (and solved-leaf) values follow `target` (points, points-margin or contract), by default
 the objective the weights were trained for (their config's `value_target`): a full-game model plays for its bid.
@@ -62,6 +63,7 @@ def mcts_from_spec(params: dict[str, str], device: torch.device, seed: int) -> M
             c_puct=pop_param(params, "c", float, defaults.c_puct),
             clairvoyant=bool(pop_param(params, "clairvoyant", int, 0)),
             value_target=target or defaults.value_target,
+            auction_worlds=bool(pop_param(params, "auction", int, 0)),
         )
     except SpecError:
         raise

@@ -72,6 +72,7 @@ class PimcPlayer:
         prior: ZebNet | None = None,
         prior_worlds: float = 8.0,
         tie_worlds: float = 0.0,
+        auction: bool = False,
     ) -> None:
         if worlds < 1:
             raise SpecError(f"worlds={worlds} must be at least 1")
@@ -89,8 +90,11 @@ class PimcPlayer:
         self.infer, self.infer_seats, self.floor = infer, infer_seats, floor
         self.prior, self.prior_worlds, self.tie_worlds = prior, prior_worlds, tie_worlds
         extra_prior = f", prior worth {prior_worlds:g} worlds" if prior is not None else ""
-        self.candidates = max(candidates or 4 * worlds, worlds) if infer is not None else worlds
+        self.auction = auction
+        weighted = infer is not None or auction
+        self.candidates = max(candidates or 4 * worlds, worlds) if weighted else worlds
         extra = f", infer {infer_seats} over {self.candidates}" if infer is not None else ""
+        extra += f", auction-weighted over {self.candidates}" if auction else ""
         self.name = f"pimc(worlds={worlds}, {objective}{extra}{extra_prior})"
         self.decisions = 0  # searched (non-forced) decisions so far
 
@@ -166,16 +170,23 @@ class PimcPlayer:
         return q28.double().numpy()
 
     def _sample(self, state: GameState, games: torch.Tensor) -> GameState:
-        """`worlds` deals per game: uniform, or drawn from more candidates by the play model's likelihood."""
-        from zeb_core.mcts.worlds import sample_worlds
-        from zeb_core.players.inference import play_log_likelihood, resample
+        """`worlds` deals per game: uniform, or drawn from more candidates by the play model's likelihood of the
+        past plays and (auction=1) the declarer's likelihood of its bid and trump."""
+        from zeb_core.mcts.worlds import resample, sample_worlds
+        from zeb_core.players.inference import play_log_likelihood
 
-        if self.infer is None:
+        if self.infer is None and not self.auction:
             return sample_worlds(state, games, self.worlds, self.rng)
         cands = sample_worlds(state, games, self.candidates, self.rng)
-        rel = (torch.arange(4).view(1, -1) - cands.current.view(-1, 1)) % 4  # 0 the mover, 2 the partner
-        scored = rel == 2 if self.infer_seats == "partner" else rel != 0
-        log_w = play_log_likelihood(self.infer, cands, scored, self.floor)
+        log_w = torch.zeros(cands.batch_size)
+        if self.infer is not None:
+            rel = (torch.arange(4).view(1, -1) - cands.current.view(-1, 1)) % 4  # 0 the mover, 2 the partner
+            scored = rel == 2 if self.infer_seats == "partner" else rel != 0
+            log_w += play_log_likelihood(self.infer, cands, scored, self.floor).cpu()
+        if self.auction:
+            from zeb_core.fullgame.inference import declarer_log_likelihood
+
+            log_w += declarer_log_likelihood(cands).cpu()
         return cands.index(resample(log_w, len(games), self.candidates, self.worlds, self.gen))
 
 
@@ -191,10 +202,11 @@ def pimc_from_spec(params: dict[str, str], device: torch.device, seed: int) -> P
     prior_path = params.pop("prior", None)
     prior_worlds = pop_param(params, "k", float, 8.0)
     tie_worlds = pop_param(params, "tie", float, 0.0)
+    auction = bool(pop_param(params, "auction", int, 0))
     reject_unknown("pimc", params)
     return PimcPlayer(
         worlds, objective, tiebreak, seed, _load(infer_path, device), candidates, infer_seats, floor,
-        _load(prior_path, device), prior_worlds, tie_worlds,
+        _load(prior_path, device), prior_worlds, tie_worlds, auction,
     )  # fmt: skip
 
 

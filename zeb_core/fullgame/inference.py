@@ -1,0 +1,44 @@
+"""What the auction says about the hidden hands: a likelihood of the declarer's dealt hand given its bid and trump.
+
+In the full game the bid and the declaration are the declarer's choice, so a uniform world (`mcts.worlds`) is
+wrong about the one hand everyone wants to know: a seat that bid 34 with sixes trump seldom holds one six. We
+score the declarer's seven dealt dominoes in each sampled world with the baseline bidder's points estimate
+(`bidders.baseline.estimate_points`, fitted to the exact solver) under a soft model of a sensible bidder: the
+declared trump is among its best (a softmax over the declarations it could name, temperature `DECL_TEMP` points)
+and its estimate clears the points it must take (a logistic in estimate - need, scale `NEED_SCALE` points).
+`pimc:...,auction=1` (the full game's default) keeps worlds in proportion to it (`players.inference.resample`).
+
+In the play-phase benchmark the bid and the trump are random and independent of the hands: never use it there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from zeb_core.engine.state import GameState
+from zeb_core.fullgame.bidders.baseline import NOT_NAMED, estimate_points
+
+DECL_TEMP = 4.0  # points: how much better the named trump is than the others, in the model of the declarer
+NEED_SCALE = 4.0  # points: how sharply the declarer's estimate must clear the points its bid needs
+
+
+def declarer_log_likelihood(worlds: GameState) -> torch.Tensor:
+    """[W] the log-likelihood of each world's deal to the declarer (`worlds.bidder`) given the declaration and the
+    bid (`worlds.decl`, `worlds.bid`: the points it must take), up to a constant per game."""
+    n = worlds.batch_size
+    if n == 0:
+        return torch.zeros(0, dtype=torch.float32, device=worlds.device)
+    rows = torch.arange(n, device=worlds.device)
+    hand = worlds.hands[rows, worlds.bidder].cpu().numpy()  # [W, 7] the declarer's dealt dominoes
+    est = estimate_points(hand)  # [W, 10]
+    named = est > NOT_NAMED / 2
+    z = np.where(named, est / DECL_TEMP, -np.inf)
+    z_max = z.max(1, keepdims=True)
+    log_softmax = z - (z_max + np.log(np.exp(z - z_max).sum(1, keepdims=True)))
+    decl = worlds.decl.cpu().numpy()
+    need = worlds.bid.cpu().numpy().astype(np.float64)
+    own = est[np.arange(n), decl]
+    chose = np.where(named[np.arange(n), decl], log_softmax[np.arange(n), decl], 0.0)
+    clears = -np.logaddexp(0.0, -(own - need) / NEED_SCALE)  # log sigmoid((own - need) / scale)
+    return torch.as_tensor(chose + clears, dtype=torch.float32, device=worlds.device)
