@@ -38,9 +38,9 @@ def main() -> None:
         learner = Learner(LearnerSettings(store=url, size="small", device="cpu", promote=False,
                                           value_target="contract", full_game=True))  # fmt: skip
         learner.start()  # pushes step 0 of the play network and the BidNet
-        d = TRAIN_SEARCH  # zeb train's defaults, with --full-game's contract target
+        d = TRAIN_SEARCH  # zeb train's defaults, with --full-game's contract target and auction-weighted worlds
         search = SearchConfig(simulations=d.simulations, worlds=d.worlds, max_nodes=d.max_nodes,
-                              value_target="contract", teacher=d.teacher)  # fmt: skip
+                              value_target="contract", teacher=d.teacher, auction_worlds=True)  # fmt: skip
         worker = SelfPlayWorker(WorkerSettings(store=url, device="cpu", games_per_batch=32, seed=0, worker_id="mem",
                                                outbox=f"{tmp}/outbox", search=search, full_game=True))  # fmt: skip
         worker.refresh_weights()

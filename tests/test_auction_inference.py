@@ -109,3 +109,29 @@ def test_search_worlds_weighted_by_the_auction_for_the_search_and_the_solver_tea
     batch = play_solver_selfplay(ZebNet(ModelConfig.preset("small")), 4, config, seed=0, state=fresh)
     assert batch.q is not None and bool(((batch.q >= -1) & (batch.q <= 1)).all())
     assert batch.games == 4 and batch.examples == 4 * 28
+
+
+def test_mixed_batches_keep_every_world_consistent_and_the_declarers_own_worlds_uniform() -> None:
+    """Games where the declarer is to move (its own hand known: nothing to weigh) beside games where a defender
+    is: every world keeps the mover's hand and the plays' owners and deals all 28 dominoes once."""
+    from zeb_core.mcts.worlds import sample_search_worlds
+
+    n, k = 10, 6
+    gen = torch.Generator().manual_seed(4)
+    deals = torch.argsort(torch.rand(n, 28, generator=gen), dim=1).view(n, 4, 7).sort(2).values
+    bidder = torch.tensor([1, 2] * (n // 2))
+    state = GameState.from_deal(
+        deals, torch.full((n,), 5), bidder, torch.full((n,), 30), leader=torch.zeros(n, dtype=torch.int64)
+    )
+    lead = state.hand_of(state.current)[:, 2]
+    state.apply(lead, check=True)  # seat 1 to move: the declarer in even games, a defender in odd ones
+    worlds = sample_search_worlds(state, torch.arange(n), k, random.Random(9), auction=True)
+    rows = torch.arange(n).repeat_interleave(k)
+    assert worlds.batch_size == n * k
+    assert bool((worlds.hands[:, 1] == state.hands[rows, 1]).all())
+    assert bool((worlds.owner[torch.arange(n * k), lead[rows]] == 0).all())
+    assert bool((worlds.hands.view(n * k, 28).sort(1).values == torch.arange(28)).all())
+    owner_from_hands = torch.zeros(n * k, 28, dtype=torch.int64)
+    owner_from_hands.scatter_(1, worlds.hands.view(n * k, 28), torch.arange(4).repeat_interleave(7).expand(n * k, 28))
+    assert bool((owner_from_hands == worlds.owner).all())
+    assert bool(worlds.legal_mask().any(1).all())

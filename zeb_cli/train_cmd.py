@@ -219,8 +219,8 @@ def train_cmd(
         typer.Option(
             "--full-game",
             help="The full game: workers deal and bid with the learner's BidNet (namespace NAME-bid) and play the "
-            "real contracts (value target contract); the learner trains the BidNet too; the report adds "
-            "full-game matches.",
+            "real contracts (value target contract; the teacher's worlds weighted by the auction); the learner "
+            "trains the BidNet too; the report adds full-game matches.",
         ),
     ] = False,
     full_game_eval_games: Annotated[
@@ -260,6 +260,7 @@ def train_cmd(
             policy_target=policy_target,
             value_target=value_target,
             teacher=teacher,
+            auction_worlds=full_game,  # a real auction chose the bid and the trump: the worlds follow it
         )
     except ValueError as exc:
         _fail(str(exc))
