@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
+from zeb_cli.consoles import make_console
 from zeb_cli.settings_options import (
     dataclass_settings,
     model_settings,
@@ -23,7 +23,7 @@ from zeb_core.learner import LearnerSettings
 from zeb_core.mcts.config import SearchConfig
 from zeb_core.worker import SEARCH_OPTIONS, WorkerSettings
 
-console = Console(stderr=True)
+console = make_console(stderr=True)
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -7,17 +7,17 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from zeb_cli.consoles import make_console
 from zeb_core.formats.weights import DEFAULT_NAME
 
 store_app = typer.Typer(
     help="Inspect and maintain a weights/examples store (file://DIR, hf://OWNER/REPO, s3://BUCKET/PREFIX).",
     no_args_is_help=True,
 )
-console = Console(stderr=True)
-out = Console()
+console = make_console(stderr=True)
+out = make_console()
 
 UrlArg = Annotated[str, typer.Argument(help="Store URL: file://DIR (or a path), hf://OWNER/REPO, s3://BUCKET/PREFIX.")]
 NameOpt = Annotated[str, typer.Option("--name", help="Namespace (weights name).")]

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from zeb_cli.consoles import make_console
 from zeb_cli.prefect_server import (
     CLOUD_API,
     LocalPrefectServer,
@@ -39,8 +39,8 @@ from zeb_cli.prefect_server import (
 )
 from zeb_cli.train_presets import TRAIN_SEARCH
 
-console = Console(stderr=True)
-out = Console()
+console = make_console(stderr=True)
+out = make_console()
 STOP_GRACE_S = 180.0
 DEFAULT_MINUTES = 20.0
 PUSH_EVERY = 2  # the learner's --push-every here: workers see new weights every 2 cycles

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from zeb_cli.consoles import make_console
 from zeb_cli.prefect_server import START_TIMEOUT_S, LocalPrefectServer, PrefectServerError
 
-console = Console(stderr=True)
-out = Console()
+console = make_console(stderr=True)
+out = make_console()
 
 
 def _fail(message: str) -> None:
