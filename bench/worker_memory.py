@@ -5,7 +5,7 @@ warm-up. Before `zeb_core.memory.release_free_memory` ran after each batch, glib
 and this grew by 15-20 MB a batch (5.6 GB after a 60-minute run); now about 2 MB. The seconds per batch
 include labelling every won hand under the ten declarations with the greedy policy (`fullgame.selfplay`).
 
-    .venv/bin/python bench/worker_memory.py [--batches 10]
+    .venv/bin/python bench/worker_memory.py [--batches 10] [--uniform-worlds]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ WARM_UP = 3
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--uniform-worlds", action="store_true", help="the teacher's worlds not weighted by auction")
     args = parser.parse_args()
     setup(1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -39,8 +40,8 @@ def main() -> None:
                                           value_target="contract", full_game=True))  # fmt: skip
         learner.start()  # pushes step 0 of the play network and the BidNet
         d = TRAIN_SEARCH  # zeb train's defaults, with --full-game's contract target and auction-weighted worlds
-        search = SearchConfig(simulations=d.simulations, worlds=d.worlds, max_nodes=d.max_nodes,
-                              value_target="contract", teacher=d.teacher, auction_worlds=True)  # fmt: skip
+        search = SearchConfig(simulations=d.simulations, worlds=d.worlds, max_nodes=d.max_nodes, teacher=d.teacher,
+                              value_target="contract", auction_worlds=not args.uniform_worlds)  # fmt: skip
         worker = SelfPlayWorker(WorkerSettings(store=url, device="cpu", games_per_batch=32, seed=0, worker_id="mem",
                                                outbox=f"{tmp}/outbox", search=search, full_game=True))  # fmt: skip
         worker.refresh_weights()
