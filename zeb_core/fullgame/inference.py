@@ -6,7 +6,10 @@ score the declarer's seven dealt dominoes in each sampled world with the baselin
 (`bidders.baseline.estimate_points`, fitted to the exact solver) under a soft model of a sensible bidder: the
 declared trump is among its best (a softmax over the declarations it could name, temperature `DECL_TEMP` points)
 and its estimate clears the points it must take (a logistic in estimate - need, scale `NEED_SCALE` points).
-`pimc:...,auction=1` (the full game's default) keeps worlds in proportion to it (`players.inference.resample`).
+`mcts.worlds.sample_search_worlds` keeps worlds in proportion to it (`mcts.worlds.resample`): the solver teacher of
+`zeb train --full-game` (`SearchConfig.auction_worlds`), and `pimc:...,auction=1` / `mcts:...,auction=1` at play time.
+On hands bid by `mc:worlds=8` it cuts the error of a defender's estimate of the declarer's trumps from 2.30 to 0.49
+(mean squared; bench/auction_inference.py); temperatures and scales from 1 to 4 points all do about as well.
 
 In the play-phase benchmark the bid and the trump are random and independent of the hands: never use it there.
 """
