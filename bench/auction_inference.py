@@ -27,6 +27,7 @@ from zeb_core.engine.dominoes import TABLES
 from zeb_core.engine.state import N_SEATS, GameState
 from zeb_core.fullgame.auction import AuctionState, points_needed
 from zeb_core.fullgame.bidders import make_bidder
+from zeb_core.fullgame.game import random_deals
 from zeb_core.fullgame.inference import declarer_log_likelihood
 from zeb_core.fullgame.views import auction_view
 from zeb_core.mcts.worlds import sample_worlds
@@ -38,7 +39,7 @@ def bid_hands(spec: str, n: int, seed: int) -> GameState:
     """The hands of `n` random deals that `spec` bids (all seats the same bidder), as play-phase states."""
     bidder = make_bidder(spec, seed=seed)
     gen = torch.Generator().manual_seed(seed)
-    hands = torch.argsort(torch.rand(n, 28, generator=gen), dim=1).view(n, 4, 7).sort(2).values
+    hands = random_deals(n, gen)
     dealer = torch.randint(0, N_SEATS, (n,), generator=gen)
     marks = torch.zeros(n, 2, dtype=torch.int64)
     auction = AuctionState.start(dealer, False)

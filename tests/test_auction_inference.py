@@ -10,6 +10,7 @@ import torch
 from zeb_core.engine.dominoes import TABLES, domino_id
 from zeb_core.engine.state import GameState
 from zeb_core.fullgame.bidders.baseline import estimate_points
+from zeb_core.fullgame.game import random_deals
 from zeb_core.fullgame.inference import DECL_TEMP, NEED_SCALE, declarer_log_likelihood
 from zeb_core.mcts.worlds import sample_worlds
 from zeb_core.players.base import make_player
@@ -68,7 +69,7 @@ def test_auction_weighted_pimc_gives_the_declarer_more_trumps_than_uniform_world
     random; auction-weighted ones should put clearly more trumps there (the declarer named them)."""
     n = 24
     gen = torch.Generator().manual_seed(3)
-    deals = torch.argsort(torch.rand(n, 28, generator=gen), dim=1).view(n, 4, 7).sort(2).values
+    deals = random_deals(n, gen)
     state = GameState.from_deal(deals, torch.full((n,), SIXES), torch.zeros(n, dtype=torch.int64),
                                 torch.full((n,), 32))  # fmt: skip
     lead = state.hand_of(state.current)[:, 0]  # the declarer leads its lowest domino id
@@ -96,7 +97,7 @@ def test_search_worlds_weighted_by_the_auction_for_the_search_and_the_solver_tea
 
     n = 24
     gen = torch.Generator().manual_seed(8)
-    deals = torch.argsort(torch.rand(n, 28, generator=gen), dim=1).view(n, 4, 7).sort(2).values
+    deals = random_deals(n, gen)
     state = GameState.from_deal(deals, torch.full((n,), SIXES), torch.full((n,), 2), torch.full((n,), 31))
     state.apply(state.hand_of(state.current)[:, 3], check=True)
     games = torch.arange(n)
@@ -111,14 +112,14 @@ def test_search_worlds_weighted_by_the_auction_for_the_search_and_the_solver_tea
     assert batch.games == 4 and batch.examples == 4 * 28
 
 
-def test_mixed_batches_keep_every_world_consistent_and_the_declarers_own_worlds_uniform() -> None:
+def test_mixed_batches_of_declarer_and_defender_movers_keep_every_world_consistent() -> None:
     """Games where the declarer is to move (its own hand known: nothing to weigh) beside games where a defender
     is: every world keeps the mover's hand and the plays' owners and deals all 28 dominoes once."""
     from zeb_core.mcts.worlds import sample_search_worlds
 
     n, k = 10, 6
     gen = torch.Generator().manual_seed(4)
-    deals = torch.argsort(torch.rand(n, 28, generator=gen), dim=1).view(n, 4, 7).sort(2).values
+    deals = random_deals(n, gen)
     bidder = torch.tensor([1, 2] * (n // 2))
     state = GameState.from_deal(
         deals, torch.full((n,), 5), bidder, torch.full((n,), 30), leader=torch.zeros(n, dtype=torch.int64)

@@ -16,7 +16,6 @@ In the play-phase benchmark the bid and the trump are random and independent of 
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from zeb_core.engine.state import GameState
@@ -29,19 +28,13 @@ NEED_SCALE = 4.0  # points: how sharply the declarer's estimate must clear the p
 def declarer_log_likelihood(worlds: GameState) -> torch.Tensor:
     """[W] the log-likelihood of each world's deal to the declarer (`worlds.bidder`) given the declaration and the
     bid (`worlds.decl`, `worlds.bid`: the points it must take), up to a constant per game."""
-    n = worlds.batch_size
-    if n == 0:
-        return torch.zeros(0, dtype=torch.float32, device=worlds.device)
-    rows = torch.arange(n, device=worlds.device)
+    rows = torch.arange(worlds.batch_size, device=worlds.device)
     hand = worlds.hands[rows, worlds.bidder].cpu().numpy()  # [W, 7] the declarer's dealt dominoes
-    est = estimate_points(hand)  # [W, 10]
+    est = torch.as_tensor(estimate_points(hand), dtype=torch.float64)  # [W, 10]
     named = est > NOT_NAMED / 2
-    z = np.where(named, est / DECL_TEMP, -np.inf)
-    z_max = z.max(1, keepdims=True)
-    log_softmax = z - (z_max + np.log(np.exp(z - z_max).sum(1, keepdims=True)))
-    decl = worlds.decl.cpu().numpy()
-    need = worlds.bid.cpu().numpy().astype(np.float64)
-    own = est[np.arange(n), decl]
-    chose = np.where(named[np.arange(n), decl], log_softmax[np.arange(n), decl], 0.0)
-    clears = -np.logaddexp(0.0, -(own - need) / NEED_SCALE)  # log sigmoid((own - need) / scale)
-    return torch.as_tensor(chose + clears, dtype=torch.float32, device=worlds.device)
+    log_choice = torch.log_softmax(torch.where(named, est / DECL_TEMP, -torch.inf), dim=1)
+    decl = worlds.decl.cpu().view(-1, 1)
+    chose = torch.where(named.gather(1, decl), log_choice.gather(1, decl), 0.0).squeeze(1)
+    own = est.gather(1, decl).squeeze(1)
+    clears = torch.nn.functional.logsigmoid((own - worlds.bid.cpu().double()) / NEED_SCALE)
+    return (chose + clears).to(torch.float32).to(worlds.device)

@@ -66,21 +66,27 @@ def sample_worlds(state: GameState, games: torch.Tensor, worlds: int, rng: rando
 
 
 def sample_search_worlds(
-    state: GameState, games: torch.Tensor, worlds: int, rng: random.Random, auction: bool = False
+    state: GameState,
+    games: torch.Tensor,
+    worlds: int,
+    rng: random.Random,
+    auction: bool = False,
+    candidates: int | None = None,
 ) -> GameState:
     """`sample_worlds`, or with `auction` worlds weighted by what the auction revealed about the declarer's hand
-    (the full game; never the play-phase benchmark, whose bid and trump are random). The declarer itself knows
-    its hand, so its worlds stay uniform (every world would weigh the same)."""
+    (the full game; never the play-phase benchmark, whose bid and trump are random), kept from `candidates` uniform
+    ones per game (default AUCTION_CANDIDATES x worlds). The declarer itself knows its hand, so its worlds stay
+    uniform (every world would weigh the same)."""
     weigh = (state.current[games] != state.bidder[games]) if auction else torch.zeros_like(games, dtype=torch.bool)
     if not bool(weigh.any()):
         return sample_worlds(state, games, worlds, rng)
     from zeb_core.fullgame.inference import declarer_log_likelihood  # the full game's model of a bidder
 
-    per_game = AUCTION_CANDIDATES * worlds
-    candidates = sample_worlds(state, games[weigh], per_game, rng)
+    per_game = candidates or AUCTION_CANDIDATES * worlds
+    pool = sample_worlds(state, games[weigh], per_game, rng)
     gen = torch.Generator().manual_seed(rng.getrandbits(63))
-    keep = resample(declarer_log_likelihood(candidates).cpu(), int(weigh.sum()), per_game, worlds, gen)
-    weighted = candidates.index(keep.to(state.device))
+    keep = resample(declarer_log_likelihood(pool).cpu(), int(weigh.sum()), per_game, worlds, gen)
+    weighted = pool.index(keep.to(state.device))
     if bool(weigh.all()):
         return weighted
     out = state.index(games.repeat_interleave(worlds))  # game-major; only owner and hands differ between worlds

@@ -177,17 +177,15 @@ class PimcPlayer:
     def _sample(self, state: GameState, games: torch.Tensor) -> GameState:
         """`worlds` deals per game: uniform, or drawn from more candidates by the play model's likelihood of the
         past plays and (auction=1) the declarer's likelihood of its bid and trump."""
-        from zeb_core.mcts.worlds import resample, sample_worlds
+        from zeb_core.mcts.worlds import resample, sample_search_worlds, sample_worlds
         from zeb_core.players.inference import play_log_likelihood
 
-        if self.infer is None and not self.auction:
-            return sample_worlds(state, games, self.worlds, self.rng)
+        if self.infer is None:  # uniform, or the auction's weights alone (the search's own sampler)
+            return sample_search_worlds(state, games, self.worlds, self.rng, self.auction, self.candidates)
         cands = sample_worlds(state, games, self.candidates, self.rng)
-        log_w = torch.zeros(cands.batch_size)
-        if self.infer is not None:
-            rel = (torch.arange(4).view(1, -1) - cands.current.view(-1, 1)) % 4  # 0 the mover, 2 the partner
-            scored = rel == 2 if self.infer_seats == "partner" else rel != 0
-            log_w += play_log_likelihood(self.infer, cands, scored, self.floor).cpu()
+        rel = (torch.arange(4).view(1, -1) - cands.current.view(-1, 1)) % 4  # 0 the mover, 2 the partner
+        scored = rel == 2 if self.infer_seats == "partner" else rel != 0
+        log_w = play_log_likelihood(self.infer, cands, scored, self.floor).cpu()
         if self.auction:
             from zeb_core.fullgame.inference import declarer_log_likelihood
 
