@@ -25,11 +25,10 @@ from _common import setup
 
 from zeb_core.engine.dominoes import TABLES
 from zeb_core.engine.state import N_SEATS, GameState
-from zeb_core.fullgame.auction import AuctionState, points_needed
+from zeb_core.fullgame.auction import points_needed
 from zeb_core.fullgame.bidders import make_bidder
-from zeb_core.fullgame.game import random_deals
+from zeb_core.fullgame.game import random_deals, run_auction
 from zeb_core.fullgame.inference import declarer_log_likelihood
-from zeb_core.fullgame.views import auction_view
 from zeb_core.mcts.worlds import sample_worlds
 
 WORLDS = 256
@@ -42,16 +41,11 @@ def bid_hands(spec: str, n: int, seed: int) -> GameState:
     hands = random_deals(n, gen)
     dealer = torch.randint(0, N_SEATS, (n,), generator=gen)
     marks = torch.zeros(n, 2, dtype=torch.int64)
-    auction = AuctionState.start(dealer, False)
-    for _ in range(N_SEATS):
-        view = auction_view(auction, hands, torch.arange(n), marks, 7)
-        auction.apply_bids(torch.as_tensor(bidder.bid(view).actions, dtype=torch.int64), check=True)
-    won = auction.needs_declaration().nonzero().flatten()
-    view = auction_view(auction, hands, won, marks, 7, declaring=True)
-    decls = torch.full((n,), -1, dtype=torch.int64)
-    decls[won] = torch.as_tensor(bidder.declare(view).decls, dtype=torch.int64)
-    auction.declare(decls, check=True)
-    return GameState.from_deal(hands[won], decls[won], auction.high_bidder[won], points_needed(auction.high[won]))
+    auction = run_auction((bidder, bidder), torch.zeros(n, dtype=torch.int64), hands, dealer, marks)
+    won = (auction.decl >= 0).nonzero().flatten()
+    return GameState.from_deal(
+        hands[won], auction.decl[won], auction.high_bidder[won], points_needed(auction.high[won])
+    )
 
 
 def main() -> None:

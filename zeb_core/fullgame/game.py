@@ -20,7 +20,7 @@ import torch
 from zeb_core.engine.dominoes import N_DOMINOES
 from zeb_core.engine.state import HAND_SIZE, N_PLAYS, N_SEATS, GameState
 from zeb_core.fullgame.auction import AuctionState, hand_marks, points_needed
-from zeb_core.fullgame.interface import FullGamePlayer
+from zeb_core.fullgame.interface import Bidder, FullGamePlayer
 from zeb_core.fullgame.views import auction_view
 from zeb_core.match import play_games
 
@@ -156,6 +156,42 @@ def play_full_games(
     )
 
 
+def run_auction(
+    bidders: tuple[Bidder, Bidder],
+    team_of_a: torch.Tensor,
+    hands: torch.Tensor,
+    dealer: torch.Tensor,
+    marks: torch.Tensor,
+    target_marks: int = DEFAULT_TARGET_MARKS,
+    forced_bid: bool = False,
+) -> AuctionState:
+    """The auction and declaration of n hands: four bid steps, each one `bid` call per bidder over the games where
+    its team speaks, then one `declare` call per bidder over the auctions its team won (bidders[0] is team
+    `team_of_a[g]` in game g). Every bid and declaration is checked; all-pass hands come back undeclared."""
+    n, device = hands.shape[0], hands.device
+    auction = AuctionState.start(dealer, forced_bid)
+    everyone = torch.arange(n, device=device)
+    for _ in range(N_SEATS):
+        a_turn = (auction.current % 2) == team_of_a
+        actions = torch.zeros(n, dtype=torch.int64, device=device)
+        for bidder, mine in ((bidders[0], a_turn), (bidders[1], ~a_turn)):
+            games = everyone[mine]
+            if games.numel():
+                view = auction_view(auction, hands, games, marks, target_marks)
+                actions[games] = torch.as_tensor(bidder.bid(view).actions, dtype=torch.int64, device=device)
+        auction.apply_bids(actions, check=True)
+    need = auction.needs_declaration()
+    a_declares = (auction.high_bidder % 2) == team_of_a
+    decls = torch.full((n,), -1, dtype=torch.int64, device=device)
+    for bidder, mine in ((bidders[0], need & a_declares), (bidders[1], need & ~a_declares)):
+        games = everyone[mine]
+        if games.numel():
+            view = auction_view(auction, hands, games, marks, target_marks, declaring=True)
+            decls[games] = torch.as_tensor(bidder.declare(view).decls, dtype=torch.int64, device=device)
+    auction.declare(decls, check=True)
+    return auction
+
+
 def _play_hand(
     players: tuple[FullGamePlayer, FullGamePlayer],
     team_of_a: torch.Tensor,
@@ -169,26 +205,10 @@ def _play_hand(
 ) -> HandLog:
     """One hand of n games (all live): the auction, the declaration, the play, the marks gained."""
     n, device = hands.shape[0], hands.device
-    auction = AuctionState.start(dealer, forced_bid)
     everyone = torch.arange(n, device=device)
-    for _ in range(N_SEATS):
-        a_turn = (auction.current % 2) == team_of_a
-        actions = torch.zeros(n, dtype=torch.int64, device=device)
-        for fp, mine in ((players[0], a_turn), (players[1], ~a_turn)):
-            games = everyone[mine]
-            if games.numel():
-                view = auction_view(auction, hands, games, marks, target_marks)
-                actions[games] = torch.as_tensor(fp.bidder.bid(view).actions, dtype=torch.int64, device=device)
-        auction.apply_bids(actions, check=True)
-    need = auction.needs_declaration()
-    a_declares = (auction.high_bidder % 2) == team_of_a
-    decls = torch.full((n,), -1, dtype=torch.int64, device=device)
-    for fp, mine in ((players[0], need & a_declares), (players[1], need & ~a_declares)):
-        games = everyone[mine]
-        if games.numel():
-            view = auction_view(auction, hands, games, marks, target_marks, declaring=True)
-            decls[games] = torch.as_tensor(fp.bidder.declare(view).decls, dtype=torch.int64, device=device)
-    auction.declare(decls, check=True)
+    auction = run_auction((players[0].bidder, players[1].bidder), team_of_a, hands, dealer, marks, target_marks,
+                          forced_bid)  # fmt: skip
+    need = auction.decl >= 0  # a bid was won and declared (the rest were redeals)
 
     team_points = torch.zeros(n, 2, dtype=torch.int64, device=device)
     gained = torch.zeros(n, 2, dtype=torch.int64, device=device)
