@@ -5,7 +5,7 @@ warm-up. Before `zeb_core.memory.release_free_memory` ran after each batch, glib
 and this grew by 15-20 MB a batch (5.6 GB after a 60-minute run); now about 2 MB. The seconds per batch
 include labelling every won hand under the ten declarations with the greedy policy (`fullgame.selfplay`).
 
-    .venv/bin/python bench/worker_memory.py [--batches 10] [--uniform-worlds]
+    .venv/bin/python bench/worker_memory.py [--batches 10] [--uniform-worlds] [--value-target contract-sign]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import setup
 
 from zeb_cli.train_presets import TRAIN_SEARCH
+from zeb_core.engine.state import CONTRACT_TARGETS
 from zeb_core.learner import Learner, LearnerSettings
 from zeb_core.mcts import SearchConfig
 from zeb_core.memory import resident_mib
@@ -32,16 +33,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--uniform-worlds", action="store_true", help="the teacher's worlds not weighted by auction")
+    parser.add_argument("--value-target", default="contract", choices=CONTRACT_TARGETS,
+                        help="contract: exact points per move; contract-sign: one threshold search")  # fmt: skip
     args = parser.parse_args()
     setup(1)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"file://{tmp}/store"
         learner = Learner(LearnerSettings(store=url, size="small", device="cpu", promote=False,
-                                          value_target="contract", full_game=True))  # fmt: skip
+                                          value_target=args.value_target, full_game=True))  # fmt: skip
         learner.start()  # pushes step 0 of the play network and the BidNet
-        d = TRAIN_SEARCH  # zeb train's defaults, with --full-game's contract target and auction-weighted worlds
+        d = TRAIN_SEARCH  # zeb train's defaults, with a contract target and auction-weighted worlds
         search = SearchConfig(simulations=d.simulations, worlds=d.worlds, max_nodes=d.max_nodes, teacher=d.teacher,
-                              value_target="contract", auction_worlds=not args.uniform_worlds)  # fmt: skip
+                              value_target=args.value_target, auction_worlds=not args.uniform_worlds)  # fmt: skip
         worker = SelfPlayWorker(WorkerSettings(store=url, device="cpu", games_per_batch=32, seed=0, worker_id="mem",
                                                outbox=f"{tmp}/outbox", search=search, full_game=True))  # fmt: skip
         worker.refresh_weights()

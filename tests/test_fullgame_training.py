@@ -360,3 +360,57 @@ def test_a_round_where_every_auction_is_passed_plays_nothing_and_does_not_fail()
     assert points.shape == (0,)
     state = GameState.from_deal(torch.zeros(0, 4, 7, dtype=torch.int64), empty, empty, empty)
     assert state.batch_size == 0 and not bool(state.legal_mask().any())
+
+
+def _random_positions(n: int, plays: int, seed: int):
+    """n benchmark deals after `plays` uniformly random legal plays (real bids 30..42)."""
+    from zeb_core.engine.deal import deal_benchmark
+
+    gen = make_generator(seed)
+    state = deal_benchmark(n, gen)
+    for _ in range(plays):
+        legal = state.legal_mask()
+        state.apply(torch.multinomial(legal.float(), 1, generator=gen).squeeze(1), check=True)
+    return state
+
+
+@pytest.mark.parametrize("plays", [4, 12, 20])
+def test_contract_sign_labels_are_the_sign_of_the_exact_contract_labels(plays):
+    """The threshold searches (one per move at the bid) agree with the exact points' contract value on every legal
+    move: +1 exactly where the shaped value is positive, never 0."""
+    from zeb_core.solver_selfplay import mover_values
+
+    state = _random_positions(24, plays, seed=plays)
+    legal = state.legal_mask()
+    shaped = mover_values(state, "contract")
+    sign = mover_values(state, "contract-sign")
+    assert torch.equal(sign[legal], torch.sign(shaped[legal])) and bool((sign[legal] != 0).all())
+    assert bool((sign[~legal] == 0).all())
+    assert 0 < int((sign[legal] > 0).sum()) < int(legal.sum())  # both results occur: the check can fail
+
+
+def test_contract_sign_target_and_leaf_values_are_the_contract_sign():
+    from zeb_core.mcts.leaves import exact_team0_values
+
+    state = _random_positions(32, 16, seed=5)
+    v = exact_team0_values(state, "contract-sign")
+    shaped = exact_team0_values(state, "contract")
+    assert torch.equal(v, torch.sign(shaped)) and set(v.unique().tolist()) <= {-1.0, 1.0}
+    done = _random_positions(64, 28, seed=6)
+    assert torch.equal(done.target_values("contract-sign"), torch.sign(done.values()))
+    assert bool((done.target_values("contract-sign") != 0).all())
+
+
+def test_full_game_settings_take_either_contract_target(tmp_path):
+    from zeb_core.learner import LearnerSettings
+    from zeb_core.mcts.config import SearchConfig
+    from zeb_core.worker import WorkerSettings
+
+    url = f"file://{tmp_path / 'store'}"
+    assert LearnerSettings(store=url, full_game=True, value_target="contract-sign").value_target == "contract-sign"
+    search = SearchConfig(teacher="solver", value_target="contract-sign")
+    assert WorkerSettings(store=url, search=search, full_game=True).search.value_target == "contract-sign"
+    with pytest.raises(ValueError, match="contract or contract-sign"):
+        WorkerSettings(store=url, search=SearchConfig(value_target="points-margin"), full_game=True)
+    with pytest.raises(ValueError, match="contract or contract-sign"):
+        LearnerSettings(store=url, full_game=True, value_target="points")

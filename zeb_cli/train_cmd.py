@@ -186,7 +186,12 @@ def train_cmd(
         ),
     ] = "improved",
     value_target: Annotated[
-        str, typer.Option(help="Value target: points (the benchmark: more than 21 points), points-margin or contract.")
+        str,
+        typer.Option(
+            help="Value target: points (the benchmark: more than 21 points), points-margin, contract (the bid made or "
+            "set, margin-shaped; --full-game's default) or contract-sign (its sign: the solver teacher labels it with "
+            "threshold searches instead of exact points, faster)."
+        ),
     ] = "points",
     teacher: Annotated[
         str,
@@ -238,6 +243,7 @@ def train_cmd(
     """Train from scratch (or continue) on this machine: a learner and self-play workers, then a report."""
     import torch
 
+    from zeb_core.engine.state import CONTRACT_TARGETS
     from zeb_core.learner import LearnerSettings
     from zeb_core.store import open_store
     from zeb_core.worker import WorkerSettings
@@ -245,9 +251,10 @@ def train_cmd(
     if minutes is None and games is None:
         minutes = DEFAULT_MINUTES
     if full_game:
-        if value_target not in ("points", "contract"):
-            _fail(f"--full-game trains on real bids: its value target is contract, not {value_target}")
-        value_target = "contract"  # making the bid is what scores
+        if value_target not in ("points", *CONTRACT_TARGETS):
+            _fail(f"--full-game trains on real bids: its value target is contract or contract-sign, not {value_target}")
+        if value_target == "points":  # the option's default: making the bid is what scores
+            value_target = "contract"
     if (minutes is not None and minutes <= 0) or (games is not None and games <= 0):
         _fail("--minutes and --games must be positive")
     from zeb_core.mcts import SearchConfig

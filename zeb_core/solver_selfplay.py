@@ -43,8 +43,11 @@ POLICY_Q_SCALE = 4.0  # the policy target beside q: softmax(POLICY_Q_SCALE * q) 
 
 def mover_values(state, objective: str) -> torch.Tensor:
     """[B, 28] each legal domino's exact value for the mover's team under `objective`, 0 elsewhere (CPU)."""
-    from zeb_core.solver import move_values
+    from zeb_core.solver import contract_targets, move_reach_values, move_values
 
+    if objective == "contract-sign":  # the bid made (+1) or set (-1): one null-window search per move at the bid
+        reach = move_reach_values(state, contract_targets(state))
+        return torch.as_tensor(np.nan_to_num(reach, nan=0.0), dtype=torch.float32)
     if objective == "points":  # the benchmark: win, tie or loss, by threshold searches
         raw = move_values(state, objective="win")
         vals = np.nan_to_num(raw, nan=0.0)

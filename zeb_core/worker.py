@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from zeb_core.device import resolve_device
+from zeb_core.engine.state import CONTRACT_TARGETS
 from zeb_core.formats.examples import encode_examples, sanitize_worker_id
 from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle
 from zeb_core.fullgame.bid_learning import WorkerBids
@@ -54,7 +55,7 @@ SEARCH_OPTIONS: dict[str, str] = {
     "policy_target": "Example policy target: improved (prior tilted by the searched Q values) or visits (root visit "
     "shares, as mk5-main forge/zeb).",
     "value_target": "Value target: points (the benchmark: more than 21 points), points-margin (same sign, "
-    "margin-shaped) or contract.",
+    "margin-shaped), contract (the bid made or set, margin-shaped) or contract-sign (its sign).",
     "teacher": "Who labels the examples: mcts (the search) or solver (exact solutions of the true deal; the network "
     "only picks the moves).",
 }
@@ -111,8 +112,9 @@ class WorkerSettings(BaseModel):
             raise ValueError(f"reload-every must be >= 1, got {self.reload_every}")
         if self.follow not in ("latest", "best"):
             raise ValueError(f"follow must be latest or best, not {self.follow!r}")
-        if self.full_game and self.search.value_target != "contract":
-            raise ValueError("full_game plays real bids: its value target is contract (--value-target contract)")
+        if self.full_game and self.search.value_target not in CONTRACT_TARGETS:
+            raise ValueError("full_game plays real bids: its value target is contract or contract-sign "
+                             f"(--value-target), not {self.search.value_target}")  # fmt: skip
         if self.bid_hands_per_batch < 1:
             raise ValueError(f"bid hands per batch must be >= 1, got {self.bid_hands_per_batch}")
         self.worker_id = sanitize_worker_id(self.worker_id)

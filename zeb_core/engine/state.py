@@ -30,7 +30,10 @@ HAND_SIZE = 7
 N_PLAYS = 28
 N_TRICKS = 7
 # Value targets (spec: Result and training value): the benchmark objective first, the default everywhere.
-VALUE_TARGETS = ("points", "points-margin", "contract")
+VALUE_TARGETS = ("points", "points-margin", "contract", "contract-sign")
+# the targets of a real bid (the full game): the spec's margin-shaped contract value, or its sign alone (+1 the
+# bid is made, -1 set), which the solver teacher labels with one null-window search per move instead of exact points
+CONTRACT_TARGETS = ("contract", "contract-sign")
 
 
 class IllegalMoveError(ValueError):
@@ -182,10 +185,13 @@ class GameState:
 
         "points" is the benchmark objective: +1 when the seat's team has more than 21 points, -1 when fewer, 0 at
         21-21. "points-margin" has the same sign, shaped by the margin: sign(M-O) * (0.5 + 0.5 |M-O| / 42).
-        "contract" is `values()`: did the bidder's team make the (random) bid.
+        "contract" is `values()`: did the bidder's team make the (random) bid, shaped by the margin; "contract-sign"
+        its sign alone: +1 to the bidder's team when it made the bid, -1 when it was set (never 0).
         """
         if target == "contract":
             return self.values()
+        if target == "contract-sign":
+            return torch.sign(self.values())
         if target not in VALUE_TARGETS:
             raise ValueError(f"unknown value target {target!r}; choose one of {', '.join(VALUE_TARGETS)}")
         v0 = points_value(self.team_points[:, 0] - self.team_points[:, 1], target)

@@ -41,7 +41,7 @@ def exact_team0_values(states: GameState, target: str) -> torch.Tensor:
         return points_value(pts[:, 0] - pts[:, 1], target)
     final = states.clone()  # contract: the bidder's result with the solved final points
     final.team_points = pts.to(final.team_points)
-    return final.values()[:, 0].cpu()
+    return final.target_values(target)[:, 0].cpu()
 
 
 def leaf_values(leaves: GameState, evaluate: EvaluateFn, config: SearchConfig) -> LeafValues:

@@ -36,7 +36,7 @@ class ModelConfig(BaseModel):
     feature_sizes: tuple[int, ...] = FEATURE_SIZES
     step: int = Field(0, ge=0)
     # The objective the value head (and a Q-trained policy head) was trained for: engine.VALUE_TARGETS.
-    value_target: Literal["points", "points-margin", "contract"] = "points"
+    value_target: Literal["points", "points-margin", "contract", "contract-sign"] = "points"
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
