@@ -47,6 +47,9 @@ def _expected(target: str, mover_pts: int, other_pts: int, bidder_team: bool, bi
         return float((m > o) - (m < o))
     if target == "points-margin":
         return float((m > o) - (m < o)) * (0.5 + 0.5 * abs(m - o) / 42)
+    if target == "contract-sign":  # made or set, from the mover's side
+        made = (m if bidder_team else o) >= bid
+        return 1.0 if made == bidder_team else -1.0
     assert target == "contract", target
     if bidder_team:
         return 0.5 + 0.5 * min((m - bid) / 42 + 0.5, 1) if m >= bid else -0.5 - 0.5 * min((bid - m) / 42, 1)
