@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from zeb_core.engine.state import HAND_SIZE, N_PLAYS, GameState, points_value
@@ -32,10 +33,14 @@ def team0(value: torch.Tensor, mover: torch.Tensor) -> torch.Tensor:
 
 def exact_team0_values(states: GameState, target: str) -> torch.Tensor:
     """[n] the exact value for team 0 under best play by both teams (the solver), for `target`."""
-    from zeb_core.solver import result_for, solve_points
+    from zeb_core.solver import can_reach, result_for, solve_points
 
     if target == "points":
         return torch.as_tensor(result_for(states, 0), dtype=torch.float32)
+    if target == "contract-sign":  # one null-window search at the bid, as the solver teacher labels it
+        bidder_team = (states.bidder % 2).cpu().numpy()
+        made = can_reach(states, bidder_team, states.bid.cpu().numpy())
+        return torch.as_tensor(np.where(made == (bidder_team == 0), 1.0, -1.0), dtype=torch.float32)
     pts = torch.as_tensor(solve_points(states), dtype=torch.float32)
     if target == "points-margin":
         return points_value(pts[:, 0] - pts[:, 1], target)
