@@ -243,7 +243,7 @@ def train_cmd(
     """Train from scratch (or continue) on this machine: a learner and self-play workers, then a report."""
     import torch
 
-    from zeb_core.engine.state import CONTRACT_TARGETS
+    from zeb_core.engine.state import check_full_game_target
     from zeb_core.learner import LearnerSettings
     from zeb_core.store import open_store
     from zeb_core.worker import WorkerSettings
@@ -251,10 +251,12 @@ def train_cmd(
     if minutes is None and games is None:
         minutes = DEFAULT_MINUTES
     if full_game:
-        if value_target not in ("points", *CONTRACT_TARGETS):
-            _fail(f"--full-game trains on real bids: its value target is contract or contract-sign, not {value_target}")
         if value_target == "points":  # the option's default: making the bid is what scores
             value_target = "contract"
+        try:
+            check_full_game_target(value_target)
+        except ValueError as exc:
+            _fail(str(exc))
     if (minutes is not None and minutes <= 0) or (games is not None and games <= 0):
         _fail("--minutes and --games must be positive")
     from zeb_core.mcts import SearchConfig

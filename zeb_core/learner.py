@@ -20,7 +20,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from zeb_core.device import resolve_device
-from zeb_core.engine.state import CONTRACT_TARGETS, VALUE_TARGETS
+from zeb_core.engine.state import VALUE_TARGETS, check_full_game_target
 from zeb_core.formats.safe_io import sha256_hex
 from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle, load_bundle_dir, weights_filenames
 from zeb_core.fullgame.bid_learning import BidLearning
@@ -148,9 +148,8 @@ class LearnerSettings(BaseModel):
             raise ValueError(f"--lr must be > 0, got {self.lr}")
         if self.value_target not in VALUE_TARGETS:
             raise ValueError(f"--value-target must be one of {', '.join(VALUE_TARGETS)}, got {self.value_target!r}")
-        if self.full_game and self.value_target not in CONTRACT_TARGETS:
-            raise ValueError("--full-game trains on real bids: its value target is contract or contract-sign "
-                             f"(--value-target), not {self.value_target}")  # fmt: skip
+        if self.full_game:
+            check_full_game_target(self.value_target)
         if self.min_buffer_size < 0 or self.keep_example_files < 0:
             raise ValueError("--min-buffer-size and --keep-example-files must be >= 0")
         if self.min_buffer_size > self.replay_buffer_size:

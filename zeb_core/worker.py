@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from zeb_core.device import resolve_device
-from zeb_core.engine.state import CONTRACT_TARGETS
+from zeb_core.engine.state import check_full_game_target
 from zeb_core.formats.examples import encode_examples, sanitize_worker_id
 from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle
 from zeb_core.fullgame.bid_learning import WorkerBids
@@ -112,9 +112,8 @@ class WorkerSettings(BaseModel):
             raise ValueError(f"reload-every must be >= 1, got {self.reload_every}")
         if self.follow not in ("latest", "best"):
             raise ValueError(f"follow must be latest or best, not {self.follow!r}")
-        if self.full_game and self.search.value_target not in CONTRACT_TARGETS:
-            raise ValueError("full_game plays real bids: its value target is contract or contract-sign "
-                             f"(--value-target), not {self.search.value_target}")  # fmt: skip
+        if self.full_game:
+            check_full_game_target(self.search.value_target)
         if self.bid_hands_per_batch < 1:
             raise ValueError(f"bid hands per batch must be >= 1, got {self.bid_hands_per_batch}")
         self.worker_id = sanitize_worker_id(self.worker_id)

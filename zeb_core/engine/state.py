@@ -36,6 +36,13 @@ VALUE_TARGETS = ("points", "points-margin", "contract", "contract-sign")
 CONTRACT_TARGETS = ("contract", "contract-sign")
 
 
+def check_full_game_target(target: str) -> None:
+    """The full game plays real bids, so its play examples must be labelled by a contract target."""
+    if target not in CONTRACT_TARGETS:
+        raise ValueError(f"--full-game trains on real bids: its value target is contract or contract-sign "
+                         f"(--value-target), not {target}")  # fmt: skip
+
+
 class IllegalMoveError(ValueError):
     """A move that the rules do not allow (not held, wrong suit, wrong turn, game over)."""
 
