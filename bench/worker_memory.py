@@ -6,6 +6,7 @@ and this grew by 15-20 MB a batch (5.6 GB after a 60-minute run); now about 2 MB
 include labelling every won hand under the ten declarations with the greedy policy (`fullgame.selfplay`).
 
     .venv/bin/python bench/worker_memory.py [--batches 10] [--uniform-worlds] [--value-target contract-sign]
+        [--bid-hands 64]
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def main() -> None:
     parser.add_argument("--uniform-worlds", action="store_true", help="the teacher's worlds not weighted by auction")
     parser.add_argument("--value-target", default="contract", choices=CONTRACT_TARGETS,
                         help="contract: exact points per move; contract-sign: one threshold search")  # fmt: skip
+    parser.add_argument("--bid-hands", type=int, default=None,
+                        help="hands dealt, bid and labelled under the ten declarations per batch (default: the "
+                        "worker's, twice the 32 games)")  # fmt: skip
     args = parser.parse_args()
     setup(1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -46,7 +50,8 @@ def main() -> None:
         search = SearchConfig(simulations=d.simulations, worlds=d.worlds, max_nodes=d.max_nodes, teacher=d.teacher,
                               value_target=args.value_target, auction_worlds=not args.uniform_worlds)  # fmt: skip
         worker = SelfPlayWorker(WorkerSettings(store=url, device="cpu", games_per_batch=32, seed=0, worker_id="mem",
-                                               outbox=f"{tmp}/outbox", search=search, full_game=True))  # fmt: skip
+                                               outbox=f"{tmp}/outbox", search=search, full_game=True,
+                                               bid_hands_per_batch=args.bid_hands))  # fmt: skip
         worker.refresh_weights()
         sizes, seconds = [], []
         for batch in range(1, args.batches + 1):

@@ -231,6 +231,13 @@ def train_cmd(
     full_game_eval_games: Annotated[
         int, typer.Option(help="With --full-game: games to 7 marks per opponent in the final report.")
     ] = 200,
+    bid_hands_per_batch: Annotated[
+        int | None,
+        typer.Option(
+            help="With --full-game: hands dealt, bid and labelled under all ten declarations per worker batch "
+            "(default: twice --games-per-batch)."
+        ),
+    ] = None,
     prefect_server_timeout: Annotated[
         float,
         typer.Option(
@@ -332,6 +339,7 @@ def train_cmd(
                 outbox=str((run_dir / "outbox").resolve()),
                 search=search,
                 full_game=full_game,
+                bid_hands_per_batch=bid_hands_per_batch,
             )
             for i in range(n_workers)
         ]
