@@ -36,9 +36,8 @@ def main() -> None:
     parser.add_argument("--uniform-worlds", action="store_true", help="the teacher's worlds not weighted by auction")
     parser.add_argument("--value-target", default="contract", choices=CONTRACT_TARGETS,
                         help="contract: exact points per move; contract-sign: one threshold search")  # fmt: skip
-    parser.add_argument("--bid-hands", type=int, default=None,
-                        help="hands dealt, bid and labelled under the ten declarations per batch (default: the "
-                        "worker's, twice the 32 games)")  # fmt: skip
+    parser.add_argument("--bid-hands", type=int, default=WorkerSettings.model_fields["bid_hands_per_batch"].default,
+                        help="hands dealt, bid and labelled under the ten declarations per batch")  # fmt: skip
     args = parser.parse_args()
     setup(1)
     with tempfile.TemporaryDirectory() as tmp:

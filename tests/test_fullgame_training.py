@@ -416,14 +416,13 @@ def test_full_game_settings_take_either_contract_target(tmp_path):
         LearnerSettings(store=url, full_game=True, value_target="points")
 
 
-def test_bid_hands_per_batch_defaults_to_twice_the_games(tmp_path):
-    """Most auctions are won, so twice the games fills a batch; a set value is kept; below 1 is refused."""
+def test_bid_hands_per_batch_is_checked(tmp_path):
+    """A set value is kept; below 1 is refused with the setting's name."""
     from zeb_core.mcts.config import SearchConfig
     from zeb_core.worker import WorkerSettings
 
     url = f"file://{tmp_path / 'store'}"
     search = SearchConfig(value_target="contract")
-    assert WorkerSettings(store=url, search=search, full_game=True, games_per_batch=20).bid_hands_per_batch == 40
     assert WorkerSettings(store=url, search=search, full_game=True, bid_hands_per_batch=7).bid_hands_per_batch == 7
     with pytest.raises(ValueError, match="bid hands per batch must be >= 1"):
         WorkerSettings(store=url, search=search, full_game=True, bid_hands_per_batch=0)

@@ -232,12 +232,12 @@ def train_cmd(
         int, typer.Option(help="With --full-game: games to 7 marks per opponent in the final report.")
     ] = 200,
     bid_hands_per_batch: Annotated[
-        int | None,
+        int,
         typer.Option(
             help="With --full-game: hands dealt, bid and labelled under all ten declarations per worker batch "
-            "(default: twice --games-per-batch)."
+            "(fewer: more games a minute, fewer bid examples)."
         ),
-    ] = None,
+    ] = 256,
     prefect_server_timeout: Annotated[
         float,
         typer.Option(

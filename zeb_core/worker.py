@@ -96,12 +96,13 @@ class WorkerSettings(BaseModel):
     full_game: bool = False
     """The full game (issue 16): each batch deals and bids `bid_hands_per_batch` hands with the store's newest
     BidNet (namespace NAME-bid), uploads their bid examples there, and plays the won hands with their real
-    contract for the play examples (search.value_target must be contract)."""
-    bid_hands_per_batch: int | None = None
+    contract for the play examples (search.value_target must be contract or contract-sign)."""
+    bid_hands_per_batch: int = 256
     """With full_game: hands dealt and bid per batch (their bid examples); the first games_per_batch won ones
-    are the games played by the teacher. Default: twice games_per_batch (most auctions are won, so the won hands
-    fill the batch). Each is also labelled under all ten declarations, which costs more than the teacher's games
-    (32 games a batch: 3.5 s with 256 hands, 1.8 s with 64; bench/worker_memory.py --bid-hands N)."""
+    are the games played by the teacher. Each is also labelled under all ten declarations, which costs more than
+    the teacher's 32 games of zeb train (3.5 s a batch with 256 hands, 1.8 s with 64: bench/worker_memory.py
+    --bid-hands N); a 60-minute run with 64 played 2.6 times the games but its BidNet, fed a third fewer hands,
+    made fewer of its bids (README, The full game), so 256 stays."""
     # How long the process runs: read by the worker flow, not by SelfPlayWorker.
     batches: int = 0
     """Batches to play; 0 runs until stopped."""
@@ -116,8 +117,6 @@ class WorkerSettings(BaseModel):
             raise ValueError(f"follow must be latest or best, not {self.follow!r}")
         if self.full_game:
             check_full_game_target(self.search.value_target)
-        if self.bid_hands_per_batch is None:
-            self.bid_hands_per_batch = 2 * self.games_per_batch
         if self.bid_hands_per_batch < 1:
             raise ValueError(f"bid hands per batch must be >= 1, got {self.bid_hands_per_batch}")
         self.worker_id = sanitize_worker_id(self.worker_id)
@@ -274,8 +273,7 @@ class SelfPlayWorker:
             self.bids.refresh(self.settings.wait_for_weights_s)
             s = self.settings
             info = {"play_model_step": self.model_step}
-            hands = s.bid_hands_per_batch or 2 * s.games_per_batch  # set by the settings' check
-            deals = self.bids.play(self.evaluator.model, hands, s.games_per_batch, seed, info)
+            deals = self.bids.play(self.evaluator.model, s.bid_hands_per_batch, s.games_per_batch, seed, info)
         batch = play_selfplay(
             self.evaluator,
             self.settings.games_per_batch,
