@@ -108,6 +108,21 @@ BAD_BODIES = [
 ]
 
 
+@pytest.mark.parametrize("body", [b"\x0c", b"\x0b", b" \x0c\n"])
+def test_a_body_of_non_json_whitespace_is_not_an_empty_body(client: TestClient, body: bytes) -> None:
+    """An optional body may be empty or JSON whitespace; a form feed is neither (found by the schema fuzz)."""
+    assert client.post("/v1/games", content=b" \n").status_code == 200
+    _error(client.post("/v1/games", content=body, headers={"content-type": "application/json"}), 400, "not valid JSON")
+
+
+def test_a_bad_spec_is_refused_even_where_bots_overrides_it(client: TestClient) -> None:
+    """`opponents` names seats 1 and 3, `bots` all three: the unused spec is still the client's mistake."""
+    bots = {"1": "random", "2": "heuristic", "3": "random"}
+    assert client.post("/v1/games", json={"bots": bots, "opponents": "heuristic"}).status_code == 200
+    _error(client.post("/v1/games", json={"bots": bots, "opponents": "chess"}), 400, "unknown player 'chess'")
+    _error(client.post("/v1/full-games", json={"bots": bots, "partner": "chess"}), 400, "chess")
+
+
 @pytest.mark.parametrize("body, status, fragment", BAD_BODIES, ids=[f"{s}-{f}" for _, s, f in BAD_BODIES])
 def test_bad_move_requests_get_a_4xx_with_one_clear_error(
     client: TestClient, body: bytes, status: int, fragment: str

@@ -55,11 +55,14 @@ def _error(message: str, status: int) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+JSON_WHITESPACE = b" \t\n\r"  # JSON's own (RFC 8259): a form feed or a vertical tab is not an empty body
+
+
 async def _json_body(request: Request, required: bool = True) -> Any:
     body = await request.body()
     if len(body) > MAX_BODY:
         raise ClientError(f"the request body is larger than {MAX_BODY} bytes", 413)
-    if not body.strip():
+    if not body.strip(JSON_WHITESPACE):
         if required:
             raise ClientError("the request body is empty; send a JSON object")
         return {}
@@ -99,6 +102,13 @@ def _bots(body: dict[str, Any], default: str) -> dict[int, str]:
                 raise ClientError(f"'bots' seat {key!r} is not one of 1, 2, 3 (seat {HUMAN_SEAT} is yours)")
             bots[int(key)] = _spec(spec, f"bots.{key}") or default
     return bots
+
+
+def _named_specs(body: dict[str, Any]) -> set[str]:
+    """Every spec the body names, those that `bots` overrides included: a bad one is an error even unused."""
+    given = body.get("bots")
+    named = [body.get("partner"), body.get("opponents"), *(given.values() if isinstance(given, dict) else ())]
+    return {v.strip() for v in named if isinstance(v, str) and v.strip()}
 
 
 def _parsed(model: type, body: Any) -> Any:
@@ -224,7 +234,7 @@ def create_app(
         seed = body.get("seed")
 
         def create() -> dict[str, Any]:
-            for spec in set(bots.values()):  # build (load weights) before taking the lock every move waits on
+            for spec in set(bots.values()) | _named_specs(body):  # build (load weights) before taking the lock
                 pool.get(spec)
             with pool.compute_lock:
                 return games.create(seed, bots).view()
@@ -261,10 +271,11 @@ def create_app(
         raw = _object(await _json_body(request, required=False))
         req = _parsed(NewFullGame, raw)
         bots = {seat: pool.full_spec(spec) for seat, spec in _bots(raw, "").items()}
+        named = {pool.full_spec(spec) for spec in _named_specs(raw)}
         target = DEFAULT_TARGET if req.target is None else req.target
 
         def create() -> dict[str, Any]:
-            for spec in set(bots.values()):  # build (load weights) before taking the lock every move waits on
+            for spec in set(bots.values()) | named:  # build (load weights) before taking the lock
                 pool.session(spec, 0)
             with pool.compute_lock:
                 return full_games.create(req.seed, bots, target, bool(req.forced_bid)).view()
