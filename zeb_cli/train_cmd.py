@@ -232,12 +232,12 @@ def train_cmd(
         int, typer.Option(help="With --full-game: games to 7 marks per opponent in the final report.")
     ] = 200,
     bid_hands_per_batch: Annotated[
-        int,
+        int | None,
         typer.Option(
             help="With --full-game: hands dealt, bid and labelled under all ten declarations per worker batch "
-            "(fewer: more games a minute, fewer bid examples)."
+            "(default: WorkerSettings.bid_hands_per_batch; fewer: more games a minute, fewer bid examples)."
         ),
-    ] = 256,
+    ] = None,
     prefect_server_timeout: Annotated[
         float,
         typer.Option(
@@ -339,7 +339,7 @@ def train_cmd(
                 outbox=str((run_dir / "outbox").resolve()),
                 search=search,
                 full_game=full_game,
-                bid_hands_per_batch=bid_hands_per_batch,
+                **({} if bid_hands_per_batch is None else {"bid_hands_per_batch": bid_hands_per_batch}),
             )
             for i in range(n_workers)
         ]
