@@ -105,6 +105,8 @@ def test_bad_flags_get_a_clear_error_before_anything_starts(tmp_path: Path) -> N
         (["--policy-target", "best"], "policy_target must be visits or improved"),
         (["--sims", "0"], "simulations must be >= 1"),
         (["--minutes", "-1"], "must be positive"),
+        (["--full-game", "--bid-hands-per-batch", "0"], "bid hands per batch must be >= 1"),  # WorkerSettings
+        (["--eval-games", "0"], "--eval-games must be >= 1"),  # LearnerSettings
     ):
         result = subprocess.run(
             [ZEB, "train", "--name", "t", "--runs-dir", str(tmp_path), *flags],

@@ -288,10 +288,7 @@ def train_cmd(
     if n_workers < 1:
         _fail("--workers must be >= 1")
     run_dir = runs_dir / name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    lock_fd = _lock_run(run_dir)
     url = f"file://{run_dir.resolve()}"
-    store = open_store(url)
     threads = "1" if not gpu else "2"
     env = {
         **os.environ,
@@ -345,6 +342,10 @@ def train_cmd(
         ]
     except ValueError as exc:
         _fail(str(exc))
+    # the run folder only once every setting is valid, so a bad value leaves nothing behind
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock_fd = _lock_run(run_dir)
+    store = open_store(url)
     learner_args = [
         "learner",
         "--settings-json",

@@ -109,9 +109,14 @@ class BidNet(nn.Module):
             + self.position(x[:, POS_COL])
             + self.marks(x[:, MARK_COLS] + self._marks_off).sum(1)
         )  # [n, h]
-        pair = self._decls.view(1, -1, 1) * N_DOMINOES + hand.unsqueeze(1)  # [n, 10, 7]
-        tok = self.domino(hand).unsqueeze(1) + self.domino_decl(pair)  # [n, 10, 7, h]
-        per_decl = self.token_mlp(tok).sum(2) + self.decl(self._decls) + ctx.unsqueeze(1)  # [n, 10, h]
+        # A token depends only on its (declaration, domino) pair, so the token MLP runs once over the 280 pairs
+        # and a hand's sum over its 7 tokens is its multi-hot [n, 28] times that table: the same function as
+        # running the MLP on every [n, 10, 7] token, at a 128th of the work for a batch of 512.
+        pairs = self.domino.weight.unsqueeze(0) + self.domino_decl.weight.view(N_DECLS, N_DOMINOES, -1)
+        table = self.token_mlp(pairs)  # [10, 28, h]
+        counts = torch.zeros(hand.shape[0], N_DOMINOES, dtype=table.dtype, device=hand.device)
+        counts.scatter_add_(1, hand, torch.ones_like(hand, dtype=table.dtype))  # [n, 28]
+        per_decl = torch.einsum("nd,kdh->nkh", counts, table) + self.decl(self._decls) + ctx.unsqueeze(1)  # [n, 10, h]
         z = self.decl_mlp(per_decl)  # [n, 10, h]
         decl_points = self.points_head(z)
         summary = torch.cat([z.max(1).values, z.mean(1), ctx], dim=1)
