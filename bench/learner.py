@@ -1,4 +1,5 @@
-"""Learner throughput: training steps/s of `Trainer.train_steps` on a filled buffer, and ingest examples/s.
+"""Learner throughput: training steps/s of `Trainer.train_steps` on a filled buffer, ingest examples/s, and the
+full-game learner's BidNet steps/s (`BidTrainer.step` at batch 512, on the hands of heuristic-played auctions).
 
 The buffer holds real observations from random play (padded to 36 tokens, as example files store them). The
 baseline, in the same process, is the bare step (sample, forward, loss, backward, AdamW) without the metrics,
@@ -95,6 +96,31 @@ def ingest_rate(buffer: ReplayBuffer, files: int, size: str, device: str) -> tup
     return got["examples"] / seconds, int(got["examples"])
 
 
+def bidnet_rate(hands: int, steps: int) -> float:
+    """BidNet optimizer steps/s at the full-game learner's batch (512) on `hands` self-played hands' examples."""
+    from zeb_core.fullgame.bidnet import BidNet
+    from zeb_core.fullgame.bidtrain import BidBuffer, BidTrainer
+    from zeb_core.fullgame.bidtrain import TrainConfig as BidConfig
+    from zeb_core.fullgame.selfplay import play_hands
+    from zeb_core.players.base import make_player
+
+    torch.manual_seed(0)
+    net = BidNet()
+    examples, _ = play_hands(net, make_player("heuristic"), hands, make_generator(1))
+    buffer = BidBuffer()
+    buffer.add(examples)
+    batch = 512  # BidLearning's batch_size
+    trainer, gen = BidTrainer(net, BidConfig()), torch.Generator().manual_seed(0)
+
+    def run(n: int) -> int:
+        for _ in range(n):
+            trainer.step(buffer.sample(batch, gen))
+        return n
+
+    run(2)  # warm-up
+    return best_rate(lambda: run(steps))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="medium")
@@ -104,6 +130,7 @@ def main() -> None:
     parser.add_argument("--games", type=int, default=512, help="random games whose positions fill the buffer")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ingest-files", type=int, default=16, help="example files in the ingest run")
+    parser.add_argument("--bid-hands", type=int, default=256, help="self-played hands filling the BidNet's buffer")
     args = parser.parse_args()
     setup(args.threads)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
@@ -130,6 +157,7 @@ def main() -> None:
     rate, examples = ingest_rate(buffer, args.ingest_files, args.size, device)
     print(f"ingest examples/s: {rate:,.0f}")
     print(f"ingest run: {examples:,} examples in {args.ingest_files} files (list, read, validate, add to the buffer)")
+    print(f"bidnet steps/s (batch 512): {bidnet_rate(args.bid_hands, max(4, args.steps // 3)):.2f}")
 
 
 if __name__ == "__main__":
