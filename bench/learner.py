@@ -28,6 +28,7 @@ from zeb_core.learner import Learner, LearnerSettings
 from zeb_core.model import ModelConfig, ZebNet
 from zeb_core.store import open_store
 from zeb_core.train import ReplayBuffer, TrainConfig, Trainer, make_optimizer, policy_value_losses
+from zeb_core.train.step import forward_by_length
 
 
 def fill_buffer(buffer: ReplayBuffer, games: int, seed: int = 0) -> None:
@@ -51,7 +52,9 @@ def bare_steps(model: ZebNet, config: TrainConfig, buffer: ReplayBuffer, n: int,
     model.train()
     for _ in range(n):
         b = buffer.sample(config.batch_size, gen)
-        logits, value = model(b["obs"], b["legal"])
+        buckets = config.length_buckets if buffer.device.type == "cpu" else 1  # as Trainer.train_steps does
+        logits, value, order = forward_by_length(model, b["obs"], b["legal"], buckets)
+        b = {k: v[order] for k, v in b.items()}
         policy_loss, value_loss, _ = policy_value_losses(logits, value, b["legal"], b["policy"], b["value"])
         optimizer.zero_grad(set_to_none=True)
         (policy_loss + value_loss).backward()
