@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,8 @@ import pytest
 
 from tests.prefect_server import MARKER_VAR, processes_with_marker
 from zeb_cli.train_presets import TINY_TRAIN_FLAGS, with_flag
+from zeb_core.fullgame.bidders import make_bidder
+from zeb_core.players.base import make_player
 
 pytestmark = pytest.mark.usefixtures("no_orphans")  # zeb train children left by a timeout are killed
 ZEB = str(Path(sys.executable).with_name("zeb"))
@@ -54,6 +57,19 @@ def test_zeb_train_runs_reports_and_continues(tmp_path: Path) -> None:
     assert "continuing from step" in second.stderr
     again = _state(tmp_path)
     assert again["step"] > state["step"] and again["total_games"] >= state["total_games"] + 96
+
+
+def test_zeb_train_full_game_reports_full_games_and_a_servable_bot(tmp_path: Path) -> None:
+    result = _train(tmp_path, "--full-game", "--bid-hands-per-batch", "16", "--full-game-eval-games", "4")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "full games to 7 marks" in result.stdout and "baseline+heuristic" in result.stdout
+    play = re.search(r"play it: +zeb serve --player (\S+) --bidder (\S+)", result.stdout)
+    assert play, result.stdout
+    player_spec, bidder_spec = play.groups()
+    assert player_spec.startswith("policy:path=") and bidder_spec.startswith("net:path=")
+    player, bidder = make_player(player_spec), make_bidder(bidder_spec)  # what `zeb serve` builds from them
+    assert player.name and bidder.name.startswith("net:")
+    assert (tmp_path / "t" / "weights" / "model-bid.safetensors").exists()
 
 
 def test_a_second_zeb_train_on_the_same_run_refuses(tmp_path: Path) -> None:

@@ -611,6 +611,11 @@ def _full_game_report(run_dir: Path, games: int, device: str) -> None:
     out.print(table)
     out.print(f"full-game player:   {spec}")
     out.print(f"match it:           zeb eval {spec} vs baseline+heuristic --full-game --games 200")
+    out.print(
+        f"play it:            zeb serve --player policy:path={model} --bidder net:path={bidnet}"
+        "   (then open http://127.0.0.1:8042/, mode Full game)",
+        soft_wrap=True,  # one line to copy, however long the paths
+    )
 
 
 def _fail(message: str) -> None:
