@@ -10,7 +10,7 @@ from zeb_core.formats.bid_examples import decode_bid_examples, encode_bid_exampl
 from zeb_core.formats.examples import decode_examples
 from zeb_core.formats.safe_io import FormatError
 from zeb_core.fullgame.auction import PASS, AuctionState, hand_marks, legal_bids
-from zeb_core.fullgame.bid_learning import bid_namespace, examples_from_file, examples_to_tensors
+from zeb_core.fullgame.bid_learning import BidLearning, bid_namespace, examples_from_file, examples_to_tensors
 from zeb_core.fullgame.bidders import make_bidder
 from zeb_core.fullgame.bidnet import VIEW_FEATURES, BidNet, encode_view, load_bidnet, save_bidnet
 from zeb_core.fullgame.bidtrain import BidTrainer, TrainConfig, bid_losses, train_standalone
@@ -317,6 +317,35 @@ def test_store_quarantines_a_bad_bid_file(tmp_path, batch):
     assert store.list_examples(bid_namespace("model")) == [] and len(store.list_quarantine()) == 1
 
 
+def test_bidnet_steps_follow_the_examples_received_not_the_learner_cycles(tmp_path, batch):
+    """At replay ratio 4, 384 examples a file allow 3 steps of 512 samples: the learner's cycles wait for data."""
+    store = open_store(f"file://{tmp_path}")
+    store.ensure()
+    bids = BidLearning(store, "model", torch.device("cpu"), steps_per_cycle=8, replay_ratio=4.0)
+    bids.restore()
+
+    def receive(*shifts: int) -> None:  # files of 384 examples each, told apart by the order of their rows
+        for k in shifts:
+            tensors = {name: t.roll(k, 0) for name, t in examples_to_tensors(batch[0]).items()}
+            data, manifest = encode_bid_examples(tensors, model_step=0, worker_id="w-bid", hands=96)
+            store.upload_examples(data, manifest, bid_namespace("model"))
+        assert bids.ingest() == 384 * len(shifts)
+
+    receive(2, 3)  # 768 examples: 3,072 samples, six steps
+    assert "train/bid_q_loss" in bids.train() and bids.trainer.steps == 6 and bids.step == 1
+    assert bids.train() == {} and bids.trainer.steps == 6 and bids.step == 1  # nothing new: no step, no new weights
+    receive(4)
+    bids.train()
+    assert bids.trainer.steps == 9 and bids.samples_trained == 9 * 512 <= 4 * bids.examples_received
+    receive(5, 6, 7, 8, 9, 10)  # credit for 18 steps: at most steps_per_cycle a cycle
+    bids.train()
+    assert bids.trainer.steps == 17
+    bids.replay_ratio = None  # without a ratio, every cycle takes steps_per_cycle
+    bids.train()
+    bids.train()
+    assert bids.trainer.steps == 33
+
+
 def test_solver_contract_labels_match_the_engine_at_the_end():
     from zeb_core.engine.deal import deal_benchmark
     from zeb_core.solver_selfplay import mover_values
@@ -344,7 +373,7 @@ def test_full_game_worker_and_learner_train_the_bidnet(tmp_path):
         LearnerSettings(store=url, full_game=True)
     lrn = Learner(LearnerSettings(store=url, size="small", min_buffer_size=50, training_steps_per_cycle=2,
                                   batch_size=16, device="cpu", promote=False, value_target="contract",
-                                  full_game=True, bid_steps_per_cycle=3))  # fmt: skip
+                                  full_game=True, bid_steps_per_cycle=3, bid_replay_ratio=16))  # fmt: skip
     lrn.start()
     try:
         store = lrn.store

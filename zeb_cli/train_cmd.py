@@ -238,6 +238,13 @@ def train_cmd(
             "(default: WorkerSettings.bid_hands_per_batch; fewer: more games a minute, fewer bid examples)."
         ),
     ] = None,
+    bid_replay_ratio: Annotated[
+        float | None,
+        typer.Option(
+            help="With --full-game: BidNet samples trained per bid example received, at most "
+            "(default: LearnerSettings.bid_replay_ratio)."
+        ),
+    ] = None,
     prefect_server_timeout: Annotated[
         float,
         typer.Option(
@@ -326,6 +333,7 @@ def train_cmd(
             max_model_lag=max_model_lag,
             learner_id=f"{host}-train-{name}",
             full_game=full_game,
+            **({} if bid_replay_ratio is None else {"bid_replay_ratio": bid_replay_ratio}),
         )
         worker_settings = [
             WorkerSettings(

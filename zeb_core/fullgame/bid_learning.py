@@ -126,10 +126,13 @@ class BidLearning:
         lr: float = 1e-3,
         buffer_size: int = 200_000,
         min_examples: int = 64,
+        replay_ratio: float | None = None,
         echo=log.info,
     ) -> None:
         self.store, self.name, self.device = store, bid_namespace(name), device
         self.steps_per_cycle, self.min_examples = steps_per_cycle, min_examples
+        self.replay_ratio = replay_ratio
+        self.examples_received = self.samples_trained = 0  # in this process (the rebuilt buffer counts as received)
         self.train_config = TrainConfig(lr=lr, batch=batch_size)
         self.gen = torch.Generator().manual_seed(seed)
         self.buffer = BidBuffer(buffer_size)
@@ -167,6 +170,7 @@ class BidLearning:
                 chosen.append(examples_from_file(f))
         for ex in reversed(chosen):
             self.buffer.add(ex)
+            self.examples_received += len(ex)
 
     def _load(self, net: BidNet, state: dict[str, Any], optimizer: dict[str, Any] | None) -> None:
         self.net = net.to(self.device)
@@ -203,17 +207,29 @@ class BidLearning:
             self.buffer.add(ex)
             self.hands += int(f.manifest["hands"])
             added += len(ex)
+        self.examples_received += added
         self.cursor.advance(done)
         return added
 
+    def steps_due(self) -> int:
+        """BidNet steps this cycle: `steps_per_cycle`, fewer where `replay_ratio` samples per example received
+        would be exceeded (each hand is then replayed about `replay_ratio` times however fast the learner is)."""
+        if self.replay_ratio is None:
+            return self.steps_per_cycle
+        batch = self.train_config.batch
+        credit = self.replay_ratio * self.examples_received - self.samples_trained
+        return max(0, min(self.steps_per_cycle, int(credit // batch)))
+
     def train(self) -> dict[str, float]:
-        """`steps_per_cycle` BidNet steps once the buffer holds enough; the mean losses (empty before)."""
-        if self.trainer is None or len(self.buffer) < self.min_examples:
+        """The due BidNet steps once the buffer holds enough; the mean losses (empty when none was due)."""
+        n = self.steps_due()
+        if self.trainer is None or len(self.buffer) < self.min_examples or n == 0:
             return {}
         acc = {"decl": 0.0, "q": 0.0}
-        for _ in range(self.steps_per_cycle):
+        for _ in range(n):
             losses = self.trainer.step(self.buffer.sample(self.train_config.batch, self.gen))
-            acc = {k: acc[k] + losses[k] / self.steps_per_cycle for k in acc}
+            acc = {k: acc[k] + losses[k] / n for k in acc}
+        self.samples_trained += n * self.train_config.batch
         self.step += 1
         return {"train/bid_decl_loss": acc["decl"], "train/bid_q_loss": acc["q"], "stats/bid_hands": self.hands,
                 "stats/bid_buffer": len(self.buffer)}  # fmt: skip
