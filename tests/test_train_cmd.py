@@ -60,7 +60,9 @@ def test_zeb_train_runs_reports_and_continues(tmp_path: Path) -> None:
 
 
 def test_zeb_train_full_game_reports_full_games_and_a_servable_bot(tmp_path: Path) -> None:
-    result = _train(tmp_path, "--full-game", "--bid-hands-per-batch", "16", "--full-game-eval-games", "4")
+    result = _train(
+        tmp_path, "--full-game", "--games", "32", "--bid-hands-per-batch", "16", "--full-game-eval-games", "4"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "full games to 7 marks" in result.stdout and "baseline+heuristic" in result.stdout
     play = re.search(r"play it: +zeb serve --player (\S+) --bidder (\S+)", result.stdout)
