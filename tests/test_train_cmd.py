@@ -67,6 +67,7 @@ def test_zeb_train_full_game_reports_full_games_and_a_servable_bot(tmp_path: Pat
     assert "full games to 7 marks" in result.stdout and "baseline+heuristic" in result.stdout
     play = re.search(r"play it: +zeb serve --player (\S+) --bidder (\S+)", result.stdout)
     assert play, result.stdout
+    assert re.search(r"match it: +zeb eval net:path=\S+ vs baseline\+heuristic --full-game --games 200", result.stdout)
     player_spec, bidder_spec = play.groups()
     assert player_spec.startswith("policy:path=") and bidder_spec.startswith("net:path=")
     player, bidder = make_player(player_spec), make_bidder(bidder_spec)  # what `zeb serve` builds from them

@@ -618,7 +618,7 @@ def _full_game_report(run_dir: Path, games: int, device: str) -> None:
                       f"{r.a_marks_per_hand:.2f} vs {r.b_marks_per_hand:.2f}", percent(r.a_bid_made_rate))  # fmt: skip
     out.print(table)
     out.print(f"full-game player:   {spec}")
-    out.print(f"match it:           zeb eval {spec} vs baseline+heuristic --full-game --games 200")
+    out.print(f"match it:           zeb eval {spec} vs baseline+heuristic --full-game --games 200", soft_wrap=True)
     out.print(
         f"play it:            zeb serve --player policy:path={model} --bidder net:path={bidnet}"
         "   (then open http://127.0.0.1:8042/, mode Full game)",
