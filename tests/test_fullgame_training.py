@@ -336,7 +336,7 @@ def test_bidnet_steps_follow_the_examples_received_not_the_learner_cycles(tmp_pa
     assert bids.train() == {} and bids.trainer.steps == 6 and bids.step == 1  # nothing new: no step, no new weights
     receive(4)
     bids.train()
-    assert bids.trainer.steps == 9 and bids.samples_trained == 9 * 512 <= 4 * bids.examples_received
+    assert bids.trainer.steps == 9 and bids.samples_trained == 9 * 512 <= 4 * bids.buffer.total_added
     receive(5, 6, 7, 8, 9, 10)  # credit for 18 steps: at most steps_per_cycle a cycle
     bids.train()
     assert bids.trainer.steps == 17

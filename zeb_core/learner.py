@@ -113,9 +113,9 @@ class LearnerSettings(BaseModel):
     """With full_game: BidNet training steps (batch 512) per learner cycle, at most."""
     bid_replay_ratio: float = 4.0
     """With full_game: BidNet samples trained per bid example received, at most (the standalone loop's reuse).
-    Without it the BidNet's steps follow the learner's cycles, and a faster learner replays each hand 30 times:
-    its bid values then overfit the rare high bids (fg7: 75.5% vs baseline+heuristic against 94.0% for a BidNet
-    retrained at 4 on the same examples with the same policy)."""
+    Without it the BidNet's steps follow the learner's cycles, and a faster learner replays each bid example
+    about 29 times: its bid values then overfit the rare high bids (fg7: 75.5% vs baseline+heuristic against 94.0%
+    for a BidNet retrained at 4 on the same examples with the same policy)."""
     lease_ttl_s: float = 600.0
     """Seconds the namespace's lease lasts without renewal (renewed every third of it while the learner lives)."""
     startup_patience_s: float | None = None

@@ -132,7 +132,7 @@ class BidLearning:
         self.store, self.name, self.device = store, bid_namespace(name), device
         self.steps_per_cycle, self.min_examples = steps_per_cycle, min_examples
         self.replay_ratio = replay_ratio
-        self.examples_received = self.samples_trained = 0  # in this process (the rebuilt buffer counts as received)
+        self.samples_trained = 0  # in this process; the buffer's total_added (the rebuilt part too) is the credit
         self.train_config = TrainConfig(lr=lr, batch=batch_size)
         self.gen = torch.Generator().manual_seed(seed)
         self.buffer = BidBuffer(buffer_size)
@@ -170,7 +170,6 @@ class BidLearning:
                 chosen.append(examples_from_file(f))
         for ex in reversed(chosen):
             self.buffer.add(ex)
-            self.examples_received += len(ex)
 
     def _load(self, net: BidNet, state: dict[str, Any], optimizer: dict[str, Any] | None) -> None:
         self.net = net.to(self.device)
@@ -207,7 +206,6 @@ class BidLearning:
             self.buffer.add(ex)
             self.hands += int(f.manifest["hands"])
             added += len(ex)
-        self.examples_received += added
         self.cursor.advance(done)
         return added
 
@@ -217,7 +215,7 @@ class BidLearning:
         if self.replay_ratio is None:
             return self.steps_per_cycle
         batch = self.train_config.batch
-        credit = self.replay_ratio * self.examples_received - self.samples_trained
+        credit = self.replay_ratio * self.buffer.total_added - self.samples_trained
         return max(0, min(self.steps_per_cycle, int(credit // batch)))
 
     def train(self) -> dict[str, float]:

@@ -77,8 +77,10 @@ class BidBuffer:
         self.capacity = capacity
         self.data: HandExamples | None = None
         self.decl: HandExamples | None = None
+        self.total_added = 0  # every bid example ever added, the evicted ones included (for a replay ratio)
 
     def add(self, ex: HandExamples) -> None:
+        self.total_added += len(ex)
         self.data = ex if self.data is None else HandExamples.cat([self.data, ex])
         cap = self.capacity
         d = self.data
