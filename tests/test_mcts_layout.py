@@ -121,6 +121,10 @@ HELP = {
         "prior=W,k=K,tie=T,auction=0|1] exact solver over sampled deals (infer: weighted by a play model's likelihood "
         "of the partner's plays; prior: a network's Q head counted as K more worlds; auction: by the declarer's bid)"
     ),
+    "rollout": (
+        "rollout:path=DIR_OR_FILE[,worlds=W,solve_plays=P,objective=win|contract,mix=M] the network's policy played "
+        "out over sampled deals, the solver finishing the last P plays; the move with the best mean result"
+    ),
     "store": "store:url=URL[,name=model,which=latest|best,temp=T,refresh=S] a store's weights, kept current",
 }
 
@@ -128,7 +132,7 @@ HELP = {
 def test_the_player_table_names_every_kind_with_its_help() -> None:
     assert known_players() == HELP and list(PLAYERS) == list(HELP)
     assert all(callable(factory) for factory, _ in PLAYERS.values())
-    with pytest.raises(SpecError, match="known: heuristic, mcts, pimc, policy, random, store"):
+    with pytest.raises(SpecError, match="known: heuristic, mcts, pimc, policy, random, rollout, store"):
         make_player("nope:x=1")
     with pytest.raises(SpecError, match="store player needs url"):
         make_player("store")

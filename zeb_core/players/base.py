@@ -14,6 +14,7 @@ from zeb_core.players.builtin import heuristic_from_spec, policy_from_spec, rand
 from zeb_core.players.interface import Decision, Player, PlayerFactory, SpecError, parse_spec, pop_param, reject_unknown
 from zeb_core.players.mcts_player import mcts_from_spec
 from zeb_core.players.pimc import pimc_from_spec
+from zeb_core.players.rollout import rollout_from_spec
 from zeb_core.players.store_player import store_from_spec
 
 __all__ = [
@@ -34,6 +35,11 @@ PLAYERS: dict[str, tuple[PlayerFactory, str]] = {
         "pimc:worlds=N[,seed=S,objective=win|points|contract,tiebreak=points|heuristic|first,infer=W,candidates=K,"
         "prior=W,k=K,tie=T,auction=0|1] exact solver over sampled deals (infer: weighted by a play model's likelihood "
         "of the partner's plays; prior: a network's Q head counted as K more worlds; auction: by the declarer's bid)",
+    ),
+    "rollout": (
+        rollout_from_spec,
+        "rollout:path=DIR_OR_FILE[,worlds=W,solve_plays=P,objective=win|contract,mix=M] the network's policy played "
+        "out over sampled deals, the solver finishing the last P plays; the move with the best mean result",
     ),
     "store": (
         store_from_spec,

@@ -48,10 +48,11 @@ def make_full_game_player(spec: str, device: torch.device | str = "cpu", seed: i
 
 
 def full_game_play_spec(player_spec: str) -> str:
-    """The play-phase spec as the full game builds it: `pimc` plays for the hand's real bid (objective=contract)
-    unless the spec names an objective; the benchmark's default (more than 21 points) would ignore the bid."""
+    """The play-phase spec as the full game builds it: `pimc` and `rollout` play for the hand's real bid
+    (objective=contract) unless the spec names an objective; the benchmark's (more than 21 points) would ignore the
+    bid."""
     kind, params = parse_spec(player_spec)
-    if kind != "pimc" or "objective" in params:
+    if kind not in ("pimc", "rollout") or "objective" in params:
         return player_spec
     spec = player_spec.strip()
     return f"{spec}{',' if ':' in spec else ':'}objective=contract"

@@ -1,0 +1,185 @@
+"""The `rollout` player: its spec, legal moves, no hidden information, and move values checked two independent ways
+(the solver's own move values when the solver finishes every hand; the policy player's games when it finishes none)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from zeb_core.engine.deal import deal_benchmark, make_generator
+from zeb_core.engine.state import GameState
+from zeb_core.mcts.worlds import info_from_state, sample_worlds
+from zeb_core.model.checkpoint import init_checkpoint, load_model
+from zeb_core.players.base import SpecError, make_player
+from zeb_core.players.builtin import PolicyPlayer
+from zeb_core.players.rollout import RolloutPlayer
+from zeb_core.solver import Positions, move_values, warm_up
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compiled() -> None:
+    warm_up()
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("rollout") / "w"
+    init_checkpoint("small", path, seed=4)
+    return str(path)
+
+
+def _random_play(state: GameState, plays: int, gen: torch.Generator) -> None:
+    for _ in range(plays):
+        legal = state.legal_mask()
+        state.apply(torch.where(legal, torch.rand(legal.shape, generator=gen), -1.0).argmax(1), check=True)
+
+
+def test_spec_builds_and_rejects_bad_settings(weights: str) -> None:
+    p = make_player(f"rollout:path={weights},worlds=3,solve_plays=8,seed=2")
+    assert isinstance(p, RolloutPlayer)
+    assert (p.worlds, p.solve_plays, p.objective) == (3, 8, "win")  # a points-trained model plays for 22
+    assert make_player(f"rollout:path={weights},objective=contract").objective == "contract"
+    for bad in ("worlds=0", "solve_plays=29", "solve_plays=-1", "objective=bid", "sims=3", "worlds=x"):
+        with pytest.raises(SpecError):
+            make_player(f"rollout:path={weights},{bad}")
+    with pytest.raises(SpecError, match="path"):
+        make_player("rollout:worlds=4")
+
+
+def test_full_game_rollout_plays_for_the_contract(weights: str) -> None:
+    from zeb_core.fullgame.bidders import full_game_play_spec
+
+    assert full_game_play_spec(f"rollout:path={weights}") == f"rollout:path={weights},objective=contract"
+    assert full_game_play_spec(f"rollout:path={weights},objective=win").endswith("objective=win")
+
+
+def test_plays_only_legal_moves_and_skips_forced_ones(weights: str) -> None:
+    gen = make_generator(3)
+    state = deal_benchmark(5, gen)
+    player = make_player(f"rollout:path={weights},worlds=2,seed=1")
+    searched = 0
+    while not bool(state.done().all()):
+        legal = state.legal_mask()
+        games = torch.arange(state.batch_size)[~state.done()]
+        moves = player.decide(state, legal, games).moves
+        assert bool(legal[games, moves].all())
+        searched += int((legal[games].sum(1) > 1).sum())
+        full = torch.full((state.batch_size,), -1, dtype=torch.int64)
+        full[games] = moves
+        state.apply(full, check=True)
+    assert player.decisions == searched < 5 * 28
+
+
+def test_decision_uses_no_hidden_information(weights: str) -> None:
+    """The same decision when the others' unplayed dominoes are dealt differently, consistently with the plays."""
+    gen = make_generator(8)
+    rng = random.Random(1)
+    checked = 0
+    for plays in (0, 5, 10, 15, 21):
+        state = deal_benchmark(3, gen)
+        _random_play(state, plays, gen)
+        for g in range(state.batch_size):
+            real = state.index(torch.tensor([g]))
+            other = info_from_state(state, g).to_state(rng)
+            hidden = ~real.played[0] & (real.owner[0] != real.current[0])
+            if not bool((other.owner[0] != real.owner[0])[hidden].any()):
+                continue
+            moves = []
+            for s in (real, other):
+                player = make_player(f"rollout:path={weights},worlds=3,seed=9")
+                moves.append(int(player.decide(s, s.legal_mask(), torch.tensor([0])).moves[0]))
+            assert moves[0] == moves[1], (plays, g)
+            checked += 1
+    assert checked >= 8
+
+
+def test_values_with_the_solver_finishing_every_hand_are_pimcs(weights: str) -> None:
+    """solve_plays=28: each (world, move) is solved at once, so the value is the mean over the same worlds of the
+    solver's own move values (the result, and the points / 1000)."""
+    model, _ = load_model(weights, "cpu")
+    gen = make_generator(13)
+    for plays in (0, 6, 14):
+        state = deal_benchmark(4, gen)
+        _random_play(state, plays, gen)
+        legal = state.legal_mask().numpy()
+        games = torch.arange(4)
+        player = RolloutPlayer(model, torch.device("cpu"), worlds=5, solve_plays=28, seed=3)
+        got = player._move_values(state, games, legal)
+        worlds = Positions.from_state(sample_worlds(state, games, 5, random.Random(3)))
+        win = move_values(worlds, "win").reshape(4, 5, 28)
+        pts = move_values(worlds, "points").reshape(4, 5, 28)
+        expected = (win + pts / 1000.0).mean(1)
+        assert np.array_equal(np.isnan(got), ~legal)
+        assert np.allclose(got[legal], expected[legal]), plays
+
+
+def test_values_with_no_solver_are_the_policys_games(weights: str) -> None:
+    """solve_plays=0: each (world, move) is played to the end by the greedy policy, seat by seat from its own view,
+    exactly as a match of the policy player from that world would go."""
+    model, _ = load_model(weights, "cpu")
+    gen = make_generator(17)
+    state = deal_benchmark(3, gen)
+    _random_play(state, 9, gen)
+    legal = state.legal_mask()
+    games = torch.arange(3)
+    w = 2
+    got = RolloutPlayer(model, torch.device("cpu"), worlds=w, solve_plays=0, seed=5)._move_values(
+        state, games, legal.numpy()
+    )
+    worlds = sample_worlds(state, games, w, random.Random(5))
+    policy = PolicyPlayer(model, torch.device("cpu"))
+    for g in range(3):
+        for m in legal[g].nonzero().flatten().tolist():
+            finals = []
+            for k in range(w):
+                s = worlds.index(torch.tensor([g * w + k]))
+                team = int(s.current[0]) % 2
+                s.apply(torch.tensor([m]), check=True)
+                while not bool(s.done().all()):
+                    s.apply(policy.decide(s, s.legal_mask(), torch.tensor([0])).moves, check=True)
+                mine = int(s.team_points[0, team])
+                finals.append((1.0 if mine > 21 else 0.0 if mine == 21 else -1.0) + mine / 1000.0)
+            assert got[g, m] == pytest.approx(np.mean(finals)), (g, m)
+
+
+def test_contract_objective_scores_the_bid(weights: str) -> None:
+    """With objective=contract a (world, move) scores +1 when the mover's side reaches its contract target."""
+    from zeb_core.solver import contract_targets
+
+    model, _ = load_model(weights, "cpu")
+    gen = make_generator(21)
+    state = deal_benchmark(4, gen)
+    state.bid = torch.tensor([30, 34, 38, 42], dtype=torch.int64)
+    _random_play(state, 7, gen)
+    legal = state.legal_mask().numpy()
+    games = torch.arange(4)
+    player = RolloutPlayer(model, torch.device("cpu"), worlds=3, solve_plays=28, objective="contract", seed=6)
+    got = player._move_values(state, games, legal)
+    sampled = sample_worlds(state, games, 3, random.Random(6))
+    pts = move_values(Positions.from_state(sampled), "points").reshape(4, 3, 28)
+    need = contract_targets(sampled).reshape(4, 3, 1)
+    expected = (np.where(pts >= need, 1.0, -1.0) + pts / 1000.0).mean(1)
+    assert np.allclose(got[legal], expected[legal])
+
+
+def test_mix_blends_in_the_solvers_value_of_each_world(weights: str) -> None:
+    """mix=1: each world scores +1 / -1 as the solver says the mover's team can still reach 22 after the move
+    (pimc's view, ties counted as losses); the rollouts' final points stay the tiebreak."""
+    model, _ = load_model(weights, "cpu")
+    gen = make_generator(23)
+    state = deal_benchmark(4, gen)
+    _random_play(state, 10, gen)
+    legal = state.legal_mask().numpy()
+    games = torch.arange(4)
+    player = RolloutPlayer(model, torch.device("cpu"), worlds=4, solve_plays=28, seed=8, mix=1.0)
+    got = player._move_values(state, games, legal)
+    worlds = Positions.from_state(sample_worlds(state, games, 4, random.Random(8)))
+    win = move_values(worlds, "win").reshape(4, 4, 28)
+    pts = move_values(worlds, "points").reshape(4, 4, 28)
+    expected = (np.where(win > 0, 1.0, -1.0) + pts / 1000.0).mean(1)
+    assert np.allclose(got[legal], expected[legal])
+    with pytest.raises(SpecError):
+        make_player(f"rollout:path={weights},mix=1.5")
