@@ -90,6 +90,13 @@ def test_move_with_a_network_player_reports_policy_and_value(client: TestClient,
     assert sum(by_query["policy"].values()) == pytest.approx(1.0, abs=1e-3) and -1 <= by_query["value"] <= 1
 
 
+def test_move_with_the_rollout_player(client: TestClient, small_checkpoint: Path) -> None:
+    """Every kind of the player table is a spec the API takes: rollout searches the request's position."""
+    reply = client.post("/v1/move", json={**EXAMPLE, "player": f"rollout:path={small_checkpoint},worlds=2"})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["play"] in (15, 20)
+
+
 BAD_BODIES = [
     (b"", 400, "empty"),
     (b"{not json", 400, "not valid JSON"),

@@ -34,7 +34,8 @@ BUILTIN = {
 }
 POLICY_NOTE = (
     "Any player spec is accepted too: policy:path=DIR_OR_FILE[,temp=T] (a checkpoint's greedy move), "
-    "mcts:path=...,sims=N, or store:url=URL,which=latest|best. GET /v1/players?path=DIR lists a checkpoint."
+    "mcts:path=...,sims=N, rollout:path=... (the checkpoint's policy played out over 16 sampled deals), "
+    "or store:url=URL,which=latest|best. GET /v1/players?path=DIR lists a checkpoint."
 )
 
 

@@ -29,11 +29,18 @@ def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+def _player_kinds() -> str:
+    from zeb_core.players.base import PLAYERS  # the one table of kinds: a new kind is accepted here too
+
+    return "|".join(sorted(PLAYERS))
+
+
+_KINDS = _player_kinds()
 _SEAT = {"type": "integer", "minimum": 0, "maximum": 3}
 _DOMINO = {"type": "integer", "minimum": 0, "maximum": 27, "description": "a domino id (spec/texas42.md)"}
 _SPEC = {
     "type": "string",
-    "pattern": r"^\s*(random|heuristic|policy|mcts|pimc|store)\s*(:[\s\S]*)?$",
+    "pattern": rf"^\s*({_KINDS})\s*(:[\s\S]*)?$",
     "description": "a player spec: KIND[:key=value,...] (GET /v1/players)",
 }
 
@@ -80,7 +87,6 @@ def _full_spec_pattern() -> str:
     return rf"^\s*({bidders})\s*(:[^+]*)?\+\s*({_KINDS})\s*(:[\s\S]*)?$"
 
 
-_KINDS = "random|heuristic|policy|mcts|pimc|store"
 _FULL_SPEC = {
     "anyOf": [_SPEC, {"type": "string", "pattern": _full_spec_pattern()}],
     "description": "BIDDER+PLAYER (e.g. random+heuristic), or a player spec that bids with the server's default bidder",
