@@ -69,7 +69,7 @@ def test_zeb_train_full_game_reports_full_games_and_a_servable_bot(tmp_path: Pat
     assert play, result.stdout
     assert re.search(r"match it: +zeb eval net:path=\S+ vs baseline\+heuristic --full-game --games 200", result.stdout)
     player_spec, bidder_spec = play.groups()
-    assert player_spec.startswith("policy:path=") and bidder_spec.startswith("net:path=")
+    assert player_spec.startswith("rollout:path=") and bidder_spec.startswith("net:path=")  # the strongest play
     player, bidder = make_player(player_spec), make_bidder(bidder_spec)  # what `zeb serve` builds from them
     assert player.name and bidder.name.startswith("net:")
     assert (tmp_path / "t" / "weights" / "model-bid.safetensors").exists()

@@ -587,7 +587,11 @@ def _report(
     weights = run_dir / "weights"
     target = weights / ("model-best.safetensors" if strongest == "best" else "model.safetensors")
     out.print(f"strongest weights ({strongest}, mean win rate {scores[strongest]:.1%}): {target}")
-    out.print(f"play against them:  zeb serve --player policy:path={target}   (then open http://127.0.0.1:8042/)")
+    out.print(  # the rollout player: the same weights searched (level with pimc, where the policy alone is not)
+        f"play against them:  zeb serve --player rollout:path={target}   (then open http://127.0.0.1:8042/; "
+        f"policy:path=... for the network's move alone)",
+        soft_wrap=True,
+    )
     out.print(f"match them:         zeb eval policy:path={target} vs heuristic --games 4000")
     out.print(
         f"continue training:  zeb train --name {run_dir.name}" + ("   (stopped early by Ctrl-C)" if interrupted else "")
@@ -620,7 +624,7 @@ def _full_game_report(run_dir: Path, games: int, device: str) -> None:
     out.print(f"full-game player:   {spec}")
     out.print(f"match it:           zeb eval {spec} vs baseline+heuristic --full-game --games 200", soft_wrap=True)
     out.print(
-        f"play it:            zeb serve --player policy:path={model} --bidder net:path={bidnet}"
+        f"play it:            zeb serve --player rollout:path={model} --bidder net:path={bidnet}"
         "   (then open http://127.0.0.1:8042/, mode Full game)",
         soft_wrap=True,  # one line to copy, however long the paths
     )
