@@ -37,3 +37,19 @@ def cli_env(tmp_path: Path, tag: str) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     return env
+
+
+def play_out_checking_legality(state, player) -> int:
+    """Plays every game of `state` to the end with `player` in all seats, asserting each move is legal; returns how
+    many of its decisions had a choice (more than one legal domino)."""
+    searched = 0
+    while not bool(state.done().all()):
+        legal = state.legal_mask()
+        games = torch.arange(state.batch_size)[~state.done()]
+        moves = player.decide(state, legal, games).moves
+        assert bool(legal[games, moves].all())
+        searched += int((legal[games].sum(1) > 1).sum())
+        full = torch.full((state.batch_size,), -1, dtype=torch.int64)
+        full[games] = moves
+        state.apply(full, check=True)
+    return searched

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers import play_out_checking_legality
 from zeb_core.engine.deal import deal_benchmark, make_generator
 from zeb_core.engine.state import GameState
 from zeb_core.mcts.worlds import info_from_state, sample_worlds
@@ -60,16 +61,7 @@ def test_plays_only_legal_moves_and_skips_forced_ones(weights: str) -> None:
     gen = make_generator(3)
     state = deal_benchmark(5, gen)
     player = make_player(f"rollout:path={weights},worlds=2,seed=1")
-    searched = 0
-    while not bool(state.done().all()):
-        legal = state.legal_mask()
-        games = torch.arange(state.batch_size)[~state.done()]
-        moves = player.decide(state, legal, games).moves
-        assert bool(legal[games, moves].all())
-        searched += int((legal[games].sum(1) > 1).sum())
-        full = torch.full((state.batch_size,), -1, dtype=torch.int64)
-        full[games] = moves
-        state.apply(full, check=True)
+    searched = play_out_checking_legality(state, player)
     assert player.decisions == searched < 5 * 28
 
 
