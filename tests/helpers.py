@@ -53,3 +53,10 @@ def play_out_checking_legality(state, player) -> int:
         full[games] = moves
         state.apply(full, check=True)
     return searched
+
+
+def random_plays(state, plays: int, gen: torch.Generator) -> None:
+    """Plays `plays` uniformly random legal dominoes in every game of `state` (in place, each move checked)."""
+    for _ in range(plays):
+        legal = state.legal_mask()
+        state.apply(torch.where(legal, torch.rand(legal.shape, generator=gen), -1.0).argmax(1), check=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from tests.helpers import random_plays
 from zeb_core.encoding import encode
 from zeb_core.engine import GameState, deal_benchmark, make_generator
 from zeb_core.engine.dominoes import TABLES
@@ -38,12 +39,6 @@ def _neutral_net() -> ZebNet:
     return net
 
 
-def _random_plays(state: GameState, plays: int, gen: torch.Generator) -> None:
-    for _ in range(plays):
-        legal = state.legal_mask()
-        state.apply(torch.where(legal, torch.rand(legal.shape, generator=gen), -1.0).argmax(1))
-
-
 def _minimax(state: GameState) -> float:
     if bool(state.done()[0]):
         return float(state.values()[0, 0])
@@ -61,7 +56,7 @@ def test_solver_leaves_make_endgame_choices_exact() -> None:
     """With solve_plays covering the rest of the hand every root child is solved: the choice is optimal."""
     gen = make_generator(4)
     state = deal_benchmark(24, gen)
-    _random_plays(state, 16, gen)
+    random_plays(state, 16, gen)
     config = SearchConfig(simulations=64, max_nodes=80, clairvoyant=True, solve_plays=12)
     result = search(state, Evaluator(_neutral_net()), config, 64)
     from zeb_core.solver import move_values
@@ -83,7 +78,7 @@ def test_solver_leaves_make_endgame_choices_exact() -> None:
 def test_search_finds_the_best_play_in_two_trick_endgames() -> None:
     gen = make_generator(3)
     state = deal_benchmark(40, gen)
-    _random_plays(state, 20, gen)
+    random_plays(state, 20, gen)
     # The search alone (no solver at the leaves), on the contract target the minimax below scores.
     config = SearchConfig(simulations=300, max_nodes=310, clairvoyant=True, solve_plays=0, value_target="contract")
     result = search(state, Evaluator(_neutral_net()), config, 300)
@@ -114,7 +109,7 @@ def test_search_finds_the_best_play_in_two_trick_endgames() -> None:
 
 def test_visits_only_on_legal_slots_and_sum_to_the_simulations() -> None:
     state = deal_benchmark(6, make_generator(1))
-    _random_plays(state, 5, make_generator(2))
+    random_plays(state, 5, make_generator(2))
     result = search(state, Evaluator(_neutral_net()), SearchConfig(simulations=20, max_nodes=16), 20)
     assert bool((result.visits[~result.legal] == 0).all())
     assert torch.equal(result.visits.sum(1), torch.full((6,), 20.0))
@@ -124,7 +119,7 @@ def test_visits_only_on_legal_slots_and_sum_to_the_simulations() -> None:
 def test_sampled_worlds_keep_the_public_game_and_the_searchers_hand() -> None:
     gen = make_generator(5)
     state = deal_benchmark(12, gen)
-    _random_plays(state, 13, gen)
+    random_plays(state, 13, gen)
     worlds = sample_worlds(state, torch.arange(12), 3, random.Random(0))
     for g in range(12):
         info = info_from_state(state, g)
@@ -164,7 +159,7 @@ def _random_net() -> ZebNet:
 def test_eval_cache_does_not_change_the_search() -> None:
     gen = make_generator(11)
     state = deal_benchmark(6, gen)
-    _random_plays(state, 6, gen)
+    random_plays(state, 6, gen)
     net = _random_net()
     results, hits = [], []
     for cached in (False, True):
@@ -184,7 +179,7 @@ def test_eval_cache_does_not_change_the_search() -> None:
 def test_eval_cache_returns_each_rows_own_outputs() -> None:
     gen = make_generator(4)
     state = deal_benchmark(5, gen)
-    _random_plays(state, 9, gen)
+    random_plays(state, 9, gen)
     net = _random_net()
     rows = torch.tensor([0, 1, 1, 2, 0, 3, 4, 4, 1])
     batch = state.index(rows)
@@ -207,7 +202,7 @@ def test_eval_cache_returns_each_rows_own_outputs() -> None:
 def test_clairvoyant_subtree_reuse_continues_from_the_played_child() -> None:
     gen = make_generator(8)
     state = deal_benchmark(4, gen)
-    _random_plays(state, 3, gen)
+    random_plays(state, 3, gen)
     games = torch.arange(4)
     config = SearchConfig(simulations=30, max_nodes=40, clairvoyant=True)
     evaluator = Evaluator(_random_net())
@@ -233,7 +228,7 @@ def test_clairvoyant_subtree_reuse_continues_from_the_played_child() -> None:
         assert torch.equal(taken.legal[root], encode(state.index(torch.tensor([g])), legal=legal[[g]])[1][0])
     # Two plays on, the walk goes two levels down: to the grandchild where the tree has it, else a fresh tree.
     later = state.clone()
-    _random_plays(later, 1, make_generator(1))
+    random_plays(later, 1, make_generator(1))
     deeper = reuse.take(later, games, config.max_nodes)
     for g in range(4):
         node = int(old.child[g * config.max_nodes, slots[g]])

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import play_out_checking_legality
+from tests.helpers import play_out_checking_legality, random_plays
 from zeb_core.engine.deal import deal_benchmark, make_generator
-from zeb_core.engine.state import GameState
 from zeb_core.match import play_match
 from zeb_core.mcts.worlds import info_from_state
 from zeb_core.players.base import SpecError, make_player
@@ -21,12 +20,6 @@ from zeb_core.solver import warm_up
 @pytest.fixture(scope="module", autouse=True)
 def compiled() -> None:
     warm_up()
-
-
-def _random_play(state: GameState, plays: int, gen: torch.Generator) -> None:
-    for _ in range(plays):
-        legal = state.legal_mask()
-        state.apply(torch.where(legal, torch.rand(legal.shape, generator=gen), -1.0).argmax(1), check=True)
 
 
 def test_spec_builds_and_rejects_bad_settings() -> None:
@@ -61,7 +54,7 @@ def test_decision_uses_no_hidden_information() -> None:
     checked = 0
     for plays in (0, 3, 6, 9, 13, 17, 22):
         state = deal_benchmark(4, gen)
-        _random_play(state, plays, gen)
+        random_plays(state, plays, gen)
         for g in range(state.batch_size):
             info = info_from_state(state, g)
             other = info.to_state(rng)  # the same public plays and own hand, another deal of the rest
@@ -130,7 +123,7 @@ def test_inferring_pimc_plays_legal_moves(tmp_path) -> None:
     assert isinstance(player, PimcPlayer) and player.candidates == 12
     gen = make_generator(2)
     state = deal_benchmark(3, gen)
-    _random_play(state, 9, gen)
+    random_plays(state, 9, gen)
     for _ in range(8):
         legal = state.legal_mask()
         moves = player.decide(state, legal, torch.arange(3)).moves
@@ -148,7 +141,7 @@ def test_contract_objective_plays_for_the_bid() -> None:
     gen = make_generator(21)
     state = deal_benchmark(8, gen)
     state.bid = torch.full((8,), 30, dtype=torch.int64)
-    _random_play(state, 5, gen)
+    random_plays(state, 5, gen)
     player = make_player("pimc:worlds=1,seed=4,objective=contract,tiebreak=first")
     legal = state.legal_mask()
     games = torch.arange(8)
@@ -187,7 +180,7 @@ def test_prior_weighs_the_networks_q_against_the_worlds(tmp_path) -> None:
     init_checkpoint("small", tmp_path / "w", seed=3)
     gen = make_generator(8)
     state = deal_benchmark(12, gen)
-    _random_play(state, 6, gen)
+    random_plays(state, 6, gen)
     legal = state.legal_mask()
     games = torch.arange(12)
     searched = legal.sum(1) > 1

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import play_out_checking_legality
+from tests.helpers import play_out_checking_legality, random_plays
 from zeb_core.engine.deal import deal_benchmark, make_generator
-from zeb_core.engine.state import GameState
 from zeb_core.mcts.worlds import info_from_state, sample_worlds
 from zeb_core.model.checkpoint import init_checkpoint, load_model
 from zeb_core.players.base import SpecError, make_player
@@ -30,12 +29,6 @@ def weights(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("rollout") / "w"
     init_checkpoint("small", path, seed=4)
     return str(path)
-
-
-def _random_play(state: GameState, plays: int, gen: torch.Generator) -> None:
-    for _ in range(plays):
-        legal = state.legal_mask()
-        state.apply(torch.where(legal, torch.rand(legal.shape, generator=gen), -1.0).argmax(1), check=True)
 
 
 def test_spec_builds_and_rejects_bad_settings(weights: str) -> None:
@@ -72,7 +65,7 @@ def test_decision_uses_no_hidden_information(weights: str) -> None:
     checked = 0
     for plays in (0, 5, 10, 15, 21):
         state = deal_benchmark(3, gen)
-        _random_play(state, plays, gen)
+        random_plays(state, plays, gen)
         for g in range(state.batch_size):
             real = state.index(torch.tensor([g]))
             other = info_from_state(state, g).to_state(rng)
@@ -95,7 +88,7 @@ def test_values_with_the_solver_finishing_every_hand_are_pimcs(weights: str) -> 
     gen = make_generator(13)
     for plays in (0, 6, 14):
         state = deal_benchmark(4, gen)
-        _random_play(state, plays, gen)
+        random_plays(state, plays, gen)
         legal = state.legal_mask().numpy()
         games = torch.arange(4)
         player = RolloutPlayer(model, torch.device("cpu"), worlds=5, solve_plays=28, seed=3)
@@ -114,7 +107,7 @@ def test_values_with_no_solver_are_the_policys_games(weights: str) -> None:
     model, _ = load_model(weights, "cpu")
     gen = make_generator(17)
     state = deal_benchmark(3, gen)
-    _random_play(state, 9, gen)
+    random_plays(state, 9, gen)
     legal = state.legal_mask()
     games = torch.arange(3)
     w = 2
@@ -145,7 +138,7 @@ def test_contract_objective_scores_the_bid(weights: str) -> None:
     gen = make_generator(21)
     state = deal_benchmark(4, gen)
     state.bid = torch.tensor([30, 34, 38, 42], dtype=torch.int64)
-    _random_play(state, 7, gen)
+    random_plays(state, 7, gen)
     legal = state.legal_mask().numpy()
     games = torch.arange(4)
     player = RolloutPlayer(model, torch.device("cpu"), worlds=3, solve_plays=28, objective="contract", seed=6)
@@ -163,7 +156,7 @@ def test_mix_blends_in_the_solvers_value_of_each_world(weights: str) -> None:
     model, _ = load_model(weights, "cpu")
     gen = make_generator(23)
     state = deal_benchmark(4, gen)
-    _random_play(state, 10, gen)
+    random_plays(state, 10, gen)
     legal = state.legal_mask().numpy()
     games = torch.arange(4)
     player = RolloutPlayer(model, torch.device("cpu"), worlds=4, solve_plays=28, seed=8, mix=1.0)
