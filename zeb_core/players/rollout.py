@@ -36,6 +36,11 @@ OBJECTIVES = ("win", "contract")
 ROWS_PER_CHUNK = 4096  # rollout rows (game x world x move) per batch of network forwards: bounds the memory
 
 
+def check_objective(objective: str) -> None:
+    if objective not in OBJECTIVES:
+        raise SpecError(f"objective={objective!r} must be one of {', '.join(OBJECTIVES)}")
+
+
 class RolloutPlayer:
     """For each legal move: the mean benchmark result of policy rollouts over sampled worlds, finished exactly."""
 
@@ -48,20 +53,20 @@ class RolloutPlayer:
         objective: str = "win",
         seed: int = 0,
         mix: float = 0.0,
+        name: str | None = None,
     ) -> None:
         if worlds < 1:
             raise SpecError(f"worlds={worlds} must be at least 1")
         if not 0 <= solve_plays <= N_PLAYS:
             raise SpecError(f"solve_plays={solve_plays} must be in 0..{N_PLAYS}")
-        if objective not in OBJECTIVES:
-            raise SpecError(f"objective={objective!r} must be one of {', '.join(OBJECTIVES)}")
+        check_objective(objective)
         if not 0.0 <= mix <= 1.0:
             raise SpecError(f"mix={mix} must be in [0, 1]")
         self.objective, self.mix = objective, mix
         self.model = model.to(device).eval()
         self.worlds, self.solve_plays = worlds, solve_plays
         self.rng = random.Random(seed)
-        self.name = f"rollout(worlds={worlds}, solve below {solve_plays}, {objective})"
+        self.name = name or f"rollout(worlds={worlds}, solve below {solve_plays}, {objective}, mix {mix:g})"
         self.decisions = 0  # searched (non-forced) decisions so far
 
     def decide(self, state: GameState, legal: torch.Tensor, games: torch.Tensor) -> Decision:
@@ -137,12 +142,11 @@ def rollout_from_spec(params: dict[str, str], device: torch.device, seed: int) -
     seed = pop_param(params, "seed", int, seed)
     mix = pop_param(params, "mix", float, 0.0)
     reject_unknown("rollout", params)
-    if objective is not None and objective not in OBJECTIVES:
-        raise SpecError(f"objective={objective!r} must be one of {', '.join(OBJECTIVES)}")
+    if objective is not None:
+        check_objective(objective)  # before the weights are read
     from zeb_core.model.checkpoint import load_model
 
     model, bundle = load_model(path, device)
     objective = objective or ("contract" if model.config.value_target.startswith("contract") else "win")
-    player = RolloutPlayer(model, device, worlds, solve_plays, objective, seed, mix)
-    player.name = f"rollout(step {bundle.step}, worlds={worlds}, solve below {solve_plays}, {objective}, mix {mix:g})"
-    return player
+    name = f"rollout(step {bundle.step}, worlds={worlds}, solve below {solve_plays}, {objective}, mix {mix:g})"
+    return RolloutPlayer(model, device, worlds, solve_plays, objective, seed, mix, name)
