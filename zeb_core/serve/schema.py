@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valida
 from zeb_core.bot import SPEC_EXAMPLE
 from zeb_core.bot_v2 import MAX_BID_VALUE, MAX_TARGET
 from zeb_core.engine.dominoes import MAX_BID, MIN_BID, N_DECLS
+from zeb_core.players.base import PLAYERS
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,13 +30,7 @@ def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-def _player_kinds() -> str:
-    from zeb_core.players.base import PLAYERS  # the one table of kinds: a new kind is accepted here too
-
-    return "|".join(sorted(PLAYERS))
-
-
-_KINDS = _player_kinds()
+_KINDS = "|".join(sorted(PLAYERS))  # the one table of kinds: a new kind is accepted here too
 _SEAT = {"type": "integer", "minimum": 0, "maximum": 3}
 _DOMINO = {"type": "integer", "minimum": 0, "maximum": 27, "description": "a domino id (spec/texas42.md)"}
 _SPEC = {
