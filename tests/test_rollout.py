@@ -92,13 +92,35 @@ def test_values_with_the_solver_finishing_every_hand_are_pimcs(weights: str) -> 
         legal = state.legal_mask().numpy()
         games = torch.arange(4)
         player = RolloutPlayer(model, torch.device("cpu"), worlds=5, solve_plays=28, seed=3)
-        got = player._move_values(state, games, legal)
+        got, mean = player._move_values(state, games, legal)
         worlds = Positions.from_state(sample_worlds(state, games, 5, random.Random(3)))
         win = move_values(worlds, "win").reshape(4, 5, 28)
         pts = move_values(worlds, "points").reshape(4, 5, 28)
         expected = (win + pts / 1000.0).mean(1)
         assert np.array_equal(np.isnan(got), ~legal)
         assert np.allclose(got[legal], expected[legal]), plays
+        assert np.allclose(mean[legal], win.mean(1)[legal]), plays  # the reported value: the result alone
+
+
+def test_decision_reports_the_chosen_moves_mean_result(weights: str) -> None:
+    """The decision's value is the played move's mean result over the worlds (what serve shows), not rounded; a
+    forced move reports 0 (nothing was searched). Checked against the solver's own values with solve_plays=28."""
+    model, _ = load_model(weights, "cpu")
+    gen = make_generator(29)
+    state = deal_benchmark(6, gen)
+    random_plays(state, 5, gen)
+    legal = state.legal_mask()
+    games = torch.arange(6)
+    decision = RolloutPlayer(model, torch.device("cpu"), worlds=6, solve_plays=28, seed=9).decide(state, legal, games)
+    searched = (legal.sum(1) > 1).nonzero().flatten()  # worlds are dealt for these games only
+    assert 0 < len(searched) < 6
+    worlds = Positions.from_state(sample_worlds(state, searched, 6, random.Random(9)))
+    win = dict(zip(searched.tolist(), move_values(worlds, "win").reshape(-1, 6, 28).mean(1), strict=True))
+    for g in range(6):
+        move = int(decision.moves[g])
+        assert bool(legal[g, move])
+        want = win[g][move] if g in win else 0.0
+        assert float(decision.value[g]) == pytest.approx(want, abs=1e-6), g
 
 
 def test_values_with_no_solver_are_the_policys_games(weights: str) -> None:
@@ -111,7 +133,7 @@ def test_values_with_no_solver_are_the_policys_games(weights: str) -> None:
     legal = state.legal_mask()
     games = torch.arange(3)
     w = 2
-    got = RolloutPlayer(model, torch.device("cpu"), worlds=w, solve_plays=0, seed=5)._move_values(
+    got, _ = RolloutPlayer(model, torch.device("cpu"), worlds=w, solve_plays=0, seed=5)._move_values(
         state, games, legal.numpy()
     )
     worlds = sample_worlds(state, games, w, random.Random(5))
@@ -142,7 +164,7 @@ def test_contract_objective_scores_the_bid(weights: str) -> None:
     legal = state.legal_mask().numpy()
     games = torch.arange(4)
     player = RolloutPlayer(model, torch.device("cpu"), worlds=3, solve_plays=28, objective="contract", seed=6)
-    got = player._move_values(state, games, legal)
+    got, _ = player._move_values(state, games, legal)
     sampled = sample_worlds(state, games, 3, random.Random(6))
     pts = move_values(Positions.from_state(sampled), "points").reshape(4, 3, 28)
     need = contract_targets(sampled).reshape(4, 3, 1)
@@ -160,7 +182,7 @@ def test_mix_blends_in_the_solvers_value_of_each_world(weights: str) -> None:
     legal = state.legal_mask().numpy()
     games = torch.arange(4)
     player = RolloutPlayer(model, torch.device("cpu"), worlds=4, solve_plays=28, seed=8, mix=1.0)
-    got = player._move_values(state, games, legal)
+    got, _ = player._move_values(state, games, legal)
     worlds = Positions.from_state(sample_worlds(state, games, 4, random.Random(8)))
     win = move_values(worlds, "win").reshape(4, 4, 28)
     pts = move_values(worlds, "points").reshape(4, 4, 28)

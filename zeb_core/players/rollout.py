@@ -71,24 +71,26 @@ class RolloutPlayer:
 
     def decide(self, state: GameState, legal: torch.Tensor, games: torch.Tensor) -> Decision:
         legal_np = legal[games].cpu().numpy()  # [n, 28]
-        values = np.where(legal_np, 0.0, np.nan)
+        values = np.where(legal_np, 0.0, np.nan)  # the ranking: mean result + mean points / 1000
+        expected = np.zeros(legal_np.shape)  # the mean result alone, what the mover expects after each move
         searched = np.flatnonzero(legal_np.sum(1) > 1)
         per_chunk = max(1, ROWS_PER_CHUNK // (self.worlds * 7))
         for start in range(0, len(searched), per_chunk):
             rows = searched[start : start + per_chunk]
             sub = games[torch.as_tensor(rows, dtype=torch.int64, device=games.device)]
-            values[rows] = self._move_values(state, sub, legal_np[rows])
+            values[rows], expected[rows] = self._move_values(state, sub, legal_np[rows])
         self.decisions += len(searched)
         moves = np.nanargmax(np.where(legal_np, values, -np.inf), axis=1)
-        best = values[np.arange(len(games)), moves]
+        best = expected[np.arange(len(games)), moves]  # forced moves: 0, nothing was searched
         device = legal.device
         moves_t = torch.as_tensor(moves, dtype=torch.int64, device=device)
         policy = torch.nn.functional.one_hot(moves_t, N_DOMINOES).float()
-        value = torch.as_tensor(np.clip(np.nan_to_num(np.round(best)), -1, 1), dtype=torch.float32, device=device)
+        value = torch.as_tensor(np.clip(best, -1.0, 1.0), dtype=torch.float32, device=device)
         return Decision(moves=moves_t, policy=policy, value=value)
 
-    def _move_values(self, state: GameState, games: torch.Tensor, legal: np.ndarray) -> np.ndarray:
-        """[n, 28] per legal move: mean result over the worlds, plus its mean final points / 1000 (the tiebreak)."""
+    def _move_values(self, state: GameState, games: torch.Tensor, legal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Two [n, 28] arrays per legal move: the ranking (mean score over the worlds plus mean final points / 1000,
+        the tiebreak) and the mean score alone (the value the decision reports)."""
         from zeb_core.mcts.worlds import sample_worlds
         from zeb_core.solver import can_reach, contract_targets
 
@@ -105,10 +107,11 @@ class RolloutPlayer:
         result = np.where(points >= need, 1.0, -1.0)
         if self.objective == "win":
             result[points == 21] = 0.0  # a 21-21 tie
-        score = ((1 - self.mix) * result + self.mix * solved + points / 1000.0).reshape(-1, w).mean(1)  # [pairs]
-        out = np.full((n, N_DOMINOES), np.nan)
-        out[game_of, move_of] = score
-        return out
+        score = ((1 - self.mix) * result + self.mix * solved).reshape(-1, w).mean(1)  # [pairs]
+        rank = score + points.reshape(-1, w).mean(1) / 1000.0
+        out, mean = np.full((n, N_DOMINOES), np.nan), np.zeros((n, N_DOMINOES))
+        out[game_of, move_of], mean[game_of, move_of] = rank, score
+        return out, mean
 
     @torch.inference_mode()
     def _finish(self, roll: GameState, team: np.ndarray) -> np.ndarray:
