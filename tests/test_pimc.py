@@ -71,8 +71,10 @@ def test_decision_uses_no_hidden_information() -> None:
     assert checked >= 20
 
 
-def test_play_likelihood_matches_the_model_step_by_step() -> None:
-    """play_log_likelihood on the true deal = the sum of the model's log-probabilities of the scored seats' plays."""
+@pytest.mark.parametrize("sharpen", [1.0, 2.5])
+def test_play_likelihood_matches_the_model_step_by_step(sharpen: float) -> None:
+    """play_log_likelihood on the true deal = the sum of the model's log-probabilities (softmax of sharpen x the
+    logits) of the scored seats' plays."""
     from zeb_core.encoding import encode
     from zeb_core.model.config import ModelConfig
     from zeb_core.model.net import ZebNet
@@ -91,14 +93,14 @@ def test_play_likelihood_matches_the_model_step_by_step() -> None:
             legal = state.legal_mask()
             moves = torch.where(legal, torch.rand(legal.shape, generator=gen), -1.0).argmax(1)
             obs, slots = encode(state, legal=legal, trim=True)
-            probs = torch.softmax(model(obs, slots)[0].double(), dim=1)
+            probs = torch.softmax(sharpen * model(obs, slots)[0].double(), dim=1)
             slot = (state.hand_of(state.current) == moves.view(-1, 1)).double().argmax(1)
             p = probs.gather(1, slot.view(-1, 1)).squeeze(1)
             p = 0.9 * p + 0.1 / slots.sum(1)
             mine = scored.gather(1, state.current.view(-1, 1)).squeeze(1)
             expected += torch.where(mine, p.log(), torch.zeros_like(p))
             state.apply(moves, check=True)
-    got = play_log_likelihood(model, state, scored, floor=0.1)
+    got = play_log_likelihood(model, state, scored, floor=0.1, sharpen=sharpen)
     assert torch.allclose(got.double(), expected, atol=1e-4)
     assert bool((got < 0).all())
 

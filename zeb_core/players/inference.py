@@ -17,9 +17,13 @@ from zeb_core.model.net import ZebNet
 
 
 @torch.inference_mode()
-def play_log_likelihood(model: ZebNet, worlds: GameState, scored: torch.Tensor, floor: float = 0.05) -> torch.Tensor:
+def play_log_likelihood(
+    model: ZebNet, worlds: GameState, scored: torch.Tensor, floor: float = 0.05, sharpen: float = 1.0
+) -> torch.Tensor:
     """[W] the log-probability, under `model`, of the past plays of the seats `scored` [W, 4] (bool) in each world.
 
+    The model's move probabilities are softmax(sharpen x logits): the policy head is a Q head (softmax(4 x E[q])),
+    flatter than a searching player who plays its best move every time, so `sharpen` > 1 models such a player.
     Each probability is mixed with the uniform one over that play's legal dominoes (weight `floor`), so one
     surprising play (a seat that does not play like the model) lowers a world's weight without ruling it out.
     """
@@ -36,7 +40,7 @@ def play_log_likelihood(model: ZebNet, worlds: GameState, scored: torch.Tensor, 
             sub = replay.index(rows)
             obs, slots = encode(sub, legal=legal[rows], trim=True)
             logits, _ = model(obs, slots)
-            probs = torch.softmax(logits.float(), dim=1)
+            probs = torch.softmax(sharpen * logits.float(), dim=1)
             n_legal = slots.sum(1).clamp(min=1)
             hand = sub.hand_of(sub.current)
             played_slot = (hand == worlds.history[rows, i].view(-1, 1)).float().argmax(1)
