@@ -11,6 +11,7 @@ import torch
 
 from tests.helpers import play_out_checking_legality, random_plays
 from zeb_core.engine.deal import deal_benchmark, make_generator
+from zeb_core.engine.state import GameState
 from zeb_core.mcts.worlds import info_from_state, sample_worlds
 from zeb_core.model.checkpoint import init_checkpoint, load_model
 from zeb_core.players.base import SpecError, make_player
@@ -102,15 +103,19 @@ def test_values_with_the_solver_finishing_every_hand_are_pimcs(weights: str) -> 
         assert np.allclose(mean[legal], win.mean(1)[legal]), plays  # the reported value: the result alone
 
 
+def _position(seed: int, games: int, plays: int) -> tuple[GameState, torch.Tensor, torch.Tensor]:
+    """A benchmark deal of `games` games after `plays` random plays, its legal mask and its game indices."""
+    gen = make_generator(seed)
+    state = deal_benchmark(games, gen)
+    random_plays(state, plays, gen)
+    return state, state.legal_mask(), torch.arange(games)
+
+
 def test_decision_reports_the_chosen_moves_mean_result(weights: str) -> None:
     """The decision's value is the played move's mean result over the worlds (what serve shows), not rounded; a
     forced move reports 0 (nothing was searched). Checked against the solver's own values with solve_plays=28."""
     model, _ = load_model(weights, "cpu")
-    gen = make_generator(29)
-    state = deal_benchmark(6, gen)
-    random_plays(state, 5, gen)
-    legal = state.legal_mask()
-    games = torch.arange(6)
+    state, legal, games = _position(29, 6, 5)
     decision = RolloutPlayer(model, torch.device("cpu"), worlds=6, solve_plays=28, seed=9).decide(state, legal, games)
     searched = (legal.sum(1) > 1).nonzero().flatten()  # worlds are dealt for these games only
     assert 0 < len(searched) < 6
@@ -127,11 +132,7 @@ def test_values_with_no_solver_are_the_policys_games(weights: str) -> None:
     """solve_plays=0: each (world, move) is played to the end by the greedy policy, seat by seat from its own view,
     exactly as a match of the policy player from that world would go."""
     model, _ = load_model(weights, "cpu")
-    gen = make_generator(17)
-    state = deal_benchmark(3, gen)
-    random_plays(state, 9, gen)
-    legal = state.legal_mask()
-    games = torch.arange(3)
+    state, legal, games = _position(17, 3, 9)
     w = 2
     got, _ = RolloutPlayer(model, torch.device("cpu"), worlds=w, solve_plays=0, seed=5)._move_values(
         state, games, legal.numpy()
