@@ -27,7 +27,7 @@ from zeb_core.engine.deal import deal_benchmark, make_generator
 from zeb_core.engine.state import N_SEATS, GameState
 from zeb_core.infoset import WorldSampler
 from zeb_core.match import play_match
-from zeb_core.mcts.worlds import info_from_state, sample_worlds
+from zeb_core.mcts.worlds import info_from_state, sample_worlds, worlds_from_hands
 from zeb_core.model.checkpoint import load_model
 from zeb_core.players.base import make_player
 from zeb_core.players.inference import play_log_likelihood
@@ -39,9 +39,7 @@ class PartnerOraclePimc(PimcPlayer):
     """pimc whose worlds hold the partner's true hand: an upper bound on what inferring it can buy."""
 
     def _sample(self, state: GameState, games: torch.Tensor) -> GameState:
-        rows = torch.tensor([g for g in games.tolist() for _ in range(self.worlds)], dtype=torch.int64)
-        out = state.index(rows)
-        owners = []
+        deals: list[list[list[int]]] = []
         for g in games.tolist():
             info = info_from_state(state, g)
             partner, true_owner = (info.seat + 2) % N_SEATS, state.owner[g].tolist()
@@ -50,17 +48,8 @@ class PartnerOraclePimc(PimcPlayer):
                 for d in info.unseen()
             }
             sampler = WorldSampler(allowed, info.capacities())
-            for _ in range(self.worlds):
-                owner = [0] * 28
-                for s, hand in enumerate(sampler.draw(self.rng, info.seat, info.hand)):
-                    for d in hand:
-                        owner[d] = s
-                for s, d in info.plays:
-                    owner[d] = s
-                owners.append(owner)
-        out.owner = torch.tensor(owners, dtype=torch.int64)
-        out.hands = torch.argsort(out.owner * 32 + torch.arange(28), dim=1).view(-1, N_SEATS, 7)
-        return out
+            deals.extend(sampler.draw(self.rng, info.seat, info.hand) for _ in range(self.worlds))
+        return worlds_from_hands(state, games, self.worlds, deals)
 
 
 def pimc_positions(games: int, seed: int) -> list[GameState]:

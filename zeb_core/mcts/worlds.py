@@ -41,22 +41,23 @@ def info_from_state(state: GameState, g: int) -> InfoState:
 
 def sample_worlds(state: GameState, games: torch.Tensor, worlds: int, rng: random.Random) -> GameState:
     """States for `worlds` sampled deals of each game in `games`, game-major ([g0w0, g0w1, ..., g1w0, ...])."""
-    games_list = games.tolist()
-    rows = torch.tensor([g for g in games_list for _ in range(worlds)], dtype=torch.int64, device=state.device)
-    out = state.index(rows)
-    owners = []
-    for g in games_list:
+    deals: list[list[list[int]]] = []
+    for g in games.tolist():
         info = info_from_state(state, g)
-        played_by = {d: s for s, d in info.plays}
-        for _ in range(worlds):
-            current = info.sample_world(rng)
-            owner = [0] * 28
-            for s in range(N_SEATS):
-                for d in current[s]:
-                    owner[d] = s
-            for d, s in played_by.items():
+        deals.extend(info.sample_world(rng) for _ in range(worlds))
+    return worlds_from_hands(state, games, worlds, deals)
+
+
+def worlds_from_hands(state: GameState, games: torch.Tensor, worlds: int, deals: list[list[list[int]]]) -> GameState:
+    """States for given deals of the hidden dominoes: `deals[k]` is the four seats' current hands of world k,
+    `worlds` per game in `games`, game-major. Played dominoes keep their (public) owners."""
+    rows = torch.repeat_interleave(games, worlds).to(device=state.device, dtype=torch.int64)
+    out = state.index(rows)
+    owners = out.owner.tolist()
+    for owner, hands in zip(owners, deals, strict=True):
+        for s in range(N_SEATS):
+            for d in hands[s]:
                 owner[d] = s
-            owners.append(owner)
     owner_t = torch.tensor(owners, dtype=torch.int64, device=state.device)
     out.owner = owner_t
     # hands[b, s] = the dominoes dealt to s, ascending (ids are the sort key, so a stable argsort of owner works).
