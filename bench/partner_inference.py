@@ -4,11 +4,15 @@
    (not forced) from the sixth play on. Each position's mover samples `--candidates` uniform worlds and predicts,
    for every unseen domino, the probability that its partner holds it: uniform, or weighted by a play model's
    likelihood of the partner's past plays (`players.inference.play_log_likelihood`, the weights of `pimc:infer=W`)
-   at each `--sharpen`. One line each: log loss and Brier score per unseen domino (lower is better).
+   at each `--sharpen`; with `--mimic-worlds K`, also by a model of pimc itself: at each past partner decision
+   of each world, the partner's mean move values over K worlds sampled from its view there (its hand in that
+   world), softmax(beta x mean) at each `--beta`. One line each: log loss and Brier score per unseen domino (lower
+   is better).
 2. `--oracle-games N`: the ceiling. `pimc:worlds=16` whose worlds hold the partner's true hand (the opponents'
    split still uniform over the consistent deals) against random, over N games on the report's deals.
 
-    .venv/bin/python bench/partner_inference.py WEIGHTS [--games 24] [--candidates 256] [--oracle-games 0]
+    .venv/bin/python bench/partner_inference.py WEIGHTS [--games 24] [--candidates 256] [--mimic-worlds 0]
+        [--oracle-games 0]
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import random
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,6 +37,7 @@ from zeb_core.model.checkpoint import load_model
 from zeb_core.players.base import make_player
 from zeb_core.players.inference import play_log_likelihood
 from zeb_core.players.pimc import PimcPlayer
+from zeb_core.solver import Positions, move_values
 from zeb_core.strength import REPORT_SEED, rate_text
 
 
@@ -50,6 +56,33 @@ class PartnerOraclePimc(PimcPlayer):
             sampler = WorldSampler(allowed, info.capacities())
             deals.extend(sampler.draw(self.rng, info.seat, info.hand) for _ in range(self.worlds))
         return worlds_from_hands(state, games, self.worlds, deals)
+
+
+def pimc_mimic_log_likelihood(
+    worlds: GameState, scored: torch.Tensor, k: int, betas: list[float], floor: float, rng: random.Random
+) -> np.ndarray:
+    """[len(betas), W] the log-probability of the scored seats' past searched plays in each world, under a model of
+    pimc: the seat's mean "win" move values over k worlds drawn from its view at the time, softmax(beta x mean)."""
+    n = worlds.batch_size
+    replay = GameState.from_deal(worlds.hands, worlds.decl, worlds.bidder, worlds.bid, worlds.leader, validate=False)
+    total = np.zeros((len(betas), n))
+    for i in range(int(worlds.n_plays.max()) if n else 0):
+        seat, pending = worlds.history_seat[:, i], i < worlds.n_plays
+        legal = replay.legal_mask()
+        chooses = pending & scored.gather(1, seat.clamp(min=0).view(-1, 1)).squeeze(1) & (legal.sum(1) > 1)
+        rows = chooses.nonzero().flatten()
+        if rows.numel():
+            views = sample_worlds(replay, rows, k, rng)  # what the seat could have held the others to hold
+            mean = move_values(Positions.from_state(views), "win").reshape(len(rows), k, 28).mean(1)
+            played = worlds.history[rows, i].numpy()
+            n_legal = legal[rows].sum(1).numpy()
+            for b, beta in enumerate(betas):
+                z = np.where(np.isnan(mean), -np.inf, beta * mean)
+                p = np.exp(z - z.max(1, keepdims=True))
+                p_played = p[np.arange(len(rows)), played] / p.sum(1)
+                total[b, rows.numpy()] += np.log((1.0 - floor) * p_played + floor / n_legal)
+        replay.apply(torch.where(pending, worlds.history[:, i], torch.zeros_like(seat)), check=False)
+    return total
 
 
 def pimc_positions(games: int, seed: int) -> list[GameState]:
@@ -79,14 +112,20 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=256)
     ap.add_argument("--sharpen", default="1,2,4", help="comma-separated multipliers of the model's logits")
     ap.add_argument("--floor", type=float, default=0.02)
+    ap.add_argument("--mimic-worlds", type=int, default=0, help="K worlds per past partner decision (0: skip)")
+    ap.add_argument("--beta", default="4,8,16", help="comma-separated inverse temperatures of the pimc model")
     ap.add_argument("--oracle-games", type=int, default=0)
     ap.add_argument("--seed", type=int, default=77)
     args = ap.parse_args()
     setup(1)
     model, _ = load_model(args.weights, "cpu")
     k, rng = args.candidates, random.Random(args.seed)
-    settings = [None] + [float(s) for s in args.sharpen.split(",")]
-    totals = {s: [0.0, 0.0, 0] for s in settings}
+    settings: list[float | None] = [None] + [float(s) for s in args.sharpen.split(",")]
+    betas = [float(b) for b in args.beta.split(",")] if args.mimic_worlds else []
+    totals: dict[tuple[str, float | None], list[float]] = {
+        **{("policy", s): [0.0, 0.0, 0] for s in settings},
+        **{("pimc", b): [0.0, 0.0, 0] for b in betas},
+    }
     for snap in pimc_positions(args.games, args.seed):
         n = snap.batch_size
         cands = sample_worlds(snap, torch.arange(n), k, rng)
@@ -95,20 +134,31 @@ def main() -> None:
         truth = ((snap.owner == ((snap.current + 2) % N_SEATS).view(-1, 1)) & ~snap.played).double()
         unseen = (~snap.played) & (snap.owner != snap.current.view(-1, 1))
         scored = torch.nn.functional.one_hot(partner, N_SEATS).bool()
+        log_ws: dict[tuple[str, float | None], torch.Tensor] = {}
         for s in settings:
-            if s is None:
-                w = torch.full((n, k), 1.0 / k, dtype=torch.float64)
-            else:
-                log_w = play_log_likelihood(model, cands, scored, args.floor, s).double().view(n, k)
-                w = torch.softmax(log_w, 1)
+            log_ws["policy", s] = (
+                torch.zeros(n * k, dtype=torch.float64)
+                if s is None
+                else play_log_likelihood(model, cands, scored, args.floor, s).double()
+            )
+        if betas:
+            mimic = pimc_mimic_log_likelihood(cands, scored, args.mimic_worlds, betas, args.floor, rng)
+            log_ws.update({("pimc", b): torch.as_tensor(mimic[i]) for i, b in enumerate(betas)})
+        for key, log_w in log_ws.items():
+            w = torch.softmax(log_w.view(n, k), 1)
             p = (w.unsqueeze(2) * holds).sum(1).clamp(1e-4, 1 - 1e-4)
             loss = -(truth * p.log() + (1 - truth) * (1 - p).log())
-            totals[s][0] += float(loss[unseen].sum())
-            totals[s][1] += float(((p - truth) ** 2)[unseen].sum())
-            totals[s][2] += int(unseen.sum())
-    for s, (loss, brier, cells) in totals.items():
-        name = "uniform worlds" if s is None else f"weighted by the partner's plays (sharpen {s:g})"
-        print(f"{name}: log loss {loss / cells:.4f}, Brier {brier / cells:.4f} per unseen domino ({cells} cells)")
+            totals[key][0] += float(loss[unseen].sum())
+            totals[key][1] += float(((p - truth) ** 2)[unseen].sum())
+            totals[key][2] += int(unseen.sum())
+    for (kind, s), (log_loss, brier, cells) in totals.items():
+        if s is None:
+            name = "uniform worlds"
+        elif kind == "policy":
+            name = f"weighted by the policy's likelihood of the partner's plays (sharpen {s:g})"
+        else:
+            name = f"weighted by a pimc model of the partner's plays ({args.mimic_worlds} worlds, beta {s:g})"
+        print(f"{name}: log loss {log_loss / cells:.4f}, Brier {brier / cells:.4f} per unseen domino ({cells} cells)")
     if args.oracle_games:
         oracle, rnd = PartnerOraclePimc(16, seed=1), make_player("random", "cpu", seed=2)
         r = play_match(oracle, rnd, args.oracle_games, seed=REPORT_SEED)
