@@ -38,12 +38,20 @@ def margin_score(points: np.ndarray, tau: float) -> np.ndarray:
     return np.tanh((points - 21.0) / tau)
 
 
-class SoftPimc(PimcPlayer):
-    """pimc whose worlds score the margin-shaped result instead of +1 / 0 / -1."""
+class MarginPimc(PimcPlayer):
+    """pimc with a margin scale `tau`; subclasses say where the margin-shaped score enters."""
+
+    label = ""
 
     def __init__(self, worlds: int, tau: float, seed: int) -> None:
         super().__init__(worlds, seed=seed)
-        self.tau, self.name = tau, f"pimc(worlds={worlds}, soft tau={tau:g})"
+        self.tau, self.name = tau, f"pimc(worlds={worlds}, {self.label} tau={tau:g})"
+
+
+class SoftPimc(MarginPimc):
+    """pimc whose worlds score the margin-shaped result instead of +1 / 0 / -1."""
+
+    label = "soft"
 
     def _mean_values(self, state: GameState, games: torch.Tensor, legal: np.ndarray) -> np.ndarray:
         w = self.worlds
@@ -52,12 +60,10 @@ class SoftPimc(PimcPlayer):
         return margin_score(points, self.tau).mean(1) + 1e-6 * points.mean(1)
 
 
-class MarginTiebreakPimc(PimcPlayer):
+class MarginTiebreakPimc(MarginPimc):
     """pimc whose exact ties go to the mean margin-shaped result rather than the mean points."""
 
-    def __init__(self, worlds: int, tau: float, seed: int) -> None:
-        super().__init__(worlds, seed=seed)
-        self.tau, self.name = tau, f"pimc(worlds={worlds}, tiebreak tanh tau={tau:g})"
+    label = "tiebreak tanh"
 
     def _mean_values(self, state: GameState, games: torch.Tensor, legal: np.ndarray) -> np.ndarray:
         w = self.worlds
@@ -79,7 +85,7 @@ class MarginTiebreakPimc(PimcPlayer):
         return np.where(tied & multi[:, None], best + 0.5 * (rank + 1) / (N_DOMINOES + 1), mean)
 
 
-VARIANTS = {"soft": SoftPimc, "tiebreak": MarginTiebreakPimc}
+VARIANTS: dict[str, type[MarginPimc]] = {"soft": SoftPimc, "tiebreak": MarginTiebreakPimc}
 
 
 def main() -> None:
