@@ -72,7 +72,7 @@ def pimc_mimic_log_likelihood(
         chooses = pending & scored.gather(1, seat.clamp(min=0).view(-1, 1)).squeeze(1) & (legal.sum(1) > 1)
         rows = chooses.nonzero().flatten()
         if rows.numel():
-            views = sample_worlds(replay, rows, k, rng)  # what the seat could have held the others to hold
+            views = sample_worlds(replay, rows, k, rng)  # as the seat saw it then: its hand here, the rest drawn
             mean = move_values(Positions.from_state(views), "win").reshape(len(rows), k, 28).mean(1)
             played = worlds.history[rows, i].numpy()
             n_legal = legal[rows].sum(1).numpy()
