@@ -35,7 +35,7 @@ from zeb_core.match import play_match
 from zeb_core.mcts.worlds import info_from_state, sample_worlds, worlds_from_hands
 from zeb_core.model.checkpoint import load_model
 from zeb_core.players.base import make_player
-from zeb_core.players.inference import play_log_likelihood
+from zeb_core.players.inference import play_log_likelihood, scored_plays
 from zeb_core.players.pimc import PimcPlayer
 from zeb_core.solver import Positions, move_values
 from zeb_core.strength import REPORT_SEED, rate_text
@@ -62,26 +62,22 @@ def pimc_mimic_log_likelihood(
     worlds: GameState, scored: torch.Tensor, k: int, betas: list[float], floor: float, rng: random.Random
 ) -> np.ndarray:
     """[len(betas), W] the log-probability of the scored seats' past searched plays in each world, under a model of
-    pimc: the seat's mean "win" move values over k worlds drawn from its view at the time, softmax(beta x mean)."""
-    n = worlds.batch_size
-    replay = GameState.from_deal(worlds.hands, worlds.decl, worlds.bidder, worlds.bid, worlds.leader, validate=False)
-    total = np.zeros((len(betas), n))
-    for i in range(int(worlds.n_plays.max()) if n else 0):
-        seat, pending = worlds.history_seat[:, i], i < worlds.n_plays
-        legal = replay.legal_mask()
-        chooses = pending & scored.gather(1, seat.clamp(min=0).view(-1, 1)).squeeze(1) & (legal.sum(1) > 1)
-        rows = chooses.nonzero().flatten()
-        if rows.numel():
-            views = sample_worlds(replay, rows, k, rng)  # as the seat saw it then: its hand here, the rest drawn
-            mean = move_values(Positions.from_state(views), "win").reshape(len(rows), k, 28).mean(1)
-            played = worlds.history[rows, i].numpy()
-            n_legal = legal[rows].sum(1).numpy()
-            for b, beta in enumerate(betas):
-                z = np.where(np.isnan(mean), -np.inf, beta * mean)
-                p = np.exp(z - z.max(1, keepdims=True))
-                p_played = p[np.arange(len(rows)), played] / p.sum(1)
-                total[b, rows.numpy()] += np.log((1.0 - floor) * p_played + floor / n_legal)
-        replay.apply(torch.where(pending, worlds.history[:, i], torch.zeros_like(seat)), check=False)
+    pimc: the seat's mean "win" move values over k worlds drawn from its view at the time, softmax(beta x mean).
+    Forced plays are left out (probability 1 under any model)."""
+    total = np.zeros((len(betas), worlds.batch_size))
+    for rows, replay, legal, played in scored_plays(worlds, scored):
+        chose = legal[rows].sum(1) > 1
+        rows, played_ids = rows[chose], played[chose].numpy()
+        if not rows.numel():
+            continue
+        views = sample_worlds(replay, rows, k, rng)  # as the seat saw it then: its hand here, the rest drawn
+        mean = move_values(Positions.from_state(views), "win").reshape(len(rows), k, 28).mean(1)
+        n_legal = legal[rows].sum(1).numpy()
+        for b, beta in enumerate(betas):
+            z = np.where(np.isnan(mean), -np.inf, beta * mean)
+            p = np.exp(z - z.max(1, keepdims=True))
+            p_played = p[np.arange(len(rows)), played_ids] / p.sum(1)
+            total[b, rows.numpy()] += np.log((1.0 - floor) * p_played + floor / n_legal)
     return total
 
 

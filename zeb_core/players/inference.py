@@ -9,11 +9,30 @@ assumption that those seats play like the model. `mcts.worlds.resample` then kee
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 
 from zeb_core.encoding import encode
 from zeb_core.engine.state import GameState
 from zeb_core.model.net import ZebNet
+
+
+def scored_plays(
+    worlds: GameState, scored: torch.Tensor
+) -> Iterator[tuple[torch.Tensor, GameState, torch.Tensor, torch.Tensor]]:
+    """Replay each world from its deal and yield, at every step where some worlds' player is a `scored` [W, 4] seat,
+    (rows, replay, legal, played): those worlds' indices, the replay before the play (all worlds), its legal mask
+    [W, 28] and the dominoes played [len(rows)]. The replay moves on after each yield."""
+    replay = GameState.from_deal(worlds.hands, worlds.decl, worlds.bidder, worlds.bid, worlds.leader, validate=False)
+    steps = int(worlds.n_plays.max()) if worlds.batch_size else 0
+    for i in range(steps):
+        seat = worlds.history_seat[:, i]
+        pending = i < worlds.n_plays
+        rows = (pending & scored.gather(1, seat.clamp(min=0).view(-1, 1)).squeeze(1)).nonzero().flatten()
+        if rows.numel():
+            yield rows, replay, replay.legal_mask(), worlds.history[rows, i]
+        replay.apply(torch.where(pending, worlds.history[:, i], torch.zeros_like(seat)), check=False)
 
 
 @torch.inference_mode()
@@ -27,25 +46,16 @@ def play_log_likelihood(
     Each probability is mixed with the uniform one over that play's legal dominoes (weight `floor`), so one
     surprising play (a seat that does not play like the model) lowers a world's weight without ruling it out.
     """
-    n = worlds.batch_size
-    replay = GameState.from_deal(worlds.hands, worlds.decl, worlds.bidder, worlds.bid, worlds.leader, validate=False)
-    total = torch.zeros(n, dtype=torch.float32, device=worlds.device)
-    steps = int(worlds.n_plays.max()) if n else 0
-    for i in range(steps):
-        seat = worlds.history_seat[:, i]
-        pending = i < worlds.n_plays
-        rows = (pending & scored.gather(1, seat.clamp(min=0).view(-1, 1)).squeeze(1)).nonzero().flatten()
-        legal = replay.legal_mask()
-        if rows.numel():
-            sub = replay.index(rows)
-            obs, slots = encode(sub, legal=legal[rows], trim=True)
-            logits, _ = model(obs, slots)
-            probs = torch.softmax(sharpen * logits.float(), dim=1)
-            n_legal = slots.sum(1).clamp(min=1)
-            hand = sub.hand_of(sub.current)
-            played_slot = (hand == worlds.history[rows, i].view(-1, 1)).float().argmax(1)
-            p = probs.gather(1, played_slot.view(-1, 1)).squeeze(1)
-            p = (1.0 - floor) * p + floor / n_legal
-            total[rows] += torch.log(p.clamp(min=1e-12))
-        replay.apply(torch.where(pending, worlds.history[:, i], torch.zeros_like(seat)), check=False)
+    total = torch.zeros(worlds.batch_size, dtype=torch.float32, device=worlds.device)
+    for rows, replay, legal, played in scored_plays(worlds, scored):
+        sub = replay.index(rows)
+        obs, slots = encode(sub, legal=legal[rows], trim=True)
+        logits, _ = model(obs, slots)
+        probs = torch.softmax(sharpen * logits.float(), dim=1)
+        n_legal = slots.sum(1).clamp(min=1)
+        hand = sub.hand_of(sub.current)
+        played_slot = (hand == played.view(-1, 1)).float().argmax(1)
+        p = probs.gather(1, played_slot.view(-1, 1)).squeeze(1)
+        p = (1.0 - floor) * p + floor / n_legal
+        total[rows] += torch.log(p.clamp(min=1e-12))
     return total
