@@ -65,24 +65,8 @@ class MarginTiebreakPimc(MarginPimc):
 
     label = "tiebreak tanh"
 
-    def _mean_values(self, state: GameState, games: torch.Tensor, legal: np.ndarray) -> np.ndarray:
-        w = self.worlds
-        positions = Positions.from_state(self._sample(state, games))
-        mean = move_values(positions, "win").reshape(len(games), w, N_DOMINOES).mean(1)
-        best = np.nanmax(mean, axis=1, keepdims=True)
-        tied = legal & (mean >= best - 1e-9)
-        rows = np.flatnonzero(tied.sum(1) > 1)
-        if not len(rows):
-            return mean
-        picked = np.repeat(rows * w, w) + np.tile(np.arange(w), len(rows))
-        points = move_values(positions.take(picked), "points", only=np.repeat(tied[rows], w, axis=0))
-        points = points.reshape(len(rows), w, N_DOMINOES)
-        second = np.full(mean.shape, -np.inf)
-        second[rows] = np.nan_to_num(margin_score(points, self.tau).mean(1) + 1e-4 * points.mean(1), nan=-np.inf)
-        rank = np.argsort(np.argsort(np.where(tied, second, -np.inf), axis=1), axis=1)
-        multi = np.zeros(len(games), dtype=bool)
-        multi[rows] = True
-        return np.where(tied & multi[:, None], best + 0.5 * (rank + 1) / (N_DOMINOES + 1), mean)
+    def _tied_points_score(self, points: np.ndarray) -> np.ndarray:
+        return margin_score(points, self.tau).mean(1) + 1e-4 * points.mean(1)
 
 
 VARIANTS: dict[str, type[MarginPimc]] = {"soft": SoftPimc, "tiebreak": MarginTiebreakPimc}
