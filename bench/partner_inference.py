@@ -4,15 +4,17 @@
    (not forced) from the sixth play on. Each position's mover samples `--candidates` uniform worlds and predicts,
    for every unseen domino, the probability that its partner holds it: uniform, or weighted by a play model's
    likelihood of the partner's past plays (`players.inference.play_log_likelihood`, the weights of `pimc:infer=W`)
-   at each `--sharpen`; with `--mimic-worlds K`, also by a model of pimc itself: at each past partner decision
-   of each world, the partner's mean move values over K worlds sampled from its view there (its hand in that
-   world), softmax(beta x mean) at each `--beta`. One line each: log loss and Brier score per unseen domino (lower
-   is better).
+   at each `--sharpen`; by the likelihood of the opponents' plays if they play at random; with `--mimic-worlds K`,
+   also by a model of pimc itself: at each past partner decision of each world, the partner's mean move values
+   over K worlds sampled from its view there (its hand in that world), softmax(beta x mean) at each `--beta`. One
+   line each: log loss and Brier score per unseen domino (lower is better).
 2. `--oracle-games N`: the ceiling. `pimc:worlds=16` whose worlds hold the partner's true hand (the opponents'
-   split still uniform over the consistent deals) against random, over N games on the report's deals.
+   split still uniform over the consistent deals) against random, over N games on the report's deals (or those of
+   `zeb eval ... --seed S` with `--oracle-seed S`); `--oracle-reveal trump|count` tells it only where the trumps
+   or the count dominoes lie, `--oracle-plays LO:HI` only at plays LO..HI-1 (`--games 0` skips part 1).
 
     .venv/bin/python bench/partner_inference.py WEIGHTS [--games 24] [--candidates 256] [--mimic-worlds 0]
-        [--oracle-games 0]
+        [--oracle-games 0 [--oracle-reveal all] [--oracle-plays 0:28] [--oracle-seed S]]
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import setup
 
 from zeb_core.engine.deal import deal_benchmark, make_generator
+from zeb_core.engine.dominoes import COUNT, DOUBLES_TRUMP, N_DOMINOES, TABLES
 from zeb_core.engine.state import N_SEATS, GameState
 from zeb_core.infoset import WorldSampler
 from zeb_core.match import play_match
@@ -40,19 +43,42 @@ from zeb_core.players.pimc import PimcPlayer
 from zeb_core.solver import Positions, move_values
 from zeb_core.strength import REPORT_SEED, rate_text
 
+REVEALS = ("all", "trump", "count")  # which of the partner's dominoes the oracle sees
+
 
 class PartnerOraclePimc(PimcPlayer):
-    """pimc whose worlds hold the partner's true hand: an upper bound on what inferring it can buy."""
+    """pimc whose worlds hold the partner's true hand: an upper bound on what inferring it can buy.
+
+    `reveal` narrows what it knows to the partner's trumps or its count dominoes (where each of those lies:
+    with the partner or not), and it knows only at plays `plays[0] <= n_plays < plays[1]`: which knowledge,
+    and when, is worth the points."""
+
+    def __init__(self, worlds: int, seed: int, reveal: str = "all", plays: tuple[int, int] = (0, 28)) -> None:
+        super().__init__(worlds, seed=seed)
+        self.reveal, self.plays = reveal, plays
+
+    def _revealed(self, decl: int) -> np.ndarray:
+        """[28] bool: the dominoes whose owner (partner or not) the oracle is told, under declaration `decl`."""
+        if self.reveal == "trump":
+            return TABLES["called"][decl] & (decl <= DOUBLES_TRUMP)  # doubles-as-suit and no-trump have none
+        if self.reveal == "count":
+            return COUNT > 0
+        return np.ones(N_DOMINOES, dtype=bool)
 
     def _sample(self, state: GameState, games: torch.Tensor) -> GameState:
+        if not self.plays[0] <= int(state.n_plays[games[0]]) < self.plays[1]:  # a match's games move in step
+            return super()._sample(state, games)
         deals: list[list[list[int]]] = []
         for g in games.tolist():
             info = info_from_state(state, g)
             partner, true_owner = (info.seat + 2) % N_SEATS, state.owner[g].tolist()
-            allowed = {
-                d: (partner,) if true_owner[d] == partner else tuple(s for s in info.allowed_seats(d) if s != partner)
-                for d in info.unseen()
-            }
+            told = self._revealed(int(state.decl[g]))
+            allowed: dict[int, tuple[int, ...]] = {}
+            for d in info.unseen():
+                seats = tuple(info.allowed_seats(d))
+                if told[d]:
+                    seats = (partner,) if true_owner[d] == partner else tuple(s for s in seats if s != partner)
+                allowed[d] = seats
             sampler = WorldSampler(allowed, info.capacities())
             deals.extend(sampler.draw(self.rng, info.seat, info.hand) for _ in range(self.worlds))
         return worlds_from_hands(state, games, self.worlds, deals)
@@ -78,6 +104,16 @@ def pimc_mimic_log_likelihood(
             p = np.exp(z - z.max(1, keepdims=True))
             p_played = p[np.arange(len(rows)), played_ids] / p.sum(1)
             total[b, rows.numpy()] += np.log((1.0 - floor) * p_played + floor / n_legal)
+    return total
+
+
+def random_play_log_likelihood(worlds: GameState, scored: torch.Tensor) -> torch.Tensor:
+    """[W] the log-probability of the scored seats' past plays in each world if they pick uniformly among their legal
+    dominoes: not constant over the consistent worlds (a seat that followed suit holding one of the suit had no
+    choice), so uniform worlds are not quite the posterior even against random opponents."""
+    total = torch.zeros(worlds.batch_size, dtype=torch.float64)
+    for rows, _, legal, _ in scored_plays(worlds, scored):
+        total[rows] -= torch.log(legal[rows].sum(1).double())
     return total
 
 
@@ -111,6 +147,11 @@ def main() -> None:
     ap.add_argument("--mimic-worlds", type=int, default=0, help="K worlds per past partner decision (0: skip)")
     ap.add_argument("--beta", default="4,8,16", help="comma-separated inverse temperatures of the pimc model")
     ap.add_argument("--oracle-games", type=int, default=0)
+    ap.add_argument("--oracle-reveal", choices=REVEALS, default="all", help="what of the partner's hand it sees")
+    ap.add_argument("--oracle-plays", default="0:28", help="LO:HI, the plays (n_plays) at which it sees it")
+    ap.add_argument(
+        "--oracle-seed", type=int, default=None, help="the deals and pimc's seed of `zeb eval ... --seed S`"
+    )
     ap.add_argument("--seed", type=int, default=77)
     args = ap.parse_args()
     setup(1)
@@ -120,9 +161,10 @@ def main() -> None:
     betas = [float(b) for b in args.beta.split(",")] if args.mimic_worlds else []
     totals: dict[tuple[str, float | None], list[float]] = {
         **{("policy", s): [0.0, 0.0, 0] for s in settings},
+        ("random", None): [0.0, 0.0, 0],
         **{("pimc", b): [0.0, 0.0, 0] for b in betas},
     }
-    for snap in pimc_positions(args.games, args.seed):
+    for snap in pimc_positions(args.games, args.seed) if args.games else []:
         n = snap.batch_size
         cands = sample_worlds(snap, torch.arange(n), k, rng)
         partner = (cands.current + 2) % N_SEATS
@@ -137,6 +179,8 @@ def main() -> None:
                 if s is None
                 else play_log_likelihood(model, cands, scored, args.floor, s).double()
             )
+        rel = (torch.arange(N_SEATS).view(1, -1) - cands.current.view(-1, 1)) % N_SEATS
+        log_ws["random", None] = random_play_log_likelihood(cands, rel % 2 == 1)
         if betas:
             mimic = pimc_mimic_log_likelihood(cands, scored, args.mimic_worlds, betas, args.floor, rng)
             log_ws.update({("pimc", b): torch.as_tensor(mimic[i]) for i, b in enumerate(betas)})
@@ -147,8 +191,10 @@ def main() -> None:
             totals[key][0] += float(loss[unseen].sum())
             totals[key][1] += float(((p - truth) ** 2)[unseen].sum())
             totals[key][2] += int(unseen.sum())
-    for (kind, s), (log_loss, brier, cells) in totals.items():
-        if s is None:
+    for (kind, s), (log_loss, brier, cells) in totals.items() if args.games else []:
+        if kind == "random":
+            name = "weighted by the likelihood of the opponents' plays if they play at random (1 / legal dominoes)"
+        elif s is None:
             name = "uniform worlds"
         elif kind == "policy":
             name = f"weighted by the policy's likelihood of the partner's plays (sharpen {s:g})"
@@ -156,9 +202,15 @@ def main() -> None:
             name = f"weighted by a pimc model of the partner's plays ({args.mimic_worlds} worlds, beta {s:g})"
         print(f"{name}: log loss {log_loss / cells:.4f}, Brier {brier / cells:.4f} per unseen domino ({cells} cells)")
     if args.oracle_games:
-        oracle, rnd = PartnerOraclePimc(16, seed=1), make_player("random", "cpu", seed=2)
-        r = play_match(oracle, rnd, args.oracle_games, seed=REPORT_SEED)
-        print(f"pimc:worlds=16 knowing its partner's hand vs random: {rate_text(r)} over {r.games} games")
+        lo, _, hi = args.oracle_plays.partition(":")
+        s = args.oracle_seed
+        seeds = (1, 2, REPORT_SEED) if s is None else (s, s + 1, s)  # the report's deals, or `zeb eval --seed S`'s
+        oracle = PartnerOraclePimc(16, seeds[0], args.oracle_reveal, (int(lo), int(hi)))
+        r = play_match(oracle, make_player("random", "cpu", seed=seeds[1]), args.oracle_games, seed=seeds[2])
+        print(
+            f"pimc:worlds=16 knowing its partner's {args.oracle_reveal} at plays {lo}..{int(hi) - 1} vs random: "
+            f"{rate_text(r)} over {r.games} games"
+        )
 
 
 if __name__ == "__main__":
