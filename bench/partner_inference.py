@@ -203,12 +203,13 @@ def main() -> None:
         print(f"{name}: log loss {log_loss / cells:.4f}, Brier {brier / cells:.4f} per unseen domino ({cells} cells)")
     if args.oracle_games:
         lo, _, hi = args.oracle_plays.partition(":")
+        what = {"all": "hand", "trump": "trumps", "count": "count dominoes"}
         s = args.oracle_seed
         seeds = (1, 2, REPORT_SEED) if s is None else (s, s + 1, s)  # the report's deals, or `zeb eval --seed S`'s
         oracle = PartnerOraclePimc(16, seeds[0], args.oracle_reveal, (int(lo), int(hi)))
         r = play_match(oracle, make_player("random", "cpu", seed=seeds[1]), args.oracle_games, seed=seeds[2])
         print(
-            f"pimc:worlds=16 knowing its partner's {args.oracle_reveal} at plays {lo}..{int(hi) - 1} vs random: "
+            f"pimc:worlds=16 knowing its partner's {what[args.oracle_reveal]} at plays {lo}..{int(hi) - 1} vs random: "
             f"{rate_text(r)} over {r.games} games"
         )
 
