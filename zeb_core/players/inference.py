@@ -2,10 +2,11 @@
 
 Uniform worlds (`mcts.worlds.sample_worlds`) are nearly right when the other seats play at random (only how many
 legal dominoes a seat had makes its play more or less likely, and weighing that changes nothing measurable:
-bench/partner_inference.py), but a partner who plays well signals its hand: a partner that did not cover a trick with the 6-6 probably does not hold it. For
-each world we replay the hand from its deal and score every past play of the chosen seats with a play model (the
-policy network), so a world's weight is the product of those probabilities: the posterior over deals under the
-assumption that those seats play like the model. `mcts.worlds.resample` then keeps worlds in proportion to their weight.
+bench/partner_inference.py), but a partner who plays well signals its hand: a partner that did not cover a trick
+with the 6-6 probably does not hold it. For each world we replay the hand from its deal and score every past play
+of the chosen seats with a play model (the policy network), so a world's weight is the product of those
+probabilities: the posterior over deals under the assumption that those seats play like the model.
+`mcts.worlds.resample` then keeps worlds in proportion to their weight.
 """
 
 from __future__ import annotations
