@@ -43,7 +43,7 @@ from zeb_core.players.pimc import PimcPlayer
 from zeb_core.solver import Positions, move_values
 from zeb_core.strength import REPORT_SEED, rate_text
 
-REVEALS = ("all", "trump", "count")  # which of the partner's dominoes the oracle sees
+REVEALS = {"all": "hand", "trump": "trumps", "count": "count dominoes"}  # what of the partner's hand the oracle sees
 
 
 class PartnerOraclePimc(PimcPlayer):
@@ -147,7 +147,7 @@ def main() -> None:
     ap.add_argument("--mimic-worlds", type=int, default=0, help="K worlds per past partner decision (0: skip)")
     ap.add_argument("--beta", default="4,8,16", help="comma-separated inverse temperatures of the pimc model")
     ap.add_argument("--oracle-games", type=int, default=0)
-    ap.add_argument("--oracle-reveal", choices=REVEALS, default="all", help="what of the partner's hand it sees")
+    ap.add_argument("--oracle-reveal", choices=list(REVEALS), default="all", help="what of the partner's hand it sees")
     ap.add_argument("--oracle-plays", default="0:28", help="LO:HI, the plays (n_plays) at which it sees it")
     ap.add_argument(
         "--oracle-seed", type=int, default=None, help="the deals and pimc's seed of `zeb eval ... --seed S`"
@@ -155,6 +155,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=77)
     args = ap.parse_args()
     setup(1)
+    if args.games:
+        print_predictions(args)
+    if args.oracle_games:
+        print_oracle(args)
+
+
+def print_predictions(args: argparse.Namespace) -> None:
+    """Part 1: one line per weighting of the candidate worlds, its log loss and Brier score per unseen domino."""
     model, _ = load_model(args.weights, "cpu")
     k, rng = args.candidates, random.Random(args.seed)
     settings: list[float | None] = [None] + [float(s) for s in args.sharpen.split(",")]
@@ -164,7 +172,7 @@ def main() -> None:
         ("random", None): [0.0, 0.0, 0],
         **{("pimc", b): [0.0, 0.0, 0] for b in betas},
     }
-    for snap in pimc_positions(args.games, args.seed) if args.games else []:
+    for snap in pimc_positions(args.games, args.seed):
         n = snap.batch_size
         cands = sample_worlds(snap, torch.arange(n), k, rng)
         partner = (cands.current + 2) % N_SEATS
@@ -191,7 +199,7 @@ def main() -> None:
             totals[key][0] += float(loss[unseen].sum())
             totals[key][1] += float(((p - truth) ** 2)[unseen].sum())
             totals[key][2] += int(unseen.sum())
-    for (kind, s), (log_loss, brier, cells) in totals.items() if args.games else []:
+    for (kind, s), (log_loss, brier, cells) in totals.items():
         if kind == "random":
             name = "weighted by the likelihood of the opponents' plays if they play at random (1 / legal dominoes)"
         elif s is None:
@@ -201,17 +209,19 @@ def main() -> None:
         else:
             name = f"weighted by a pimc model of the partner's plays ({args.mimic_worlds} worlds, beta {s:g})"
         print(f"{name}: log loss {log_loss / cells:.4f}, Brier {brier / cells:.4f} per unseen domino ({cells} cells)")
-    if args.oracle_games:
-        lo, _, hi = args.oracle_plays.partition(":")
-        what = {"all": "hand", "trump": "trumps", "count": "count dominoes"}
-        s = args.oracle_seed
-        seeds = (1, 2, REPORT_SEED) if s is None else (s, s + 1, s)  # the report's deals, or `zeb eval --seed S`'s
-        oracle = PartnerOraclePimc(16, seeds[0], args.oracle_reveal, (int(lo), int(hi)))
-        r = play_match(oracle, make_player("random", "cpu", seed=seeds[1]), args.oracle_games, seed=seeds[2])
-        print(
-            f"pimc:worlds=16 knowing its partner's {what[args.oracle_reveal]} at plays {lo}..{int(hi) - 1} vs random: "
-            f"{rate_text(r)} over {r.games} games"
-        )
+
+
+def print_oracle(args: argparse.Namespace) -> None:
+    """Part 2: the partner oracle's win rate against random."""
+    lo, _, hi = args.oracle_plays.partition(":")
+    s = args.oracle_seed
+    seeds = (1, 2, REPORT_SEED) if s is None else (s, s + 1, s)  # the report's deals, or `zeb eval --seed S`'s
+    oracle = PartnerOraclePimc(16, seeds[0], args.oracle_reveal, (int(lo), int(hi)))
+    r = play_match(oracle, make_player("random", "cpu", seed=seeds[1]), args.oracle_games, seed=seeds[2])
+    print(
+        f"pimc:worlds=16 knowing its partner's {REVEALS[args.oracle_reveal]} at plays {lo}..{int(hi) - 1} vs random: "
+        f"{rate_text(r)} over {r.games} games"
+    )
 
 
 if __name__ == "__main__":
