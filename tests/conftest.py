@@ -16,12 +16,19 @@ os.environ.setdefault("PREFECT_HOME", str(_HOME))
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("WANDB_MODE", "offline")
-torch.set_num_threads(2)
+# Two intra-op threads on a 2-core machine; one under pytest-xdist, whose workers already use both cores.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 # Prefect stops its temporary server at exit, after pytest has closed the captured streams.
 logging.raiseExceptions = False
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ZEB_SHARED", REPO.parent / "shared"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `long` end-to-end runs first (in their files' order), so that pytest-xdist's two workers share them
+    instead of one worker finishing the suite alone on the last of them."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 @pytest.fixture(scope="session")

@@ -83,6 +83,7 @@ def _trigger(client: Any, deployment: str, parameters: dict[str, Any]) -> Any:
     return client.create_flow_run_from_deployment(dep.id, parameters=parameters).id
 
 
+@pytest.mark.long
 @pytest.mark.timeout(420)
 def test_learner_and_workers_as_deployments(tmp_path: Path) -> None:
     problem = _fastapi_breaks_prefect()

@@ -4,17 +4,20 @@ one learner per namespace, store outages mid-cycle, stale and invalid example fi
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 import torch
 
 from tests.helpers import cli_env, example_bytes
+from tests.prefect_server import MARKER_VAR, processes_with_marker
 from zeb_core.formats.examples import example_filename
 from zeb_core.learner import Learner, LearnerSettings
 from zeb_core.store import FaultyBackend, LeaseHeld, RetryPolicy, Store, open_store
@@ -146,6 +149,7 @@ def test_resume_after_a_kill_continues_from_the_last_push_with_the_optimizer(tmp
 
 
 # ------------------------------------------------------------------ one learner per namespace
+@pytest.mark.long
 def test_a_second_learner_on_the_namespace_refuses(tmp_path: Path) -> None:
     url = f"file://{tmp_path / 'store'}"
     store = open_store(url)
@@ -289,6 +293,7 @@ def test_stale_and_invalid_example_files_are_dropped_and_counted(tmp_path: Path)
 
 
 # ------------------------------------------------------------------ stop on a signal
+@pytest.mark.long
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_pushes_final_weights_and_releases_the_lease(tmp_path: Path, sig: signal.Signals) -> None:
     url = f"file://{tmp_path / 'store'}"
@@ -309,8 +314,15 @@ def test_a_signal_pushes_final_weights_and_releases_the_lease(tmp_path: Path, si
         "1000",
         "--no-promote",
     ]
+    marker = uuid.uuid4().hex  # on the learner and on any Prefect server it starts
+    env = {**cli_env(tmp_path, "sig"), MARKER_VAR: marker}
+    env.pop("PREFECT_API_URL", None)  # no server configured: the learner provides its own
     with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO, env=cli_env(tmp_path, "sig"))
+        # its own process group, signalled whole as a terminal's Ctrl-C is: the learner's Prefect server must not
+        # die of it while the learner is still finishing (it did when Prefect's temporary server was in the group)
+        proc = subprocess.Popen(
+            cmd, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO, env=env, start_new_session=True
+        )
         try:
             deadline = time.monotonic() + 150
             while "Cycle 3:" not in log_path.read_text(errors="replace"):
@@ -319,15 +331,22 @@ def test_a_signal_pushes_final_weights_and_releases_the_lease(tmp_path: Path, si
                 time.sleep(0.3)
             holder = Lease.peek(store, "model")
             assert holder is not None and store.latest_step() == 0  # only the bootstrap push so far
-            proc.send_signal(sig)
+            signalled = time.monotonic()
+            os.killpg(proc.pid, sig)
             proc.wait(timeout=120)
+            stop_s = time.monotonic() - signalled
         finally:
             if proc.poll() is None:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+            for pid in processes_with_marker(marker):
+                os.kill(pid, signal.SIGKILL)
     text = log_path.read_text(errors="replace")
     assert proc.returncode == 0, text[-3000:]
-    assert "stop requested" in text
+    assert "stop requested" in text and "Prefect UI:" in text
+    assert stop_s < 60, f"the learner took {stop_s:.0f}s to stop"
+    assert not processes_with_marker(marker), "its Prefect server was stopped with it"
+    assert "Error logging to API" not in text and "Traceback" not in text, text[-3000:]
     stopped = [line for line in text.splitlines() if line.startswith("learner stopped at step")]
     assert stopped, text[-3000:]
     final_step = int(stopped[-1].split()[4])

@@ -76,6 +76,7 @@ CHAOS_LEARNER = textwrap.dedent(
 )
 
 
+@pytest.mark.long
 def test_learner_killed_with_sigkill_10_times_at_random_points_resumes_and_never_ingests_twice(tmp_path: Path) -> None:
     url = f"file://{tmp_path / 'store'}"
     store = open_store(url)
@@ -273,6 +274,7 @@ def test_a_learner_killed_inside_a_push_resumes_from_that_push(tmp_path: Path) -
 
 
 # ------------------------------------------------------------------ (b) store faults on 20% of calls
+@pytest.mark.long
 def test_store_faults_on_a_fifth_of_calls_during_a_worker_and_learner_run_reconcile(tmp_path: Path) -> None:
     from flows.selfplay_worker import selfplay_worker
 

@@ -94,6 +94,7 @@ def check_reply(resp: httpx.Response | schemathesis.Response, what: str) -> None
 
 
 # ---------------------------------------------------------------- from the OpenAPI schema
+@pytest.mark.long
 def test_schema_fuzz_gets_no_5xx_and_every_4xx_has_a_reason(server: str) -> None:
     schema = schemathesis.openapi.from_url(f"{server}/openapi.json")
     operations = {f"{op.ok().method.upper()} {op.ok().path}" for op in schema.get_all_operations()}

@@ -41,6 +41,7 @@ def _state(runs: Path) -> dict:
     return json.loads((runs / "t" / "weights" / "model-state.json").read_text())
 
 
+@pytest.mark.long
 def test_zeb_train_runs_reports_and_continues(tmp_path: Path) -> None:
     first = _train(tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -59,6 +60,7 @@ def test_zeb_train_runs_reports_and_continues(tmp_path: Path) -> None:
     assert again["step"] > state["step"] and again["total_games"] >= state["total_games"] + 96
 
 
+@pytest.mark.long
 def test_zeb_train_full_game_reports_full_games_and_a_servable_bot(tmp_path: Path) -> None:
     result = _train(
         tmp_path, "--full-game", "--games", "32", "--bid-hands-per-batch", "16", "--full-game-eval-games", "4"
@@ -85,6 +87,7 @@ def test_a_second_zeb_train_on_the_same_run_refuses(tmp_path: Path) -> None:
     assert not (tmp_path / "t" / "weights").exists(), "nothing was started"
 
 
+@pytest.mark.long
 def test_ctrl_c_stops_everything_cleanly_and_leaves_nothing_behind(tmp_path: Path) -> None:
     marker = uuid.uuid4().hex  # on every process zeb train starts: learner, worker, the run's Prefect server
     env = {**os.environ, "COLUMNS": "200", MARKER_VAR: marker}

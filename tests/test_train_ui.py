@@ -160,6 +160,7 @@ def _stop(proc: subprocess.Popen, timeout_s: float = 400) -> None:
         raise
 
 
+@pytest.mark.long
 def test_the_prefect_ui_shows_the_run_live_and_zeb_ui_reopens_it(tmp_path: Path, browser: Any) -> None:
     marker = uuid.uuid4().hex
     proc = subprocess.Popen(

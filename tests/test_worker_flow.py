@@ -252,6 +252,7 @@ def test_store_outage_makes_the_worker_wait_and_retry(tmp_path: Path, caplog: py
 
 
 # ---------------------------------------------------------------- the outbox setting (issue 12, item 4)
+@pytest.mark.long
 def test_worker_flow_outbox_setting_survives_a_killed_worker(tmp_path: Path) -> None:
     """`zeb worker --outbox DIR` (the flow's `outbox` parameter) with the examples store down: the finished batch
     lands in DIR (not under $ZEB_OUTBOX_DIR, which the parameter overrides); the worker is killed; a restarted

@@ -13,6 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from zeb_cli.consoles import make_console
+from zeb_cli.prefect_server import standalone_api
 from zeb_cli.settings_options import (
     dataclass_settings,
     model_settings,
@@ -83,7 +84,8 @@ def _learner(values: dict[str, Any], threads: int | None) -> None:
     from flows.learner import learner
 
     try:
-        summary = learner(settings)
+        with standalone_api("learner", console.print):
+            summary = learner(settings)
     except LeaseHeld as exc:
         _fail(str(exc), 3)
     except (StoreError, ValueError) as exc:
@@ -100,7 +102,8 @@ def _worker(values: dict[str, Any], threads: int | None) -> None:
     from flows.selfplay_worker import selfplay_worker
 
     try:
-        reports = selfplay_worker(settings)
+        with standalone_api("worker", console.print):
+            reports = selfplay_worker(settings)
     except (StoreError, ValueError) as exc:
         _fail(str(exc))
     games = sum(r["games"] for r in reports)

@@ -23,6 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -253,3 +254,49 @@ def _alive(pid: int) -> bool:
     with contextlib.suppress(OSError, IndexError):
         return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
     return True
+
+
+@contextlib.contextmanager
+def standalone_api(what: str, say: Callable[[str], None]) -> Iterator[LocalPrefectServer | None]:
+    """The Prefect API a standalone `zeb learner` / `zeb worker` reports to while the block runs.
+
+    The user's API when one is configured. Else, where Prefect would start its own temporary server, a `prefect
+    server start` in its own session instead, on Prefect's home database (where the temporary one keeps its
+    history) and with a UI: Prefect starts its temporary server in the command's process group, so a Ctrl-C in
+    the terminal (SIGINT to the whole group) killed it while the flow was still finishing, and the command hung
+    for two minutes on a dead API and ended in a traceback. This one is stopped when the block ends, after the
+    logs and events still queued have reached it. If it does not start, Prefect's temporary server it is.
+    `ZEB_PREFECT_TEMPORARY=1` (what `zeb train --prefect-server-timeout 0` gives its processes, each in its own
+    session already) keeps Prefect's temporary server.
+    """
+    if configured_api_url() or os.environ.get("ZEB_PREFECT_TEMPORARY") == "1":
+        yield None
+        return
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+    home = Path(get_current_settings().home).expanduser()
+    server = LocalPrefectServer(home, log_path=home / f"zeb-{what}-server.log")
+    say(f"starting a Prefect server for this {what} on {server.ui_url} ...")
+    try:
+        server.start()
+    except PrefectServerError as exc:
+        say(f"no Prefect server of its own ({exc}); Prefect's temporary one instead")
+        yield None
+        return
+    say(f"Prefect UI: {server.ui_url}/runs   (stopped when the {what} stops)")
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            yield server
+    finally:
+        _drain_prefect_services()
+        server.stop()
+
+
+def _drain_prefect_services(timeout_s: float = 15.0) -> None:
+    """Send the logs and events Prefect still holds before their server stops (as Prefect's own test harness does)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for service in (APILogWorker, EventsWorker):
+        with contextlib.suppress(Exception):  # a service that never started, or an API already gone
+            service.drain_all(timeout=timeout_s)

@@ -87,6 +87,8 @@ class Pipeline:
             home = (self.run_dir / "prefect" / role).resolve()
             home.mkdir(parents=True, exist_ok=True)
             env["PREFECT_HOME"] = str(home)
+        if "PREFECT_API_URL" not in env:  # serverless: Prefect's temporary server, in this child's own session
+            env["ZEB_PREFECT_TEMPORARY"] = "1"
         log = open(logs / f"{role}.log", "ab")  # noqa: SIM115 - the child process writes to it for its lifetime
         self.procs[role] = subprocess.Popen(
             [sys.executable, "-m", "zeb_cli.main", *args],
