@@ -25,12 +25,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ZEB_SHARED", REPO.parent / "shared"))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The `long` end-to-end runs first (in their files' order), so that pytest-xdist's two workers share them
-    instead of one worker finishing the suite alone on the last of them."""
-    items.sort(key=lambda item: item.get_closest_marker("long") is None)
-
-
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not (SHARED / "golden" / "play_phase.jsonl").is_file():

@@ -12,11 +12,13 @@ import sys
 import textwrap
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.prefect_server import MARKER_VAR, processes_with_marker
 from zeb_core.formats.examples import decode_examples
 from zeb_core.formats.safe_io import FormatError
 from zeb_core.mcts.config import SearchConfig
@@ -261,12 +263,15 @@ def test_worker_flow_outbox_setting_survives_a_killed_worker(tmp_path: Path) -> 
     store = open_store(url)
     push_fresh_weights(store)
     outbox, decoy = tmp_path / "volume" / "outbox", tmp_path / "decoy"
+    marker = uuid.uuid4().hex  # on the worker and on the Prefect server it starts for itself
     env = {
         **os.environ,
         "PREFECT_HOME": str(tmp_path / "prefect"),
         "ZEB_OUTBOX_DIR": str(decoy),
         "PYTHONUNBUFFERED": "1",
+        MARKER_VAR: marker,
     }
+    env.pop("PREFECT_API_URL", None)
     cmd = [
         str(Path(sys.executable).with_name("zeb")),
         "worker",
@@ -306,8 +311,15 @@ def test_worker_flow_outbox_setting_survives_a_killed_worker(tmp_path: Path) -> 
             assert proc.poll() is None, f"the worker died during the outage: {err_path.read_text()[-2000:]}"
         finally:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)  # the pod is gone: its process group (and Prefect's server)
+                os.killpg(proc.pid, signal.SIGKILL)  # the machine lost the worker: its process group, at once
             proc.wait(30)
+    deadline = time.monotonic() + 30  # its Prefect server (its own session) follows it: nothing is left running
+    while processes_with_marker(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left_running = processes_with_marker(marker)
+    for pid in left_running:
+        os.kill(pid, signal.SIGKILL)
+    assert not left_running, "the killed worker's Prefect server was left running"
     [left] = Outbox(outbox).pending()
     assert store.list_examples() == [], "nothing reached the store while it was down"
     assert not list(decoy.glob(f"**/*{SUFFIX}")), "the outbox parameter wins over ZEB_OUTBOX_DIR"

@@ -13,6 +13,7 @@ The server records itself in HOME/server.json (its URL and process id) while it 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import re
@@ -140,10 +141,15 @@ class LocalPrefectServer:
         return env
 
     def start(
-        self, timeout_s: float = START_TIMEOUT_S, base_env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()
+        self,
+        timeout_s: float = START_TIMEOUT_S,
+        base_env: dict[str, str] | None = None,
+        pass_fds: tuple[int, ...] = (),
+        die_with_parent: bool = False,
     ) -> None:
         """Start and wait until /api/health answers; on failure the process is stopped and PrefectServerError says
-        why (it exited, with its last log line, or it was not healthy within `timeout_s`)."""
+        why (it exited, with its last log line, or it was not healthy within `timeout_s`). `die_with_parent`: the
+        server gets SIGTERM when this process dies, even by SIGKILL (Linux), so it is never left behind."""
         if not _port_free(self.port):  # else another server's /health would pass for this one's
             raise PrefectServerError(f"port {self.port} on {HOST} is in use by another program")
         self.home.mkdir(parents=True, exist_ok=True)
@@ -169,6 +175,7 @@ class LocalPrefectServer:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
                 pass_fds=pass_fds,
+                preexec_fn=_sigterm_when_parent_dies() if die_with_parent else None,
             )
         self.owned = True
         try:
@@ -233,6 +240,19 @@ class LocalPrefectServer:
         return (errors or lines or ["no output"])[-1][:200]
 
 
+def _sigterm_when_parent_dies() -> Callable[[], None] | None:
+    """A preexec_fn asking Linux to SIGTERM the child when its parent dies (prctl PR_SET_PDEATHSIG); None elsewhere.
+    libc is loaded here, in the parent, so the forked child only makes the one call."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+    return lambda: prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+
+
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -278,7 +298,7 @@ def standalone_api(what: str, say: Callable[[str], None]) -> Iterator[LocalPrefe
     server = LocalPrefectServer(home, log_path=home / f"zeb-{what}-server.log")
     say(f"starting a Prefect server for this {what} on {server.ui_url} ...")
     try:
-        server.start()
+        server.start(die_with_parent=True)
     except PrefectServerError as exc:
         say(f"no Prefect server of its own ({exc}); Prefect's temporary one instead")
         yield None
