@@ -15,7 +15,14 @@ import pytest
 import typer
 
 from tests.prefect_server import MARKER_VAR, processes_with_marker
-from zeb_cli.prefect_server import LocalPrefectServer, PrefectServerError, free_port, healthy, ui_url_for
+from zeb_cli.prefect_server import (
+    LocalPrefectServer,
+    PrefectServerError,
+    free_port,
+    healthy,
+    standalone_api,
+    ui_url_for,
+)
 from zeb_cli.train_cmd import _prefect
 
 ZEB = str(Path(sys.executable).with_name("zeb"))
@@ -127,3 +134,18 @@ def test_zeb_ui_without_a_history_says_so(tmp_path: Path) -> None:
     )
     assert result.returncode == 2 and "has no Prefect history" in result.stderr, result.stderr
     assert not (tmp_path / "none").exists()
+
+
+def test_a_standalone_command_whose_server_cannot_start_falls_back_to_prefects_temporary_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`zeb learner` / `zeb worker` with no API configured: when their own `prefect server start` cannot even be
+    launched (no `prefect` beside this Python), they say so and go on with Prefect's temporary server."""
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("ZEB_PREFECT_TEMPORARY", raising=False)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python"))  # no bin/prefect there
+    said: list[str] = []
+    with standalone_api("worker", said.append) as server:
+        assert server is None
+    assert said[0].startswith("starting a Prefect server for this worker")
+    assert "no Prefect server of its own" in said[-1] and "Prefect's temporary one instead" in said[-1], said

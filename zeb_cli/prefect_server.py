@@ -167,6 +167,8 @@ class LocalPrefectServer:
             "--no-late-runs",
         ]
         with open(self.log_path, "ab") as log:
+            if not Path(args[0]).is_file():  # e.g. a Python whose environment has no `prefect` script beside it
+                raise PrefectServerError(f"no `prefect` command at {args[0]}")
             self.proc = subprocess.Popen(
                 args,
                 env=self.env(base_env),
