@@ -49,6 +49,25 @@ def processes_with_marker(marker: str) -> list[int]:
     return found
 
 
+def kill_marked(marker: str, wait_s: float = 0.0) -> list[int]:
+    """Gives the processes carrying `marker` up to `wait_s` to exit on their own, then SIGKILLs those still running
+    (and their process groups) and waits until they are gone. Returns the ids it had to kill: a test asserts on
+    them after the cleanup, so a process left behind both fails it and is not left behind."""
+    deadline = time.monotonic() + wait_s
+    while processes_with_marker(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    leftovers = processes_with_marker(marker)
+    for pid in leftovers:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while processes_with_marker(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return leftovers
+
+
 class PrefectStack:
     def __init__(self, home: Path, cwd: Path, env: dict[str, str] | None = None) -> None:
         self.home = home
@@ -152,16 +171,7 @@ class PrefectStack:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
-        leftovers = processes_with_marker(self.marker)
-        for pid in leftovers:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while processes_with_marker(self.marker) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        return leftovers
+        return kill_marked(self.marker)
 
     # ------------------------------------------------------------ API
     @contextlib.contextmanager

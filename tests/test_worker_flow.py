@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.prefect_server import MARKER_VAR, processes_with_marker
+from tests.prefect_server import MARKER_VAR, kill_marked
 from zeb_core.formats.examples import decode_examples
 from zeb_core.formats.safe_io import FormatError
 from zeb_core.mcts.config import SearchConfig
@@ -313,12 +313,7 @@ def test_worker_flow_outbox_setting_survives_a_killed_worker(tmp_path: Path) -> 
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)  # the machine lost the worker: its process group, at once
             proc.wait(30)
-    deadline = time.monotonic() + 30  # its Prefect server (its own session) follows it: nothing is left running
-    while processes_with_marker(marker) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    left_running = processes_with_marker(marker)
-    for pid in left_running:
-        os.kill(pid, signal.SIGKILL)
+    left_running = kill_marked(marker, wait_s=30)  # its Prefect server (its own session) follows it within 30 s
     assert not left_running, "the killed worker's Prefect server was left running"
     [left] = Outbox(outbox).pending()
     assert store.list_examples() == [], "nothing reached the store while it was down"

@@ -166,9 +166,9 @@ class LocalPrefectServer:
             "--no-scheduler",
             "--no-late-runs",
         ]
+        if not Path(args[0]).is_file():  # e.g. a Python whose environment has no `prefect` script beside it
+            raise PrefectServerError(f"no `prefect` command at {args[0]}")
         with open(self.log_path, "ab") as log:
-            if not Path(args[0]).is_file():  # e.g. a Python whose environment has no `prefect` script beside it
-                raise PrefectServerError(f"no `prefect` command at {args[0]}")
             self.proc = subprocess.Popen(
                 args,
                 env=self.env(base_env),
