@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
+import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from zeb_core.formats.examples import decode_examples
-from zeb_core.formats.safe_io import FormatError
+from zeb_core.formats.safe_io import MAX_EXAMPLE_FILE_BYTES, FormatError, read_bounded
 from zeb_core.formats.weights import write_atomic
 
+log = logging.getLogger("zeb.outbox")
 SUFFIX = ".examples.safetensors"
 
 
@@ -42,7 +46,15 @@ class Outbox:
         return path
 
     def pending(self) -> list[Path]:
-        return sorted(self.folder.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_mtime if p.exists() else 0)
+        """Files waiting for upload, oldest first. Another worker on this host may upload and remove one at any
+        moment, so a file gone by the time it is looked at is simply not pending (one stat, no exists-then-stat)."""
+        found: list[tuple[float, str, Path]] = []
+        for path in self.folder.glob(f"*{SUFFIX}"):
+            try:
+                found.append((path.stat().st_mtime, path.name, path))
+            except FileNotFoundError:
+                continue
+        return [path for _, _, path in sorted(found)]
 
     @contextmanager
     def claim(self, path: Path) -> Iterator[bool]:
@@ -61,13 +73,20 @@ class Outbox:
             yield path.exists()
 
     def load(self, path: Path) -> tuple[bytes, dict] | None:
-        """(bytes, manifest) of an outbox file, or None when it is damaged (then it is renamed *.bad)."""
-        data = path.read_bytes()
+        """(bytes, manifest) of an outbox file, or None when it is damaged or too large to read (refused by its
+        size before it is read): then it is renamed *.bad, beside a *.reason.json saying why."""
         try:
+            data = read_bounded(path, MAX_EXAMPLE_FILE_BYTES, path.name)
             return data, self.decode(data).manifest
-        except FormatError:
-            path.rename(path.with_suffix(".bad"))
+        except FormatError as exc:
+            self._set_aside(path, str(exc))
             return None
+
+    def _set_aside(self, path: Path, reason: str) -> None:
+        note = json.dumps({"path": path.name, "reason": reason, "time": time.time()}).encode()
+        write_atomic(path.with_suffix(".reason.json"), note)
+        path.rename(path.with_suffix(".bad"))
+        log.error("outbox file %s is bad (%s); set aside as %s", path, reason, path.with_suffix(".bad").name)
 
     def done(self, path: Path) -> None:
         path.unlink(missing_ok=True)

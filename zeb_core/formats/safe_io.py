@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import struct
 from collections.abc import Callable, Iterable
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
@@ -23,6 +25,10 @@ MAX_HEADER_BYTES = 1 << 20  # 1 MiB: our headers are a few KiB; a larger one is 
 DTYPE_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "F64": 8, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 ALLOWED_DTYPES = set(DTYPE_BYTES)
 MAX_DIMS = 8
+MAX_EXAMPLE_FILE_BYTES = 256 << 20
+"""The largest example file (play or bid) anyone reads: 256 MiB, some 700,000 examples, where a worker's batch is
+a few MiB. A larger one is broken or hostile: it is refused by its size before it is read (a store quarantines it
+unread), so that no file can exhaust a learner's memory and crash it again at every start."""
 
 
 class FormatError(ValueError):
@@ -54,6 +60,27 @@ def guard_format_errors(what: str) -> Callable[[Callable[..., T]], Callable[...,
         return guarded
 
     return wrap
+
+
+def too_large(what: str, size: int, limit: int) -> str:
+    """The one wording of a size refusal: the file, its size and the limit."""
+    return f"{what} is {size:,} bytes, over the limit of {limit:,} bytes"
+
+
+def check_size(size: int, limit: int, what: str) -> None:
+    """Refuse a file by its size, before it is read or parsed (a MemoryError must never be a file's doing)."""
+    if size > limit:
+        raise FormatError(too_large(what, size, limit))
+
+
+def read_bounded(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of a local file, refused with FormatError by its size before they are read: never more than
+    `limit` bytes (and one) in memory, even when the file grows while it is read."""
+    with open(path, "rb") as fh:
+        check_size(os.fstat(fh.fileno()).st_size, limit, what)
+        data = fh.read(limit + 1)
+    check_size(len(data), limit, what)
+    return data
 
 
 def sha256_hex(data: bytes) -> str:
@@ -140,6 +167,7 @@ MANIFEST_KEY = "zeb"
 
 def read_manifest(data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Tensors and manifest (a JSON object, not yet validated) of an example file; raises FormatError."""
+    check_size(len(data), MAX_EXAMPLE_FILE_BYTES, "example file")
     tensors, meta = parse_safetensors(data)
     if MANIFEST_KEY not in meta:
         raise FormatError("no Zeb manifest in the safetensors metadata")

@@ -26,11 +26,15 @@ from typing import Any
 import torch
 
 from zeb_core.formats.safe_io import (
+    DTYPE_BYTES,
+    MAX_HEADER_BYTES,
     FormatError,
+    check_size,
     dump_safetensors,
     guard_format_errors,
     load_json,
     parse_safetensors,
+    read_bounded,
     sha256_hex,
 )
 
@@ -45,6 +49,24 @@ STATE_COUNTS = (
     "files_quarantined",
 )
 _OPT_TENSOR = re.compile(r"^state\.([0-9]{1,9})\.([^.]+)$")
+
+MAX_MODEL_PARAMETERS = 50_000_000
+"""The largest network a config may describe (`zeb_core.model.config.ModelConfig` refuses more): 15 times the
+large preset's 3.3M parameters. The weights files' size limits below follow from it."""
+_WIDEST = max(DTYPE_BYTES.values())  # bytes per value of the widest dtype a bundle may hold (float64)
+MAX_WEIGHTS_FILE_BYTES = 8 + MAX_HEADER_BYTES + MAX_MODEL_PARAMETERS * _WIDEST
+"""NAME.safetensors: every parameter of the largest network, in the widest float, and the largest header."""
+MAX_OPTIMIZER_FILE_BYTES = 8 + MAX_HEADER_BYTES + 3 * MAX_MODEL_PARAMETERS * _WIDEST + (1 << 20)
+"""NAME-optimizer.safetensors: up to three moments per parameter (AdamW with amsgrad), and 1 MiB of scalars."""
+MAX_JSON_FILE_BYTES = 64 << 20
+"""NAME-config.json and NAME-state.json: the state's cursor names every example file read and still stored."""
+FILE_LIMITS = {
+    "weights": MAX_WEIGHTS_FILE_BYTES,
+    "config": MAX_JSON_FILE_BYTES,
+    "optimizer": MAX_OPTIMIZER_FILE_BYTES,
+    "state": MAX_JSON_FILE_BYTES,
+}
+"""The size limit of each file of a bundle, by its key in `weights_filenames`: checked before it is read."""
 
 
 def weights_filenames(name: str) -> dict[str, str]:
@@ -154,6 +176,9 @@ def bundle_from_files(files: dict[str, bytes], name: str = DEFAULT_NAME) -> Weig
     for key in ("weights", "config", "state"):
         if fn[key] not in files:
             raise FormatError(f"missing {fn[key]}")
+    for key, fname in fn.items():
+        if fname in files:
+            check_size(len(files[fname]), FILE_LIMITS[key], fname)
     state = _json(files[fn["state"]], fn["state"])
     config = _json(files[fn["config"]], fn["config"])
     version = state.get("format_version", WEIGHTS_FORMAT_VERSION)
@@ -231,10 +256,12 @@ def resolve_weights_path(path: Path | str) -> tuple[Path, str]:
 
 
 def load_bundle_dir(path: Path | str) -> WeightsBundle:
+    """The bundle in a checkpoint folder; each file is refused (FormatError) by its size before it is read."""
     folder, name = resolve_weights_path(path)
     files = {}
-    for fname in weights_filenames(name).values():
-        p = folder / fname
-        if p.exists():
-            files[fname] = p.read_bytes()
+    for key, fname in weights_filenames(name).items():
+        try:
+            files[fname] = read_bounded(folder / fname, FILE_LIMITS[key], str(folder / fname))
+        except FileNotFoundError:
+            continue  # bundle_from_files names the missing ones it needs
     return bundle_from_files(files, name)

@@ -13,22 +13,28 @@ from zeb_core.model.net import ZebNet
 
 
 def model_from_bundle(bundle: WeightsBundle, device: torch.device | str = "cpu") -> ZebNet:
-    """A ZebNet holding the bundle's weights; any config or shape mismatch is a FormatError that says what."""
+    """A ZebNet holding the bundle's weights; any config or shape mismatch is a FormatError that says what.
+    The config (bounded in size) and every tensor's name and shape are checked against each other first, and
+    the network is built only for weights that fit it: a bad bundle costs no allocation of the network it names."""
     config = ModelConfig.from_json_dict(bundle.config)
+    check_tensor_shapes(config, bundle.tensors)
     model = ZebNet(config)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(bundle.tensors))
-    extra = sorted(set(bundle.tensors) - set(expected))
-    if missing or extra:
-        raise FormatError(f"weights do not fit a {config.size} model: missing {missing[:3]}, unexpected {extra[:3]}")
-    for key, tensor in expected.items():
-        if tuple(bundle.tensors[key].shape) != tuple(tensor.shape):
-            raise FormatError(
-                f"weights tensor {key!r} has shape {list(bundle.tensors[key].shape)}, "
-                f"the config needs {list(tensor.shape)}"
-            )
     model.load_state_dict({k: v.to(torch.float32) for k, v in bundle.tensors.items()})
     return model.to(device).eval()
+
+
+def check_tensor_shapes(config: ModelConfig, tensors: dict[str, torch.Tensor]) -> None:
+    """FormatError unless `tensors` are exactly the tensors, by name and shape, of the network `config` names."""
+    expected = config.tensor_shapes()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise FormatError(f"weights do not fit a {config.size} model: missing {missing[:3]}, unexpected {extra[:3]}")
+    for key, shape in expected.items():
+        if tuple(tensors[key].shape) != shape:
+            raise FormatError(
+                f"weights tensor {key!r} has shape {list(tensors[key].shape)}, the config needs {list(shape)}"
+            )
 
 
 def bundle_from_model(model: ZebNet, state: dict | None = None, optimizer: dict | None = None) -> WeightsBundle:

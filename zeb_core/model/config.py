@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from zeb_core.encoding import FEATURE_SIZES, OBS_FEATURES
 from zeb_core.formats.safe_io import FormatError
+from zeb_core.formats.weights import MAX_MODEL_PARAMETERS
 
 MODEL_FORMAT_VERSION = 1
 ARCHITECTURE = "zeb-transformer"
@@ -50,7 +52,35 @@ class ModelConfig(BaseModel):
             raise ValueError(f"encoding feature sizes {self.feature_sizes} differ from this Zeb's {FEATURE_SIZES}")
         if self.size != "custom" and (self.d_model, self.n_layers, self.n_heads, self.d_ff) != PRESETS[self.size]:
             raise ValueError(f"dims do not match the {self.size!r} preset {PRESETS[self.size]}")
+        if self.num_parameters() > MAX_MODEL_PARAMETERS:
+            raise ValueError(
+                f"d_model {self.d_model}, n_layers {self.n_layers}, d_ff {self.d_ff} make {self.num_parameters():,} "
+                f"parameters, over the limit of {MAX_MODEL_PARAMETERS:,} (zeb_core.formats.weights)"
+            )
         return self
+
+    def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Name and shape of every tensor of the `ZebNet` this config describes (its state_dict), worked out
+        without building it, so a config or a weights file can be checked before anything is allocated.
+        It mirrors zeb_core.model.net; tests/test_format_bounds.py holds the two to the same answer."""
+        d, f = self.d_model, self.d_ff
+        shapes: dict[str, tuple[int, ...]] = {f"embeds.{i}.weight": (n, d) for i, n in enumerate(self.feature_sizes)}
+        block = {
+            "ln1.weight": (d,), "ln1.bias": (d,), "qkv.weight": (3 * d, d), "qkv.bias": (3 * d,),
+            "proj.weight": (d, d), "proj.bias": (d,), "ln2.weight": (d,), "ln2.bias": (d,),
+            "ff.0.weight": (f, d), "ff.0.bias": (f,), "ff.2.weight": (d, f), "ff.2.bias": (d,),
+        }  # fmt: skip
+        for layer in range(self.n_layers):
+            shapes.update({f"blocks.{layer}.{key}": shape for key, shape in block.items()})
+        shapes.update({
+            "ln_f.weight": (d,), "ln_f.bias": (d,), "policy_head.weight": (1, d), "policy_head.bias": (1,),
+            "value_head.0.weight": (d, d), "value_head.0.bias": (d,),
+            "value_head.2.weight": (1, d), "value_head.2.bias": (1,),
+        })  # fmt: skip
+        return shapes
+
+    def num_parameters(self) -> int:
+        return sum(math.prod(shape) for shape in self.tensor_shapes().values())
 
     @classmethod
     def preset(cls, size: str) -> ModelConfig:

@@ -30,6 +30,16 @@ class LeaseHeld(StoreError):
     """Another live holder owns the namespace's write lease."""
 
 
+class TooLarge(StoreError):
+    """A file over the reader's size limit, refused before its bytes were brought here (retrying will not help)."""
+
+
+def check_read_size(where: str, size: int | None, max_bytes: int | None) -> None:
+    """Raise TooLarge when a file of `size` bytes (None: not known yet) is over `max_bytes` (None: no limit)."""
+    if max_bytes is not None and size is not None and size > max_bytes:
+        raise TooLarge(f"{where} is {size:,} bytes, over the limit of {max_bytes:,} bytes")
+
+
 @dataclass(frozen=True)
 class FileInfo:
     path: str
@@ -61,8 +71,9 @@ class Backend(Protocol):
     # S3 (`zeb_core.store.history`); False, the default, where it is the repo's own (the Hub's git history).
     history_copies: bool = False
 
-    def read(self, path: str, revision: str | None = None) -> bytes:
-        """The bytes of `path` now, or as of `revision` (an id from `history`)."""
+    def read(self, path: str, revision: str | None = None, max_bytes: int | None = None) -> bytes:
+        """The bytes of `path` now, or as of `revision` (an id from `history`). With `max_bytes`, a larger file
+        is refused with TooLarge by its size (a stat, the reply's length) before its bytes are read."""
         ...
 
     def list(self, prefix: str = "") -> list[FileInfo]:
@@ -89,6 +100,12 @@ class Backend(Protocol):
     def drop_history(self, revisions: Sequence[str]) -> None:
         """Forget recorded pushes, where `history_copies` says they are copies; by default (the Hub) keep them."""
         return None  # a body, so the default is inherited rather than abstract
+
+    def move(self, src: str, dst: str) -> bool:
+        """Rename a file inside the repo without bringing its bytes here (how a file too large to read is
+        quarantined). True when `dst` holds it now (also when a retried move finds it done); False where the
+        backend cannot (the default, the Hub), and the file stays where it was."""
+        return False
 
     def read_versioned(self, path: str) -> tuple[bytes | None, str | None]:
         """(bytes, token) for a compare-and-swap; (None, token) when the file does not exist."""
@@ -128,6 +145,8 @@ __all__ = [
     "Revision",
     "StoreError",
     "StoreUnavailable",
+    "TooLarge",
     "check_path",
+    "check_read_size",
     "is_internal",
 ]

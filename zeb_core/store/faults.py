@@ -49,8 +49,8 @@ class FaultyBackend(Backend):
         label = {"timeout": "timed out", "429": "HTTP 429 Too Many Requests", "500": "HTTP 500 Internal Server Error"}
         raise StoreUnavailable(f"{self.url}: {name} {label[kind]} (injected)")
 
-    def read(self, path: str, revision: str | None = None) -> bytes:
-        return self._call("read", path, revision)
+    def read(self, path: str, revision: str | None = None, max_bytes: int | None = None) -> bytes:
+        return self._call("read", path, revision, max_bytes)
 
     def list(self, prefix: str = "") -> list[FileInfo]:
         return self._call("list", prefix)
@@ -65,6 +65,9 @@ class FaultyBackend(Backend):
 
     def drop_history(self, revisions: Sequence[str]) -> None:
         return self._call("drop_history", revisions)
+
+    def move(self, src: str, dst: str) -> bool:
+        return self._call("move", src, dst)
 
     def read_versioned(self, path: str) -> tuple[bytes | None, str | None]:
         return self._call("read_versioned", path)

@@ -64,6 +64,7 @@ from zeb_core.store.backend import (
     StoreError,
     StoreUnavailable,
     check_path,
+    check_read_size,
     is_internal,
 )
 
@@ -253,28 +254,42 @@ class HfBackend(Backend):  # history is the repo's git history: no `drop_history
         return str(info.sha)
 
     # ------------------------------------------------------------ reads
-    def _get(self, path: str, revision: str) -> tuple[bytes, str | None]:
-        """(bytes, the commit sha the Hub served them from, when it says)."""
+    def _get(self, path: str, revision: str, max_bytes: int | None = None) -> tuple[bytes, str | None]:
+        """(bytes, the commit sha the Hub served them from, when it says). Streamed, so that with `max_bytes` a
+        larger file is refused by the reply's length before its body is read, or as soon as the body passes it."""
         from huggingface_hub import hf_hub_url
         from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
         url = hf_hub_url(self.repo_id, path, repo_type=self.repo_type, revision=revision, endpoint=self.endpoint)
+        where = f"{path} in {self.url}"
 
         def get() -> tuple[bytes, str | None]:
             headers = build_hf_headers(token=self._token, library_name="zeb")
-            response = get_session().get(url, headers=headers, timeout=self.timeout, follow_redirects=True)
-            hf_raise_for_status(response)
-            commit = None
-            for hop in [*response.history, response]:  # the Hub's own reply carries it, not the CDN's
-                commit = hop.headers.get("X-Repo-Commit") or commit
-            return response.content, commit
+            with get_session().stream(
+                "GET", url, headers=headers, timeout=self.timeout, follow_redirects=True
+            ) as response:
+                if response.is_error:
+                    response.read()  # the error's body, for hf_raise_for_status
+                hf_raise_for_status(response)
+                length = response.headers.get("Content-Length", "")
+                if length.isdigit() and "Content-Encoding" not in response.headers:  # else it counts encoded bytes
+                    check_read_size(where, int(length), max_bytes)
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    check_read_size(where, size, max_bytes)
+                    chunks.append(chunk)
+                commit = None
+                for hop in [*response.history, response]:  # the Hub's own reply carries it, not the CDN's
+                    commit = hop.headers.get("X-Repo-Commit") or commit
+                return b"".join(chunks), commit
 
         return self._call("read", path, get)
 
-    def read(self, path: str, revision: str | None = None) -> bytes:
+    def read(self, path: str, revision: str | None = None, max_bytes: int | None = None) -> bytes:
         check_path(path)
         try:
-            return self._get(path, revision or "main")[0]
+            return self._get(path, revision or "main", max_bytes)[0]
         except NotFound:
             at = f" at revision {revision}" if revision else ""
             raise NotFound(f"{path}{at} not found in {self.url}") from None

@@ -18,7 +18,15 @@ from pathlib import Path
 
 from zeb_core.formats.safe_io import sha256_hex
 from zeb_core.formats.weights import write_atomic
-from zeb_core.store.backend import ABSENT, FileInfo, NotFound, StoreError, check_path, is_internal
+from zeb_core.store.backend import (
+    ABSENT,
+    FileInfo,
+    NotFound,
+    StoreError,
+    check_path,
+    check_read_size,
+    is_internal,
+)
 from zeb_core.store.history import COMMIT_FILE, HISTORY_DIR, CopyHistory, copy_path
 
 
@@ -41,10 +49,14 @@ class LocalBackend(CopyHistory):
         return self.root / (check_path(path) if revision is None else copy_path(revision, path))
 
     # ------------------------------------------------------------ reads
-    def read(self, path: str, revision: str | None = None) -> bytes:
+    def read(self, path: str, revision: str | None = None, max_bytes: int | None = None) -> bytes:
         target = self._path(path, revision)
         try:
-            return target.read_bytes()
+            with open(target, "rb") as fh:
+                check_read_size(f"{path} in {self.url}", os.fstat(fh.fileno()).st_size, max_bytes)
+                data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)  # it may grow meanwhile
+            check_read_size(f"{path} in {self.url}", len(data), max_bytes)
+            return data
         except FileNotFoundError:
             at = f" at revision {revision}" if revision else ""
             raise NotFound(f"{path}{at} not found in {self.url}") from None
@@ -72,6 +84,17 @@ class LocalBackend(CopyHistory):
                 out.append(FileInfo(rel, st.st_size, st.st_mtime))
         out.sort(key=lambda f: f.path)
         return out
+
+    def move(self, src: str, dst: str) -> bool:
+        """A rename within the store folder: the bytes never pass through this process."""
+        source, target = self._path(src), self._path(dst)
+        with self._writing():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(source, target)
+            except FileNotFoundError:
+                return target.exists()  # moved by an earlier try of this call, or gone
+        return True
 
     # ------------------------------------------------------------ history-as-copies primitives
     @contextmanager

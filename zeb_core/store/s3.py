@@ -18,7 +18,16 @@ import builtins
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from zeb_core.store.backend import ABSENT, FileInfo, NotFound, StoreError, StoreUnavailable, check_path, is_internal
+from zeb_core.store.backend import (
+    ABSENT,
+    FileInfo,
+    NotFound,
+    StoreError,
+    StoreUnavailable,
+    check_path,
+    check_read_size,
+    is_internal,
+)
 from zeb_core.store.history import COMMIT_FILE, HISTORY_DIR, CopyHistory, copy_path
 
 T = TypeVar("T")
@@ -221,21 +230,27 @@ class S3Backend(CopyHistory):
         self._call("create_bucket", None, make)
 
     # ------------------------------------------------------------ reads
-    def _get(self, key: str, extra: dict[str, Any] | None = None) -> tuple[bytes, str]:
+    def _get(self, key: str, extra: dict[str, Any] | None = None, max_bytes: int | None = None) -> tuple[bytes, str]:
+        """(bytes, ETag); with `max_bytes`, a larger object is refused by the reply's length before its body is
+        read (the body is closed unread)."""
+
         def get() -> tuple[bytes, str]:
             resp = self.client.get_object(Bucket=self.bucket, Key=key, **(extra or {}))
             body = resp["Body"]
             try:
-                return body.read(), str(resp.get("ETag", ""))
+                check_read_size(self._where(key), resp.get("ContentLength"), max_bytes)
+                data = body.read() if max_bytes is None else body.read(max_bytes + 1)
+                check_read_size(self._where(key), len(data), max_bytes)
+                return data, str(resp.get("ETag", ""))
             finally:
                 body.close()
 
         return self._call("get_object", key, get)
 
-    def read(self, path: str, revision: str | None = None) -> bytes:
+    def read(self, path: str, revision: str | None = None, max_bytes: int | None = None) -> bytes:
         key = self._key(path, revision)
         try:
-            return self._get(key)[0]
+            return self._get(key, max_bytes=max_bytes)[0]
         except NotFound:
             at = f" at revision {revision}" if revision else ""
             raise NotFound(f"{path}{at} not found in {self.url}") from None
@@ -304,6 +319,23 @@ class S3Backend(CopyHistory):
                     0,
                     str(first.get("Message", "")),
                 )
+
+    def move(self, src: str, dst: str) -> bool:
+        """A server-side copy, then the delete of the original: the bytes never pass through this process."""
+        source, target = self._key(src), self._key(dst)
+        try:
+            self._copy(source, target)
+        except NotFound:  # moved by an earlier try of this call, or gone
+            return self._has(target)
+        self._delete([source])
+        return True
+
+    def _has(self, key: str) -> bool:
+        try:
+            self._call("head_object", key, lambda: self.client.head_object(Bucket=self.bucket, Key=key))
+        except NotFound:
+            return False
+        return True
 
     # ------------------------------------------------------------ history-as-copies primitives
     def _put_copy(self, revision: str, path: str, data: bytes) -> None:

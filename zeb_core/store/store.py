@@ -27,9 +27,19 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
 from zeb_core.formats.examples import ExampleFile, decode_examples, example_filename, parse_example_filename
-from zeb_core.formats.safe_io import FormatError
+from zeb_core.formats.safe_io import MAX_EXAMPLE_FILE_BYTES, FormatError
 from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle, bundle_from_files, bundle_to_files, weights_filenames
-from zeb_core.store.backend import Backend, FileInfo, LeaseHeld, NotFound, Revision, StoreError
+from zeb_core.formats.weights import FILE_LIMITS as WEIGHTS_LIMITS
+from zeb_core.store.backend import (
+    Backend,
+    FileInfo,
+    LeaseHeld,
+    NotFound,
+    Revision,
+    StoreError,
+    TooLarge,
+    check_read_size,
+)
 from zeb_core.store.cursor import ExampleCursor
 from zeb_core.store.retry import RetryPolicy, call_with_retry
 
@@ -132,8 +142,11 @@ class Store:
         """The state JSON of the newest push (cheap: one small read); None when there is none or it is unreadable."""
         fname = weights_filenames(weights_prefix(check_name(name), which))["state"]
         try:
-            data = self._call(f"read {fname}", self.weights.read, fname)
+            data = self._call(f"read {fname}", self.weights.read, fname, None, WEIGHTS_LIMITS["state"])
         except NotFound:
+            return None
+        except TooLarge as exc:
+            log.warning("%s; ignoring it", exc)
             return None
         try:
             state = json.loads(data)
@@ -160,8 +173,9 @@ class Store:
         last_error: Exception | None = None
         for _ in range(PULL_ATTEMPTS):
             files: dict[str, bytes] = {}
+            limit = WEIGHTS_LIMITS["state"]  # each file refused by its size (TooLarge, a StoreError) before it is read
             try:
-                files[fn["state"]] = self._call(f"read {fn['state']}", self.weights.read, fn["state"], revision)
+                files[fn["state"]] = self._call(f"read {fn['state']}", self.weights.read, fn["state"], revision, limit)
             except NotFound:
                 return None
             try:
@@ -172,7 +186,8 @@ class Store:
                 return None
             for key in ("weights", "config", "optimizer"):
                 try:
-                    files[fn[key]] = self._call(f"read {fn[key]}", self.weights.read, fn[key], revision)
+                    limit = WEIGHTS_LIMITS[key]
+                    files[fn[key]] = self._call(f"read {fn[key]}", self.weights.read, fn[key], revision, limit)
                 except NotFound:
                     if key != "optimizer":
                         last_error = FormatError(f"{fn[key]} is missing")
@@ -336,9 +351,13 @@ class Store:
         `decode` reads another kind of example file (e.g. formats.bid_examples.decode_bid_examples): it raises
         FormatError on a bad file and returns an object with a `manifest` naming its `sha256`."""
         try:
-            data = self._call(f"download {ref.path}", self.examples.read, ref.path)
+            check_read_size(ref.path, ref.size, MAX_EXAMPLE_FILE_BYTES)  # the listing says so: not even a download
+            data = self._call(f"download {ref.path}", self.examples.read, ref.path, None, MAX_EXAMPLE_FILE_BYTES)
         except NotFound:
             log.warning("example file %s vanished before it was read (pruned?); skipping it", ref.path)
+            return None
+        except TooLarge as exc:  # never read whole: moved aside unread
+            self.quarantine(ref.path, None, str(exc))
             return None
         try:
             parsed = decode(data)
@@ -349,17 +368,21 @@ class Store:
             self.quarantine(ref.path, data, str(exc))
             return None
 
-    def quarantine(self, path: str, data: bytes, reason: str) -> None:
-        """Move a bad file aside so nobody reads it again; if even that fails, log and go on."""
+    def quarantine(self, path: str, data: bytes | None, reason: str) -> None:
+        """Move a bad file aside so nobody reads it again; if even that fails, log and go on. Without `data` (too
+        large to read) the backend moves it; where it cannot (the Hub) it stays, read and skipped, with the note."""
         self.quarantined += 1
         target = QUARANTINE + path
         note = json.dumps({"path": path, "reason": reason, "time": time.time()}).encode()
+        puts, deletes = ({target: data}, [path]) if data is not None else ({}, [])
         try:
+            if data is None and not self._call(f"quarantine {path}", self.examples.move, path, target):
+                log.error("could not move %s aside in %s (too large to read); it stays, skipped", path, self.url)
             self._call(
                 f"quarantine {path}",
                 self.examples.commit,
-                {target: data, target + ".reason.json": note},
-                [path],
+                {**puts, target + ".reason.json": note},
+                deletes,
                 f"{TAG} quarantine {path}: {reason}",
                 False,
             )
