@@ -10,7 +10,9 @@ import torch
 from zeb_core.formats.examples import encode_examples
 
 
-def example_bytes(n: int, seed: int, worker: str = "w1", step: int = 0, games: int | None = None) -> tuple[bytes, dict]:
+def example_bytes(
+    n: int, seed: int, worker: str = "w1", step: int = 0, games: int | None = None, value_target: str = "points"
+) -> tuple[bytes, dict]:
     """A valid example file of `n` synthetic examples (their content does not matter to the learner's books);
     `games` defaults to n // 10 + 1."""
     g = torch.Generator().manual_seed(seed)
@@ -21,7 +23,14 @@ def example_bytes(n: int, seed: int, worker: str = "w1", step: int = 0, games: i
     policy = policy / policy.sum(1, keepdim=True)
     value = torch.rand(n, generator=g) * 2 - 1
     return encode_examples(
-        obs, legal, policy, value, model_step=step, worker_id=worker, games=games if games is not None else n // 10 + 1
+        obs,
+        legal,
+        policy,
+        value,
+        model_step=step,
+        worker_id=worker,
+        games=games if games is not None else n // 10 + 1,
+        value_target=value_target,
     )
 
 

@@ -428,3 +428,49 @@ def test_prune_history_keeps_newest_pushes(store: Store) -> None:
     assert dropped == 3 and [p.step for p in store.history()] == [5, 4]
     assert [p.step for p in store.history(which="best")] == [9]
     assert store.pull_weights().step == 5 and store.revert("model", "step:4")[0].step == 4
+
+
+# ------------------------------------------------------------------ history pruning: promoted models, unrecorded copies
+def test_prune_history_bounds_promoted_models_and_forgets_copies_a_kill_left_without_a_record(store: Store) -> None:
+    """Issue 35: every promoted model was kept forever, and so was the copy of a push killed before its record."""
+    store.push_weights(small_bundle(1))
+    for step in range(2, 6):
+        store.promote(small_bundle(step, seed=step, with_optimizer=False))
+    dropped = store.prune_history(keep=5, keep_best=2)
+    if not store.weights.history_copies:
+        assert dropped == 0 and len(store.history(which="best")) == 4  # the Hub's git history is not rewritten
+        return
+    assert dropped == 2 and [p.step for p in store.history(which="best")] == [5, 4]
+    assert store.pull_weights(which="best").step == 5 and [p.step for p in store.history()] == [1]
+    # Copies a push wrote before a kill, with no record: forgotten once too old to be a push still writing.
+    from zeb_core.store.history import CopyHistory, new_revision_id
+
+    copies = store.weights
+    assert isinstance(copies, CopyHistory)  # local or S3
+    old, fresh = f"{time.time_ns() - 2 * 3600 * 10**9:020d}-0000dead", new_revision_id()
+    for rev in (old, fresh):
+        copies._put_copy(rev, "model.safetensors", b"half a push")
+    assert store.prune_history() == 1
+    assert fresh in copies._revision_ids() and old not in copies._revision_ids()
+    assert store.prune_history(now=time.time() + 2 * 3600) == 1 and fresh not in copies._revision_ids()
+    assert [p.step for p in store.history()] == [1] and store.pull_weights().step == 1
+
+
+def test_a_push_cut_short_between_its_live_files_is_read_from_its_copy_and_finished_by_heal(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 35: what a kill after a push's live weights leaves (the state is the push before's) is read from the
+    push's history copy where history is copies, and `heal` writes it whole again."""
+    store.push_weights(small_bundle(1))
+    store.push_weights(small_bundle(2, seed=2))
+    newest, older = store.history(limit=2)
+    store.weights.commit({"model-state.json": store.weights.read("model-state.json", older.revision)})
+    if not store.weights.history_copies:  # the Hub commits a push whole: a set like this is a bad push, refused
+        with pytest.raises(StoreError, match="not valid"):
+            store.pull_weights()
+        assert store.heal("model") == []
+        return
+    with caplog.at_level(logging.WARNING, logger="zeb.store"):
+        assert store.pull_weights().step == 2 and "cut short" in caplog.text
+        assert [p.revision for p in store.heal("model")] == [newest.revision]
+    assert store.peek_state()["step"] == 2 and store.pull_weights().step == 2 and store.heal("model") == []

@@ -220,6 +220,7 @@ class Learner:
     def _resume(self, patience: float | None) -> None:
         s = self.settings
         interrupted = False
+        wait_and_retry("finish pushes cut short", lambda: self.store.heal(s.name), patience)  # latest, best, bid
         try:
             bundle = wait_and_retry("pull weights", lambda: self.store.pull_weights(s.name), patience)
         except StoreError as exc:

@@ -33,6 +33,7 @@ from zeb_core.model.checkpoint import model_from_bundle
 from zeb_core.outbox import Outbox, default_outbox_dir
 from zeb_core.selfplay import play_selfplay
 from zeb_core.store import Store, StoreError, StoreUnavailable, open_store
+from zeb_core.store.store import check_name
 
 log = logging.getLogger("zeb.worker")
 
@@ -193,9 +194,11 @@ class SelfPlayWorker:
     def refresh_weights(self) -> bool:
         """Load the store's newest weights when they differ from ours; True if new ones were loaded.
 
-        Before the learner's first push there are none: wait (bounded by `wait_for_weights_s`). Newest weights
-        that do not validate (a learner killed inside a push leaves a torn set until it restarts) are an error for
-        a worker without weights; one with weights plays on with them for up to `wait_for_weights_s`."""
+        Before the learner's first push there are none: wait (bounded by `wait_for_weights_s`). A push a kill cut
+        short is read from its history copy (the store warns). Newest weights that do not validate otherwise (a
+        bad push, another format version) are an error for a worker without weights; one with weights plays on
+        with them for up to `wait_for_weights_s`. A reserved namespace (NAME-bid, quarantine) is refused."""
+        check_name(self.settings.name)
         deadline = time.monotonic() + self.settings.wait_for_weights_s
         while True:
             try:

@@ -5,7 +5,9 @@ weights bundle (`NAME-bid.safetensors`, `-config.json`, `-state.json` with the s
 cursor of the bid-example files and the optimizer), pushed by the learner right after each push of the play
 network, and the bid-example files (`zeb_core.formats.bid_examples`) in the examples folder `NAME-bid/`. The
 store's rules hold for it unchanged: validated reads, quarantine, pruning that spares unread files (by the
-cursor in NAME-bid's state).
+cursor in NAME-bid's state). NAME-bid has no lease of its own: NAME's learner pushes it under NAME's lease (a
+revert of NAME-bid takes NAME's), and no learner or worker may be named NAME-bid. A push of it cut short by a kill
+is read from its history copy by workers (with a warning) and finished by the learner's start (`Store.heal`).
 
 Worker (`deal_full_hands`): B hands are dealt and bid by the current BidNet with exploration; the play network's
 greedy policy plays every won hand under all ten declarations (the labels of the bid examples, as in the
@@ -37,13 +39,10 @@ from zeb_core.outbox import Outbox
 from zeb_core.players.builtin import PolicyPlayer
 from zeb_core.players.interface import Player
 from zeb_core.store import ExampleCursor, Store, StoreError, StoreUnavailable
+from zeb_core.store.store import bid_namespace
 
 log = logging.getLogger("zeb.bids")
 assert VIEW_FEATURES == bid_format.VIEW_FEATURES, "the bid-example format and the BidNet encoding disagree"
-
-
-def bid_namespace(name: str) -> str:
-    return f"{name}-bid"
 
 
 def examples_to_tensors(ex: HandExamples) -> dict[str, torch.Tensor]:

@@ -101,6 +101,11 @@ class Backend(Protocol):
         """Forget recorded pushes, where `history_copies` says they are copies; by default (the Hub) keep them."""
         return None  # a body, so the default is inherited rather than abstract
 
+    def drop_incomplete(self, before: float) -> int:
+        """Remove history copies of pushes that died before their record, made before `before`; how many. By
+        default (the Hub, whose commits are whole) there are none."""
+        return 0
+
     def move(self, src: str, dst: str) -> bool:
         """Rename a file inside the repo without bringing its bytes here (how a file too large to read is
         quarantined). True when `dst` holds it now (also when a retried move finds it done); False where the

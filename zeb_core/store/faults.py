@@ -69,6 +69,9 @@ class FaultyBackend(Backend):
     def move(self, src: str, dst: str) -> bool:
         return self._call("move", src, dst)
 
+    def drop_incomplete(self, before: float) -> int:
+        return self._call("drop_incomplete", before)
+
     def read_versioned(self, path: str) -> tuple[bytes | None, str | None]:
         return self._call("read_versioned", path)
 

@@ -4,8 +4,9 @@ One scheme, written once: a push kept for history is first written as a complete
 with `.commit.json` (the record) last, and only then are the live files put, in the order given (the caller's
 state file last). `history()` lists the revisions whose record exists, so a push that died before its record is
 not a push; `read(path, revision)` reads the copy; `drop_history` removes the record first, so a half-dropped
-push is not listed either. A backend supplies the primitives (put or delete a copy, put or delete live files,
-list revision ids, remove a revision's folder) and `read`; the Hub keeps git history instead and needs none.
+push is not listed either, and `drop_incomplete` removes the copies of pushes that died before their record. A
+backend supplies the primitives (put or delete a copy, put or delete live files, list revision ids, remove a
+revision's folder) and `read`; the Hub keeps git history instead and needs none.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ def copy_path(revision: str, path: str) -> str:
     if "/" in revision:
         raise StoreError(f"invalid revision id {revision!r}")
     return f"{HISTORY_DIR}/{revision}/{path}"
+
+
+def revision_time(revision: str) -> float | None:
+    """When a revision id was made (its writer's clock), or None for an id not made by `new_revision_id`."""
+    head = revision.split("-", 1)[0]
+    return int(head) / 1e9 if len(head) == 20 and head.isdigit() else None
 
 
 def encode_record(rev: Revision, puts: Sequence[str], deletes: Sequence[str]) -> bytes:
@@ -121,6 +128,23 @@ class CopyHistory(Backend):
             self._delete_copy(rev, COMMIT_FILE)  # the record first: a half-dropped push is not listed
             self._remove_revision(rev)
 
+    def drop_incomplete(self, before: float) -> int:
+        """Remove the copies of pushes that died before their record (a kill), made before `before` (a younger
+        one may be a push still writing its copy); returns how many. `history()` never lists them."""
+        dropped = 0
+        for rev_id in self._revision_ids():
+            made = revision_time(rev_id)
+            if made is None or made >= before:
+                continue
+            try:
+                self.read(COMMIT_FILE, rev_id)
+                continue  # a recorded push: drop_history's, by the namespace's rules
+            except NotFound:
+                pass
+            self._remove_revision(rev_id)
+            dropped += 1
+        return dropped
+
 
 __all__ = [
     "COMMIT_FILE",
@@ -130,4 +154,5 @@ __all__ = [
     "decode_record",
     "encode_record",
     "new_revision_id",
+    "revision_time",
 ]

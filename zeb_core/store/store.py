@@ -4,13 +4,16 @@ lease, quarantine, history and revert, pruning and status.
 Layout. The *weights repo* holds per namespace NAME the files of `zeb_core.formats.weights` (NAME.safetensors,
 NAME-config.json, NAME-optimizer.safetensors, NAME-state.json), the promoted model as NAME-best.*, and the lease
 NAME-lease.json. The *examples repo* holds example files under NAME/ (at the root for the default namespace) and
-bad files under quarantine/.
+bad files under quarantine/. NAME-bid is NAME's BidNet (the full game), written under NAME's lease; `check_name`
+refuses the names that would collide with these (quarantine, NAME-best, NAME-bid, NAME-optimizer).
 
 Consistency. A push is one backend commit with the state file last: one atomic commit on the Hub, a sequence of
 writes on S3 and locally (a complete copy under the history first, then the live files one by one). The state
 names the SHA-256 of the weights and optimizer, so `pull_weights` re-reads until the set it holds is consistent
-and never returns weights from one step with state from another, and a learner killed inside a push resumes from
-the history copy. Every backend call retries transient failures (`retry.RetryPolicy`).
+and never returns weights from one step with state from another. A push a kill cut short between its live files
+is read from its complete history copy (with a warning) and finished by the learner's start (`heal`), for every
+pointer a learner writes: latest, best and the BidNet. Every backend call retries transient failures
+(`retry.RetryPolicy`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
 from zeb_core.formats.examples import ExampleFile, decode_examples, example_filename, parse_example_filename
-from zeb_core.formats.safe_io import MAX_EXAMPLE_FILE_BYTES, FormatError
+from zeb_core.formats.safe_io import MAX_EXAMPLE_FILE_BYTES, FormatError, sha256_hex
 from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle, bundle_from_files, bundle_to_files, weights_filenames
 from zeb_core.formats.weights import FILE_LIMITS as WEIGHTS_LIMITS
 from zeb_core.store.backend import (
@@ -51,7 +54,22 @@ QUARANTINE = "quarantine/"
 TAG = "[zeb]"
 PULL_ATTEMPTS = 5
 DEFAULT_LEASE_TTL_S = 600.0
+REVERT_LEASE_TTL_S = 60.0  # a revert holds the lease only while it writes (renewed every third of it)
+KEEP_BEST = 20  # promoted models kept in a local or S3 store's history (the newest)
+INCOMPLETE_AGE_S = 3600.0  # a history copy this old with no record is a push a kill cut short, not one in flight
+TORN_SEARCH = 20  # recorded pushes searched for the one a kill cut short
+BID_SUFFIX = "-bid"  # NAME-bid: the BidNet of NAME's full game (bid_learning), under NAME's lease
+RESERVED_NAMES = ("quarantine",)  # the examples repo's folder of bad files
+RESERVED_SUFFIXES = {
+    "-best": "the promoted model",
+    BID_SUFFIX: "the BidNet's namespace",
+    "-optimizer": "the optimizer file",
+}
 CLOCK_SKEW_WARN_S = 600.0  # a file stamped this far from the store's clock names its worker in a warning
+
+
+class _InvalidSet(StoreError):
+    """A weights set that never validated (`pull_weights` may still find it is a push cut short)."""
 
 
 @dataclass(frozen=True)
@@ -92,11 +110,35 @@ def weights_prefix(name: str, which: str) -> str:
 
 
 def check_name(name: str) -> str:
+    """A namespace a learner, a worker or a person names: letters, digits, '-' and '.', and none of the names the
+    store uses for itself (the quarantine folder, NAME-best, NAME-bid, NAME-optimizer)."""
     if not name or not all(c.isalnum() or c in "-." for c in name) or name.startswith((".", "-")):
         raise StoreError(f"namespace {name!r} must be letters, digits, '-' and '.'")
-    if name.endswith("-best"):
-        raise StoreError(f"namespace {name!r} may not end in -best (that suffix names the promoted model)")
+    if name.lower() in RESERVED_NAMES:
+        raise StoreError(f"namespace {name!r} is reserved: its examples folder would be the store's quarantine")
+    for suffix, what in RESERVED_SUFFIXES.items():
+        if name.lower().endswith(suffix):
+            raise StoreError(f"namespace {name!r} may not end in {suffix} (that suffix names {what})")
     return name
+
+
+def bid_namespace(name: str) -> str:
+    """The namespace of NAME's BidNet (the full game): its weights and bid-example files."""
+    return check_name(name) + BID_SUFFIX
+
+
+def check_namespace(name: str) -> str:
+    """A namespace the store reads and writes: a valid name, or the BidNet namespace of one."""
+    base = name.removesuffix(BID_SUFFIX)
+    if base != name:
+        check_name(base)
+        return name
+    return check_name(name)
+
+
+def lease_owner(name: str) -> str:
+    """The namespace whose lease guards `name`: NAME-bid is written by NAME's learner, under NAME's lease."""
+    return check_namespace(name).removesuffix(BID_SUFFIX)
 
 
 def default_holder_id() -> str:
@@ -130,7 +172,7 @@ class Store:
     ) -> Revision:
         """One push of weights, config, optimizer and state (state last, naming the others' checksums): atomic on
         the Hub, made consistent by that order and the checksums on S3 and locally; recorded in history."""
-        prefix = weights_prefix(check_name(name), which)
+        prefix = weights_prefix(check_namespace(name), which)
         files = bundle_to_files(bundle, prefix)
         state_file = weights_filenames(prefix)["state"]
         ordered = {k: files[k] for k in sorted(files, key=lambda f: f == state_file)}
@@ -140,7 +182,7 @@ class Store:
 
     def peek_state(self, name: str = DEFAULT_NAME, which: str = "latest") -> dict[str, Any] | None:
         """The state JSON of the newest push (cheap: one small read); None when there is none or it is unreadable."""
-        fname = weights_filenames(weights_prefix(check_name(name), which))["state"]
+        fname = weights_filenames(weights_prefix(check_namespace(name), which))["state"]
         try:
             data = self._call(f"read {fname}", self.weights.read, fname, None, WEIGHTS_LIMITS["state"])
         except NotFound:
@@ -167,22 +209,50 @@ class Store:
         revision: str | None = None,
     ) -> WeightsBundle | None:
         """The newest consistent weights bundle (validated), or None when the store has none for `name`, or
-        when its weights are the ones whose SHA-256 is `unless_sha` (the caller already holds them)."""
-        prefix = weights_prefix(check_name(name), which)
+        when its weights are the ones whose SHA-256 is `unless_sha` (the caller already holds them).
+
+        A push a kill cut short between its live files (local, S3) is read from its complete history copy, with
+        a warning, until the namespace's learner repairs it (`heal`): readers never fail on it. Live files that
+        are no recorded push's (a bad or foreign push, another format version) raise StoreError."""
+        prefix = weights_prefix(check_namespace(name), which)
+        try:
+            return self._read_set(prefix, unless_sha, revision)
+        except NotFound:  # no state file: no push yet, or the first one cut short
+            torn = None if revision is not None else self._torn_push(name, which)
+            if torn is None:
+                return None
+        except _InvalidSet as exc:
+            torn = None if revision is not None else self._torn_push(name, which)
+            if torn is None:
+                raise StoreError(str(exc)) from None
+        push, bundle, _ = torn
+        log.warning(
+            "the live %s weights of %r in %s are a push cut short (a kill between its files); reading its complete "
+            "copy from the history (step %d, revision %s) until the namespace's learner starts and repairs them",
+            which,
+            name,
+            self.url,
+            bundle.step,
+            push.revision,
+        )
+        if unless_sha is not None and bundle.state.get("weights_sha256") == unless_sha:
+            return None
+        return bundle
+
+    def _read_set(self, prefix: str, unless_sha: str | None, revision: str | None) -> WeightsBundle | None:
+        """The live (or `revision`'s) set of `prefix`, re-read until consistent; NotFound without a state file,
+        _InvalidSet when it never validates."""
         fn = weights_filenames(prefix)
         last_error: Exception | None = None
         for _ in range(PULL_ATTEMPTS):
             files: dict[str, bytes] = {}
             limit = WEIGHTS_LIMITS["state"]  # each file refused by its size (TooLarge, a StoreError) before it is read
-            try:
-                files[fn["state"]] = self._call(f"read {fn['state']}", self.weights.read, fn["state"], revision, limit)
-            except NotFound:
-                return None
+            files[fn["state"]] = self._call(f"read {fn['state']}", self.weights.read, fn["state"], revision, limit)
             try:
                 state = json.loads(files[fn["state"]])
             except (UnicodeDecodeError, json.JSONDecodeError):
                 state = {}
-            if unless_sha is not None and state.get("weights_sha256") == unless_sha:
+            if unless_sha is not None and isinstance(state, dict) and state.get("weights_sha256") == unless_sha:
                 return None
             for key in ("weights", "config", "optimizer"):
                 try:
@@ -196,7 +266,94 @@ class Store:
             except FormatError as exc:  # a push landing between our reads, or a bad push: read again
                 last_error = exc
                 time.sleep(0.05)
-        raise StoreError(f"weights {prefix} in {self.url} are not valid: {last_error}")
+        raise _InvalidSet(f"weights {prefix} in {self.url} are not valid: {last_error}")
+
+    def _torn_push(
+        self, name: str, which: str, live: bytes | None = None
+    ) -> tuple[PushRecord, WeightsBundle, dict[str, bytes]] | None:
+        """The recorded push a kill cut short between its live files, with its validated copy and files; None
+        when the live files are not that (none, whole, or weights no newer recorded push wrote).
+
+        A push writes its whole copy and record first, then the live files with the weights first and the state
+        last, so a torn push leaves live weights whose SHA-256 the live state does not name: the push to finish
+        is the recorded one with those weights, newer than the push the live state belongs to."""
+        if not self.weights.history_copies:
+            return None  # the Hub commits a push at once: nothing is ever cut short
+        prefix = weights_prefix(name, which)
+        fn = weights_filenames(prefix)
+        try:
+            if live is None:
+                live = self._call(
+                    f"read {fn['weights']}", self.weights.read, fn["weights"], None, WEIGHTS_LIMITS["weights"]
+                )
+        except NotFound:
+            return None
+        live_sha = sha256_hex(live)
+        state = self.peek_state(name, which) or {}
+        stated = state.get("weights_sha256")
+        if stated == live_sha:
+            return None  # whole (or bad in some other way: not ours to mend)
+        for push in self.history(name, which, limit=TORN_SEARCH):
+            files = self._copy_files(prefix, push.revision)
+            try:
+                copy_state = json.loads(files.get(fn["state"], b""))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            sha = copy_state.get("weights_sha256") if isinstance(copy_state, dict) else None
+            if sha == live_sha:
+                try:
+                    return push, bundle_from_files(files, prefix), files
+                except FormatError:
+                    return None
+            if sha is not None and sha == stated:
+                return None  # reached the push the live state is: older copies are not a push in flight
+        return None
+
+    def _copy_files(self, prefix: str, revision: str) -> dict[str, bytes]:
+        """The files of a recorded push's history copy (those it has)."""
+        files: dict[str, bytes] = {}
+        for key, fname in weights_filenames(prefix).items():
+            try:
+                files[fname] = self._call(f"read {fname}", self.weights.read, fname, revision, WEIGHTS_LIMITS[key])
+            except NotFound:
+                continue
+        return files
+
+    def heal(self, name: str = DEFAULT_NAME) -> list[PushRecord]:
+        """Finish every push of `name` a kill cut short between its live files: latest, best and the BidNet
+        (NAME-bid), the pointers a learner writes. Their live files are written again from the push's complete
+        history copy (state last), so workers, servers and promotion read them whole again. The learner calls
+        it at start, under its lease; returns the pushes finished. Anything else wrong is left for
+        `pull_weights` to report."""
+        healed = []
+        for namespace, which in ((name, "latest"), (name, "best"), (bid_namespace(name), "latest")):
+            prefix = weights_prefix(namespace, which)
+            fn = weights_filenames(prefix)
+            try:
+                live = self._call(
+                    f"read {fn['weights']}", self.weights.read, fn["weights"], None, WEIGHTS_LIMITS["weights"]
+                )
+                torn = self._torn_push(namespace, which, live)
+            except (NotFound, TooLarge):  # nothing to finish; a file over its limit is pull_weights' to report
+                continue
+            if torn is None:
+                continue
+            push, bundle, files = torn
+            ordered = {k: files[k] for k in sorted(files, key=lambda f: f == fn["state"])}
+            deletes = [] if fn["optimizer"] in files else [fn["optimizer"]]
+            title = f"{TAG} heal name={namespace} which={which} step={bundle.step} from {push.revision}"
+            self._call(f"heal {prefix}", self.weights.commit, ordered, deletes, title, False)
+            log.warning(
+                "the last %s push of %r in %s was cut short (a kill between its files); finished it from its "
+                "history copy (step %d, revision %s)",
+                which,
+                namespace,
+                self.url,
+                bundle.step,
+                push.revision,
+            )
+            healed.append(push)
+        return healed
 
     def promote(self, bundle: WeightsBundle, name: str = DEFAULT_NAME, message: str = "") -> Revision:
         return self.push_weights(bundle, name, "best", message)
@@ -204,7 +361,7 @@ class Store:
     # ================================================================ history and revert
     def history(self, name: str = DEFAULT_NAME, which: str = "latest", limit: int = 100) -> list[PushRecord]:
         """Pushes of `name` newest first (from the backend's commit history)."""
-        check_name(name)
+        check_namespace(name)
         out: list[PushRecord] = []
         for rev in self._call("history", self.weights.history, max(1000, 4 * limit)):
             fields = _parse_tag(rev.message)
@@ -216,15 +373,27 @@ class Store:
                 break
         return out
 
-    def prune_history(self, name: str = DEFAULT_NAME, keep: int = 20) -> int:
-        """Forget all but the newest `keep` pushes of `name` (promoted models are always kept), where the backend
-        keeps history as copies (local, S3); a Hub repo's git history is left alone. Returns pushes forgotten."""
+    def prune_history(
+        self, name: str = DEFAULT_NAME, keep: int = 20, keep_best: int = KEEP_BEST, now: float | None = None
+    ) -> int:
+        """Forget all but the newest `keep` pushes of `name` and its newest `keep_best` promoted models, and the
+        copies of pushes a kill cut short before their record (older than INCOMPLETE_AGE_S: a younger one may be
+        a push in flight), where the backend keeps history as copies (local, S3); a Hub repo's git history is
+        left alone. Returns the pushes and unrecorded copies forgotten."""
         if not self.weights.history_copies:
             return 0
+        if keep < 1 or keep_best < 1:
+            raise StoreError(
+                f"prune_history keeps at least one push of each kind, not keep={keep}, keep_best={keep_best}: "
+                "the newest is what a push cut short is finished from"
+            )
         old = [p.revision for p in self.history(name, "latest", limit=100_000)[keep:]]
+        old += [p.revision for p in self.history(name, "best", limit=100_000)[keep_best:]]
         if old:
             self._call("drop history", self.weights.drop_history, old)
-        return len(old)
+        before = (time.time() if now is None else now) - INCOMPLETE_AGE_S
+        dropped: int = self._call("drop unrecorded history", self.weights.drop_incomplete, before)
+        return len(old) + dropped
 
     def resolve_revision(self, name: str, to: str) -> PushRecord:
         """A push of `name` by revision id (or a unique prefix of one) or by `step:N`."""
@@ -239,26 +408,51 @@ class Store:
             raise StoreError(f"{to!r} matches {len(matches)} pushes; give more of the revision id")
         return matches[0]  # newest push of that step
 
-    def revert(self, name: str, to: str, reason: str = "", force: bool = False) -> tuple[PushRecord, Revision]:
+    def revert(
+        self,
+        name: str,
+        to: str,
+        reason: str = "",
+        force: bool = False,
+        holder: str | None = None,
+        lease_ttl_s: float = REVERT_LEASE_TTL_S,
+    ) -> tuple[PushRecord, Revision]:
         """Push the bundle of an earlier push as the newest, noting where it came from and why.
 
-        Refused (LeaseHeld) while a learner holds `name`: it would push over the revert. The one rule for the
-        revert flow, `zeb store revert` and any other caller; `force=True` is the operator's override."""
-        lease = Lease.peek(self, check_name(name))
-        if lease is not None and not force:
+        Holds the namespace's lease while it reads and writes (NAME-bid's is NAME's), so no learner starts in
+        between, resumes from the old weights and pushes over the revert. Refused (LeaseHeld) while a learner
+        holds it: the one rule for the revert flow, `zeb store revert` and any other caller. `force=True`, the
+        operator's override, takes the lease from that learner, which then stops without writing anything more
+        (its next renewal finds the lease gone)."""
+        owner = lease_owner(name)
+        lease = Lease(self, owner, holder or f"revert-{default_holder_id()}", lease_ttl_s)
+        try:
+            lease.acquire(force=force)
+        except LeaseHeld:
+            held = Lease.peek(self, owner) or {}
             raise LeaseHeld(
-                f"a learner ({lease.get('holder')}) holds {name!r}: it would push over the revert. Cancel its run "
+                f"a learner ({held.get('holder')}) holds {owner!r}: it would push over the revert. Cancel its run "
                 "first (it pushes and releases the lease), or force the revert (force=True, `zeb store revert "
-                "--force`)"
+                "--force`: the learner then stops without pushing)"
+            ) from None
+        lease.keep_alive()
+        try:
+            target = self.resolve_revision(name, to)
+            bundle = self.pull_weights(name, revision=target.revision)
+            if bundle is None:
+                raise StoreError(f"push {target.revision} of {name!r} has no weights to restore")
+            bundle.state = {
+                **bundle.state,
+                "reverted_from": target.revision,
+                "revert_reason": reason,
+                "time": time.time(),
+            }
+            lease.renew()  # still ours, right before the write
+            rev = self.push_weights(
+                bundle, name, message=f"revert to {target.revision} (step {target.step}) {reason}".strip()
             )
-        target = self.resolve_revision(name, to)
-        bundle = self.pull_weights(name, revision=target.revision)
-        if bundle is None:
-            raise StoreError(f"push {target.revision} of {name!r} has no weights to restore")
-        bundle.state = {**bundle.state, "reverted_from": target.revision, "revert_reason": reason, "time": time.time()}
-        rev = self.push_weights(
-            bundle, name, message=f"revert to {target.revision} (step {target.step}) {reason}".strip()
-        )
+        finally:
+            lease.release()
         return target, rev
 
     # ================================================================ lease
@@ -279,7 +473,7 @@ class Store:
 
     # ================================================================ examples
     def _examples_dir(self, name: str) -> str:
-        return "" if check_name(name) == DEFAULT_NAME else f"{name}/"
+        return "" if check_namespace(name) == DEFAULT_NAME else f"{name}/"
 
     def list_examples(self, name: str = DEFAULT_NAME) -> list[ExampleRef]:
         """Well-formed example files of `name`, oldest first by file-name timestamp."""
@@ -506,7 +700,8 @@ class Lease:
 
     @staticmethod
     def peek(store: Store, name: str) -> dict[str, Any] | None:
-        data, _ = store.read_versioned(f"{name}-lease.json")
+        """The live lease record guarding `name` (NAME-bid: NAME's), or None."""
+        data, _ = store.read_versioned(f"{lease_owner(name)}-lease.json")
         record = _lease_record(data)
         if record is None or record.get("expires", 0) < time.time():
             return None
@@ -516,12 +711,14 @@ class Lease:
         now = time.time()
         return json.dumps({"holder": self.holder, "acquired": now, "expires": now + self.ttl_s}).encode()
 
-    def _swap(self, require_mine: bool) -> None:
+    def _swap(self, require_mine: bool, force: bool = False) -> None:
         for _ in range(10):
             data, token = self.store.read_versioned(self.path)
             record = _lease_record(data)
             held = record if record is not None and record.get("expires", 0) >= time.time() else None
-            if held is not None and held["holder"] != self.holder:
+            if held is not None and held["holder"] != self.holder and force:
+                log.warning("%s takes the lease on %r from %r (forced)", self.holder, self.name, held["holder"])
+            elif held is not None and held["holder"] != self.holder:
                 left = held["expires"] - time.time()
                 raise LeaseHeld(
                     f"namespace {self.name!r} in {self.store.url} is held by learner {held['holder']!r} "
@@ -534,8 +731,9 @@ class Lease:
                 return
         raise StoreError(f"could not take the lease on {self.name!r}: it kept changing under us")
 
-    def acquire(self) -> None:
-        self._swap(require_mine=False)
+    def acquire(self, force: bool = False) -> None:
+        """Take the lease; LeaseHeld while another holder's lives, unless `force` (it is then taken from it)."""
+        self._swap(require_mine=False, force=force)
 
     def renew(self) -> None:
         """Extend the lease now; raises LeaseHeld (and remembers why) when it is no longer ours."""
