@@ -1,6 +1,7 @@
 """The prune flow: example files beyond the kept count or age, and quarantined files older than a week; reports
-what it removed as a markdown artifact. Files the learner's last push has not ingested yet are kept (the store's
-rule for every pruner; `protect_uningested=False` lifts it), so a slow learner never loses data to the pruner."""
+what it removed as a markdown artifact. Files the learner's last push has not ingested yet are kept, and so are
+those its replay buffer refills from after a restart (zeb_core's rules for every pruner; `protect_uningested=False`
+lifts them), so neither a slow learner's data nor a restarted learner's buffer is lost to the pruner."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def prune(
 
     keep: newest example files to keep (None: no count limit). max_age_hours: remove example files older than
     this (None: no age limit). quarantine_max_age_days: remove quarantined files older than this.
-    protect_uningested: never remove files the learner has not ingested yet.
+    protect_uningested: never remove files the learner has not ingested yet, nor those its replay buffer needs.
     """
     st = open_ops_store(store, examples_url)
     now = time.time()
@@ -53,7 +54,9 @@ def prune(
         f"| example files | {len(ex['removed'])} of {ex['before']} | "
         f"keep {keep if keep is not None else 'all'} newest, "
         f"age <= {max_age_hours if max_age_hours is not None else '∞'} h; {ex['protected']} not yet ingested "
-        f"kept back ({ex['unread']} unread in all) |",
+        f"kept back ({ex['unread']} unread in all)"
+        + (f"; from `{ex['buffer_floor']}` on kept for the learner's replay buffer" if ex["buffer_floor"] else "")
+        + " |",
         f"| quarantined files | {len(quarantine)} | older than {quarantine_age / 86400:g} days |",
         "",
     ]

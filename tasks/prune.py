@@ -1,5 +1,6 @@
 """The prune flow's tasks, over plain values (a store URL, a namespace), so each retries a store outage on its
-own. The rule (never a file the learner's last push has not read) is the store's: `Store.prune_examples`."""
+own. The rules (never a file the learner's last push has not read, nor one its replay buffer refills from) are
+zeb_core's: `Store.prune_examples` through `learner_state.prune_sparing_buffer`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tasks.common import (
     open_ops_store,
     store_io_task,
 )
+from zeb_core.learner_state import prune_sparing_buffer, pushed_buffer_floor
 
 WEEK_S = 7 * 24 * 3600.0
 
@@ -25,25 +27,29 @@ def prune_examples_task(
     now: float | None = None,
     examples_url: str | None = None,
 ) -> dict[str, Any]:
-    """Example files beyond the newest `keep` or older than `max_age_s`, by the store's one rule: never a file the
-    learner's last push has not ingested (`protect_uningested=False` lifts it, for a namespace whose learner is
-    gone). `protected` counts the unread files the rules would have removed. A retry is harmless: a second prune
-    finds less to remove."""
+    """Example files beyond the newest `keep` or older than `max_age_s`, by the learner's rules: never a file its
+    last push has not ingested, nor its buffer floor or a newer file (those its replay buffer refills from after a
+    restart); `protect_uningested=False` lifts both, for a namespace whose learner is gone. `protected` counts
+    the unread files the rules would have removed. A retry is harmless: a second prune finds less to remove."""
     st = open_ops_store(store, examples_url)
-    report = st.prune_examples(name, keep=keep, max_age_s=max_age_s, now=now, spare_unread=protect_uningested)
+    floor = pushed_buffer_floor(st, name)
+    report = prune_sparing_buffer(st, name, keep, max_age_s, floor, now=now, spare_unread=protect_uningested)
     get_run_logger().info(
-        "pruned %d of %d example files of %s (%d not yet ingested, kept back; %d unread in all)",
+        "pruned %d of %d example files of %s (%d not yet ingested, kept back; %d unread in all; from %s on kept "
+        "for the learner's replay buffer)",
         len(report.removed),
         report.before,
         name,
         report.kept_unread,
         report.unread,
+        floor if protect_uningested and floor else "nothing",
     )
     return {
         "removed": report.removed,
         "before": report.before,
         "protected": report.kept_unread,
         "unread": report.unread,
+        "buffer_floor": floor if protect_uningested else None,
     }
 
 

@@ -68,17 +68,19 @@ def test_the_learners_prune_keeps_files_that_arrived_after_its_ingest(tmp_path: 
     url = f"file://{tmp_path / 'store'}"
     store = open_store(url)
     messages: list[str] = []
-    lrn = Learner(settings(url, keep_example_files=1), echo=messages.append)
+    # A buffer the newest file refills (120 examples): the two read before it are the prune's (issue 35).
+    lrn = Learner(settings(url, keep_example_files=1, replay_buffer_size=100), echo=messages.append)
     lrn.start()
-    for i in range(2):
-        upload(store, 80, seed=i)
-    assert lrn.ingest()["files"] == 2 and lrn.train() is not None and lrn.push()
-    late = [upload(store, 30, seed=10 + i) for i in range(3)]  # arrive during a long evaluation and promotion
+    read = [upload(store, n, seed=i) for i, n in enumerate((80, 80, 120))]
+    assert lrn.ingest()["files"] == 3 and lrn.train() is not None and lrn.push()
+    # Arrive during a long evaluation and promotion, from a worker whose clock is an hour slow: stamped before
+    # every file read, they are what the rules would remove.
+    late = [upload(store, 30, seed=10 + i, worker="slow-w", clock_offset_s=-3600) for i in range(3)]
     removed = lrn.prune()
-    assert removed == 2, "only the two files the last push ingested may go"
-    assert [r.path for r in store.list_examples()] == late
-    assert lrn.stats()["stats/prune_kept_unread"] == 2 and any("kept back 2" in m for m in messages)
-    assert lrn.ingest()["files"] == 3 and lrn.examples_ingested == 2 * 80 + 3 * 30, "nothing lost unread"
+    assert removed == 2, "only the two files the last push ingested (and the buffer does not need) may go"
+    assert [r.path for r in store.list_examples()] == [*late, read[2]]
+    assert lrn.stats()["stats/prune_kept_unread"] == 3 and any("kept back 3" in m for m in messages)
+    assert lrn.ingest()["files"] == 3 and lrn.examples_ingested == 2 * 80 + 120 + 3 * 30, "nothing lost unread"
     lrn.close()
 
 

@@ -188,7 +188,11 @@ def test_a_store_outage_during_cycles_does_not_crash_the_learner(tmp_path: Path)
     healthy.ensure()
     weights = FaultyBackend(healthy.weights, 0.0, kinds=("500", "timeout", "429"))
     examples = FaultyBackend(healthy.examples, 0.0, kinds=("500", "timeout", "429"))
-    lrn = Learner(settings(url, promote=True, keep_example_files=2), store=Store(weights, examples, RetryPolicy.fast()))
+    # A buffer the two newest files (70 + 70 examples) refill: the prune may then remove the two older ones.
+    lrn = Learner(
+        settings(url, promote=True, keep_example_files=2, replay_buffer_size=140),
+        store=Store(weights, examples, RetryPolicy.fast()),
+    )
     lrn.start()
     for i in range(2):
         upload(healthy, 80, seed=i)
@@ -208,7 +212,9 @@ def test_a_store_outage_during_cycles_does_not_crash_the_learner(tmp_path: Path)
     assert healthy.latest_step() == 1
 
     weights.rate = examples.rate = 0.0  # back: nothing was lost, the books add up
-    again = Learner(settings(url, keep_example_files=2), store=Store(weights, examples, RetryPolicy.fast()))
+    again = Learner(
+        settings(url, keep_example_files=2, replay_buffer_size=140), store=Store(weights, examples, RetryPolicy.fast())
+    )
     again.start()
     assert again.step == 1 and again.examples_ingested == 160
     out = cycle(again)

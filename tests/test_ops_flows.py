@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import example_bytes
 from tests.prefect_server import latest_artifact, local_client
+from zeb_core.formats.examples import example_filename
 from zeb_core.learner import Learner, LearnerSettings
 from zeb_core.mcts.config import SearchConfig
 from zeb_core.model.checkpoint import bundle_from_model
@@ -42,6 +44,7 @@ def pristine_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
             store=url,
             size="small",
             min_buffer_size=100,
+            replay_buffer_size=100,  # the newer example file refills it: the prune test may remove the older one
             training_steps_per_cycle=3,
             batch_size=32,
             device="cpu",
@@ -148,6 +151,10 @@ def test_prune_removes_and_reports(store_dir: Path) -> None:
     )
     _, report = worker.generate()
     fresh = worker.upload(report).uploaded
+    # and a slow-clocked worker's file, stamped an hour back (before the files the buffer refills from): kept back
+    data, manifest = example_bytes(20, seed=3, worker="slow-w")
+    slow = example_filename("slow-w", manifest["sha256"], now=time.time() - 3600)
+    st.examples.commit({slow: data}, message="a slow clock")
     # two quarantined files: one a week and a day old, one new
     st.quarantine("old-junk.safetensors", b"junk", "test: old")
     st.quarantine("new-junk.safetensors", b"junk", "test: new")
@@ -156,9 +163,9 @@ def test_prune_removes_and_reports(store_dir: Path) -> None:
         os.utime(p, (week_ago, week_ago))
 
     result = prune(store=f"file://{store_dir}", keep=0, max_age_hours=None)
-    assert sorted(result["examples_removed"]) == sorted(r.path for r in old)
+    assert result["examples_removed"] == [old[0].path], "the newer file read refills the learner's buffer: kept"
     assert result["protected"] == 1
-    assert [r.path for r in st.list_examples()] == [fresh]
+    assert [r.path for r in st.list_examples()] == [slow, old[1].path, fresh]
     assert sorted(result["quarantine_removed"]) == [
         "quarantine/old-junk.safetensors",
         "quarantine/old-junk.safetensors.reason.json",
@@ -167,7 +174,8 @@ def test_prune_removes_and_reports(store_dir: Path) -> None:
 
     with local_client() as client:
         artifact = latest_artifact(client, "model-prune")
-    assert artifact is not None and "example files | 2 of 3" in artifact["data"]
+    assert artifact is not None and "example files | 1 of 4" in artifact["data"]
+    assert f"from `{old[1].path}` on kept for the learner's replay buffer" in artifact["data"]
 
 
 def test_revert_restores_an_earlier_push(store_dir: Path) -> None:

@@ -294,7 +294,7 @@ def test_store_faults_on_a_fifth_of_calls_during_a_worker_and_learner_run_reconc
         "--batch-size",
         "32",
         "--replay-buffer-size",
-        "20000",
+        "100",  # the newest file refills it, so the prune (3 files kept) removes older ones
         "--push-every",
         "1",
         "--prune-every",

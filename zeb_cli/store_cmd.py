@@ -143,14 +143,20 @@ def prune_cmd(
     max_age_hours: Annotated[float | None, typer.Option(help="Also delete files older than this.")] = None,
     quarantine_days: Annotated[float, typer.Option(help="Delete quarantined files older than this.")] = 7.0,
 ) -> None:
-    """Delete example files beyond the newest K (and old quarantined files); never one the learner has not read."""
+    """Delete example files beyond the newest K (and old quarantined files); never one the learner has not read,
+    nor one its replay buffer refills from after a restart (from the buffer floor of its last push on)."""
+    from zeb_core.learner_state import prune_sparing_buffer, pushed_buffer_floor
+
     if keep < 0:
         _fail("--keep must be >= 0")
     store = _open(url, examples_url)
-    report = store.prune_examples(name, keep=keep, max_age_s=None if max_age_hours is None else max_age_hours * 3600)
+    floor = pushed_buffer_floor(store, name)
+    max_age_s = None if max_age_hours is None else max_age_hours * 3600
+    report = prune_sparing_buffer(store, name, keep, max_age_s, floor)
     removed_q = store.prune_quarantine(quarantine_days * 86400)
     out.print(
         f"removed {len(report.removed)} example files and {len(removed_q)} quarantined files; "
-        f"kept back {report.kept_unread} example files the learner has not ingested yet; "
-        f"{len(store.list_examples(name))} example files remain"
+        f"kept back {report.kept_unread} example files the learner has not ingested yet"
+        + (f" and every file from {floor} on (its replay buffer refills from them)" if floor else "")
+        + f"; {len(store.list_examples(name))} example files remain"
     )

@@ -22,16 +22,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from zeb_core.device import resolve_device
 from zeb_core.engine.state import VALUE_TARGETS, check_full_game_target
+from zeb_core.formats.examples import ExampleFile
 from zeb_core.formats.safe_io import sha256_hex
 from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle, load_bundle_dir, weights_filenames
 from zeb_core.fullgame.bid_learning import BidLearning
-from zeb_core.learner_state import LearnerState
+from zeb_core.learner_state import LearnerState, file_order, prune_sparing_buffer
 from zeb_core.model.checkpoint import bundle_from_model, model_from_bundle
 from zeb_core.model.config import ModelConfig
 from zeb_core.model.net import ZebNet
 from zeb_core.players.builtin import PolicyPlayer
 from zeb_core.promotion import PromotionResult, SprtConfig, benchmark_gain, regression, sequential_match
-from zeb_core.store import ExampleCursor, Lease, Store, StoreError, StoreUnavailable, open_store
+from zeb_core.store import ExampleCursor, ExampleRef, Lease, Store, StoreError, StoreUnavailable, open_store
 from zeb_core.strength import BASELINES, EVAL_SEED, benchmark, eval_metrics, percent
 from zeb_core.train import ReplayBuffer, TrainConfig, Trainer
 from zeb_core.worker import wait_and_retry
@@ -88,7 +89,8 @@ class LearnerSettings(BaseModel):
     prune_every: int = 50
     """Prune example files every N cycles."""
     keep_example_files: int = 15
-    """Example files kept by pruning (newest)."""
+    """Example files kept by pruning, at least (the newest). Pruning also keeps every file the replay buffer needs
+    to refill after a restart (the newest that hold --replay-buffer-size examples), however many that is."""
     min_buffer_size: int = 5000
     """No training until the buffer holds this many examples."""
     max_model_lag: int | None = None
@@ -189,6 +191,7 @@ class Learner:
         self.total_games = 0
         self.examples_ingested = 0
         self.cursor = ExampleCursor()
+        self.buffer_files: dict[str, int] = {}  # example file -> examples it put in the buffer (those it may need)
         self.dropped_stale = 0
         self.dropped_other_target = 0  # examples of files labelled for another value target (never trained on)
         self.files_quarantined = 0
@@ -319,6 +322,7 @@ class Learner:
             if ex is None or ex.value_target != self.settings.value_target:
                 continue
             chosen.append(ex)
+            self.buffer_files[ref.name] = ex.examples
             loaded += ex.examples
             files += 1
         for ex in reversed(chosen):
@@ -333,48 +337,30 @@ class Learner:
 
     # ================================================================ one cycle
     def ingest(self) -> dict[str, float]:
-        """New example files since the cursor: validated, stale ones dropped and counted, the rest buffered."""
-        s = self.settings
+        """New example files since the cursor: validated, stale ones dropped and counted, the rest buffered.
+
+        Each file moves the counts and the cursor together (`_take`): a store error between two files ends the
+        run here, and the final push then records exactly the files counted, so a restart reads none twice."""
         self._check_lease()
         start = time.perf_counter()
         try:
-            new, late = self.store.new_examples(self.cursor, s.name)
+            new, late = self.store.new_examples(self.cursor, self.settings.name)
         except StoreUnavailable as exc:
             log.warning("ingest skipped this cycle: store unavailable (%s)", exc)
             return {"files": 0, "examples": 0}
         if late:
             log.warning("%d example files arrived later than the cursor window; not ingested", len(late))
+            self.cursor.advance(r.name for r in late)
         files = examples = 0
-        done: list[str] = [r.name for r in late]
         for ref in new:
             try:
                 ex = self.store.read_examples(ref)
             except StoreUnavailable as exc:
                 log.warning("stopped ingesting at %s: store unavailable (%s); the rest next cycle", ref.name, exc)
                 break
-            done.append(ref.name)
-            if ex is None:
-                self.files_quarantined += 1
-                continue
-            if ex.value_target != s.value_target:
-                self.dropped_other_target += ex.examples
-                log.warning(
-                    "not training on %s from worker %s: its values are for the %r target, this learner trains %r",
-                    ref.name,
-                    ex.manifest.get("worker_id"),
-                    ex.value_target,
-                    s.value_target,
-                )
-                continue
-            if s.max_model_lag is not None and self.step - ex.model_step > s.max_model_lag:
-                self.dropped_stale += ex.examples
-                continue
-            self.buffer.add(ex.obs, ex.legal, ex.policy, ex.value, ex.model_step, ex.q)
-            self.total_games += int(ex.manifest["games"])
-            self.examples_ingested += ex.examples
-            files += 1
-            examples += ex.examples
-        self.cursor.advance(done)
+            added = self._take(ref, ex)
+            files += 1 if added else 0
+            examples += added
         if self.bids is not None:
             self.bids.ingest()
         seconds = time.perf_counter() - start
@@ -382,6 +368,48 @@ class Learner:
         if files:
             self.echo(f"Ingested {examples:,} examples from {files} files [buffer: {len(self.buffer):,}]")
         return {"files": files, "examples": examples}
+
+    def _take(self, ref: ExampleRef, ex: ExampleFile | None) -> int:
+        """One file read: buffered and counted, or counted as refused (quarantined, another value target, stale),
+        and marked read in the same step, so the counts and the cursor a push records always agree. Returns the
+        examples added to the buffer."""
+        s = self.settings
+        if ex is None:
+            self.files_quarantined += 1
+        elif ex.value_target != s.value_target:
+            self.dropped_other_target += ex.examples
+            log.warning(
+                "not training on %s from worker %s: its values are for the %r target, this learner trains %r",
+                ref.name,
+                ex.manifest.get("worker_id"),
+                ex.value_target,
+                s.value_target,
+            )
+        elif s.max_model_lag is not None and self.step - ex.model_step > s.max_model_lag:
+            self.dropped_stale += ex.examples
+        else:
+            self.buffer.add(ex.obs, ex.legal, ex.policy, ex.value, ex.model_step, ex.q)  # may raise: nothing moved
+            self.total_games += int(ex.manifest["games"])
+            self.examples_ingested += ex.examples
+            self.buffer_files[ref.name] = ex.examples
+            self.cursor.advance([ref.name])
+            return ex.examples
+        self.cursor.advance([ref.name])
+        return 0
+
+    def buffer_floor(self) -> str | None:
+        """The oldest example file a restart needs to refill the replay buffer: newest first (the order a restart
+        refills in), the file where the examples of the files buffered reach its capacity, or the oldest of them
+        when they do not. Files below it are forgotten here (the floor only moves on)."""
+        need, floor = self.buffer.capacity, None
+        for name in sorted(self.buffer_files, key=file_order, reverse=True):
+            floor = name
+            need -= self.buffer_files[name]
+            if need <= 0:
+                break
+        if floor is not None:
+            self.buffer_files = {n: c for n, c in self.buffer_files.items() if file_order(n) >= file_order(floor)}
+        return floor
 
     def can_train(self) -> bool:
         """Enough examples, and (with --replay-ratio) enough fresh ones for another cycle."""
@@ -473,6 +501,7 @@ class Learner:
             cursor=self.cursor,
             last_eval=self.last_eval,
             last_metrics=self.last_metrics,
+            buffer_floor=self.buffer_floor(),
         )
 
     def record(self, row: dict[str, Any]) -> None:
@@ -528,11 +557,13 @@ class Learner:
         return result
 
     def prune(self) -> int:
-        """Old example files beyond --keep-example-files (never one our last push has not ingested: the store's
-        rule), and pushes beyond the newest KEEP_PUSHES. Returns the files removed; counts the ones kept back."""
+        """Old example files beyond --keep-example-files and older than the files the replay buffer needs to refill
+        after a restart (never one our last push has not ingested: the store's rule), and pushes beyond the newest
+        KEEP_PUSHES. Returns the files removed; counts the ones kept back unread."""
+        s = self.settings
         try:
-            self.store.prune_history(self.settings.name, keep=KEEP_PUSHES)
-            report = self.store.prune_examples(self.settings.name, keep=self.settings.keep_example_files)
+            self.store.prune_history(s.name, keep=KEEP_PUSHES)
+            report = prune_sparing_buffer(self.store, s.name, s.keep_example_files, None, self.buffer_floor())
         except StoreUnavailable as exc:
             log.warning("prune skipped: %s", exc)
             return 0

@@ -4,15 +4,23 @@ One class for the three places that write or read it (the learner's restore, its
 key is spelled once. Reading is tolerant: a state written by an older version lacks keys (they get the defaults
 below) or holds keys this version does not know (format_version, the store's checksums, revert notes): those are
 kept in `extra` and written back as they were read.
+
+The state's `buffer_floor` is also a pruning rule: `prune_sparing_buffer`, which every pruner calls (the learner,
+the prune flow, `zeb store prune`), never removes it or a newer example file, so a restarted learner refills its
+replay buffer as full as it was.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from zeb_core.store.cursor import ExampleCursor
+from zeb_core.formats.examples import parse_example_filename
+from zeb_core.store.backend import StoreError
+from zeb_core.store.cursor import ExampleCursor, timestamp_seconds
+from zeb_core.store.store import PruneReport, Store
 
 
 @dataclass
@@ -41,6 +49,9 @@ class LearnerState:
     """The newest evaluation (strength.eval_metrics' keys and its "step")."""
     last_metrics: dict[str, float] = field(default_factory=dict)
     """The last cycle's training losses, for `zeb train`'s curve."""
+    buffer_floor: str | None = None
+    """The oldest example file a restart needs to refill the replay buffer (None: no file needed, or a state from
+    before this key): pruners keep it and every newer one (`prune_sparing_buffer`)."""
     time: float = field(default_factory=time.time)
     """When this state was written (seconds since the epoch)."""
     promotion: dict[str, Any] | None = None
@@ -90,4 +101,52 @@ class LearnerState:
                 kwargs[key] = dict(data[key]) if kind is dict else data[key]
         cursor = data.get("cursor")
         kwargs["cursor"] = ExampleCursor.from_json(cursor if isinstance(cursor, dict) else None)
+        floor = data.get("buffer_floor")
+        if isinstance(floor, str) and parse_example_filename(floor) is not None:
+            kwargs["buffer_floor"] = floor
         return cls(**kwargs)
+
+
+def file_order(name: str) -> tuple[str, str]:
+    """Where an example file sorts among the listed ones (`Store.list_examples`: by file-name stamp, then name),
+    which is also the order a restarted learner refills its buffer in (newest first)."""
+    parsed = parse_example_filename(name)
+    return ("" if parsed is None else parsed[1], name)
+
+
+def pushed_buffer_floor(store: Store, name: str) -> str | None:
+    """The buffer floor of the namespace's last push (None without one)."""
+    return LearnerState.from_json(store.peek_state(name)).buffer_floor
+
+
+def prune_sparing_buffer(
+    store: Store,
+    name: str,
+    keep: int | None,
+    max_age_s: float | None,
+    floor: str | None,
+    now: float | None = None,
+    spare_unread: bool = True,
+) -> PruneReport:
+    """`Store.prune_examples` (beyond the newest `keep` files, older than `max_age_s`, never a file the learner has
+    not read), sparing also `floor` and every newer file: those a restarted learner refills its replay buffer from,
+    so no prune shrinks the buffer a restart gets back. Both rules become one cut by file-name stamp, so a file
+    uploaded while this runs shifts nothing. `spare_unread=False` (the operator's override for a namespace whose
+    learner is gone) lifts both rules."""
+    if keep is not None and keep < 0:
+        raise StoreError(f"keep must be >= 0, not {keep}")
+    now = time.time() if now is None else now
+    parsed = None if floor is None else parse_example_filename(floor)
+    if parsed is None or not spare_unread or (keep is None and max_age_s is None):
+        return store.prune_examples(name, keep=keep, max_age_s=max_age_s, now=now, spare_unread=spare_unread)
+    cut = -math.inf  # files stamped before the cut go
+    if max_age_s is not None:
+        cut = now - max_age_s
+    if keep is not None:
+        refs = store.list_examples(name)
+        if keep == 0:
+            cut = math.inf
+        elif len(refs) > keep:
+            cut = max(cut, timestamp_seconds(refs[-keep].timestamp))  # the oldest of the newest `keep`
+    cut = min(cut, timestamp_seconds(parsed[1]))
+    return store.prune_examples(name, keep=None, max_age_s=now - cut, now=now)
