@@ -8,15 +8,22 @@ in one database that its UI shows while the run goes on, and that `zeb ui` reope
 
 The server records itself in HOME/server.json (its URL and process id) while it runs, so a `zeb ui` or a
 `zeb train` on the same run finds and uses a live one instead of opening the same database twice.
+
+It listens on 127.0.0.1 unless told otherwise. Bound to any other address, it never runs open: Prefect's API lets
+whoever reaches it read the Secret blocks and run any deployment, so it then requires Prefect's basic
+authentication (PREFECT_SERVER_API_AUTH_STRING; a new random one unless given), and the processes it serves get
+the same string as PREFECT_API_AUTH_STRING. The UI asks for it as its password.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import ipaddress
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -47,12 +54,35 @@ QUIET_SERVICES = (
 )
 
 
+AUTH_USER = "zeb"
+WILDCARDS = ("0.0.0.0", "::", "")  # every interface: the server's own processes reach it on loopback
+
+
 class PrefectServerError(RuntimeError):
     """The server did not start or did not become healthy; the message is one sentence saying why."""
 
 
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine reaches (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
+def new_auth_string() -> str:
+    """A fresh `user:password` for Prefect's basic authentication (192 random bits)."""
+    return f"{AUTH_USER}:{secrets.token_urlsafe(24)}"
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 def free_port(host: str = HOST) -> int:
-    with socket.socket() as s:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
 
@@ -88,22 +118,38 @@ def healthy(api_url: str, timeout_s: float = 2.0) -> bool:
 
 
 class LocalPrefectServer:
-    """`prefect server start` in its own session, its output in `log_path`, its database in `home`."""
+    """`prefect server start` in its own session, its output in `log_path`, its database in `home`.
 
-    def __init__(self, home: Path, log_path: Path | None = None, port: int | None = None) -> None:
+    `host`: the address it listens on. `auth_string` (`user:password`): required of every API request; on an
+    address other than loopback a new one is made when none is given, so such a server is never open."""
+
+    def __init__(
+        self,
+        home: Path,
+        log_path: Path | None = None,
+        port: int | None = None,
+        host: str = HOST,
+        auth_string: str | None = None,
+    ) -> None:
         self.home = Path(home).resolve()
         self.log_path = log_path or self.home / "server.log"
-        self.port = port or free_port()
+        self.host = host
+        self.port = port or free_port(host)
+        self.auth_string = auth_string or (None if is_loopback(host) else new_auth_string())
         self.proc: subprocess.Popen | None = None
         self.owned = False  # True when this object started the process (and so stops it)
 
     @property
     def api_url(self) -> str:
-        return f"http://{HOST}:{self.port}/api"
+        """Where this machine's processes reach the API (loopback when it listens on every interface)."""
+        connect = HOST if self.host in WILDCARDS else self.host
+        return f"http://{_url_host(connect)}:{self.port}/api"
 
     @property
     def ui_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        """Where a browser finds the UI: the address it listens on, or this machine's name for every interface."""
+        public = socket.gethostname() if self.host in WILDCARDS else self.host
+        return f"http://{_url_host(public)}:{self.port}"
 
     @property
     def database(self) -> Path:
@@ -114,7 +160,11 @@ class LocalPrefectServer:
         """The healthy server recorded in `home` (started by another `zeb train` or `zeb ui`), or None."""
         try:
             record = json.loads((Path(home) / RECORD).read_text())
-            server = cls(home, port=int(record["port"]))
+            host = str(record.get("host", HOST))
+            auth = record.get("auth_string")
+            if not is_loopback(host) and not auth:  # never taken for an open server
+                return None
+            server = cls(home, port=int(record["port"]), host=host, auth_string=auth)
             pid = int(record["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -128,9 +178,9 @@ class LocalPrefectServer:
             {
                 "PREFECT_HOME": str(self.home),
                 "PREFECT_API_URL": self.api_url,
-                "PREFECT_UI_API_URL": self.api_url,  # else the UI's pages call the default port, 4200
+                "PREFECT_UI_API_URL": f"{self.ui_url}/api",  # else the UI's pages call the default port, 4200
                 "PREFECT_UI_URL": self.ui_url,
-                "PREFECT_SERVER_API_HOST": HOST,
+                "PREFECT_SERVER_API_HOST": self.host,
                 "PREFECT_SERVER_API_PORT": str(self.port),
                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
@@ -138,6 +188,9 @@ class LocalPrefectServer:
                 **{f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in QUIET_SERVICES},
             }
         )
+        if self.auth_string:  # the server requires it; its own services and every client send it
+            env["PREFECT_SERVER_API_AUTH_STRING"] = self.auth_string
+            env["PREFECT_API_AUTH_STRING"] = self.auth_string
         return env
 
     def start(
@@ -150,8 +203,8 @@ class LocalPrefectServer:
         """Start and wait until /api/health answers; on failure the process is stopped and PrefectServerError says
         why (it exited, with its last log line, or it was not healthy within `timeout_s`). `die_with_parent`: the
         server gets SIGTERM when this process dies, even by SIGKILL (Linux), so it is never left behind."""
-        if not _port_free(self.port):  # else another server's /health would pass for this one's
-            raise PrefectServerError(f"port {self.port} on {HOST} is in use by another program")
+        if not _port_free(self.port, self.host):  # else another server's /health would pass for this one's
+            raise PrefectServerError(f"port {self.port} on {self.host} is in use by another program")
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         args = [
@@ -159,7 +212,7 @@ class LocalPrefectServer:
             "server",
             "start",
             "--host",
-            HOST,
+            self.host,
             "--port",
             str(self.port),
             "--analytics-off",
@@ -185,7 +238,19 @@ class LocalPrefectServer:
         except BaseException:  # PrefectServerError, and Ctrl-C while it starts: never a server left running
             self.stop()
             raise
-        (self.home / RECORD).write_text(json.dumps({"port": self.port, "pid": self.proc.pid, "api_url": self.api_url}))
+        self._record()
+
+    def _record(self) -> None:
+        """HOME/server.json, readable by this user only: it holds the auth string of a server that has one."""
+        assert self.proc is not None
+        record = {"port": self.port, "pid": self.proc.pid, "api_url": self.api_url, "host": self.host}
+        if self.auth_string:
+            record["auth_string"] = self.auth_string
+        path = self.home / RECORD
+        path.unlink(missing_ok=True)  # a new file, so the mode below is its mode
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(record))
 
     def _wait_healthy(self, timeout_s: float) -> None:
         assert self.proc is not None
@@ -255,11 +320,11 @@ def _sigterm_when_parent_dies() -> Callable[[], None] | None:
     return lambda: prctl(pr_set_pdeathsig, int(signal.SIGTERM))
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
+def _port_free(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind((HOST, port))
+            s.bind((host, port))
         except OSError:
             return False
     return True

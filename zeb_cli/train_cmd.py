@@ -25,12 +25,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from zeb_cli.consoles import make_console
 from zeb_cli.prefect_server import (
     CLOUD_API,
+    HOST,
     LocalPrefectServer,
     PrefectServerError,
     configured_api_url,
@@ -255,6 +257,14 @@ def train_cmd(
             "Unused when PREFECT_API_URL is set."
         ),
     ] = 120.0,
+    prefect_host: Annotated[
+        str,
+        typer.Option(
+            help="Address the run's Prefect server (its UI) listens on: 127.0.0.1, this machine only; 0.0.0.0 or "
+            "one of this machine's addresses to open the UI to others, and then its API requires a password: "
+            "PREFECT_SERVER_API_AUTH_STRING (user:password) when set, else a new one, printed here."
+        ),
+    ] = HOST,
 ) -> None:
     """Train from scratch (or continue) on this machine: a learner and self-play workers, then a report."""
     import torch
@@ -385,7 +395,7 @@ def train_cmd(
     # KeyboardInterrupt handler of its own
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        server, ui, pipeline.prefect_homes = _prefect(run_dir, env, lock_fd, prefect_server_timeout)
+        server, ui, pipeline.prefect_homes = _prefect(run_dir, env, lock_fd, prefect_server_timeout, prefect_host)
         pipeline.start()
         _watch(pipeline, store, minutes, games, start_games, curve)
     except KeyboardInterrupt:
@@ -402,12 +412,13 @@ def train_cmd(
 
 
 def _prefect(
-    run_dir: Path, env: dict[str, str], lock_fd: int, timeout_s: float
+    run_dir: Path, env: dict[str, str], lock_fd: int, timeout_s: float, host: str = HOST
 ) -> tuple[LocalPrefectServer | None, str | None, bool]:
     """Where the run's flows report: (the run's server or None, the UI's URL or None, per-process homes?).
 
     The user's API (PREFECT_API_URL, or their profile's) first; then a server of this run that is already up (a
-    `zeb ui`); then a new one, which inherits the run lock like the other children; else serverless, said once.
+    `zeb ui`); then a new one on `host`, which inherits the run lock like the other children; else serverless,
+    said once. A server with an auth string (always, beyond loopback) gives it to the children in `env`.
     """
     user_api = configured_api_url()
     if user_api:
@@ -426,8 +437,18 @@ def _prefect(
     server = LocalPrefectServer.running(home)
     if server is not None:
         console.print("using the Prefect server already up on this run (a `zeb ui`: keep it open until the end)")
+        if server.host != host:
+            _fail(
+                f"the run's Prefect server is up already on {server.host} (a `zeb ui`); stop it to start one on "
+                f"{host}, or leave out --prefect-host"
+            )
     else:
-        server = LocalPrefectServer(home, log_path=run_dir / "logs" / "prefect-server.log")
+        server = LocalPrefectServer(
+            home,
+            log_path=run_dir / "logs" / "prefect-server.log",
+            host=host,
+            auth_string=os.environ.get("PREFECT_SERVER_API_AUTH_STRING") or None,
+        )
         console.print(f"starting the run's Prefect server (UI) on {server.ui_url} ...")
         try:
             server.start(timeout_s, base_env=env, pass_fds=(lock_fd,) if lock_fd >= 0 else ())
@@ -438,11 +459,22 @@ def _prefect(
             )
             return None, None, True
     env["PREFECT_API_URL"] = server.api_url
+    if server.auth_string:
+        env["PREFECT_API_AUTH_STRING"] = server.auth_string
     console.print(
         f"[bold]Prefect UI:[/] {server.ui_url}/runs   (the learner's cycles and the workers' batches, "
         f"live; `zeb ui --name {run_dir.name}` reopens it later)",
         highlight=False,
     )
+    if server.auth_string:
+        console.print(
+            f"its API requires a password; the UI asks for it: [bold]{escape(server.auth_string)}[/]   "
+            f"(a Prefect client: PREFECT_API_URL={server.ui_url}/api PREFECT_API_AUTH_STRING=THAT; "
+            f"kept in {home / 'server.json'})",
+            highlight=False,
+            markup=True,
+            soft_wrap=True,
+        )
     return server, server.ui_url, True
 
 
