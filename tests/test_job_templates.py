@@ -43,8 +43,12 @@ def dockerfile_env(name: str) -> str:
 # ---------------------------------------------------------------- the outbox on a persistent volume
 @pytest.mark.parametrize(
     "volume",
-    [None, {"name": "outbox", "persistentVolumeClaim": {"claimName": "zeb-outbox-gpu0"}}],
-    ids=["default-hostpath", "pvc-per-worker"],
+    [
+        None,
+        {"name": "outbox", "persistentVolumeClaim": {"claimName": "zeb-outbox-gpu0"}},
+        {"name": "outbox", "hostPath": {"path": "/var/lib/zeb/outbox", "type": "DirectoryOrCreate"}},
+    ],
+    ids=["default-pvc", "pvc-per-worker", "node-folder"],
 )
 def test_kubernetes_pods_keep_the_outbox_on_a_persistent_volume(volume: dict | None) -> None:
     rendered, values = render("kubernetes", **({"outbox_volume": volume} if volume else {}))
@@ -56,8 +60,8 @@ def test_kubernetes_pods_keep_the_outbox_on_a_persistent_volume(volume: dict | N
     [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == outbox]
     [source] = [v for v in spec["volumes"] if v["name"] == mount["name"]]
     assert "emptyDir" not in source, "an emptyDir dies with the pod"
-    if volume is None:
-        assert source["hostPath"]["path"].startswith("/") and source["hostPath"]["type"] == "DirectoryOrCreate"
+    if volume is None:  # by default a claim, which outlives the pod and the node (a hostPath dies with the node)
+        assert set(source) == {"name", "persistentVolumeClaim"} and source["persistentVolumeClaim"]["claimName"]
     else:
         assert source == volume
     assert dockerfile_env("ZEB_OUTBOX_DIR") == outbox, "the image and the template agree on the outbox folder"
@@ -122,3 +126,108 @@ def test_the_secret_check_catches_a_literal() -> None:
     container["env"].append({"name": "HF_TOKEN", "value": "{{ prefect.blocks.secret.zeb-hf-token }}"})
     bad = [e for e in container["env"] if SECRET_NAME.search(e["name"]) and set(e) != {"name", "valueFrom"}]
     assert [e["name"] for e in bad] == ["HF_TOKEN"]
+
+
+# ---------------------------------------------------------------- privileges (issue 35, item 13)
+def _placeholders(node: Any) -> set[str]:
+    """The job variables a template's job configuration reads (`{{ name }}`)."""
+    return {m for _, text in _strings(node) for m in re.findall(r"\{\{\s*([\w.-]+)\s*\}\}", text)}
+
+
+def dockerfile_user() -> tuple[int, int]:
+    text = (REPO / "deployments" / "Dockerfile").read_text()
+    [user] = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
+    args = dict(re.findall(r"^ARG\s+(\w+)=(\S+)", text, re.MULTILINE))
+    uid, gid = (re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], part) for part in user.split(":"))
+    return int(uid), int(gid)
+
+
+def test_a_docker_run_cannot_ask_for_privileges() -> None:
+    """`privileged` is no job variable: nothing a deployment or a run passes makes the container privileged, and the
+    container runs as the image's non-root user without capabilities or privilege escalation, whatever the image."""
+    t = template("docker")
+    assert "privileged" not in t["variables"]["properties"]
+    assert "privileged" not in t["job_configuration"] and "privileged" not in _placeholders(t["job_configuration"])
+    rendered, _ = render("docker", privileged=True, image="someone/else:latest")
+    assert "privileged" not in rendered and '"privileged": true' not in json.dumps(rendered).lower()
+    kwargs = rendered["container_create_kwargs"]
+    assert kwargs["user"] == "{}:{}".format(*dockerfile_user()) and not kwargs["user"].startswith("0")
+    assert kwargs["cap_drop"] == ["ALL"] and "no-new-privileges:true" in kwargs["security_opt"]
+    assert not _placeholders({k: v for k, v in t["job_configuration"]["container_create_kwargs"].items()}) - {
+        "gpu_device_ids",
+        "shm_size",
+    }, "no run chooses the user, the capabilities or the security options"
+
+
+def test_kubernetes_pods_run_as_a_non_root_user_without_privileges() -> None:
+    t = template("kubernetes")
+    rendered, _ = render("kubernetes")
+    spec = pod_spec(rendered)
+    pod, container = spec["securityContext"], spec["containers"][0]["securityContext"]
+    uid, gid = dockerfile_user()
+    assert pod["runAsNonRoot"] is True and container["runAsNonRoot"] is True
+    assert (pod["runAsUser"], pod["runAsGroup"], pod["fsGroup"]) == (uid, gid, gid) and uid != 0
+    assert container["allowPrivilegeEscalation"] is False and container["privileged"] is False
+    assert container["capabilities"] == {"drop": ["ALL"]} and pod["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["readOnlyRootFilesystem"] is True
+    assert spec["automountServiceAccountToken"] is False
+    # With a read-only root, what Python, Prefect, torch and W&B write goes to the writable volumes: /tmp and HOME.
+    mounts = {m["mountPath"]: m["name"] for m in spec["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    for folder in ("/tmp", dockerfile_env("HOME")):
+        assert "emptyDir" in volumes[mounts[folder]], f"{folder} is writable"
+    assert dockerfile_env("WANDB_DIR").startswith(dockerfile_env("HOME"))
+    manifest = t["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
+    for context in (manifest["securityContext"], manifest["containers"][0]["securityContext"]):
+        assert not _placeholders(context), "no job variable changes the security context"
+
+
+def test_the_image_runs_as_a_non_root_user_under_the_init() -> None:
+    text = (REPO / "deployments" / "Dockerfile").read_text()
+    uid, gid = dockerfile_user()
+    assert uid >= 1000 and gid >= 1000
+    assert text.rindex("\nUSER ") > text.rindex("\nRUN "), "nothing runs as root after USER"
+    [entrypoint] = re.findall(r"^ENTRYPOINT\s+(.+)$", text, re.MULTILINE)
+    assert json.loads(entrypoint)[-1] == "/opt/zeb/deployments/container_init.py"
+    assert (REPO / "deployments" / "container_init.py").is_file()
+    assert re.search(r"chown -R zeb:zeb /var/lib/zeb /home/zeb", text), "the user owns the outbox and its home"
+
+
+def documented_worst_stop_s() -> float:
+    """The learner's worst stop, as deployments/README.md documents it (measured by bench/learner_stop.py)."""
+    text = (REPO / "deployments" / "README.md").read_text()
+    match = re.search(r"Learner's worst stop: \*\*(\d+(?:\.\d+)?) s\*\* \(`bench/learner_stop.py`", text)
+    assert match, "deployments/README.md documents the learner's worst stop"
+    assert (REPO / "bench" / "learner_stop.py").is_file()
+    return float(match.group(1))
+
+
+def test_a_deleted_pod_has_time_for_the_learners_last_push() -> None:
+    """The pod's grace period (SIGTERM to SIGKILL) covers the learner's worst stop, by default and at its minimum,
+    and a run cannot set it lower: the Prefect server checks a run's job variables against the schema."""
+    from prefect.utilities.schema_tools import validate
+
+    worst = documented_worst_stop_s()
+    schema = template("kubernetes")["variables"]
+    variable = schema["properties"]["termination_grace_period_seconds"]
+    rendered, values = render("kubernetes")
+    grace = pod_spec(rendered)["terminationGracePeriodSeconds"]
+    assert isinstance(grace, int) and grace == values["termination_grace_period_seconds"]
+    assert grace >= 5 * worst, "room for a remote store's upload and a busy node"
+    assert variable["type"] == "integer" and variable["minimum"] >= 2 * worst
+    longer, _ = render("kubernetes", termination_grace_period_seconds=1200)
+    assert pod_spec(longer)["terminationGracePeriodSeconds"] == 1200
+    assert not validate({**values, "termination_grace_period_seconds": 1200}, schema)
+    assert validate({**values, "termination_grace_period_seconds": int(worst) // 2}, schema), "too short: refused"
+
+
+@pytest.mark.parametrize("kind", ["docker", "kubernetes"])
+def test_prefect_accepts_the_templates_as_work_pool_templates(kind: str) -> None:
+    """The check `prefect work-pool create --base-job-template` makes: every placeholder is a declared variable."""
+    from prefect.server.schemas.actions import WorkPoolCreate
+
+    WorkPoolCreate(name="zeb-gpu", type=kind, base_job_template=template(kind))
+    stale = template(kind)
+    stale["job_configuration"]["privileged"] = "{{ privileged }}"  # a placeholder without its variable
+    with pytest.raises(ValueError, match="must be present"):
+        WorkPoolCreate(name="zeb-gpu", type=kind, base_job_template=stale)
