@@ -28,6 +28,7 @@ from zeb_core.serve import create_app
 from zeb_core.store import FaultyBackend, RetryPolicy, open_store
 
 REPO = Path(__file__).resolve().parents[1]
+JSON_TYPE = {"content-type": "application/json"}  # a body of another type is refused (415) before parsing
 
 
 @pytest.fixture(scope="module")
@@ -299,7 +300,7 @@ def test_zeb_serve_runs_a_real_server(small_checkpoint: Path) -> None:
             time.sleep(0.1)
         reply = httpx.post(f"{base}/v1/move", json=EXAMPLE, timeout=10).json()
         assert reply["play"] in (15, 20) and "value" in reply
-        assert httpx.post(f"{base}/v1/move", content=b"{oops", timeout=10).status_code == 400
+        assert httpx.post(f"{base}/v1/move", content=b"{oops", headers=JSON_TYPE, timeout=10).status_code == 400
         assert httpx.get(f"{base}/healthz", timeout=10).json()["default_player"] == f"policy:path={small_checkpoint}"
     finally:
         proc.terminate()

@@ -24,6 +24,7 @@ from zeb_core.fullgame.auction import AuctionState, bid_action, hand_marks
 from zeb_core.serve import create_app
 
 PASSIVE = "random:pass=1+heuristic"  # bots that pass whenever they may
+JSON_TYPE = {"content-type": "application/json"}  # a body of another type is refused (415) before parsing
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +177,7 @@ def test_illegal_human_bids_are_refused_with_a_clear_error_and_change_nothing(cl
     _error(client.post(f"/v1/full-games/{gid}/bid", json={"bid": True}), 400, "'bid'")
     _error(client.post(f"/v1/full-games/{gid}/bid", json={"bid": 1000}), 400, "less than or equal to 294")
     _error(client.post(f"/v1/full-games/{gid}/bid", json={}), 400, "missing field 'bid'")
-    _error(client.post(f"/v1/full-games/{gid}/bid", content=b"{oops"), 400, "not valid JSON")
+    _error(client.post(f"/v1/full-games/{gid}/bid", content=b"{oops", headers=JSON_TYPE), 400, "not valid JSON")
     _error(client.post(f"/v1/full-games/{gid}/declare", json={"decl": 3}), 409, "auction is on")
     _error(client.post(f"/v1/full-games/{gid}/play", json={"domino": game["hand"][0]}), 409, "auction is on")
     _error(client.post(f"/v1/full-games/{gid}/next"), 409, "hand is not over")
@@ -232,7 +233,7 @@ def test_bad_new_games_get_a_400_and_the_players_list_the_bidders(client: TestCl
         ({"bots": ["random"]}, "'bots'"),
     ]:
         _error(client.post("/v1/full-games", json=body), 400, fragment)
-    _error(client.post("/v1/full-games", content=b"[1]"), 400, "JSON object")
+    _error(client.post("/v1/full-games", content=b"[1]", headers=JSON_TYPE), 400, "JSON object")
     listing = _ok(client.get("/v1/players", params={"bidder": ["random:pass=0.9", "nope"]}))
     by_spec = {b["spec"]: b for b in listing["bidders"]}
     assert by_spec[listing["default_bidder"]]["default"] and by_spec["random"]["available"]

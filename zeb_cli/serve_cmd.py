@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import errno
 import socket
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from zeb_core.serve.guard import GuardSettings
 
 
 def _fail(message: str) -> None:
@@ -55,16 +58,49 @@ def serve(
             "mc:worlds=K, net:path=W (default: baseline)."
         ),
     ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Another name (or address) clients reach this server by, repeatable: the Host header must be "
+            "127.0.0.1, localhost, [::1], the --host (for 0.0.0.0 this machine's names) or one of these. "
+            "'*' turns the check off (only behind a proxy that checks Host).",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ZEB_SERVE_TOKEN",
+            help="Require 'Authorization: Bearer TOKEN' on the API (16+ characters); open the page as /#token=TOKEN.",
+        ),
+    ] = None,
+    rate_limit: Annotated[
+        float | None,
+        typer.Option(help="Requests per second each client address may make on average (default: no limit)."),
+    ] = None,
+    burst: Annotated[
+        int | None, typer.Option(help="Requests a client may make at once before --rate-limit applies (default: 30).")
+    ] = None,
 ) -> None:
     """Serve the bot protocol (POST /v1/move, versions 1 and 2) and a web page at / to play a hand, or a whole game
     to 7 marks with its auction, against the bots."""
+    from pydantic import ValidationError
+
     from zeb_cli.main import resolve_device
     from zeb_core.players import SpecError
     from zeb_core.serve import create_app
+    from zeb_core.serve.guard import GuardSettings, allowed_hosts_for
 
     device = resolve_device(device)
     try:
-        app = create_app(default_player=player, store_url=store, device=device, default_bidder=bidder)
+        given = {"token": token, "rate_per_s": rate_limit, "burst": burst}  # unset: the model's default
+        hosts = allowed_hosts_for(host, allowed_host or ())
+        guard = GuardSettings(allowed_hosts=hosts, **{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        flags = {"token": "--token", "rate_per_s": "--rate-limit", "burst": "--burst"}
+        why = [(flags.get(str(e["loc"][0]), e["loc"][0]), e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
+        _fail("; ".join(f"{flag}: {msg}" for flag, msg in why))
+    try:
+        app = create_app(default_player=player, store_url=store, device=device, default_bidder=bidder, guard=guard)
     except SpecError as exc:
         _fail(str(exc))
     _check_port(host, port)
@@ -77,4 +113,13 @@ def serve(
     typer.echo(
         f"Zeb is serving on http://{host}:{port}/ (default partner and opponents: {shown}); Ctrl+C stops it.", err=True
     )
+    typer.echo(_guard_line(guard), err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _guard_line(guard: GuardSettings) -> str:
+    """One line on what the server lets in, so an operator exposing it sees what is (not) protected."""
+    hosts = "any Host" if guard.allowed_hosts is None else "Host " + ", ".join(guard.allowed_hosts)
+    token = "a token on the API" if guard.token else "no token (anyone who reaches the port can use it)"
+    rate = f"{guard.rate_per_s:g} requests/s per client (burst {guard.burst})" if guard.rate_per_s else "no rate limit"
+    return f"It answers to {hosts}; {token}; {rate}."

@@ -1,12 +1,14 @@
 """`zeb serve`: the bot protocol over HTTP, game sessions for the web page, and the page itself.
 
 Every error a client can cause is a 4xx with `{"error": "<one clear sentence>"}`; nothing a client sends may
-stop the server, so bodies are read and parsed here (size-capped) rather than by FastAPI's validation.
+stop the server, so bodies are parsed here rather than by FastAPI's validation. `guard.RequestGuard` reads them
+first (size-capped, JSON-typed) and checks Host, Origin, the token and the rate.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +27,7 @@ from zeb_core.formats.weights import DEFAULT_NAME
 from zeb_core.players.base import SpecError
 from zeb_core.serve.fullgame import DEFAULT_TARGET, FullGame, FullGameStore
 from zeb_core.serve.game import HUMAN_SEAT, GameError, GameStore
+from zeb_core.serve.guard import GuardSettings, RequestGuard
 from zeb_core.serve.players import POLICY_NOTE, PlayerPool
 from zeb_core.serve.schema import (
     MOVE_ANY_REQUEST,
@@ -41,7 +44,6 @@ from zeb_core.serve.schema import (
 )
 
 STATIC = Path(__file__).parent / "static"
-MAX_BODY = 64 * 1024
 MAX_PATHS = 8
 
 
@@ -56,9 +58,7 @@ def _error(message: str, status: int) -> JSONResponse:
 
 
 async def _json_body(request: Request, required: bool = True) -> Any:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ClientError(f"the request body is larger than {MAX_BODY} bytes", 413)
+    body = await request.body()  # RequestGuard has read it, refusing one past its size limit
     if not body:  # no body at all; whitespace alone is not JSON (RFC 8259 wants a value) and gets its error
         if required:
             raise ClientError("the request body is empty; send a JSON object")
@@ -129,11 +129,13 @@ def create_app(
     refresh_s: float = 30.0,
     max_games: int = 1000,
     default_bidder: str | None = None,
+    guard: GuardSettings | None = None,
 ) -> FastAPI:
     """The app; players are built on first use, and the default one right away so a bad spec fails at start.
 
     No `default_player`: the store's best weights when there is a store with some, else heuristic. No
-    `default_bidder`: baseline where it exists, else random (the full game's bots are BIDDER+PLAYER)."""
+    `default_bidder`: baseline where it exists, else random (the full game's bots are BIDDER+PLAYER). No `guard`:
+    GuardSettings' defaults (any Host, no token, no rate limit); `zeb serve` passes the names it binds."""
     pool = PlayerPool(default_player, store_url, store_name, device, refresh_s, default_bidder=default_bidder)
     pool.get(pool.default)  # raises SpecError for a bad --player
     pool.get_bidder(pool.default_bidder)  # and for a bad --bidder
@@ -141,6 +143,8 @@ def create_app(
     full_games = FullGameStore(pool.session, max_games)
     app = FastAPI(title="Zeb", description="Texas 42 bots: the bot protocol over HTTP and a page to play them.")
     app.state.pool, app.state.games, app.state.full_games = pool, games, full_games
+    app.state.guard, app.state.refusals = guard or GuardSettings(), Counter[str]()
+    app.add_middleware(RequestGuard, settings=app.state.guard, refusals=app.state.refusals)
 
     @app.exception_handler(ClientError)
     async def _client_error(_: Request, exc: ClientError) -> JSONResponse:

@@ -64,10 +64,26 @@ function backsEl(n) {
 }
 
 // ---------------------------------------------------------------- server calls
+// A server started with --token wants it on every API call: open the page once as /#token=TOKEN (or ?token=TOKEN);
+// this tab keeps it (sessionStorage) and it leaves the address bar.
+const TOKEN_KEY = "zeb-token";
+(function takeToken() {
+  const hash = new URLSearchParams(location.hash.slice(1));
+  const query = new URLSearchParams(location.search);
+  const given = hash.get("token") || query.get("token");
+  if (!given) return;
+  sessionStorage.setItem(TOKEN_KEY, given);
+  hash.delete("token");
+  query.delete("token");
+  const q = query.toString(), h = hash.toString();
+  history.replaceState(null, "", location.pathname + (q ? `?${q}` : "") + (h ? `#${h}` : ""));
+})();
+
 async function api(method, path, body) {
-  const res = await fetch(path, {
-    method, headers: body ? { "Content-Type": "application/json" } : {}, body: body ? JSON.stringify(body) : undefined,
-  });
+  const headers = body ? { "Content-Type": "application/json" } : {}; // the server refuses other bodies (415)
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const res = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : undefined });
   const data = await res.json().catch(() => ({ error: `the server answered ${res.status}` }));
   if (!res.ok) throw new Error(data.error || `the server answered ${res.status}`);
   return data;
