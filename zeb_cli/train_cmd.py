@@ -179,7 +179,7 @@ def train_cmd(
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
     sims: Annotated[int, typer.Option("--sims", help="Simulations per searched move.")] = TRAIN_SEARCH.simulations,
     worlds: Annotated[
-        int, typer.Option(help="Hidden-hand worlds per move (the search's, or the solver teacher's average).")
+        int, typer.Option(help="Hidden-hand worlds per move (the search's, or the teachers' average).")
     ] = TRAIN_SEARCH.worlds,
     max_nodes: Annotated[int, typer.Option(help="Nodes per search tree.")] = TRAIN_SEARCH.max_nodes,
     policy_target: Annotated[
@@ -201,7 +201,11 @@ def train_cmd(
         str,
         typer.Option(
             help="Who labels the examples: solver (every position solved exactly in --worlds deals: the true one "
-            "and uniform samples; the network picks the moves) or mcts (the search)."
+            "and uniform samples; the network picks the moves), rollout (the same games, each position's moves "
+            "valued by rollouts of the current network in --worlds deals weighted by its likelihood of the other "
+            "seats' plays, the solver finishing the last tricks: a teacher that improves with the network), "
+            "schedule (solver until the weights were trained on SearchConfig.handover_games games, rollout after) "
+            "or mcts (the search)."
         ),
     ] = TRAIN_SEARCH.teacher,
     games_per_batch: Annotated[int, typer.Option(help="Games per worker batch (one example file each).")] = 32,

@@ -6,8 +6,9 @@ from typing import NamedTuple
 
 
 class TrainSearchDefaults(NamedTuple):
-    """`zeb train`'s default worker search (its --sims, --worlds, --max-nodes and --teacher), for the benches that
-    measure a worker as `zeb train` runs it."""
+    """`zeb train`'s default worker search (its --sims, --worlds, --max-nodes and --teacher: one of
+    zeb_core.mcts.config.TEACHERS; "rollout" and "schedule" are issue 36's improving teacher, not yet the default),
+    for the benches that measure a worker as `zeb train` runs it."""
 
     simulations: int = 32
     worlds: int = 8

@@ -6,7 +6,9 @@ of the result for the mover's seat under `SearchConfig.value_target` (the benchm
 Forced moves (one legal domino) are played without a search but still give an example: its policy target is the
 one legal slot (a zero loss: a softmax over one legal slot is 1), so it teaches only the value head, which the
 search asks about those positions as about any other. `SearchConfig.teacher = "solver"` hands the whole batch to
-`zeb_core.solver_selfplay`, which labels every position with exact solutions instead of a search. Network outputs
+`zeb_core.solver_selfplay`, which labels every position with exact solutions instead of a search; "rollout" to
+`zeb_core.rollout_selfplay`, which labels it with rollouts of the current network; "schedule" to the first, then
+the second once the weights were trained on `handover_games` games. Network outputs
 are cached by observation within each search (`SearchConfig.eval_cache`); in clairvoyant mode each game's
 tree is carried over to its next search (`SearchConfig.reuse_tree`, see `mcts.reuse.TreeReuse`).
 """
@@ -38,7 +40,7 @@ class SelfPlayBatch:
     games: int
     seconds: float
     stats: dict = field(default_factory=dict)
-    q: torch.Tensor | None = None  # [N, 7] float32 per-slot values for the mover (solver teacher only)
+    q: torch.Tensor | None = None  # [N, 7] float32 per-slot values for the mover (solver and rollout teachers)
 
     @property
     def examples(self) -> int:
@@ -52,14 +54,21 @@ def play_selfplay(
     seed: int = 0,
     device: torch.device | str = "cpu",
     state: GameState | None = None,
+    trained_games: int = 0,
 ) -> SelfPlayBatch:
     """Play `games` games of self-play with search; returns their examples on the CPU. `state`: the hands to play
-    (e.g. dealt and bid by the full game's auction) instead of `games` benchmark deals."""
+    (e.g. dealt and bid by the full game's auction) instead of `games` benchmark deals. `trained_games`: the games
+    the weights were trained on, which picks the teacher of `teacher="schedule"` (SearchConfig.active_teacher)."""
     device = torch.device(device)
-    if config.teacher == "solver":
+    teacher = config.active_teacher(trained_games)
+    if teacher in ("solver", "rollout"):
+        from zeb_core.rollout_selfplay import play_rollout_selfplay
         from zeb_core.solver_selfplay import play_solver_selfplay
 
-        return play_solver_selfplay(evaluator.model, games, config, seed=seed, device=device, state=state)
+        play = play_rollout_selfplay if teacher == "rollout" else play_solver_selfplay
+        batch = play(evaluator.model, games, config, seed=seed, device=device, state=state)
+        batch.stats["teacher"] = teacher
+        return batch
     start = time.perf_counter()
     forward0, evals0 = evaluator.forward_seconds, evaluator.states_evaluated
     lookups0, hits0 = evaluator.cache_lookups, evaluator.cache_hits
@@ -114,7 +123,8 @@ def play_selfplay(
         policy_t = torch.zeros(0, 7)
         value = torch.zeros(0)
     seconds = time.perf_counter() - start
-    stats = {
+    stats: dict[str, float | str] = {
+        "teacher": "mcts",
         "searches": searches,
         "forced_examples": sum(int(x.shape[0]) for x in policy_l) - searches,
         "states_evaluated": evaluator.states_evaluated - evals0,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -72,6 +73,39 @@ def mover_values(state, objective: str) -> torch.Tensor:
     return torch.as_tensor(vals, dtype=torch.float32)
 
 
+Labeller = Callable[[list[GameState], list[torch.Tensor]], list[torch.Tensor]]
+"""A teacher: (the state before each lockstep step, its legal mask [G, 28]) -> for each step [G, 28] each legal
+domino's value for the mover (the examples' q; 0 elsewhere), on the states' device. Called once the games are
+over (labels never steer the moves), so a teacher may batch the work of every step together; it may use its own
+random streams, never the moves'."""
+
+
+def pimc_values(
+    cpu_state: GameState, q_true: torch.Tensor, games: torch.Tensor, config: SearchConfig, rng: random.Random
+) -> torch.Tensor:
+    """q_true [B, 28] (the true deal's values) with the rows `games` averaged over `config.worlds` - 1 sampled worlds
+    too: pimc's move values, the solver teacher's label of a non-forced position."""
+    extra_worlds = max(0, config.worlds - 1)
+    q28 = q_true.clone()
+    if extra_worlds and games.numel():
+        worlds = sample_search_worlds(cpu_state, games, extra_worlds, rng, config.auction_worlds)
+        sampled = mover_values(worlds, config.value_target)
+        q28[games] = (q_true[games] + sampled.view(-1, extra_worlds, 28).sum(1)) / config.worlds
+    return q28
+
+
+def pimc_labeller(config: SearchConfig, rng: random.Random) -> Labeller:
+    """The solver teacher: exact values of the true deal, averaged with sampled worlds where not forced."""
+
+    def label_step(state: GameState, legal: torch.Tensor) -> torch.Tensor:
+        cpu_state = state.to("cpu")
+        q_true = mover_values(cpu_state, config.value_target)
+        several = (legal.sum(1) > 1).nonzero().flatten().cpu()  # forced moves need no averaging
+        return pimc_values(cpu_state, q_true, several, config, rng).to(state.device)
+
+    return lambda states, legals: [label_step(s, legal) for s, legal in zip(states, legals, strict=True)]
+
+
 @torch.inference_mode()
 def play_solver_selfplay(
     model: ZebNet,
@@ -85,34 +119,35 @@ def play_solver_selfplay(
 
     `state`: the hands to play (e.g. dealt and bid by the full game's auction) instead of `games` benchmark deals.
     """
+    return play_labelled(model, games, config, pimc_labeller(config, random.Random(seed)), seed, device, state)
+
+
+@torch.inference_mode()
+def play_labelled(
+    model: ZebNet,
+    games: int,
+    config: SearchConfig,
+    label: Labeller,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    state: GameState | None = None,
+) -> SelfPlayBatch:
+    """The network's sampled policy plays `games` games in lockstep (EXPLORE_EPSILON of the moves uniform); then
+    `label` labels every position (any teacher: the solver's, or the rollouts' of zeb_core.rollout_selfplay), so
+    all teachers play the same games for a seed and give the same example layout."""
     device = torch.device(device)
     start = time.perf_counter()
     model = model.to(device).eval()
     gen = make_generator(seed, device)
-    rng = random.Random(seed)
-    extra_worlds = max(0, config.worlds - 1)
     state = deal_benchmark(games, gen, device) if state is None else state.clone().to(device)
     games = state.batch_size
-    obs_l, legal_l, q_l, value_l = [], [], [], []
-    solve_seconds = forward_seconds = 0.0
+    obs_l, slots_l, hand_l, states, legals = [], [], [], [], []
+    forward_seconds = 0.0
     temperature = max(config.temperature, 1e-3)
     while not bool(state.done().all()):
         legal = state.legal_mask()
         obs, legal_slots = encode(state, legal=legal, trim=True)
-        t0 = time.perf_counter()
-        cpu_state = state.to("cpu")
-        q_true = mover_values(cpu_state, config.value_target)
-        q28 = q_true.clone()
-        several = (legal.sum(1) > 1).nonzero().flatten().cpu()  # forced moves need no averaging
-        if extra_worlds and several.numel():
-            worlds = sample_search_worlds(cpu_state, several, extra_worlds, rng, config.auction_worlds)
-            sampled = mover_values(worlds, config.value_target)
-            q28[several] = (q_true[several] + sampled.view(-1, extra_worlds, 28).sum(1)) / config.worlds
-        q_true, q28 = q_true.to(device), q28.to(device)
-        solve_seconds += time.perf_counter() - t0
         hand = state.hand_of(state.current)
-        q = torch.where(legal_slots, q28.gather(1, hand), 0.0)
-        value = torch.where(legal_slots, q, float("-inf")).max(1).values
         t0 = time.perf_counter()
         logits, _ = model(obs, legal_slots)
         forward_seconds += time.perf_counter() - t0
@@ -122,21 +157,30 @@ def play_solver_selfplay(
         probs = torch.where(explore, uniform, probs)
         slots = torch.multinomial(probs, 1, generator=gen).squeeze(1)
         obs_l.append(pad_tokens(obs).cpu())
-        legal_l.append(legal_slots.cpu())
-        q_l.append(q.cpu())
-        value_l.append(value.cpu())
+        slots_l.append(legal_slots)
+        hand_l.append(hand)
+        states.append(state.clone())
+        legals.append(legal)
         state.apply(hand.gather(1, slots.view(-1, 1)).squeeze(1), check=False)
-    legal_t = torch.cat(legal_l)
+    t0 = time.perf_counter()
+    q28s = label(states, legals)
+    label_seconds = time.perf_counter() - t0
+    q_l, value_l = [], []
+    for q28, hand, legal_slots in zip(q28s, hand_l, slots_l, strict=True):
+        q = torch.where(legal_slots, q28.gather(1, hand), 0.0)
+        q_l.append(q.cpu())
+        value_l.append(torch.where(legal_slots, q, float("-inf")).max(1).values.cpu())
+    legal_t = torch.cat([s.cpu() for s in slots_l])
     q_t = torch.cat(q_l)
     policy = torch.softmax(torch.where(legal_t, POLICY_Q_SCALE * q_t, float("-inf")), dim=1)
     seconds = time.perf_counter() - start
     stats = {
         "searches": 0,
         "positions_solved": int(legal_t.shape[0]),
-        "solve_seconds": solve_seconds,
+        "solve_seconds": label_seconds,
         "forward_seconds": forward_seconds,
         "forward_share": forward_seconds / seconds if seconds > 0 else 0.0,
-        "solve_share": solve_seconds / seconds if seconds > 0 else 0.0,
+        "solve_share": label_seconds / seconds if seconds > 0 else 0.0,
         "games_per_s": games / seconds if seconds > 0 else float("inf"),
         "team0_points_mean": float(state.team_points[:, 0].float().mean()),
     }

@@ -57,8 +57,16 @@ SEARCH_OPTIONS: dict[str, str] = {
     "shares, as mk5-main forge/zeb).",
     "value_target": "Value target: points (the benchmark: more than 21 points), points-margin (same sign, "
     "margin-shaped), contract (the bid made or set, margin-shaped) or contract-sign (its sign).",
-    "teacher": "Who labels the examples: mcts (the search) or solver (exact solutions of the true deal; the network "
-    "only picks the moves).",
+    "teacher": "Who labels the examples: mcts (the search), solver (exact solutions in --worlds deals; the network "
+    "only picks the moves), rollout (the current network's rollouts in --worlds deals weighted by its likelihood of "
+    "the other seats' plays, the solver finishing the last --solve-plays plays) or schedule (solver, then rollout "
+    "once the weights were trained on --handover-games games).",
+    "rollout_share": "Rollout teacher: share of the non-forced positions labelled by rollouts (the rest by the "
+    "solver).",
+    "rollout_candidates": "Rollout teacher: uniform candidate worlds per world kept, weighted by the network's "
+    "likelihood of the other seats' plays (1: uniform worlds).",
+    "handover_games": "Teacher schedule: games the weights were trained on before rollouts take over from the solver.",
+    "solve_plays": "Plays left at which the solver takes over (search leaves, rollouts).",
 }
 
 
@@ -144,6 +152,7 @@ class BatchReport:
     forward_share: float
     model_step: int
     model_lag: int | None
+    teacher: str = ""  # who labelled the batch (SearchConfig.active_teacher: "schedule" names the one it chose)
     upload_seconds: float = 0.0
     uploaded: str | None = None
     errors: int = 0
@@ -185,6 +194,7 @@ class SelfPlayWorker:
         self.evaluator: Evaluator | None = None
         self.weights_sha: str | None = None
         self.model_step = -1
+        self.trained_games = 0  # the games our weights were trained on (their state's total_games): the schedule
         self.batches_done = 0
         self.errors = 0
         self.unreadable_since: float | None = None  # when the store's newest weights became unreadable to us
@@ -236,7 +246,14 @@ class SelfPlayWorker:
         self.evaluator = Evaluator(model, self.device)
         self.weights_sha = bundle.state.get("weights_sha256")
         self.model_step = bundle.step
+        before = self.settings.search.active_teacher(self.trained_games)
+        self.trained_games = int(bundle.state.get("total_games", 0))  # validated: a non-negative integer
         log.info("worker %s loaded weights step %d", self.settings.worker_id, bundle.step)
+        teacher = self.settings.search.active_teacher(self.trained_games)
+        if teacher != before:
+            log.info(
+                "weights trained on %d games: the %s teacher takes over from %s", self.trained_games, teacher, before
+            )
 
     # ------------------------------------------------------------ outbox
     def flush_outbox(self, patience_s: float | None = None) -> list[str]:
@@ -284,7 +301,9 @@ class SelfPlayWorker:
             seed=seed,
             device=self.device,
             state=deals,
+            trained_games=self.trained_games,
         )
+        teacher = str(batch.stats.get("teacher", self.settings.search.teacher))
         data, manifest = encode_examples(
             batch.obs,
             batch.legal,
@@ -293,7 +312,7 @@ class SelfPlayWorker:
             model_step=self.model_step,
             worker_id=self.settings.worker_id,
             games=batch.games,
-            settings={**asdict(self.settings.search), "device": str(self.device)},
+            settings={**asdict(self.settings.search), "device": str(self.device), "active_teacher": teacher},
             value_target=self.settings.search.value_target,
             q=batch.q,
         )
@@ -313,6 +332,7 @@ class SelfPlayWorker:
             forward_share=batch.stats["forward_share"],
             model_step=self.model_step,
             model_lag=None if newest is None else max(0, newest - self.model_step),
+            teacher=teacher,
         )
         release_free_memory()  # without it the C heap kept each batch's freed pages: +15-20 MB a batch
         return path, report

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from zeb_core.engine.state import VALUE_TARGETS
 
+TEACHERS = ("mcts", "solver", "rollout", "schedule")  # who labels the examples: SearchConfig.teacher
+
 
 @dataclass(frozen=True)
 class SearchConfig:
@@ -36,13 +38,30 @@ class SearchConfig:
     # The objective of terminal values in the search and of the examples' value targets (engine.VALUE_TARGETS):
     # "points" is the benchmark (more than 21 points wins), so it is the default.
     value_target: str = "points"
-    # Who labels the examples: "mcts" (this search's improved policy, values from the game's result) or "solver"
-    # (every position of the true deal solved exactly: per-move values and the position's value; the network
-    # only picks the moves played). See zeb_core/solver_selfplay.py.
+    # Who labels the examples (TEACHERS): "mcts" (this search's improved policy, values from the game's result),
+    # "solver" (every position solved exactly in `worlds` deals, the true one and sampled ones: pimc's per-move
+    # values; the network only picks the moves played; zeb_core/solver_selfplay.py), "rollout" (the same games,
+    # labelled by rollouts of the current network from each seat's own view in `worlds` deals weighted by its
+    # likelihood of the other seats' plays, the solver finishing the last `solve_plays` plays: a teacher that
+    # improves with the network; zeb_core/rollout_selfplay.py) or "schedule" (the solver teacher, the fastest
+    # start, until the weights played with were trained on `handover_games` games; the rollout teacher after).
     teacher: str = "mcts"
+    # The rollout teacher: the share of the non-forced positions labelled by rollouts (drawn per position); the
+    # others, and every forced one, get the solver teacher's labels. 1 labels every choice by rollouts.
+    rollout_share: float = 1.0
+    # The rollout teacher: uniform candidate worlds drawn per world kept, kept in proportion to the network's
+    # likelihood of the other seats' past plays (mcts.worlds.resample). 1: uniform worlds, no weighting (cheaper).
+    rollout_candidates: int = 4
+    # teacher "schedule": the rollout teacher takes over once the weights a worker plays with were trained on this
+    # many games (the learner's total_games, in the weights' state: every worker hands over at the same weights,
+    # and a restart keeps it). By 15,360 games (a 20-minute solver-taught run, README at af7511d) the policy's
+    # rollouts play level with pimc (50.5% of 1,000 head to head), the player whose move values the solver teacher
+    # labels with: from there rollout labels are as strong, and they improve with the network. 0: rollouts at once.
+    handover_games: int = 15_000
     # A new leaf of a sampled world with at most this many plays left takes its exact value from the play-phase
     # solver (zeb_core.solver) instead of the network's, and is not expanded further: the endgame tablebase of
-    # this search. 0 turns it off. From the fifth trick on a solve costs tens of microseconds.
+    # this search. 0 turns it off. From the fifth trick on a solve costs tens of microseconds. The rollout
+    # teacher's rollouts hand over to the solver at the same point.
     solve_plays: int = 12
     # The full game: the hidden hands of the searched (or solver-labelled) worlds are drawn in proportion to the
     # declarer's likelihood of its bid and trump (mcts.worlds.sample_search_worlds), since a real auction chose
@@ -69,11 +88,21 @@ class SearchConfig:
                 f"value_target must be one of {VALUE_TARGETS}, got {self.value_target!r}",
             ),
             (0 <= self.solve_plays <= 28, f"solve_plays must be in 0..28, got {self.solve_plays}"),
-            (self.teacher in ("mcts", "solver"), f"teacher must be mcts or solver, got {self.teacher!r}"),
+            (self.teacher in TEACHERS, f"teacher must be one of {', '.join(TEACHERS)}, got {self.teacher!r}"),
+            (0 <= self.rollout_share <= 1, f"rollout_share must be in [0, 1], got {self.rollout_share}"),
+            (self.rollout_candidates >= 1, f"rollout_candidates must be >= 1, got {self.rollout_candidates}"),
+            (self.handover_games >= 0, f"handover_games must be >= 0, got {self.handover_games}"),
         )
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+
+    def active_teacher(self, trained_games: int) -> str:
+        """The teacher that labels a batch played with weights trained on `trained_games` games: `teacher`, or
+        for "schedule" the solver before `handover_games` and the rollout teacher from there on."""
+        if self.teacher != "schedule":
+            return self.teacher
+        return "rollout" if trained_games >= self.handover_games else "solver"
 
     @property
     def trees_per_game(self) -> int:

@@ -96,14 +96,12 @@ class RolloutPlayer:
 
         n, w = len(games), self.worlds
         worlds = sample_worlds(state, games, w, self.rng)  # [n * w], game-major
-        game_of, move_of = np.nonzero(legal)  # the (game, move) pairs, game-major
-        rows = (game_of[:, None] * w + np.arange(w)[None, :]).reshape(-1)  # [pairs * w]: pair-major, then world
-        roll = worlds.index(torch.as_tensor(rows, dtype=torch.int64, device=worlds.device))
+        roll, game_of, move_of = rollout_rows(worlds, legal, w)
         team = (roll.current % 2).cpu().numpy()
-        need = contract_targets(roll) if self.objective == "contract" else np.full(len(rows), 22)
+        need = contract_targets(roll) if self.objective == "contract" else np.full(len(team), 22)
         roll.apply(torch.as_tensor(np.repeat(move_of, w), dtype=torch.int64, device=roll.device), check=False)
         solved = np.where(can_reach(roll, team, need), 1.0, -1.0) if self.mix > 0 else 0.0  # pimc's value
-        points = self._finish(roll, team)  # [pairs * w] the mover's team's final points
+        points = finish_rollouts(self.model, roll, self.solve_plays)[np.arange(len(team)), team].astype(np.float64)
         result = np.where(points >= need, 1.0, -1.0)
         if self.objective == "win":
             result[points == 21] = 0.0  # a 21-21 tie
@@ -113,26 +111,44 @@ class RolloutPlayer:
         out[game_of, move_of], mean[game_of, move_of] = rank, score
         return out, mean
 
-    @torch.inference_mode()
-    def _finish(self, roll: GameState, team: np.ndarray) -> np.ndarray:
-        """Plays every row on by the greedy policy until `solve_plays` plays are left, then solves it exactly."""
-        from zeb_core.solver import solve_points
 
-        while True:
-            live = (N_PLAYS - roll.n_plays) > self.solve_plays
-            if not bool(live.any()):
-                break
-            idx = live.nonzero().flatten()
-            sub = roll.index(idx)
-            obs, legal_slots = encode(sub, legal=sub.legal_mask(), trim=True)
-            logits, _ = self.model(obs, legal_slots)
-            slots = logits.argmax(1)
-            moves = sub.hand_of(sub.current).gather(1, slots.view(-1, 1)).squeeze(1)
-            sub.apply(moves, check=False)
-            for f in roll.__dataclass_fields__:
-                getattr(roll, f)[idx] = getattr(sub, f)
-        final = solve_points(roll)  # [rows, 2]
-        return final[np.arange(len(team)), team].astype(np.float64)
+def rollout_rows(worlds: GameState, legal: np.ndarray, w: int) -> tuple[GameState, np.ndarray, np.ndarray]:
+    """One row per (game, legal move, world), before the move: (rows, game_of, move_of).
+
+    `worlds` holds `w` worlds of each of the n games of `legal` [n, 28], game-major (`sample_worlds`' layout); the
+    rows are pair-major (game, then move), then world, so a [pairs * w] result reshapes to [pairs, w]. The caller
+    applies `np.repeat(move_of, w)`, after reading what it needs from the mover's side of the position.
+    """
+    game_of, move_of = np.nonzero(legal)  # the (game, move) pairs, game-major
+    rows = (game_of[:, None] * w + np.arange(w)[None, :]).reshape(-1)  # [pairs * w]: pair-major, then world
+    return worlds.index(torch.as_tensor(rows, dtype=torch.int64, device=worlds.device)), game_of, move_of
+
+
+@torch.inference_mode()
+def greedy_step(model: ZebNet, sub: GameState) -> None:
+    """Every row of `sub` plays the network's greedy move, from its mover's own view (one forward for all)."""
+    obs, legal_slots = encode(sub, legal=sub.legal_mask(), trim=True)
+    logits, _ = model(obs, legal_slots)
+    slots = logits.argmax(1)
+    sub.apply(sub.hand_of(sub.current).gather(1, slots.view(-1, 1)).squeeze(1), check=False)
+
+
+@torch.inference_mode()
+def finish_rollouts(model: ZebNet, roll: GameState, solve_plays: int) -> np.ndarray:
+    """[rows, 2] int64 each team's final points: every row of `roll` (changed in place) is played on by the greedy
+    policy, one forward for all live rows per play, until `solve_plays` plays are left; the solver finishes it."""
+    from zeb_core.solver import solve_points
+
+    while True:
+        live = (N_PLAYS - roll.n_plays) > solve_plays
+        if not bool(live.any()):
+            break
+        idx = live.nonzero().flatten()
+        sub = roll.index(idx)
+        greedy_step(model, sub)
+        for f in roll.__dataclass_fields__:
+            getattr(roll, f)[idx] = getattr(sub, f)
+    return solve_points(roll)
 
 
 def rollout_from_spec(params: dict[str, str], device: torch.device, seed: int) -> RolloutPlayer:
