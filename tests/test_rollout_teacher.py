@@ -163,6 +163,23 @@ def test_a_rollouts_final_points_score_what_the_engine_scores(target: str) -> No
     assert np.allclose(got, want, atol=1e-6)
 
 
+def test_the_full_games_hands_are_labelled_for_their_contract(model: ZebNet) -> None:
+    """The full game hands the teacher its dealt and bid hands (`state`) with a contract target and worlds weighted
+    by the auction too: the same games as the solver teacher, labels of their contract (+1 / -1)."""
+    from zeb_core.fullgame.game import random_deals
+
+    deals = random_deals(3, torch.Generator().manual_seed(8))
+    fresh = GameState.from_deal(deals, torch.full((3,), 6), torch.full((3,), 2), torch.full((3,), 31))
+    config = SearchConfig(teacher="rollout", worlds=3, value_target="contract-sign", auction_worlds=True,
+                          rollout_candidates=2, solve_plays=16)  # fmt: skip
+    batch = play_rollout_selfplay(model, 0, config, seed=2, state=fresh)
+    solver = play_solver_selfplay(model, 0, replace(config, teacher="solver"), seed=2, state=fresh)
+    assert torch.equal(batch.obs, solver.obs) and batch.games == 3 and batch.q is not None
+    ends = (batch.q[batch.legal] * config.worlds).round()  # a mean of 3 worlds' +1 / -1
+    assert bool((ends.abs() <= 3).all()) and bool((ends % 2 != 0).all())
+    assert batch.stats["rollout_positions"] > 0
+
+
 def test_worlds_are_the_true_deal_and_draws_weighted_by_the_other_seats_plays(model: ZebNet) -> None:
     """World 0 is the true deal; the others agree with what the mover knows and, drawn from 6 candidates each in
     proportion to the network's likelihood of the other seats' plays (sharpened: temperature 0.1), are far likelier
