@@ -430,6 +430,45 @@ def test_prune_history_keeps_newest_pushes(store: Store) -> None:
     assert store.pull_weights().step == 5 and store.revert("model", "step:4")[0].step == 4
 
 
+# ------------------------------------------------------------------ pruning under wrong worker clocks (issue 35)
+def upload_with_clock(store: Store, seed: int, worker: str, offset_s: float) -> str:
+    """An example file as a worker whose clock is `offset_s` off uploads it (its name carries that clock)."""
+    data, manifest = example_bytes(seed=seed, worker=worker)
+    name = example_filename(worker, manifest["sha256"], now=time.time() + offset_s)
+    store.examples.commit({name: data}, message=f"{worker}, clock {offset_s:+.0f}s")
+    return name
+
+
+def test_a_fast_clock_read_first_does_not_make_later_honest_files_read(store: Store) -> None:
+    """A file stamped two hours ahead is read; every file uploaded after it (an honest worker's, a slow one's) is
+    older by its stamp than the newest file read, and still unread: `unread_examples` lists it, no prune removes
+    it, by count or by age, until the learner's cursor names it."""
+    fast = upload_with_clock(store, 40, "fast-w", 2 * 3600)
+    read_by_learner(store, [fast])
+    honest = upload_with_clock(store, 41, "honest-w", 0.0)
+    slow = upload_with_clock(store, 42, "slow-w", -2 * 3600)
+    assert sorted(r.name for r in store.unread_examples()) == sorted([honest, slow])
+    report = store.prune_examples(keep=0, max_age_s=0.0)
+    assert report.removed == [fast] and (report.kept_unread, report.unread, report.before) == (2, 2, 3)
+    assert sorted(r.name for r in store.list_examples()) == sorted([honest, slow])
+    read_by_learner(store, [fast, honest, slow], step=2)  # now the learner has read them
+    assert store.unread_examples() == []
+    assert sorted(store.prune_examples(keep=0, max_age_s=0.0).removed) == sorted([honest, slow])
+
+
+def test_a_slow_clock_file_arriving_after_newer_reads_is_kept_by_age_and_count(store: Store) -> None:
+    """Files stamped in upload order are read; a worker whose clock runs two hours slow uploads after that: its
+    file is the oldest by stamp, older than `max_age_s` and outside the newest `keep`, and unread, so it stays."""
+    read = [upload_with_clock(store, 50 + i, "honest-w", i - 2.0) for i in range(2)]
+    read_by_learner(store, read)
+    slow = upload_with_clock(store, 52, "slow-w", -2 * 3600)
+    fast = upload_with_clock(store, 53, "fast-w", 2 * 3600)
+    assert sorted(r.name for r in store.unread_examples()) == sorted([slow, fast])
+    report = store.prune_examples(keep=1, max_age_s=3600.0)
+    assert sorted(report.removed) == sorted(read) and report.kept_unread == 1  # the slow file: old and not newest
+    assert sorted(r.name for r in store.list_examples()) == sorted([slow, fast])
+
+
 # ------------------------------------------------------------------ history pruning: promoted models, unrecorded copies
 def test_prune_history_bounds_promoted_models_and_forgets_copies_a_kill_left_without_a_record(store: Store) -> None:
     """Issue 35: every promoted model was kept forever, and so was the copy of a push killed before its record."""
