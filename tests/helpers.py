@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from zeb_core.engine import GameState, deal_benchmark, make_generator
 from zeb_core.formats.examples import encode_examples
 
 
@@ -69,3 +70,28 @@ def random_plays(state, plays: int, gen: torch.Generator) -> None:
     for _ in range(plays):
         legal = state.legal_mask()
         state.apply(torch.where(legal, torch.rand(legal.shape, generator=gen), -1.0).argmax(1), check=True)
+
+
+def tied_hands(seed: int = 0, hands: int = 4096) -> list[tuple[GameState, list[int]]]:
+    """Real hands that end 21-21 in points (about one in 500): benchmark deals played out by random legal moves,
+    each checked by the engine. Returns each tied hand's deal (before any play) and its 28 plays."""
+    gen = make_generator(seed)
+    deal = deal_benchmark(hands, gen)
+    state = deal.clone()
+    random_plays(state, 28, gen)
+    assert bool(state.done().all())
+    tied = (state.team_points == 21).all(1).nonzero().flatten().tolist()
+    return [(deal.index(torch.tensor([g])), state.history[g].tolist()) for g in tied]
+
+
+def every_ending(position: GameState) -> tuple[GameState, int]:
+    """Every legal way to finish the one hand of `position` (one game per way, each move checked by the engine),
+    and how many of the positions on the way had a choice (more than one legal domino)."""
+    choices = 0
+    while not bool(position.done().all()):
+        legal = position.legal_mask()
+        choices += int((legal.sum(1) > 1).sum())
+        game, domino = legal.nonzero().unbind(1)
+        position = position.index(game)
+        position.apply(domino, check=True)
+    return position, choices

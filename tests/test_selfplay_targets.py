@@ -10,10 +10,12 @@ the other team, -1 when fewer, 0 at 21-21.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import pytest
 import torch
 
+from tests.helpers import every_ending, tied_hands
 from zeb_core.encoding import KIND_PLAY, PLAY_OFFSET
 from zeb_core.engine import GameState, deal_benchmark, make_generator
 from zeb_core.engine import state as engine_state
@@ -126,3 +128,40 @@ def test_selfplay_targets_sign_follows_points_on_the_benchmark_objective() -> No
     for i, seat in enumerate(seats):
         margin = margin0 if seat % 2 == 0 else -margin0
         assert float(torch.sign(batch.value[i])) == float((margin > 0) - (margin < 0))
+
+
+@functools.cache
+def _tied_position() -> tuple[GameState, int]:
+    """A real position of a hand that ended 21-21 from which every legal ending is 21-21 too, so self-play must label
+    it a tie whatever it chooses; of the tied hands, the one whose earliest such position (from play 16 on) leaves
+    the most decisions. Returns it and its number of plays made."""
+    best: tuple[int, GameState, int] | None = None
+    for deal, plays in tied_hands():
+        for k in range(27, 15, -1):  # fewer plays made, more endings: stop at the first that does not always tie
+            position = deal.clone()
+            for domino in plays[:k]:
+                position.apply(torch.tensor([domino]), check=True)
+            endings, choices = every_ending(position)
+            if not bool((endings.team_points == 21).all()):
+                break
+            if best is None or choices > best[0]:
+                best = (choices, position, k)
+    assert best is not None and best[0] > 0, "no tied position with a choice left"
+    return best[1], best[2]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_selfplay_labels_a_hand_tied_at_21_21_as_a_tie(target: str) -> None:
+    """Every example of a hand that ends 21-21 gets the tie's value: 0 to both teams on the points objective."""
+    position, made = _tied_position()
+    batch = play_selfplay(Evaluator(_net()), 1, _config(target), seed=0, state=position)
+    assert batch.examples == 28 - made and batch.stats["searches"] > 0  # it chose, and every choice ties
+    assert batch.stats["team0_points_mean"] == 21
+    seat_of = {tuple(position.hands[0, s].tolist()): s for s in range(4)}
+    bidder_team, bid = int(position.bidder[0]) % 2, int(position.bid[0])
+    for i in range(batch.examples):
+        seat = seat_of[tuple((batch.obs[i, 1:8, 1].long() - 1).tolist())]
+        want = _expected(target, 21, 21, seat % 2 == bidder_team, bid)
+        assert float(batch.value[i]) == pytest.approx(want, abs=1e-6), (i, seat)
+    if target.startswith("points"):
+        assert bool((batch.value == 0).all())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.helpers import tied_hands
 from zeb_core.engine.deal import deal_benchmark, make_generator
 from zeb_core.engine.state import VALUE_TARGETS
 from zeb_core.formats.examples import decode_examples, encode_examples
@@ -46,6 +47,25 @@ def test_points_target_has_the_sign_of_the_benchmark_result() -> None:
     assert 0.15 < float(disagree.float().mean()) < 0.5
     with pytest.raises(ValueError, match="unknown value target"):
         state.target_values("margin")
+
+
+def test_a_hand_tied_at_21_21_is_worth_0_to_both_teams_on_the_points_objective() -> None:
+    """Real tied hands, replayed move by move through the engine (each move checked): "points" and "points-margin"
+    give every seat 0 and each team half a win; the contract targets still say whether the bid was made."""
+    hands = tied_hands()
+    assert len(hands) >= 3  # about one random hand in 500 ends 21-21
+    for deal, plays in hands:
+        state = deal.clone()
+        for domino in plays:
+            state.apply(torch.tensor([domino]), check=True)
+        assert bool(state.done()[0]) and state.team_points[0].tolist() == [21, 21]
+        for target in ("points", "points-margin"):
+            assert state.target_values(target).tolist() == [[0.0] * 4], target
+        assert state.team_wins().tolist() == [[0.5, 0.5]]
+        made = 1.0 if bool(state.contract_made()[0]) else -1.0
+        bidder_team = int(state.bidder[0]) % 2
+        signs = [made if seat % 2 == bidder_team else -made for seat in range(4)]
+        assert state.target_values("contract-sign").tolist() == [signs]
 
 
 def test_search_config_checks_the_value_target_and_teacher() -> None:
