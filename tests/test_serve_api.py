@@ -179,11 +179,14 @@ def test_a_whole_hand_through_the_api_matches_the_engine(client: TestClient) -> 
 def test_bad_game_requests_get_a_4xx(client: TestClient) -> None:
     game = client.post("/v1/games", json={"seed": 11}).json()
     gid = game["id"]
-    illegal = [d for d in game["hand"] if d not in game["legal"]]
+    while not (illegal := [d for d in game["hand"] if d not in game["legal"]]):  # play on to a suit to follow
+        assert not game["done"], "the hand ended before seat 0 had to follow suit"
+        game = client.post(f"/v1/games/{gid}/play", json={"domino": game["legal"][0]}).json()
+    assert len(game["plays"]) % 4, "a trick in progress: seat 0 follows, it does not lead"
     not_held = next(d for d in range(28) if d not in game["hand"])
     _error(client.post(f"/v1/games/{gid}/play", json={"domino": not_held}), 422, "")
-    if illegal:
-        _error(client.post(f"/v1/games/{gid}/play", json={"domino": illegal[0]}), 422, "")
+    _error(client.post(f"/v1/games/{gid}/play", json={"domino": illegal[0]}), 422, "does not follow the led suit")
+    assert client.get(f"/v1/games/{gid}").json()["plays"] == game["plays"]  # the renege was not played
     _error(client.post(f"/v1/games/{gid}/play", json={"domino": "6-6"}), 400, "domino id")
     _error(client.post(f"/v1/games/{gid}/play", json={"domino": 28}), 400, "not a domino id")
     _error(client.post(f"/v1/games/{gid}/play", json={}), 400, "missing field 'domino'")
