@@ -166,14 +166,17 @@ def test_the_cursor_forgets_names_the_store_no_longer_lists() -> None:
 def test_the_lease_is_renewed_on_a_timer_while_the_learner_lives(tmp_path: Path) -> None:
     url = f"file://{tmp_path / 'store'}"
     store = open_store(url)
+    before = set(threading.enumerate())  # only this learner's thread: an earlier test's is not ours to judge
     lrn = Learner(settings(url, lease_ttl_s=3.0))
     lrn.start()
+    assert [t for t in threading.enumerate() if t.name.startswith("lease-") and t not in before], "renewed by a thread"
     time.sleep(6.5)  # a long evaluation, over twice the TTL: no push, no renewal by hand
     with pytest.raises(LeaseHeld, match="held by learner 'learner-A'"):
         store.acquire_lease(holder="intruder-B", ttl_s=60)
     lrn.close()
     assert Lease.peek(store, "model") is None
-    assert not [t for t in threading.enumerate() if t.name.startswith("lease-")], "the renewal thread stopped"
+    left = [t for t in threading.enumerate() if t.name.startswith("lease-") and t not in before]
+    assert not left, "the renewal thread stopped"
 
 
 def test_a_lost_lease_stops_the_learner_without_writing(tmp_path: Path) -> None:

@@ -112,6 +112,7 @@ def test_resume_after_a_kill_continues_from_the_last_push_with_the_optimizer(tmp
         upload(store, 50, seed=i)
     assert first.ingest()["files"] == 2 and first.examples_ingested == 280
     first.train()
+    first.lease.stop_keep_alive()  # a kill -9 takes the renewal thread with it; the lease file stays as it was
     del first
 
     second = Learner(settings(url))  # the same learner id restarts at once (another would wait out the lease)

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from tests.helpers import cli_env, example_bytes
+from zeb_core.formats.safe_io import sha256_hex
 from zeb_core.formats.weights import bundle_to_files
 from zeb_core.learner import Learner, LearnerSettings
 from zeb_core.mcts.config import SearchConfig
@@ -25,7 +26,7 @@ from zeb_core.model.checkpoint import bundle_from_model
 from zeb_core.model.config import ModelConfig
 from zeb_core.model.net import ZebNet
 from zeb_core.outbox import Outbox
-from zeb_core.store import StoreError, open_store
+from zeb_core.store import NotFound, StoreError, open_store
 from zeb_core.store.store import Lease
 from zeb_core.worker import SelfPlayWorker, WorkerSettings
 
@@ -54,18 +55,36 @@ CHAOS_LEARNER = textwrap.dedent(
     import torch
     torch.set_num_threads(1)
     from zeb_core.learner import Learner, LearnerSettings
+    from zeb_core.store import open_store
+    from zeb_core.store.local import LocalBackend
+
+    class StopsInsidePushes(LocalBackend):
+        \"\"\"The real local backend, which once armed stops inside each push right after writing the live weights
+        (the live state still the push before's) and says so: the test's kill -9 lands there, not by luck.\"\"\"
+        armed = False
+
+        def _put_live(self, path, data, revision):
+            super()._put_live(path, data, revision)
+            if self.armed and path == "model.safetensors":
+                emit("inside-push")
+                time.sleep(600)
 
     settings = LearnerSettings(store=sys.argv[1], size="small", min_buffer_size=100, training_steps_per_cycle=3,
                                batch_size=32, replay_buffer_size=100_000, push_every=1, eval_games=100, promote=False,
                                device="cpu", learner_id="chaos-learner")
-    lrn = Learner(settings, echo=lambda message: None)
+    store = open_store(settings.store)
+    store.weights = StopsInsidePushes(store.weights.root)
+    lrn = Learner(settings, store=store, echo=lambda message: None)
 
     def emit(kind, **extra):
         print(json.dumps({"kind": kind, "step": lrn.step, "ingested": lrn.examples_ingested, "games": lrn.total_games,
-                          "buffer": len(lrn.buffer), "optimizer_step": lrn.trainer.step, **extra}), flush=True)
+                          "buffer": len(lrn.buffer), "optimizer_step": lrn.trainer and lrn.trainer.step, **extra}),
+              flush=True)
 
+    emit("starting")
     lrn.start()
     emit("start")
+    store.weights.armed = sys.argv[2] == "inside-push"
     while True:  # the flow's cycle with push_every=1, until killed
         emit("ingest", files=lrn.ingest()["files"])
         if lrn.train() is None:
@@ -74,6 +93,32 @@ CHAOS_LEARNER = textwrap.dedent(
         emit("push", ok=lrn.push())
     """
 )
+# Where each run's kill -9 lands: at a random point in the cycles, at a random point of the learner's start-up,
+# right after an ingest (before its push), or inside a push between its live files. Every kind is required.
+KILL_PLANS = ("cycle", "inside-push", "startup", "ingested", "cycle", "startup", "inside-push", "ingested", "startup",
+              "cycle")  # fmt: skip
+
+
+def live_set_is_torn(store) -> bool:
+    """Whether the live weights are not those the live state names: a kill fell between a push's live files."""
+    state = store.peek_state() or {}
+    try:
+        live = store.weights.read("model.safetensors")
+    except NotFound:
+        return False
+    return state.get("weights_sha256") != sha256_hex(live)
+
+
+def wait_for(events: list[dict], proc: subprocess.Popen, err_path: Path, want) -> dict:
+    """The first event `want` accepts, once the learner prints it (it must not die first)."""
+    deadline = time.monotonic() + 90
+    while True:
+        found = next((e for e in list(events) if want(e)), None)
+        if found is not None:
+            return found
+        assert proc.poll() is None, f"the learner died: {err_path.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, "the learner never got there"
+        time.sleep(0.005)
 
 
 @pytest.mark.long
@@ -105,40 +150,48 @@ def test_learner_killed_with_sigkill_10_times_at_random_points_resumes_and_never
 
     thread = threading.Thread(target=uploader, daemon=True)
     thread.start()
-    kills, resumed, rolled_back, in_startup, torn = 0, 0, 0, 0, 0
+    resumed, rolled_back, in_startup, torn = 0, 0, 0, 0
+    startup_s: list[float] = []  # how long each start-up took, "starting" to "start"
     try:
-        for run in range(10):
+        for run, plan in enumerate(KILL_PLANS):
             before, _ = resume_point(store)
             err_path = tmp_path / f"run{run}.stderr"
             events: list[dict] = []
             with open(err_path, "wb") as err:
                 proc = subprocess.Popen(
-                    [sys.executable, str(script), url], stdout=subprocess.PIPE, stderr=err, cwd=REPO, text=True
+                    [sys.executable, str(script), url, plan], stdout=subprocess.PIPE, stderr=err, cwd=REPO, text=True
                 )
                 reader = threading.Thread(
-                    target=lambda events=events, proc=proc: [events.append(json.loads(line)) for line in proc.stdout],
+                    target=lambda events=events, proc=proc: [
+                        events.append({**json.loads(line), "at": time.monotonic()}) for line in proc.stdout
+                    ],
                     daemon=True,
                 )
                 reader.start()
-                if run % 3 == 2:  # a random point from launch: start-up included
-                    time.sleep(rng.uniform(0.2, 4.0))
+                starting = wait_for(events, proc, err_path, lambda e: e["kind"] == "starting")
+                if plan == "startup":  # a random point of the start-up: lease, weights, repair, replay buffer
+                    assert startup_s, "a start-up to time comes first"
+                    time.sleep(rng.uniform(0.0, 0.8 * min(startup_s)))
+                elif plan == "ingested":  # files ingested, not pushed yet: they must be ingested again, once
+                    wait_for(events, proc, err_path, lambda e: e["kind"] == "ingest" and e["files"] > 0)
+                elif plan == "inside-push":
+                    wait_for(events, proc, err_path, lambda e: e["kind"] == "inside-push")
                 else:  # a random point in the cycles
-                    deadline = time.monotonic() + 90
-                    while not events:
-                        assert proc.poll() is None, f"run {run} died: {err_path.read_text()[-3000:]}"
-                        assert time.monotonic() < deadline, "the learner never started"
-                        time.sleep(0.02)
+                    wait_for(events, proc, err_path, lambda e: e["kind"] == "start")
                     time.sleep(rng.uniform(0.0, 1.5))
                 assert proc.poll() is None, f"run {run} died: {err_path.read_text()[-3000:]}"
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(timeout=30)
                 reader.join(timeout=10)
-            kills += 1
             assert proc.returncode == -signal.SIGKILL
-            after, cut_short = resume_point(store)
-            torn += cut_short
+            started = [e for e in events if e["kind"] == "start"]
+            if started and plan != "startup":
+                startup_s.append(started[0]["at"] - starting["at"])
+            after, _ = resume_point(store)
+            torn += live_set_is_torn(store)
             for event in events:
                 assert event["buffer"] == event["ingested"], f"the buffer double-counts: {event}"
+            events = events[1:]  # "starting"
             if not events:
                 in_startup += 1
                 continue
@@ -197,9 +250,11 @@ def test_learner_killed_with_sigkill_10_times_at_random_points_resumes_and_never
     assert final.push()
     final.close()
     assert store.peek_state()["examples_ingested"] == examples and Lease.peek(store, "model") is None
-    assert kills == 10 and resumed >= 5
+    assert resumed >= 5
+    # Every kind of kill happened: in start-up, after an ingest before its push, and inside a push.
+    assert in_startup > 0 and rolled_back > 0 and torn > 0, (in_startup, rolled_back, torn)
     print(
-        f"\nkill -9: {kills} kills, {resumed} resumed from a push, {in_startup} during start-up, "
+        f"\nkill -9: {len(KILL_PLANS)} kills, {resumed} resumed from a push, {in_startup} during start-up, "
         f"{rolled_back} after an unpushed ingest, {torn} inside a push; "
         f"{len(uploaded)} files, {examples} examples, {games} games, "
         f"final step {store.peek_state()['step']}"
@@ -252,6 +307,7 @@ def test_a_learner_killed_inside_a_push_resumes_from_that_push(tmp_path: Path) -
     old_state = store.weights.read("model-state.json", revision=pushes[1].revision)
     store.weights.commit({"model-state.json": old_state}, message="the state file of the push before")
     assert store.pull_weights().step == 2, "readers take the push from its complete history copy (issue 35)"
+    first.lease.stop_keep_alive()  # killed: its renewal thread dies with it; the lease file stays
     del first
     assert worker.refresh_weights() and worker.model_step == 2 and worker.errors == 0, "the copy, not an error"
     assert worker.generate()[1].model_step == 2

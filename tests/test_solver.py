@@ -238,12 +238,19 @@ def test_contract_targets_are_the_bid_for_the_bidders_and_its_complement_for_the
     _, state = random_positions(12, 0, 20, seed=18)
     state.bid = torch.randint(30, 43, (12,), generator=torch.Generator().manual_seed(1))
     targets = contract_targets(state)
+    other_side = state.clone()
+    other_side.current = (state.current + 1) % 4  # the next seat: the other team's target for the same hand
+    theirs = contract_targets(other_side)
     for g in range(12):
         bidders = int(state.current[g]) % 2 == int(state.bidder[g]) % 2
         bid = int(state.bid[g])
         assert targets[g] == (bid if bidders else 43 - bid)
-        # the two targets split the 42 points: exactly one side meets its own
-        assert bid + (43 - bid) == 43
+        # the two targets split the 42 points: whatever the final score, exactly one side meets its own
+        assert all((mine >= targets[g]) != (42 - mine >= theirs[g]) for mine in range(43)), g
+    # and under best play exactly one side can reach its target, by the exact solver
+    team = (state.current % 2).numpy()
+    p = Positions.from_state(state)
+    assert np.array_equal(can_reach(p, team, targets), ~can_reach(p, 1 - team, theirs))
 
 
 def test_from_first_lead_bounds_and_consistency() -> None:
