@@ -130,6 +130,8 @@ def test_bad_flags_get_a_clear_error_before_anything_starts(tmp_path: Path) -> N
         (["--full-game", "--bid-hands-per-batch", "0"], "bid hands per batch must be >= 1"),  # WorkerSettings
         (["--eval-games", "0"], "--eval-games must be >= 1"),  # LearnerSettings
         (["--full-game", "--bid-replay-ratio", "0"], "--bid-replay-ratio must be > 0"),
+        (["--teacher", "schedule", "--rollout-share", "2"], "rollout_share must be in [0, 1]"),  # SearchConfig
+        (["--teacher", "rollout", "--rollout-candidates", "0"], "rollout_candidates must be >= 1"),
     ):
         result = subprocess.run(
             [ZEB, "train", "--name", "t", "--runs-dir", str(tmp_path), *flags],

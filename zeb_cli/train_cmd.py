@@ -208,6 +208,27 @@ def train_cmd(
             "or mcts (the search)."
         ),
     ] = TRAIN_SEARCH.teacher,
+    handover_games: Annotated[
+        int | None,
+        typer.Option(
+            help="--teacher schedule: games the weights were trained on before rollouts take over from the solver "
+            "(default: SearchConfig's)."
+        ),
+    ] = None,
+    rollout_share: Annotated[
+        float | None,
+        typer.Option(
+            help="--teacher rollout/schedule: share of the non-forced positions labelled by rollouts, the rest by "
+            "the solver (default: SearchConfig's)."
+        ),
+    ] = None,
+    rollout_candidates: Annotated[
+        int | None,
+        typer.Option(
+            help="--teacher rollout/schedule: uniform candidate worlds per world kept, weighted by the network's "
+            "likelihood of the other seats' plays; 1 keeps uniform worlds (default: SearchConfig's)."
+        ),
+    ] = None,
     games_per_batch: Annotated[int, typer.Option(help="Games per worker batch (one example file each).")] = 32,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
     batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 256,
@@ -300,6 +321,15 @@ def train_cmd(
             value_target=value_target,
             teacher=teacher,
             auction_worlds=full_game,  # a real auction chose the bid and the trump: the worlds follow it
+            **{
+                k: v
+                for k, v in (
+                    ("handover_games", handover_games),
+                    ("rollout_share", rollout_share),
+                    ("rollout_candidates", rollout_candidates),
+                )
+                if v is not None
+            },
         )
     except ValueError as exc:
         _fail(str(exc))
