@@ -23,10 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from zeb_core.device import resolve_device
 from zeb_core.engine.state import VALUE_TARGETS, check_full_game_target
 from zeb_core.formats.examples import ExampleFile
-from zeb_core.formats.safe_io import sha256_hex
-from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle, load_bundle_dir, weights_filenames
+from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle, load_bundle_dir
 from zeb_core.fullgame.bid_learning import BidLearning
-from zeb_core.learner_state import LearnerState, file_order, prune_sparing_buffer
+from zeb_core.learner_state import BufferFiles, LearnerState, prune_sparing_buffer, refill_newest
 from zeb_core.model.checkpoint import bundle_from_model, model_from_bundle
 from zeb_core.model.config import ModelConfig
 from zeb_core.model.net import ZebNet
@@ -191,7 +190,7 @@ class Learner:
         self.total_games = 0
         self.examples_ingested = 0
         self.cursor = ExampleCursor()
-        self.buffer_files: dict[str, int] = {}  # example file -> examples it put in the buffer (those it may need)
+        self.buffer_files = BufferFiles(settings.replay_buffer_size)  # what a restart reads back (its floor)
         self.dropped_stale = 0
         self.dropped_other_target = 0  # examples of files labelled for another value target (never trained on)
         self.files_quarantined = 0
@@ -222,16 +221,10 @@ class Learner:
 
     def _resume(self, patience: float | None) -> None:
         s = self.settings
-        interrupted = False
         wait_and_retry("finish pushes cut short", lambda: self.store.heal(s.name), patience)  # latest, best, bid
-        try:
-            bundle = wait_and_retry("pull weights", lambda: self.store.pull_weights(s.name), patience)
-        except StoreError as exc:
-            bundle, interrupted = self._interrupted_push(exc), True
+        bundle = wait_and_retry("pull weights", lambda: self.store.pull_weights(s.name), patience)
         if bundle is not None:
             self._restore(bundle)
-            if interrupted:  # write the whole set again, so workers can read it too
-                self.push("completes an interrupted push")
             self.echo(
                 f"Resuming {s.name} from the store: step {self.step}, {self.total_games:,} games, "
                 f"{self.examples_ingested:,} examples ingested"
@@ -253,23 +246,6 @@ class Learner:
             self.bids = BidLearning(self.store, s.name, self.device, s.seed, s.bid_steps_per_cycle,
                                     replay_ratio=s.bid_replay_ratio, echo=self.echo)  # fmt: skip
             wait_and_retry("restore the BidNet", self.bids.restore, patience)
-
-    def _interrupted_push(self, error: StoreError) -> WeightsBundle:
-        """The push a kill -9 cut short. Backends that keep history (local, S3) record the whole push there before
-        they write the live files one by one, so a kill in between leaves live weights of the new push beside the
-        state of the old one, which never validates. Resume from the recorded push when the live weights are its
-        weights; anything else (a bad or foreign push, another format version) is `error`."""
-        name = self.settings.name
-        try:
-            pushes = self.store.history(name, limit=1)
-            bundle = self.store.pull_weights(name, revision=pushes[0].revision) if pushes else None
-            live = self.store.weights.read(weights_filenames(name)["weights"])
-        except StoreError:
-            raise error from None
-        if bundle is None or bundle.state.get("weights_sha256") != sha256_hex(live):
-            raise error
-        log.warning("the last push of %s was interrupted (%s); resuming from it (step %d)", name, error, bundle.step)
-        return bundle
 
     def _bootstrap(self) -> WeightsBundle:
         s = self.settings
@@ -312,23 +288,17 @@ class Learner:
 
     def _rebuild_buffer(self) -> None:
         """Refill the replay buffer from the newest already-ingested files (not counted again)."""
-        refs = [r for r in self.store.list_examples(self.settings.name) if not self.cursor.is_new(r.name)]
-        loaded, files = 0, 0
-        chosen = []
-        for ref in reversed(refs):
-            if loaded >= self.settings.replay_buffer_size:
-                break
+
+        def read(ref: ExampleRef) -> tuple[ExampleFile, int] | None:
             ex = self.store.read_examples(ref)
-            if ex is None or ex.value_target != self.settings.value_target:
-                continue
-            chosen.append(ex)
-            self.buffer_files[ref.name] = ex.examples
-            loaded += ex.examples
-            files += 1
-        for ex in reversed(chosen):
+            return None if ex is None or ex.value_target != self.settings.value_target else (ex, ex.examples)
+
+        chosen = refill_newest(self.store, self.settings.name, self.cursor, self.buffer_files, read)
+        for ex in chosen:
             self.buffer.add(ex.obs, ex.legal, ex.policy, ex.value, ex.model_step, ex.q)
         self.echo(
-            f"Replay buffer: {len(self.buffer):,}/{self.settings.replay_buffer_size:,} examples from {files} files"
+            f"Replay buffer: {len(self.buffer):,}/{self.settings.replay_buffer_size:,} examples "
+            f"from {len(chosen)} files"
         )
 
     def _param_count(self) -> int:
@@ -391,25 +361,11 @@ class Learner:
             self.buffer.add(ex.obs, ex.legal, ex.policy, ex.value, ex.model_step, ex.q)  # may raise: nothing moved
             self.total_games += int(ex.manifest["games"])
             self.examples_ingested += ex.examples
-            self.buffer_files[ref.name] = ex.examples
+            self.buffer_files.add(ref.name, ex.examples)
             self.cursor.advance([ref.name])
             return ex.examples
         self.cursor.advance([ref.name])
         return 0
-
-    def buffer_floor(self) -> str | None:
-        """The oldest example file a restart needs to refill the replay buffer: newest first (the order a restart
-        refills in), the file where the examples of the files buffered reach its capacity, or the oldest of them
-        when they do not. Files below it are forgotten here (the floor only moves on)."""
-        need, floor = self.buffer.capacity, None
-        for name in sorted(self.buffer_files, key=file_order, reverse=True):
-            floor = name
-            need -= self.buffer_files[name]
-            if need <= 0:
-                break
-        if floor is not None:
-            self.buffer_files = {n: c for n, c in self.buffer_files.items() if file_order(n) >= file_order(floor)}
-        return floor
 
     def can_train(self) -> bool:
         """Enough examples, and (with --replay-ratio) enough fresh ones for another cycle."""
@@ -501,7 +457,7 @@ class Learner:
             cursor=self.cursor,
             last_eval=self.last_eval,
             last_metrics=self.last_metrics,
-            buffer_floor=self.buffer_floor(),
+            buffer_floor=self.buffer_files.floor(),
         )
 
     def record(self, row: dict[str, Any]) -> None:
@@ -563,7 +519,7 @@ class Learner:
         s = self.settings
         try:
             self.store.prune_history(s.name, keep=KEEP_PUSHES)
-            report = prune_sparing_buffer(self.store, s.name, s.keep_example_files, None, self.buffer_floor())
+            report = prune_sparing_buffer(self.store, s.name, s.keep_example_files, None, self.buffer_files.floor())
         except StoreUnavailable as exc:
             log.warning("prune skipped: %s", exc)
             return 0

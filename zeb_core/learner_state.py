@@ -7,20 +7,24 @@ kept in `extra` and written back as they were read.
 
 The state's `buffer_floor` is also a pruning rule: `prune_sparing_buffer`, which every pruner calls (the learner,
 the prune flow, `zeb store prune`), never removes it or a newer example file, so a restarted learner refills its
-replay buffer as full as it was.
+replay buffer as full as it was. The BidNet's state (NAME-bid) records its own, by the same rules: `BufferFiles`
+keeps a floor for either buffer and `refill_newest` reads either back.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from zeb_core.formats.examples import parse_example_filename
 from zeb_core.store.backend import StoreError
 from zeb_core.store.cursor import ExampleCursor, timestamp_seconds
-from zeb_core.store.store import PruneReport, Store
+from zeb_core.store.store import ExampleRef, PruneReport, Store
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -112,6 +116,62 @@ def file_order(name: str) -> tuple[str, str]:
     which is also the order a restarted learner refills its buffer in (newest first)."""
     parsed = parse_example_filename(name)
     return ("" if parsed is None else parsed[1], name)
+
+
+class BufferFiles:
+    """The example files a replay buffer of `capacity` examples holds examples of, with how many each put in:
+    from them its floor, the oldest file a restart must read back to refill the buffer as full (the play
+    learner's and the BidNet's). A buffer of several parts (the BidNet's bid and declaration examples, each
+    `capacity` long) records for each file its smallest part, so the floor refills every part."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.counts: dict[str, int] = {}
+
+    def add(self, name: str, examples: int) -> None:
+        self.counts[name] = examples
+
+    def floor(self) -> str | None:
+        """Newest first (the order a restart refills in), the file where the files' examples reach the capacity,
+        or the oldest of them when they do not (None without any). Files below it are forgotten here: the buffer
+        has evicted their examples, so the floor only moves on."""
+        need, floor = self.capacity, None
+        for name in sorted(self.counts, key=file_order, reverse=True):
+            floor = name
+            need -= self.counts[name]
+            if need <= 0:
+                break
+        if floor is not None:
+            self.counts = {n: c for n, c in self.counts.items() if file_order(n) >= file_order(floor)}
+        return floor
+
+
+def refill_newest(
+    store: Store,
+    name: str,
+    cursor: ExampleCursor,
+    files: BufferFiles,
+    read: Callable[[ExampleRef], tuple[T, int] | None],
+) -> list[T]:
+    """What a restarted learner refills its buffer with: the newest files already read (`cursor`; not counted
+    again), newest first until they hold `files.capacity` examples. `read` gives a file's contents and the
+    examples it counts for (`BufferFiles`), or None for a file to skip (quarantined, another value target).
+    Returns the contents oldest first, the order to add them in, and records the files in `files` only then, so
+    a retry after a store error starts clean."""
+    refs = [r for r in store.list_examples(name) if not cursor.is_new(r.name)]
+    chosen: list[tuple[str, T, int]] = []
+    loaded = 0
+    for ref in reversed(refs):
+        if loaded >= files.capacity:
+            break
+        got = read(ref)
+        if got is None:
+            continue
+        chosen.append((ref.name, *got))
+        loaded += got[1]
+    for file, _, count in chosen:
+        files.add(file, count)
+    return [content for _, content, _ in reversed(chosen)]
 
 
 def pushed_buffer_floor(store: Store, name: str) -> str | None:

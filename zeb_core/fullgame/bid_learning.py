@@ -2,12 +2,14 @@
 
 Everything of the auction lives in the namespace NAME-bid of the same store (`bid_namespace`): the BidNet's
 weights bundle (`NAME-bid.safetensors`, `-config.json`, `-state.json` with the step, the hands seen, the ingest
-cursor of the bid-example files and the optimizer), pushed by the learner right after each push of the play
-network, and the bid-example files (`zeb_core.formats.bid_examples`) in the examples folder `NAME-bid/`. The
-store's rules hold for it unchanged: validated reads, quarantine, pruning that spares unread files (by the
-cursor in NAME-bid's state). NAME-bid has no lease of its own: NAME's learner pushes it under NAME's lease (a
-revert of NAME-bid takes NAME's), and no learner or worker may be named NAME-bid. A push of it cut short by a kill
-is read from its history copy by workers (with a warning) and finished by the learner's start (`Store.heal`).
+cursor of the bid-example files, their buffer floor and the optimizer), pushed by the learner right after each
+push of the play network, and the bid-example files (`zeb_core.formats.bid_examples`) in the examples folder
+`NAME-bid/`. The store's and the play learner's rules hold for it unchanged: validated reads, quarantine, counts
+and cursor moved together file by file, pruning that spares unread files (by the cursor in NAME-bid's state) and
+the files its replay buffer refills from after a restart (`learner_state.prune_sparing_buffer`). NAME-bid has no
+lease of its own: NAME's learner pushes it under NAME's lease (a revert of NAME-bid takes NAME's), and no learner
+or worker may be named NAME-bid. A push of it cut short by a kill is read from its history copy by workers (with
+a warning) and finished by the learner's start (`Store.heal`).
 
 Worker (`deal_full_hands`): B hands are dealt and bid by the current BidNet with exploration; the play network's
 greedy policy plays every won hand under all ten declarations (the labels of the bid examples, as in the
@@ -34,11 +36,12 @@ from zeb_core.fullgame.auction import points_needed
 from zeb_core.fullgame.bidnet import VIEW_FEATURES, BidNet, bidnet_bundle, bidnet_from_bundle
 from zeb_core.fullgame.bidtrain import BidBuffer, BidTrainer, TrainConfig
 from zeb_core.fullgame.selfplay import HandExamples, SelfPlayConfig, play_hands
+from zeb_core.learner_state import BufferFiles, prune_sparing_buffer, refill_newest
 from zeb_core.model.net import ZebNet
 from zeb_core.outbox import Outbox
 from zeb_core.players.builtin import PolicyPlayer
 from zeb_core.players.interface import Player
-from zeb_core.store import ExampleCursor, Store, StoreError, StoreUnavailable
+from zeb_core.store import ExampleCursor, ExampleRef, Store, StoreError, StoreUnavailable
 from zeb_core.store.store import bid_namespace
 
 log = logging.getLogger("zeb.bids")
@@ -52,6 +55,12 @@ def examples_to_tensors(ex: HandExamples) -> dict[str, torch.Tensor]:
 
 def examples_from_file(f: BidExampleFile) -> HandExamples:
     return HandExamples(**{k: f.tensors[k] for k in bid_format.TENSORS})
+
+
+def buffered_count(ex: HandExamples) -> int:
+    """What a file counts for in the BidNet's buffer floor (`BufferFiles`): the smaller of its bid and declaration
+    examples (one per won hand), as the buffer keeps `capacity` of each and a restart must refill both."""
+    return min(len(ex), ex.decl_x.shape[0])
 
 
 # ================================================================ worker side
@@ -135,6 +144,7 @@ class BidLearning:
         self.train_config = TrainConfig(lr=lr, batch=batch_size)
         self.gen = torch.Generator().manual_seed(seed)
         self.buffer = BidBuffer(buffer_size)
+        self.buffer_files = BufferFiles(buffer_size)  # what a restart reads back (its floor)
         self.cursor = ExampleCursor()
         self.step = self.hands = self.files_quarantined = 0
         self.net: BidNet | None = None
@@ -159,15 +169,12 @@ class BidLearning:
 
     def _rebuild_buffer(self) -> None:
         """Refill the buffer from the newest files already read (not counted again), as the learner does."""
-        read = [r for r in self.store.list_examples(self.name) if not self.cursor.is_new(r.name)]
-        chosen: list[HandExamples] = []
-        for ref in reversed(read):
-            if sum(len(c) for c in chosen) >= self.buffer.capacity:
-                break
+
+        def read(ref: ExampleRef) -> tuple[HandExamples, int] | None:
             f = self.store.read_examples(ref, decode=decode_bid_examples)
-            if f is not None:
-                chosen.append(examples_from_file(f))
-        for ex in reversed(chosen):
+            return None if f is None else (ex := examples_from_file(f), buffered_count(ex))
+
+        for ex in refill_newest(self.store, self.name, self.cursor, self.buffer_files, read):
             self.buffer.add(ex)
 
     def _load(self, net: BidNet, state: dict[str, Any], optimizer: dict[str, Any] | None) -> None:
@@ -185,28 +192,41 @@ class BidLearning:
         self.cursor = ExampleCursor.from_json(cursor if isinstance(cursor, dict) else None)
 
     def ingest(self) -> int:
-        """New bid-example files (validated; bad ones quarantined by the store); returns the examples added."""
+        """New bid-example files (validated; bad ones quarantined by the store); returns the examples added.
+
+        Each file moves the counts and the cursor together (`_take`, as the play learner's): a store error
+        between two files ends the run, and the final push records exactly the files counted."""
         try:
-            new, _ = self.store.new_examples(self.cursor, self.name)
+            new, late = self.store.new_examples(self.cursor, self.name)
         except StoreUnavailable as exc:
             log.warning("bid ingest skipped: store unavailable (%s)", exc)
             return 0
-        added, done = 0, []
+        if late:
+            log.warning("%d bid-example files arrived later than the cursor window; not ingested", len(late))
+            self.cursor.advance(r.name for r in late)
+        added = 0
         for ref in new:
             try:
                 f = self.store.read_examples(ref, decode=decode_bid_examples)
-            except StoreUnavailable:
+            except StoreUnavailable as exc:
+                log.warning("stopped ingesting bids at %s: store unavailable (%s); the rest next cycle", ref.name, exc)
                 break
-            done.append(ref.name)
-            if f is None:
-                self.files_quarantined += 1
-                continue
-            ex = examples_from_file(f)
-            self.buffer.add(ex)
-            self.hands += int(f.manifest["hands"])
-            added += len(ex)
-        self.cursor.advance(done)
+            added += self._take(ref, f)
         return added
+
+    def _take(self, ref: ExampleRef, f: BidExampleFile | None) -> int:
+        """One file read: buffered and counted (or counted as quarantined) and marked read in the same step.
+        Returns the bid examples added."""
+        if f is None:
+            self.files_quarantined += 1
+            self.cursor.advance([ref.name])
+            return 0
+        ex = examples_from_file(f)
+        self.buffer.add(ex)
+        self.hands += int(f.manifest["hands"])
+        self.buffer_files.add(ref.name, buffered_count(ex))
+        self.cursor.advance([ref.name])
+        return len(ex)
 
     def steps_due(self) -> int:
         """BidNet steps this cycle: `steps_per_cycle`, fewer where `replay_ratio` samples per example received
@@ -234,7 +254,8 @@ class BidLearning:
     def bundle(self) -> WeightsBundle:
         assert self.net is not None and self.trainer is not None
         state = {"step": self.step, "total_games": self.hands, "cursor": self.cursor.to_json(),
-                 "files_quarantined": self.files_quarantined}  # fmt: skip
+                 "files_quarantined": self.files_quarantined,
+                 "buffer_floor": self.buffer_files.floor()}  # fmt: skip
         bundle = bidnet_bundle(self.net, state)
         bundle.optimizer = self.trainer.opt.state_dict()
         return bundle
@@ -249,8 +270,10 @@ class BidLearning:
         return True
 
     def prune(self, keep: int) -> None:
+        """Bid-example files beyond the newest `keep`, never one not read yet nor one the buffer refills from after
+        a restart (the play learner's rule), and BidNet pushes beyond the newest 50."""
         try:
             self.store.prune_history(self.name, keep=50)
-            self.store.prune_examples(self.name, keep=keep)
+            prune_sparing_buffer(self.store, self.name, keep, None, self.buffer_files.floor())
         except StoreUnavailable as exc:
             log.warning("bid prune skipped: %s", exc)
