@@ -295,3 +295,39 @@ def test_weights_that_do_not_fit_are_refused_before_the_network_is_built() -> No
         assert sum(allocated) == ok.num_parameters() == ModelConfig.preset("small").num_parameters()
     finally:
         hook.remove()
+
+
+def test_the_monitor_refuses_an_example_file_over_the_limit_unread(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`zeb monitor`'s lag check reads the manifests of the newest files: one over MAX_EXAMPLE_FILE_BYTES is
+    refused by its size (a warning naming size and limit), not read whole into memory."""
+    from zeb_core.monitor import read_manifest
+
+    store = open_store(f"file://{tmp_path / 'store'}")
+    store.ensure()
+    data, manifest = example_bytes(10, seed=4)
+    good = store.upload_examples(data, manifest)
+    big = example_filename("w-huge", "0123456789abcdef")
+    sparse(Path(store.examples.root) / big, MAX_EXAMPLE_FILE_BYTES + 1)  # type: ignore[attr-defined]
+    assert (read_manifest(store, good) or {}).get("sha256") == manifest["sha256"]
+    with caplog.at_level("WARNING", logger="zeb.monitor"):
+        assert read_manifest(store, big) is None
+    assert f"{MAX_EXAMPLE_FILE_BYTES + 1:,} bytes, {limit_words(MAX_EXAMPLE_FILE_BYTES)}" in caplog.text
+
+
+def test_a_history_record_over_its_limit_is_not_read(tmp_path: Path) -> None:
+    """A push's record (`.history/REV/.commit.json`) names a few files: one over MAX_RECORD_BYTES is not read
+    (here a valid record padded with JSON whitespace, which a whole read would list as a push)."""
+    from zeb_core.store.history import COMMIT_FILE, MAX_RECORD_BYTES, copy_path
+    from zeb_core.store.local import LocalBackend
+
+    backend = LocalBackend(tmp_path / "store")
+    backend.create()
+    rev = backend.commit({"a.bin": b"1"}, message="push", history=True)
+    assert [r.id for r in backend.history()] == [rev.id]
+    record = tmp_path / "store" / copy_path(rev.id, COMMIT_FILE)
+    record.write_bytes(record.read_bytes() + b" " * MAX_RECORD_BYTES)
+    assert backend.history() == []
+    assert backend.drop_incomplete(before=math.inf) == 0, "a record, if an unreadable one: its copy is kept"
+    assert record.exists()

@@ -6,12 +6,16 @@ The rules live here; `tasks.monitor` runs them as Prefect tasks and asks the Pre
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from zeb_core.formats.safe_io import FormatError, read_header
+from zeb_core.formats.safe_io import MAX_EXAMPLE_FILE_BYTES, FormatError, read_header
 from zeb_core.store import Store, StoreError
+from zeb_core.store.backend import TooLarge
 from zeb_core.store.cursor import timestamp_seconds
+
+log = logging.getLogger("zeb.monitor")
 
 
 @dataclass
@@ -37,11 +41,15 @@ def minutes(seconds: float | None) -> str:
 
 
 def read_manifest(store: Store, path: str) -> dict[str, Any] | None:
-    """The JSON manifest of an example file (header only; no validation of the tensors, no quarantine)."""
+    """The JSON manifest of an example file (header only; no validation of the tensors, no quarantine: a file
+    over the example-file limit is refused unread, with a warning, and left for the learner to quarantine)."""
     try:
-        data = store.examples.read(path)
+        data = store.examples.read(path, None, MAX_EXAMPLE_FILE_BYTES)
         _, meta = read_header(data)
         manifest = json.loads(meta.get("zeb", "null"))
+    except TooLarge as exc:
+        log.warning("not reading the manifest of %s: %s", path, exc)
+        return None
     except (StoreError, FormatError, json.JSONDecodeError):
         return None
     return manifest if isinstance(manifest, dict) else None

@@ -17,10 +17,11 @@ import time
 from abc import abstractmethod
 from collections.abc import Sequence
 
-from zeb_core.store.backend import Backend, NotFound, Revision, StoreError, check_path
+from zeb_core.store.backend import Backend, NotFound, Revision, StoreError, TooLarge, check_path
 
 HISTORY_DIR = ".history"
 COMMIT_FILE = ".commit.json"
+MAX_RECORD_BYTES = 1 << 20  # a record names a push's few files: a larger one is not ours, and is not read
 
 
 def new_revision_id() -> str:
@@ -50,7 +51,8 @@ def encode_record(rev: Revision, puts: Sequence[str], deletes: Sequence[str]) ->
 
 
 def decode_record(raw: bytes) -> Revision | None:
-    """The revision a record names; None for an unreadable one (it is skipped, not an error)."""
+    """The revision a record names; None for an unreadable one (it is skipped, not an error, as is a record over
+    MAX_RECORD_BYTES, never read)."""
     try:
         record = json.loads(raw)
         return Revision(str(record["id"]), float(record["time"]), str(record.get("message", "")))
@@ -111,9 +113,11 @@ class CopyHistory(Backend):
             if not rev_id or rev_id.startswith("."):
                 continue
             try:
-                raw = self.read(COMMIT_FILE, rev_id)
+                raw = self.read(COMMIT_FILE, rev_id, MAX_RECORD_BYTES)
             except NotFound:
                 continue  # a push that died before its record: not a push
+            except TooLarge:
+                continue  # unreadable, as decode_record's None
             rev = decode_record(raw)
             if rev is None:
                 continue
@@ -137,8 +141,10 @@ class CopyHistory(Backend):
             if made is None or made >= before:
                 continue
             try:
-                self.read(COMMIT_FILE, rev_id)
+                self.read(COMMIT_FILE, rev_id, MAX_RECORD_BYTES)
                 continue  # a recorded push: drop_history's, by the namespace's rules
+            except TooLarge:
+                continue  # a record, if not a readable one: not a copy to drop here
             except NotFound:
                 pass
             self._remove_revision(rev_id)
