@@ -10,7 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.s3_server import S3_ENV_UNSET, closed_port, s3_env, s3_server
+from tests.helpers import example_bytes
+from tests.s3_server import S3_ENV_UNSET, closed_port, cutting_proxy, s3_env, s3_server
+from zeb_core.formats.safe_io import MAX_EXAMPLE_FILE_BYTES
+from zeb_core.store import RetryPolicy, Store
 from zeb_core.store.backend import NotFound, StoreError, StoreUnavailable
 from zeb_core.store.s3 import S3Backend, parse_s3_url
 
@@ -246,3 +249,26 @@ def test_error_code_translation(code: str, status: int, kind: type, text: str) -
     assert text in str(err)
     if kind is StoreError and code != "NoSuchBucket":
         assert "secret-ish" not in str(err)  # credential errors never echo the server's message
+
+
+def test_a_body_cut_mid_download_is_unavailable_and_retried(aws_env: str) -> None:
+    """A connection dropped while an object downloads (here a proxy in front of the S3 server sends half the
+    body) is a transient fault: StoreUnavailable, which the store retries, never a short file (an example file
+    cut short was quarantined as corrupt) nor a StoreError that ends the learner's run."""
+    with cutting_proxy(aws_env) as proxy:
+        b = S3Backend(f"zeb-{uuid.uuid4().hex[:12]}", "runs", endpoint_url=proxy.endpoint, max_attempts=1)
+        b.create()
+        store = Store(b, b, RetryPolicy.fast())
+        data, manifest = example_bytes(40, seed=5)
+        path = store.upload_examples(data, manifest)
+        for limit in (MAX_EXAMPLE_FILE_BYTES, None):  # the bounded read (examples, weights) and the plain one
+            proxy.cut_next(match=path)
+            with pytest.raises(StoreUnavailable, match=r"cut short|IncompleteRead"):
+                b.read(path, max_bytes=limit)
+        assert proxy.cuts == 2 and b.read(path, max_bytes=len(data)) == data
+
+        proxy.cut_next(match=path)
+        (ref,) = store.list_examples()
+        got = store.read_examples(ref)
+        assert proxy.cuts == 3 and got is not None and got.examples == 40, "read again, whole"
+        assert store.list_quarantine() == [] and store.quarantined == 0

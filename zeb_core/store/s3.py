@@ -134,6 +134,7 @@ class S3Backend(CopyHistory):
             BotoCoreError,
             ClientError,
             HTTPClientError,
+            IncompleteReadError,
             NoCredentialsError,
             NoRegionError,
             PartialCredentialsError,
@@ -162,6 +163,8 @@ class S3Backend(CopyHistory):
             raise StoreError(f"no AWS region configured for {what} {where}: set AWS_DEFAULT_REGION") from None
         except (BotoConnectionError, HTTPClientError) as exc:
             raise StoreUnavailable(f"S3 {what} {where} failed: {type(exc).__name__} ({exc})") from None
+        except IncompleteReadError as exc:  # the connection cut mid-body: transient, retried like a dropped one
+            raise StoreUnavailable(f"S3 {what} {where} was cut short: {exc}; try again") from None
         except BotoCoreError as exc:
             raise StoreError(f"S3 {what} {where} failed: {type(exc).__name__} ({exc})") from None
         except OSError as exc:  # a socket error surfacing while streaming a body
@@ -232,15 +235,20 @@ class S3Backend(CopyHistory):
     # ------------------------------------------------------------ reads
     def _get(self, key: str, extra: dict[str, Any] | None = None, max_bytes: int | None = None) -> tuple[bytes, str]:
         """(bytes, ETag); with `max_bytes`, a larger object is refused by the reply's length before its body is
-        read (the body is closed unread)."""
+        read (the body is closed unread). A body shorter than the reply's length (the connection cut mid-body,
+        which a read of `max_bytes + 1` bytes returns without a word) is an IncompleteReadError: retried."""
+        from botocore.exceptions import IncompleteReadError
 
         def get() -> tuple[bytes, str]:
             resp = self.client.get_object(Bucket=self.bucket, Key=key, **(extra or {}))
             body = resp["Body"]
             try:
-                check_read_size(self._where(key), resp.get("ContentLength"), max_bytes)
+                length = resp.get("ContentLength")
+                check_read_size(self._where(key), length, max_bytes)
                 data = body.read() if max_bytes is None else body.read(max_bytes + 1)
                 check_read_size(self._where(key), len(data), max_bytes)
+                if length is not None and len(data) < int(length):
+                    raise IncompleteReadError(actual_bytes=len(data), expected_bytes=int(length))
                 return data, str(resp.get("ETag", ""))
             finally:
                 body.close()
