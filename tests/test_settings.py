@@ -147,3 +147,23 @@ def test_zeb_train_settings_files_round_trip(tmp_path: Path) -> None:
     settings = LearnerSettings(store="file:///s", max_model_lag=77, learner_id="me-train-t", replay_ratio=8.0)
     path = Path(_settings_file(tmp_path, "learner", settings))
     assert LearnerSettings(**json.loads(path.read_text())) == settings
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [("quarantine", "reserved"), ("exp-best", "-best"), ("exp-bid", "-bid"), ("exp-optimizer", "-optimizer")],
+)
+def test_reserved_namespaces_are_refused_by_the_settings(name: str, words: str, capsys: pytest.CaptureFixture) -> None:
+    """The store's own names (check_name) are refused when the settings are read (`zeb learner`, `zeb worker`,
+    the flows' parameters), naming the option, not minutes later when the learner takes its lease."""
+    from pydantic import ValidationError
+
+    for model in (LearnerSettings, WorkerSettings):
+        with pytest.raises(ValidationError, match=words):
+            model(store="x", name=name)
+    with pytest.raises(typer.Exit):
+        learner_settings({"store": "x", "name": name})
+    assert f"--name: namespace {name!r}" in capsys.readouterr().err
+    with pytest.raises(typer.Exit):
+        worker_settings({"store": "x", "name": name})
+    assert LearnerSettings(store="x", name="exp-2.b").name == "exp-2.b"

@@ -32,6 +32,7 @@ from zeb_core.model.net import ZebNet
 from zeb_core.players.builtin import PolicyPlayer
 from zeb_core.promotion import PromotionResult, SprtConfig, benchmark_gain, regression, sequential_match
 from zeb_core.store import ExampleCursor, ExampleRef, Lease, Store, StoreError, StoreUnavailable, open_store
+from zeb_core.store.store import Namespace
 from zeb_core.strength import BASELINES, EVAL_SEED, benchmark, eval_metrics, percent
 from zeb_core.train import ReplayBuffer, TrainConfig, Trainer
 from zeb_core.worker import wait_and_retry
@@ -61,8 +62,9 @@ class LearnerSettings(BaseModel):
     """Weights store: file://DIR, hf://OWNER/REPO, s3://BUCKET/PREFIX."""
     examples_url: str | None = None
     """Examples store, if not beside the weights (hf://OWNER/REPO is a dataset repo)."""
-    name: str = DEFAULT_NAME
-    """Namespace: weights NAME.*, examples under NAME/ (root for `model`)."""
+    name: Namespace = DEFAULT_NAME
+    """Namespace: weights NAME.*, examples under NAME/ (root for `model`); not quarantine, nor ending in -best,
+    -bid or -optimizer (the store's own names)."""
     checkpoint: str | None = None
     """Bootstrap checkpoint folder when the store has no weights for the namespace."""
     size: str = "medium"

@@ -33,7 +33,7 @@ from zeb_core.model.checkpoint import model_from_bundle
 from zeb_core.outbox import Outbox, default_outbox_dir
 from zeb_core.selfplay import play_selfplay
 from zeb_core.store import Store, StoreError, StoreUnavailable, open_store
-from zeb_core.store.store import check_name
+from zeb_core.store.store import Namespace, check_name
 
 log = logging.getLogger("zeb.worker")
 
@@ -78,7 +78,7 @@ class WorkerSettings(BaseModel):
 
     store: str
     """Weights store: file://DIR, hf://OWNER/REPO, s3://BUCKET/PREFIX."""
-    name: str = DEFAULT_NAME
+    name: Namespace = DEFAULT_NAME
     """Namespace (must match the learner's)."""
     examples_url: str | None = None
     """Examples store, if not beside the weights."""

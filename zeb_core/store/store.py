@@ -27,7 +27,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, overload
+from typing import Annotated, Any, TypeVar, overload
+
+from pydantic import AfterValidator
 
 from zeb_core.formats.examples import ExampleFile, decode_examples, example_filename, parse_example_filename
 from zeb_core.formats.safe_io import MAX_EXAMPLE_FILE_BYTES, FormatError, sha256_hex
@@ -120,6 +122,20 @@ def check_name(name: str) -> str:
         if name.lower().endswith(suffix):
             raise StoreError(f"namespace {name!r} may not end in {suffix} (that suffix names {what})")
     return name
+
+
+def valid_namespace(name: str) -> str:
+    """`check_name` as a settings field's validator (`Namespace`): its ValueError is the field's validation
+    error, so `zeb learner`, `zeb worker`, `zeb train` and the flows refuse a reserved or malformed name at once,
+    naming the option, rather than when the learner takes its lease."""
+    try:
+        return check_name(name)
+    except StoreError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Namespace = Annotated[str, AfterValidator(valid_namespace)]
+"""The type of a settings field that names a namespace (LearnerSettings.name, WorkerSettings.name)."""
 
 
 def bid_namespace(name: str) -> str:
