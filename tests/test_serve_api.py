@@ -32,8 +32,9 @@ JSON_TYPE = {"content-type": "application/json"}  # a body of another type is re
 
 
 @pytest.fixture(scope="module")
-def client() -> TestClient:
-    with TestClient(create_app(), raise_server_exceptions=False) as c:
+def client(small_checkpoint: Path) -> TestClient:
+    """The operator offers the small checkpoint as model "small"; clients name it (policy:model=small)."""
+    with TestClient(create_app(models={"small": small_checkpoint}), raise_server_exceptions=False) as c:
         yield c
 
 
@@ -49,17 +50,16 @@ def test_healthz(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"ok": True, "default_player": "heuristic"}
 
 
-def test_players_lists_builtins_and_checkpoints_given_by_path(
-    client: TestClient, small_checkpoint: Path, tmp_path: Path
-) -> None:
-    body = client.get("/v1/players", params={"path": [str(small_checkpoint), str(tmp_path)]}).json()
+def test_players_lists_builtins_and_the_offered_models(client: TestClient, small_checkpoint: Path) -> None:
+    body = client.get("/v1/players").json()
     by_spec = {p["spec"]: p for p in body["players"]}
     assert by_spec["random"]["available"] and by_spec["heuristic"]["available"] and by_spec["heuristic"]["default"]
-    good = by_spec[f"policy:path={small_checkpoint}"]
-    assert good["available"] and good["description"] == "policy(step 0)"
-    bad = by_spec[f"policy:path={tmp_path}"]
-    assert not bad["available"] and "config" in bad["reason"]
-    _error(client.get("/v1/players", params={"path": ["x"] * 9}), 400, "at most 8")
+    good = by_spec["policy:model=small"]
+    assert good["available"] and good["description"] == "the greedy policy of model 'small' (step 0)"
+    assert body["models"] == [{"name": "small", "kind": "play", "description": "a play network, step 0"}]
+    assert str(small_checkpoint) not in json.dumps(body)
+    _error(client.get("/v1/players", params={"path": [str(small_checkpoint)]}), 400, "path= is not accepted")
+    _error(client.get("/v1/players", params={"bidder": ["x"] * 9}), 400, "at most 8")
 
 
 def test_store_players_degrade_to_a_clear_reason(tmp_path: Path) -> None:
@@ -82,8 +82,8 @@ def test_move_answers_the_spec_example(client: TestClient, spec: str | None) -> 
     assert reply["play"] in (15, 20) and set(reply["policy"]) == {"15", "20"}
 
 
-def test_move_with_a_network_player_reports_policy_and_value(client: TestClient, small_checkpoint: Path) -> None:
-    spec = f"policy:path={small_checkpoint}"
+def test_move_with_a_network_player_reports_policy_and_value(client: TestClient) -> None:
+    spec = "policy:model=small"
     by_query = client.post("/v1/move", params={"player": spec}, json=EXAMPLE).json()
     by_body = client.post("/v1/move", json={**EXAMPLE, "player": spec}).json()
     assert by_query == by_body  # greedy and deterministic, the same built player
@@ -91,9 +91,9 @@ def test_move_with_a_network_player_reports_policy_and_value(client: TestClient,
     assert sum(by_query["policy"].values()) == pytest.approx(1.0, abs=1e-3) and -1 <= by_query["value"] <= 1
 
 
-def test_move_with_the_rollout_player(client: TestClient, small_checkpoint: Path) -> None:
+def test_move_with_the_rollout_player(client: TestClient) -> None:
     """Every kind of the player table is a spec the API takes: rollout searches the request's position."""
-    reply = client.post("/v1/move", json={**EXAMPLE, "player": f"rollout:path={small_checkpoint},worlds=2"})
+    reply = client.post("/v1/move", json={**EXAMPLE, "player": "rollout:model=small,worlds=2"})
     assert reply.status_code == 200, reply.text
     assert reply.json()["play"] in (15, 20)
 
@@ -110,7 +110,8 @@ BAD_BODIES = [
     (json.dumps({k: v for k, v in EXAMPLE.items() if k != "hand"}).encode(), 400, "hand"),
     (json.dumps({**EXAMPLE, "player": "chess"}).encode(), 400, "unknown player 'chess'"),
     (json.dumps({**EXAMPLE, "player": 7}).encode(), 400, "player spec string"),
-    (json.dumps({**EXAMPLE, "player": "policy:path=/nonexistent/x"}).encode(), 400, "no checkpoint"),
+    (json.dumps({**EXAMPLE, "player": "policy:path=/nonexistent/x"}).encode(), 400, "only from the server's command"),
+    (json.dumps({**EXAMPLE, "player": "policy:model=nope"}).encode(), 400, "models offered: small"),
     (json.dumps({**EXAMPLE, "player": "heuristic:depth=3"}).encode(), 400, "does not take depth"),
     (b"{" + b'"a": 1, ' * 10000 + b'"b": 2}', 413, "larger than"),
 ]

@@ -13,7 +13,7 @@ from zeb_core.engine import GameState, deal_benchmark, make_generator
 from zeb_core.formats.weights import load_bundle_dir
 from zeb_core.model.checkpoint import init_checkpoint
 from zeb_core.serve import create_app
-from zeb_core.serve.players import store_spec
+from zeb_core.serve.players import offered_store_spec
 from zeb_core.store import open_store
 
 EVAL = {"eval/vs_random_win_rate": 0.715, "eval/vs_heuristic_win_rate": 0.651, "step": 340}
@@ -43,7 +43,7 @@ def test_the_stores_best_weights_are_the_default_named_by_step_and_win_rates(tmp
     store = open_store(url)
     store.push_weights(_bundle(tmp_path, 360, {**EVAL, "step": 360, "eval/vs_random_win_rate": 0.7}))
     store.promote(_bundle(tmp_path, 340, EVAL))
-    best = store_spec(url, "best")
+    best = offered_store_spec("best")
     with TestClient(create_app(store_url=url), raise_server_exceptions=False) as c:
         assert c.get("/healthz").json()["default_player"] == best
         body = c.get("/v1/players").json()
@@ -53,7 +53,7 @@ def test_the_stores_best_weights_are_the_default_named_by_step_and_win_rates(tmp
         assert entry["default"] and entry["available"]
         assert entry["label"] == "store best (step 340, 71.5% vs random, 65.1% vs heuristic) (server default)"
         assert entry["eval"] == {"vs_random": 0.715, "vs_heuristic": 0.651, "step": 340}
-        latest = by_spec[store_spec(url, "latest")]
+        latest = by_spec[offered_store_spec("latest")]
         assert (
             not latest["default"] and latest["label"] == "store latest (step 360, 70.0% vs random, 65.1% vs heuristic)"
         )
@@ -69,7 +69,7 @@ def test_before_a_promotion_the_latest_is_the_default_and_an_older_evaluation_sa
     open_store(url).push_weights(_bundle(tmp_path, 12, {**EVAL, "step": 10}))
     with TestClient(create_app(store_url=url), raise_server_exceptions=False) as c:
         default = c.get("/v1/players").json()
-        assert default["default"] == store_spec(url, "latest")
+        assert default["default"] == offered_store_spec("latest")
         entry = next(p for p in default["players"] if p["default"])
         assert (
             entry["label"] == "store latest (step 12, 71.5% vs random, 65.1% vs heuristic at step 10) (server default)"
@@ -84,5 +84,5 @@ def test_without_weights_or_with_an_explicit_player_the_store_is_not_the_default
     with TestClient(create_app(default_player="random", store_url=url), raise_server_exceptions=False) as c:
         body = c.get("/v1/players").json()
         assert body["default"] == "random"
-        latest = next(p for p in body["players"] if p["spec"] == store_spec(url, "latest"))
+        latest = next(p for p in body["players"] if p["spec"] == offered_store_spec("latest"))
         assert latest["label"] == "store latest (step 3)" and "eval" not in latest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import math
 import socket
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,6 +11,7 @@ import typer
 
 if TYPE_CHECKING:
     from zeb_core.serve.guard import GuardSettings
+    from zeb_core.serve.limits import ServeLimits
 
 
 def _fail(message: str) -> None:
@@ -51,6 +53,25 @@ def serve(
         typer.Option(help="Weights store whose latest and best weights the page offers, e.g. file:///abs/runs/NAME."),
     ] = None,
     device: Annotated[str, typer.Option(help="torch device for network players: cpu, cuda, or auto.")] = "cpu",
+    models: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Folder whose weights bundles clients may play, by name (policy:model=NAME; a bundle's path below "
+            "the folder, a checkpoint folder by its name), repeatable. Clients never name paths.",
+        ),
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(help="One more model clients may play: NAME=PATH (a checkpoint folder or file), repeatable."),
+    ] = None,
+    limit: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A bound on what clients may ask, FIELD=VALUE, repeatable: pimc_worlds (64), mc_worlds (32), "
+            "mcts_sims (200), rollout_worlds (16), decision_timeout_s (10), searches (1), games_per_client (20), "
+            "game_idle_s (3600), player_memory_mb (1024), shutdown_s (3), ... (zeb_core/serve/limits.py).",
+        ),
+    ] = None,
     bidder: Annotated[
         str | None,
         typer.Option(
@@ -91,6 +112,7 @@ def serve(
     from zeb_core.serve.guard import GuardSettings, allowed_hosts_for
 
     device = resolve_device(device)
+    limits, named = _limits(limit or []), _named_models(model or [])
     try:
         given = {"token": token, "rate_per_s": rate_limit, "burst": burst}  # unset: the model's default
         hosts = allowed_hosts_for(host, allowed_host or ())
@@ -100,7 +122,16 @@ def serve(
         why = [(flags.get(str(e["loc"][0]), e["loc"][0]), e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
         _fail("; ".join(f"{flag}: {msg}" for flag, msg in why))
     try:
-        app = create_app(default_player=player, store_url=store, device=device, default_bidder=bidder, guard=guard)
+        app = create_app(
+            default_player=player,
+            store_url=store,
+            device=device,
+            default_bidder=bidder,
+            limits=limits,
+            models=named,
+            model_dirs=models or (),
+            guard=guard,
+        )
     except SpecError as exc:
         _fail(str(exc))
     _check_port(host, port)
@@ -114,7 +145,38 @@ def serve(
         f"Zeb is serving on http://{host}:{port}/ (default partner and opponents: {shown}); Ctrl+C stops it.", err=True
     )
     typer.echo(_guard_line(guard), err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    grace = math.ceil(limits.shutdown_s)  # then in-flight requests are cancelled and SIGTERM ends the process
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=grace)
+
+
+def _limits(given: list[str]) -> ServeLimits:
+    """ServeLimits from --limit FIELD=VALUE options; a bad one is one line naming the field, and exit 2."""
+    from pydantic import ValidationError
+
+    from zeb_core.serve.limits import ServeLimits
+
+    values: dict[str, str] = {}
+    for item in given:
+        key, eq, value = item.partition("=")
+        if not eq or key.strip() not in ServeLimits.model_fields:
+            _fail(f"--limit {item!r}: use FIELD=VALUE, FIELD one of {', '.join(ServeLimits.model_fields)}")
+        values[key.strip()] = value.strip()
+    try:
+        return ServeLimits.model_validate(values)
+    except ValidationError as exc:
+        _fail("; ".join(f"--limit {e['loc'][0]}: {e['msg']}" for e in exc.errors()))
+    raise AssertionError("unreachable")
+
+
+def _named_models(given: list[str]) -> dict[str, str]:
+    """{name: path} from --model NAME=PATH options."""
+    named: dict[str, str] = {}
+    for item in given:
+        name, eq, path = item.partition("=")
+        if not eq or not name.strip() or not path.strip():
+            _fail(f"--model {item!r}: use NAME=PATH")
+        named[name.strip()] = path.strip()
+    return named
 
 
 def _guard_line(guard: GuardSettings) -> str:

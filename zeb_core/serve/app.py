@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +18,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zeb_core.bot import BotSession
@@ -27,8 +26,10 @@ from zeb_core.formats.weights import DEFAULT_NAME
 from zeb_core.players.base import SpecError
 from zeb_core.serve.fullgame import DEFAULT_TARGET, FullGame, FullGameStore
 from zeb_core.serve.game import HUMAN_SEAT, GameError, GameStore
-from zeb_core.serve.guard import GuardSettings, RequestGuard
-from zeb_core.serve.players import POLICY_NOTE, PlayerPool
+from zeb_core.serve.guard import GuardSettings, RequestGuard, client_key
+from zeb_core.serve.limits import DecisionRunner, RequestRefused, ServeLimits
+from zeb_core.serve.models import OfferedModels
+from zeb_core.serve.players import BIDDER, POLICY_NOTE, PlayerPool
 from zeb_core.serve.schema import (
     MOVE_ANY_REQUEST,
     NEW_GAME_REQUEST,
@@ -115,6 +116,11 @@ def _parsed(model: type, body: Any) -> Any:
         raise ClientError(str(exc)) from None
 
 
+def _client(request: Request) -> str:
+    """Who asks, for the games each client may keep: its address (an IPv6 client's /64), as the rate limit counts."""
+    return client_key(request.scope)
+
+
 def _wants_bidder(body: dict[str, Any]) -> bool:
     """A request of another protocol version than 1 (version 2 bids and declares with a bidder)."""
     version = body.get("version", 1)
@@ -127,22 +133,38 @@ def create_app(
     store_name: str = DEFAULT_NAME,
     device: str = "cpu",
     refresh_s: float = 30.0,
-    max_games: int = 1000,
+    max_games: int | None = None,
     default_bidder: str | None = None,
+    limits: ServeLimits | None = None,
+    models: Mapping[str, str | Path] | None = None,
+    model_dirs: Sequence[str | Path] = (),
     guard: GuardSettings | None = None,
 ) -> FastAPI:
     """The app; players are built on first use, and the default one right away so a bad spec fails at start.
 
     No `default_player`: the store's best weights when there is a store with some, else heuristic. No
-    `default_bidder`: baseline where it exists, else random (the full game's bots are BIDDER+PLAYER). No `guard`:
+    `default_bidder`: baseline where it exists, else random (the full game's bots are BIDDER+PLAYER). Clients'
+    specs are held to `limits` and may name only the models offered: `models` (name -> path) and every bundle
+    under `model_dirs` (serve/models.py); `max_games` overrides limits.max_games. No `guard`:
     GuardSettings' defaults (any Host, no token, no rate limit); `zeb serve` passes the names it binds."""
-    pool = PlayerPool(default_player, store_url, store_name, device, refresh_s, default_bidder=default_bidder)
+    limits = limits or ServeLimits()
+    if max_games is not None:
+        limits = limits.model_copy(update={"max_games": max_games})
+    offered = OfferedModels(models, list(model_dirs))  # raises SpecError for a model that is not there
+    pool = PlayerPool(
+        default_player, store_url, store_name, device, refresh_s, default_bidder=default_bidder, limits=limits,
+        models=offered,
+    )  # fmt: skip
     pool.get(pool.default)  # raises SpecError for a bad --player
     pool.get_bidder(pool.default_bidder)  # and for a bad --bidder
-    games = GameStore(pool.get, max_games)
-    full_games = FullGameStore(pool.session, max_games)
+    bounds = {"per_client": limits.games_per_client, "idle_s": limits.game_idle_s}
+    bounds["lock_wait_s"] = limits.decision_timeout_s
+    games = GameStore(pool.player, limits.max_games, **bounds)
+    full_games = FullGameStore(pool.session, limits.max_games, **bounds)
+    runner = DecisionRunner(limits)
     app = FastAPI(title="Zeb", description="Texas 42 bots: the bot protocol over HTTP and a page to play them.")
     app.state.pool, app.state.games, app.state.full_games = pool, games, full_games
+    app.state.runner = runner
     app.state.guard, app.state.refusals = guard or GuardSettings(), Counter[str]()
     app.add_middleware(RequestGuard, settings=app.state.guard, refusals=app.state.refusals)
 
@@ -157,6 +179,10 @@ def create_app(
     @app.exception_handler(SpecError)
     async def _spec_error(_: Request, exc: SpecError) -> JSONResponse:
         return _error(str(exc), 400)
+
+    @app.exception_handler(RequestRefused)
+    async def _refused(_: Request, exc: RequestRefused) -> JSONResponse:
+        return _error(str(exc), exc.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -188,81 +214,95 @@ def create_app(
 
     @app.get("/v1/players", responses=errors(400))
     def players(
-        path: Annotated[
-            list[str], Query(description="checkpoint folders or files to list too", max_length=MAX_PATHS)
-        ] = [],  # noqa: B006 - FastAPI copies a Query default; it is never mutated
+        path: Annotated[list[str], Query(include_in_schema=False)] = [],  # noqa: B006 - refused, never mutated
         bidder: Annotated[
             list[str], Query(description="bidder specs to list too (the full game)", max_length=MAX_PATHS)
         ] = [],  # noqa: B006 - FastAPI copies a Query default; it is never mutated
     ) -> dict[str, Any]:
-        """The players the page offers; each `path=` adds that checkpoint's policy player (checked, or why not).
-
-        `bidders` are the full game's bidders (each `bidder=` adds that spec); a full-game bot is BIDDER+PLAYER."""
+        """The players the page offers: the built-in ones, the store's, the operator's models (`models`, by name),
+        and the limits a client's spec must keep. `bidders` are the full game's bidders (each `bidder=` adds that
+        spec); a full-game bot is BIDDER+PLAYER. A `path=` is refused: the server reads only what it offers."""
+        if path:
+            raise ClientError(
+                "path= is not accepted: this server plays only the models its operator offers, listed here under "
+                "'models' (name one as policy:model=NAME)"
+            )
         return {
             "default": pool.default,
-            "players": pool.listing(path),
+            "players": pool.listing(),
             "note": POLICY_NOTE,
             "default_bidder": pool.default_bidder,
             "bidders": pool.bidder_listing(bidder),
             "default_target": DEFAULT_TARGET,
+            "models": [m.entry() for m in offered.models.values()],
+            "limits": limits.model_dump(),
         }
 
-    @app.post("/v1/move", responses=errors(400, 413), openapi_extra=body(MOVE_ANY_REQUEST))
+    @app.post("/v1/move", responses=errors(400, 413, 503, 504), openapi_extra=body(MOVE_ANY_REQUEST))
     async def move(request: Request, player: Annotated[str | None, Query(min_length=1)] = None) -> JSONResponse:
         """The bot protocol: version 1 (a play: `{"play", "policy", "value"}` out) or version 2 (a bid, a
         declaration or a play; docs/bot-protocol-v2.md). `player` may be BIDDER+PLAYER."""
         body = _object(await _json_body(request))
         spec = _spec(player, "player") or _spec(body.get("player"), "player")
+        bidder_spec, player_spec = split_full_spec(spec) if spec else (None, None)
+        player_spec = pool.check(player_spec)  # the client spec policy, before any work
+        bidder_spec = pool.check(bidder_spec, BIDDER) if bidder_spec or _wants_bidder(body) else None
+        search = pool.is_search(player_spec) or (bidder_spec is not None and pool.is_search(bidder_spec, BIDDER))
 
         def answer() -> dict[str, Any]:
-            bidder_spec, player_spec = split_full_spec(spec) if spec else (None, None)
-            bot = pool.get(player_spec)
-            bidder = pool.get_bidder(bidder_spec) if bidder_spec or _wants_bidder(body) else None
-            with pool.compute_lock:
-                return BotSession(bot, seed=0, bidder=bidder).respond(body)
+            pool.get(player_spec)  # built here, so a spec that cannot be is a 400 rather than a protocol error
+            bidder = None
+            if bidder_spec is not None:
+                pool.get_bidder(bidder_spec)
+                bidder = pool.bidder(bidder_spec)
+            return BotSession(pool.player(player_spec), seed=0, bidder=bidder).respond(body)
 
-        reply = await run_in_threadpool(answer)
+        reply = await runner.run(answer, search)
         if "error" in reply:
             status = 500 if reply["error"].startswith("internal error") else 400
             return _error(reply["error"], status)
         return JSONResponse(reply)
 
-    @app.post("/v1/games", responses=errors(400, 413), openapi_extra=body(NEW_GAME_REQUEST, required=False))
+    @app.post("/v1/games", responses=errors(400, 413, 503, 504), openapi_extra=body(NEW_GAME_REQUEST, required=False))
     async def new_game(request: Request) -> dict[str, Any]:
         """Deal a hand (benchmark distribution, from `seed` when given) and let the bots play up to seat 0."""
         body = _object(await _json_body(request, required=False))
-        bots = _bots(body, pool.default)
-        seed = body.get("seed")
+        bots = {seat: pool.check(spec) for seat, spec in _bots(body, pool.default).items()}
+        named = set(bots.values()) | {pool.check(spec) for spec in _named_specs(body)}
+        seed, owner = body.get("seed"), _client(request)
 
         def create() -> dict[str, Any]:
-            for spec in set(bots.values()) | _named_specs(body):  # build (load weights) before taking the lock
+            for spec in named:  # built (weights loaded) first: a bad one is a 400 before the deal
                 pool.get(spec)
-            with pool.compute_lock:
-                return games.create(seed, bots).view()
+            return games.create(seed, bots, owner).view()
 
-        return await run_in_threadpool(create)
+        return await runner.run(create, any(pool.is_search(spec) for spec in named))
 
-    @app.get("/v1/games/{game_id}", responses=errors(404))
+    @app.get("/v1/games/{game_id}", responses=errors(404, 409))
     def get_game(game_id: str) -> dict[str, Any]:
         return games.view(game_id)
 
-    @app.post("/v1/games/{game_id}/play", responses=errors(400, 404, 409, 413, 422), openapi_extra=body(PLAY_REQUEST))
+    @app.post(
+        "/v1/games/{game_id}/play",
+        responses=errors(400, 404, 409, 413, 422, 503, 504),
+        openapi_extra=body(PLAY_REQUEST),
+    )
     async def play(request: Request, game_id: str) -> dict[str, Any]:
         """Play seat 0's domino, then the bots' moves up to seat 0's next turn (or the end of the hand)."""
         body = _object(await _json_body(request))
         if "domino" not in body:
             raise ClientError("missing field 'domino' (the id of the domino to play)")
+        search = any(pool.is_search(spec) for spec in games.get(game_id).bots.values())
 
         def run() -> dict[str, Any]:
-            with pool.compute_lock:
-                return games.play(game_id, body["domino"]).view()
+            return games.play(game_id, body["domino"]).view()
 
-        return await run_in_threadpool(run)
+        return await runner.run(run, search)
 
     # ------------------------------------------------------------ the full game: hands to `target` marks
     @app.post(
         "/v1/full-games",
-        responses=errors(400, 413),
+        responses=errors(400, 413, 503, 504),
         openapi_extra=body(model_schema(NewFullGame), required=False),
     )
     async def new_full_game(request: Request) -> dict[str, Any]:
@@ -274,27 +314,29 @@ def create_app(
         bots = {seat: pool.full_spec(spec) for seat, spec in _bots(raw, "").items()}
         named = {pool.full_spec(spec) for spec in _named_specs(raw)}
         target = DEFAULT_TARGET if req.target is None else req.target
+        owner = _client(request)
 
         def create() -> dict[str, Any]:
-            for spec in set(bots.values()) | named:  # build (load weights) before taking the lock
-                pool.session(spec, 0)
-            with pool.compute_lock:
-                return full_games.create(req.seed, bots, target, bool(req.forced_bid)).view()
+            for spec in set(bots.values()) | named:  # built (weights loaded) first: a bad one is a 400
+                bidder, player = split_full_spec(spec)
+                pool.get(player), pool.get_bidder(bidder)
+            return full_games.create(req.seed, bots, target, bool(req.forced_bid), owner).view()
 
-        return await run_in_threadpool(create)
+        return await runner.run(create, any(pool.full_is_search(spec) for spec in set(bots.values()) | named))
 
-    @app.get("/v1/full-games/{game_id}", responses=errors(404))
+    @app.get("/v1/full-games/{game_id}", responses=errors(404, 409))
     def get_full_game(game_id: str) -> dict[str, Any]:
         return full_games.view(game_id)
 
     async def _act(game_id: str, action: Any) -> dict[str, Any]:
-        def run() -> dict[str, Any]:
-            with pool.compute_lock:
-                game = full_games.act(game_id, action)
-                with game.lock:
-                    return game.view()
+        search = any(pool.full_is_search(spec) for spec in full_games.get(game_id).bots.values())
 
-        return await run_in_threadpool(run)
+        def run() -> dict[str, Any]:
+            game = full_games.act(game_id, action)
+            with game.lock:
+                return game.view()
+
+        return await runner.run(run, search)
 
     def _body_action(action: str, model: type[BaseModel], apply: Callable[[FullGame, Any], None], doc: str) -> None:
         """POST /v1/full-games/{game_id}/`action`: seat 0's decision, a JSON body parsed as `model`, then the bots."""
@@ -307,7 +349,7 @@ def create_app(
             f"/v1/full-games/{{game_id}}/{action}",
             name=f"full_{action}",
             description=doc,
-            responses=errors(400, 404, 409, 413, 422),
+            responses=errors(400, 404, 409, 413, 422, 503, 504),
             openapi_extra=body(model_schema(model)),
         )(handler)
 
@@ -330,7 +372,7 @@ def create_app(
         "Seat 0 plays a domino; then the bots, up to seat 0's next turn or the end of the hand.",
     )
 
-    @app.post("/v1/full-games/{game_id}/next", responses=errors(404, 409))
+    @app.post("/v1/full-games/{game_id}/next", responses=errors(404, 409, 503, 504))
     async def full_next(game_id: str) -> dict[str, Any]:
         """After a hand: the deal passes left and the next hand's auction starts."""
         return await _act(game_id, FullGame.next_hand)

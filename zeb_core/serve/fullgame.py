@@ -433,11 +433,13 @@ class FullGameStore(SessionStore[FullGame]):
 
     kind = "full game"
 
-    def __init__(self, make_session: Callable[[str, int], BotSession], max_games: int = 1000) -> None:
-        super().__init__(max_games)
-        self.make_session = make_session  # (BIDDER+PLAYER spec, seed) -> a bot session
+    def __init__(self, make_session: Callable[[str, int], BotSession], max_games: int = 1000, **bounds: Any) -> None:
+        super().__init__(max_games, **bounds)
+        self.make_session = make_session  # (BIDDER+PLAYER spec, seed) -> a bot session (naming its bots, not holding)
 
-    def create(self, seed: int | None, bots: dict[int, str], target: int, forced_bid: bool) -> FullGame:
+    def create(
+        self, seed: int | None, bots: dict[int, str], target: int, forced_bid: bool, owner: str = ""
+    ) -> FullGame:
         seed = new_seed(seed)
         sessions = {seat: self.make_session(spec, seed + seat) for seat, spec in bots.items()}
         gen = make_generator(seed)
@@ -445,7 +447,7 @@ class FullGameStore(SessionStore[FullGame]):
         game = FullGame(uuid.uuid4().hex[:16], seed, target, forced_bid, dict(bots), sessions, gen, dealer)
         with game.lock:
             game.new_deal()
-        return self._add(game)
+        return self._add(game, owner)
 
 
 __all__ = ["BID", "DECLARE", "DEFAULT_TARGET", "GAME_OVER", "HAND_OVER", "PLAY", "FullGame", "FullGameStore"]

@@ -11,7 +11,9 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -245,41 +247,92 @@ S = TypeVar("S", bound=Session)
 
 
 class SessionStore(Generic[S]):
-    """Games in memory, by id; the oldest are dropped past `max_games` so a public page cannot fill memory."""
+    """Games in memory by id, the least recently used first, within bounds that no client can use against another.
+
+    A client (its address) keeps at most `per_client` games: its new game drops its own longest idle one. The store
+    keeps at most `max_games`: past it the longest idle game goes, so a game being played outlives any number of
+    new ones. A game untouched for `idle_s` is dropped. A game busy with an earlier request (its bots deciding) is
+    waited for at most `lock_wait_s`, then the request is a 409.
+    """
 
     kind = "game"  # what a missing id is said not to be
 
-    def __init__(self, max_games: int = 1000) -> None:
-        self.max_games = max_games
-        self.games: dict[str, S] = {}
+    def __init__(
+        self, max_games: int = 1000, per_client: int = 20, idle_s: float = 3600.0, lock_wait_s: float = 10.0
+    ) -> None:
+        self.max_games, self.per_client, self.idle_s, self.lock_wait_s = max_games, per_client, idle_s, lock_wait_s
+        self.games: OrderedDict[str, S] = OrderedDict()  # least recently used first
+        self._owner: dict[str, str] = {}
+        self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def _add(self, game: S) -> S:
-        """Let the bots move up to the human's first decision, then keep `game`."""
+    def _add(self, game: S, owner: str = "") -> S:
+        """Let the bots move up to the human's first decision, then keep `game` for `owner` (a client address)."""
         with game.lock:
             game.run_bots()
         with self._lock:
+            now = time.monotonic()
+            self._expire(now)
+            mine = [gid for gid in self.games if self._owner[gid] == owner]
+            for gid in mine[: max(0, len(mine) - self.per_client + 1)]:  # its own longest idle ones
+                self._drop(gid)
+            while len(self.games) >= self.max_games:
+                self._drop(next(iter(self.games)))
             self.games[game.id] = game
-            while len(self.games) > self.max_games:
-                self.games.pop(next(iter(self.games)))
+            self._owner[game.id], self._touched[game.id] = owner, now
         return game
 
+    def _drop(self, game_id: str) -> None:
+        self.games.pop(game_id, None)
+        self._owner.pop(game_id, None)
+        self._touched.pop(game_id, None)
+
+    def _expire(self, now: float) -> None:
+        """Drop the games idle for `idle_s` (they are first in line)."""
+        while self.games:
+            oldest = next(iter(self.games))
+            if now - self._touched[oldest] < self.idle_s:
+                return
+            self._drop(oldest)
+
     def get(self, game_id: str) -> S:
-        game = self.games.get(game_id)
+        """The game (touched: it is now the most recently used); 404 for one that is not there or expired."""
+        with self._lock:
+            now = time.monotonic()
+            self._expire(now)
+            game = self.games.get(game_id)
+            if game is not None:
+                self.games.move_to_end(game_id)
+                self._touched[game_id] = now
         if game is None:
             raise GameError(f"no {self.kind} with id {game_id!r} (it may have expired; start a new one)", 404)
         return game
 
+    def owned(self, owner: str) -> list[str]:
+        """The ids of `owner`'s games, the least recently used first."""
+        with self._lock:
+            return [gid for gid in self.games if self._owner[gid] == owner]
+
+    @contextmanager
+    def _locked(self, game: S) -> Iterator[None]:
+        """The game's lock, waited for at most `lock_wait_s` (its bots may be deciding an earlier request)."""
+        if not game.lock.acquire(timeout=self.lock_wait_s):
+            raise GameError(f"the {self.kind} is busy: its bots are still deciding an earlier request; try again", 409)
+        try:
+            yield
+        finally:
+            game.lock.release()
+
     def view(self, game_id: str) -> dict[str, Any]:
         """The game as the page sees it, read under its lock (a move may be under way)."""
         game = self.get(game_id)
-        with game.lock:
+        with self._locked(game):
             return game.view()
 
     def act(self, game_id: str, action: Callable[[S], None]) -> S:
         """The human's decision on the game, then the bots' up to the human's next one."""
         game = self.get(game_id)
-        with game.lock:
+        with self._locked(game):
             action(game)
             game.run_bots()
         return game
@@ -288,16 +341,16 @@ class SessionStore(Generic[S]):
 class GameStore(SessionStore[Game]):
     """One-hand games."""
 
-    def __init__(self, get_player: Callable[[str], Player], max_games: int = 1000) -> None:
-        super().__init__(max_games)
-        self.get_player = get_player
+    def __init__(self, get_player: Callable[[str], Player], max_games: int = 1000, **bounds: Any) -> None:
+        super().__init__(max_games, **bounds)
+        self.get_player = get_player  # spec -> the player (the server's names it, so a game holds no network)
 
-    def create(self, seed: int | None, bots: dict[int, str]) -> Game:
+    def create(self, seed: int | None, bots: dict[int, str], owner: str = "") -> Game:
         seed = new_seed(seed)
         players = {seat: self.get_player(spec) for seat, spec in bots.items()}  # raises for an unknown spec
         state = deal_benchmark(1, make_generator(seed))
         sessions = {seat: BotSession(players[seat], seed + seat) for seat in bots}
-        return self._add(Game(uuid.uuid4().hex[:16], seed, state, dict(bots), sessions))
+        return self._add(Game(uuid.uuid4().hex[:16], seed, state, dict(bots), sessions), owner)
 
     def play(self, game_id: str, domino: object) -> Game:
         return self.act(game_id, lambda game: game.play_human(domino))

@@ -1,31 +1,41 @@
-"""Players for the server, built once per spec, and the list the web page offers.
+"""Players for the server, built once per spec and kept within bounds, and the list the web page offers.
 
 Building a network player reads and checks a weights file, so each spec is built once and shared by every
-request; store players refresh themselves (`StorePlayer.maybe_reload`). Listing the store's weights reads their
-state JSON (`peek_state`: the step and the last evaluation's win rates) at most every `refresh_s` seconds.
+request and game that names it; the pool keeps at most `ServeLimits.max_players` players and bidders and
+`player_memory_mb` of their networks, dropping the least recently used (never the defaults). A game holds its
+bots by spec (`PooledPlayer`, `PooledBidder`), not their networks, so open games cannot keep a dropped one alive:
+its next decision builds it again. Each built player decides one request at a time (it keeps RNG state); other
+players decide meanwhile, so a search never holds up a heuristic move.
 
-With a store and no default spec, the default partner and opponents are the store's best weights (its latest
-before any promotion, heuristic while it has none): serving a trained run offers that run's strongest bot.
+Every spec a client names goes through `ClientSpecs` (serve/limits.py): bounded, models by name, no paths or
+store URLs; the operator's `--player`/`--bidder` are built as given. With a store and no default spec, the default
+partner and opponents are the store's best weights (its latest before any promotion, heuristic while it has none):
+serving a trained run offers that run's strongest bot.
 
 The full game's bots are BIDDER+PLAYER: bidders are built once per spec too (`get_bidder`), the default being
-`--bidder` or baseline, and `session` pairs a cached bidder and player in one bot-protocol session per seat.
+`--bidder` or baseline, and `session` pairs a bidder and a player in one bot-protocol session per seat.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from zeb_core.bot import BotSession
 from zeb_core.bot_v2 import default_bidder_spec, split_full_spec
+from zeb_core.engine.state import GameState
 from zeb_core.formats.weights import DEFAULT_NAME
 from zeb_core.fullgame.bidders import known_bidders, make_bidder
-from zeb_core.fullgame.interface import Bidder
-from zeb_core.players.base import Player, SpecError, make_player, parse_spec
+from zeb_core.fullgame.interface import AuctionView, BidDecision, Bidder, DeclDecision
+from zeb_core.players.base import Decision, Player, SpecError, make_player, parse_spec
+from zeb_core.serve.limits import SEARCH_BIDDERS, SEARCH_PLAYERS, ClientSpecs, ServeLimits, spec_kind
+from zeb_core.serve.models import BID, PLAY, OfferedModels
 
 BUILTIN = {
     "random": "a uniformly random legal domino",
@@ -33,21 +43,93 @@ BUILTIN = {
     "pimc:worlds=16": "the expert: 16 sampled deals, every move solved exactly, the best mean result",
 }
 POLICY_NOTE = (
-    "Any player spec is accepted too: policy:path=DIR_OR_FILE[,temp=T] (a checkpoint's greedy move), "
-    "mcts:path=...,sims=N, rollout:path=... (the checkpoint's policy played out over 16 sampled deals), "
-    "or store:url=URL,which=latest|best. GET /v1/players?path=DIR lists a checkpoint."
+    "Any player spec within this server's limits (GET /v1/players: limits) is accepted too: policy:model=NAME"
+    "[,temp=T] (a model the server offers, by name: its greedy move), mcts:model=NAME,sims=N, rollout:model=NAME"
+    "[,worlds=W] (the model's policy played out over sampled deals), pimc:worlds=N[,infer=NAME,prior=NAME], or "
+    "store:which=latest|best (the server's store). Paths and store URLs are the operator's alone: zeb serve "
+    "--models DIR or --model NAME=PATH offers models by name, --store URL a store."
 )
-
+CHEAP_BUILDS = ("random", "heuristic", "baseline")  # built in no time: never waits for a search slot
+PLAYER, BIDDER = "player", "bidder"
 
 FALLBACK_DEFAULT = "heuristic"
 
 
 def store_spec(url: str, which: str, name: str = DEFAULT_NAME) -> str:
+    """The spec the server builds for a store's weights (a client names them `offered_store_spec(which)`)."""
     return f"store:url={url},name={name},which={which}"
 
 
+def offered_store_spec(which: str) -> str:
+    """How a client names the server's store's `which` weights."""
+    return f"store:which={which}"
+
+
+def held_bytes(obj: object, depth: int = 4, seen: set[int] | None = None) -> int:
+    """Bytes of the tensors `obj` holds (its networks' parameters and buffers), found through its attributes."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or depth < 0:
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, torch.nn.Module):
+        return sum(held_bytes(t, 0, seen) for t in (*obj.parameters(), *obj.buffers()))
+    if isinstance(obj, dict):
+        return sum(held_bytes(v, depth - 1, seen) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(held_bytes(v, depth - 1, seen) for v in obj)
+    attrs = getattr(obj, "__dict__", None)
+    return sum(held_bytes(v, depth - 1, seen) for v in attrs.values()) if isinstance(attrs, dict) else 0
+
+
+@dataclass
+class Built:
+    """A built player or bidder, the lock its decisions take, and the memory its networks hold."""
+
+    thing: Any
+    nbytes: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class PooledPlayer:
+    """A player named by its spec and looked up in the pool at each decision (what a game holds)."""
+
+    def __init__(self, pool: PlayerPool, spec: str) -> None:
+        self.pool, self.spec, self.name = pool, spec, spec
+
+    def decide(self, state: GameState, legal: torch.Tensor, games: torch.Tensor) -> Decision:
+        entry = self.pool.entry(PLAYER, self.spec)
+        with entry.lock:
+            decision = entry.thing.decide(state, legal, games)
+        self.name = self.pool.specs.scrub(entry.thing.name)
+        return decision
+
+
+class PooledBidder:
+    """A bidder named by its spec and looked up in the pool at each decision (what a game holds)."""
+
+    def __init__(self, pool: PlayerPool, spec: str) -> None:
+        self.pool, self.spec, self.name = pool, spec, spec
+
+    def _built(self) -> Built:
+        entry = self.pool.entry(BIDDER, self.spec)
+        self.name = self.pool.specs.scrub(entry.thing.name)
+        return entry
+
+    def bid(self, view: AuctionView) -> BidDecision:
+        entry = self._built()
+        with entry.lock:
+            return entry.thing.bid(view)
+
+    def declare(self, view: AuctionView) -> DeclDecision:
+        entry = self._built()
+        with entry.lock:
+            return entry.thing.declare(view)
+
+
 class PlayerPool:
-    """Spec -> Player, built lazily and cached; a bad spec raises SpecError with one clear sentence."""
+    """Spec -> Player (and bidder), built lazily, cached within bounds; a bad spec raises SpecError (one sentence)."""
 
     def __init__(
         self,
@@ -56,97 +138,142 @@ class PlayerPool:
         store_name: str = DEFAULT_NAME,
         device: torch.device | str = "cpu",
         refresh_s: float = 30.0,
-        max_players: int = 32,
+        max_players: int | None = None,
         default_bidder: str | None = None,
+        limits: ServeLimits | None = None,
+        models: OfferedModels | None = None,
     ) -> None:
+        self.limits = limits or ServeLimits()
+        self.models = models or OfferedModels()
         self.store_url = store_url
         self.store_name = store_name
         self.device = torch.device(device)
         self.refresh_s = refresh_s
-        self.max_players = max_players
-        self._players: dict[str, Player] = {}
+        self.max_players = max_players or self.limits.max_players
+        self.max_bytes = int(self.limits.player_memory_mb * 2**20)
+        self._built: OrderedDict[tuple[str, str], Built] = OrderedDict()  # least recently used first
         self._lock = threading.Lock()
-        self._building: dict[str, threading.Lock] = {}
-        self.compute_lock = threading.Lock()  # players keep RNG state; decide one request at a time
+        self._building: dict[tuple[str, str], threading.Lock] = {}
         self._listing: tuple[float, list[dict[str, Any]]] | None = None
-        self.default = (default or "").strip() or self._store_default() or FALLBACK_DEFAULT
-        self._bidders: dict[str, Bidder] = {}
-        self.default_bidder = (default_bidder or "").strip() or default_bidder_spec()
+        operator_player, operator_bidder = (default or "").strip(), (default_bidder or "").strip()
+        self.specs = ClientSpecs(
+            self.limits, self.models, store_url, store_name, {operator_player} - {""}, {operator_bidder} - {""}
+        )
+        self.default = operator_player or self._store_default() or FALLBACK_DEFAULT
+        self.default_bidder = operator_bidder or default_bidder_spec()
 
     def _store_default(self) -> str | None:
         """The store's best weights, else its latest, as a spec; None without a store or weights in it."""
         available = {e["which"]: e["spec"] for e in self._store_entries() if e["available"]}
         return available.get("best") or available.get("latest")
 
-    def get(self, spec: str | None) -> Player:
-        spec = (spec or self.default).strip()
+    # ------------------------------------------------------------ built players and bidders
+    def check(self, spec: str | None, role: str = PLAYER) -> str:
+        """The spec a client named (its default when None), checked by the client spec policy: SpecError if bad."""
+        spec = (spec or (self.default if role == PLAYER else self.default_bidder)).strip()
         if not spec:
-            raise SpecError("the player spec is empty")
-        with self._lock:
-            if spec in self._players:
-                return self._players[spec]
-            building = self._building.setdefault(spec, threading.Lock())
-        with building:  # one build per spec; a slow one (a remote store) does not hold up the others
-            with self._lock:
-                if spec in self._players:
-                    return self._players[spec]
-            try:
-                player = self._build(spec)
-                with self._lock:
-                    if len(self._players) >= self.max_players:  # drop the oldest, never the default
-                        for key in list(self._players):
-                            if key != self.default:
-                                del self._players[key]
-                                break
-                    self._players[spec] = player
-            finally:
-                with self._lock:
-                    self._building.pop(spec, None)
-            return player
+            raise SpecError(f"the {role} spec is empty")
+        self.specs.player(spec) if role == PLAYER else self.specs.bidder(spec)
+        return spec
 
-    def _build(self, spec: str) -> Player:
-        kind, params = parse_spec(spec)
-        if kind == "store" and "refresh" not in params:
-            spec = f"{spec},refresh={self.refresh_s:g}"
-        try:
-            return make_player(spec, self.device, seed=0)
-        except OSError as exc:  # a path the server may not read: the client's problem, said in one sentence
-            raise SpecError(f"player spec {spec!r}: {exc.strerror or exc}") from None
+    def get(self, spec: str | None) -> Player:
+        return self.entry(PLAYER, spec or self.default).thing
 
     def get_bidder(self, spec: str | None) -> Bidder:
         """A bidder (the full game's auction), built once per spec like the players; SpecError for a bad one."""
-        spec = (spec or self.default_bidder).strip()
+        return self.entry(BIDDER, spec or self.default_bidder).thing
+
+    def entry(self, role: str, spec: str) -> Built:
+        """The built player or bidder of `spec` (most recently used now), building it first if it is not."""
+        key = (role, self.check(spec, role))
         with self._lock:
-            if spec in self._bidders:
-                return self._bidders[spec]
+            if key in self._built:
+                self._built.move_to_end(key)
+                return self._built[key]
+            building = self._building.setdefault(key, threading.Lock())
+        with building:  # one build per spec; a slow one (a remote store) does not hold up the others
+            with self._lock:
+                if key in self._built:
+                    return self._built[key]
+            try:
+                thing = self._build(role, key[1])
+                entry = Built(thing, held_bytes(thing))
+                with self._lock:
+                    self._built[key] = entry
+                    self._evict(keep=key)
+            finally:
+                with self._lock:
+                    self._building.pop(key, None)
+            return entry
+
+    def _evict(self, keep: tuple[str, str]) -> None:
+        """Drop the least recently used until within max_players and max_bytes (never the defaults or `keep`)."""
+        kept = {keep, (PLAYER, self.default), (BIDDER, self.default_bidder)}
+        while len(self._built) > self.max_players or self.memory() > self.max_bytes:
+            victim = next((k for k in self._built if k not in kept), None)
+            if victim is None:
+                return
+            del self._built[victim]
+
+    def memory(self) -> int:
+        """Bytes of the networks the built players and bidders hold."""
+        return sum(e.nbytes for e in self._built.values())
+
+    def _build(self, role: str, spec: str) -> Any:
+        internal = self.specs.player(spec) if role == PLAYER else self.specs.bidder(spec)
+        if role == PLAYER and spec_kind(internal) == "store" and "refresh" not in parse_spec(internal)[1]:
+            internal = f"{internal},refresh={self.refresh_s:g}"
         try:
-            bidder = make_bidder(spec, self.device, seed=0)
-        except SpecError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a bidder that cannot be built is the client's bad spec
-            raise SpecError(f"bidder spec {spec!r}: {exc}") from None
+            if role == PLAYER:
+                return make_player(internal, self.device, seed=0)
+            return make_bidder(internal, self.device, seed=0)
+        except Exception as exc:  # noqa: BLE001 - a spec that cannot be built is one sentence, nothing more
+            text = str(exc) if isinstance(exc, SpecError) else f"{role} spec {spec!r}: {_reason(exc)}"
+            raise SpecError(self.specs.scrub(text.replace(internal, spec))) from None
+
+    def is_search(self, spec: str, role: str = PLAYER) -> bool:
+        """Whether deciding with `spec` is costly: a search, or a network that is not loaded yet."""
+        kind = spec_kind(spec)
+        if kind in (SEARCH_PLAYERS if role == PLAYER else SEARCH_BIDDERS):
+            return True
         with self._lock:
-            if len(self._bidders) >= self.max_players:
-                self._bidders.pop(next(k for k in self._bidders if k != self.default_bidder), None)
-            return self._bidders.setdefault(spec, bidder)
+            return kind not in CHEAP_BUILDS and (role, spec.strip()) not in self._built
+
+    def full_is_search(self, full_spec: str) -> bool:
+        bidder, player = split_full_spec(full_spec)
+        return self.is_search(player) or (bidder is not None and self.is_search(bidder, BIDDER))
 
     def full_spec(self, spec: str | None) -> str:
-        """`BIDDER+PLAYER` for a full-game bot: a plain player spec bids with the default bidder."""
+        """`BIDDER+PLAYER` for a full-game bot (a plain player spec bids with the default bidder), checked."""
         if spec is None or not spec.strip():
             return f"{self.default_bidder}+{self.default}"
         bidder, player = split_full_spec(spec)
-        return f"{bidder or self.default_bidder}+{player}"
+        bidder = self.check(bidder or self.default_bidder, BIDDER)
+        return f"{bidder}+{self.check(player)}"
+
+    def player(self, spec: str | None) -> PooledPlayer:
+        return PooledPlayer(self, self.check(spec))
+
+    def bidder(self, spec: str | None) -> PooledBidder:
+        return PooledBidder(self, self.check(spec, BIDDER))
 
     def session(self, full_spec: str, seed: int) -> BotSession:
-        """A bot-protocol session for one seat of a full game (shared, cached bidder and player)."""
+        """A bot-protocol session for one seat of a full game: its bidder and player named, not held."""
         bidder, player = split_full_spec(full_spec)
-        return BotSession(self.get(player), seed, self.device, bidder=self.get_bidder(bidder))
+        return BotSession(self.player(player), seed, self.device, bidder=self.bidder(bidder))
 
+    def built(self) -> list[tuple[str, Player]]:
+        with self._lock:
+            return [(spec, e.thing) for (role, spec), e in self._built.items() if role == PLAYER]
+
+    # ------------------------------------------------------------ what the page offers
     def bidder_listing(self, extra: Sequence[str] = ()) -> list[dict[str, Any]]:
-        """Every bidder kind (available when it builds without parameters), the default, and `extra` specs."""
+        """Every bidder kind (available when it builds without parameters), the default, the offered BidNets and
+        `extra` specs."""
         entries: list[dict[str, Any]] = []
-        specs = list(known_bidders()) + [self.default_bidder] + [e.strip() for e in extra if e.strip()]
         helps = known_bidders()
+        offered = [f"net:model={name}" for name in self.models.names(BID)]
+        specs = list(helps) + [self.default_bidder] + offered + [e.strip() for e in extra if e.strip()]
         for spec in dict.fromkeys(specs):
             entry: dict[str, Any] = {
                 "spec": spec,
@@ -155,7 +282,7 @@ class PlayerPool:
                 "default": spec == self.default_bidder,
             }
             try:
-                entry["description"] = helps.get(spec) or self.get_bidder(spec).name
+                entry["description"] = helps.get(spec) or self.specs.scrub(self.get_bidder(spec).name)
                 if spec in helps:
                     self.get_bidder(spec)
             except SpecError as exc:
@@ -165,26 +292,32 @@ class PlayerPool:
             entries.append(entry)
         return entries
 
-    def built(self) -> list[tuple[str, Player]]:
-        with self._lock:
-            return list(self._players.items())
-
-    def listing(self, paths: Sequence[str] = ()) -> list[dict[str, Any]]:
-        """random, heuristic, the default, the store's latest and best, checkpoints at `paths`, and specs in use."""
+    def listing(self) -> list[dict[str, Any]]:
+        """random, heuristic, the default, the store's latest and best, the offered models, and specs in use."""
         entries: list[dict[str, Any]] = [
             {"spec": kind, "label": kind, "description": text, "available": True} for kind, text in BUILTIN.items()
         ]
         entries.extend(self._store_entries())
-        wanted = [self.default] + [f"policy:path={p.strip()}" for p in paths if p.strip()]
-        wanted += [spec for spec, _ in self.built()]
+        for name in self.models.names(PLAY):
+            model = self.models.models[name]
+            step = f" (step {model.step})" if model.step is not None else ""
+            entries.append(
+                {
+                    "spec": f"policy:model={name}",
+                    "label": f"policy {name}",
+                    "description": f"the greedy policy of model {name!r}{step}",
+                    "available": True,
+                    "model": name,
+                }
+            )
         seen = {e["spec"] for e in entries}
-        for spec in wanted:
+        for spec in [self.default] + [spec for spec, _ in self.built()]:
             if spec in seen:
                 continue
             seen.add(spec)
             entry: dict[str, Any] = {"spec": spec, "label": _label(spec), "available": True}
             try:
-                entry["description"] = self.get(spec).name
+                entry["description"] = self.specs.scrub(self.get(spec).name)
             except SpecError as exc:
                 entry.update(available=False, reason=str(exc))
             entries.append(entry)
@@ -209,7 +342,7 @@ class PlayerPool:
         except SpecError as exc:
             problem = str(exc)
         for which in ("latest", "best"):
-            spec = store_spec(self.store_url, which, self.store_name)
+            spec = offered_store_spec(which)
             entry: dict[str, Any] = {"spec": spec, "label": f"store {which}", "which": which, "available": False}
             state = None
             if store is not None:
@@ -223,12 +356,20 @@ class PlayerPool:
                 entry.update(available=True, step=step, label=f"store {which} ({_summary(step, rates)})")
                 if rates:
                     entry["eval"] = rates
-                entry["description"] = f"the {which} weights of {self.store_name!r} in {self.store_url}"
+                entry["description"] = f"the {which} weights of {self.store_name!r} in the server's store"
             else:
-                entry["reason"] = problem or f"the store has no {which} weights for {self.store_name!r} yet"
+                reason = problem or f"the store has no {which} weights for {self.store_name!r} yet"
+                entry["reason"] = self.specs.scrub(reason)
             entries.append(entry)
         self._listing = (now, entries)
         return [dict(e) for e in entries]
+
+
+def _reason(exc: Exception) -> str:
+    """One sentence for a build that failed: an OSError's own words, else the exception's."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 def _win_rates(state: dict[str, Any]) -> dict[str, Any]:
@@ -262,6 +403,8 @@ def _label(spec: str) -> str:
         kind, params = parse_spec(spec)
     except SpecError:
         return spec
+    if "model" in params:
+        return f"{kind} {params['model']}"
     if "path" in params:
         return f"{kind} {params['path'].rstrip('/').rsplit('/', 1)[-1] or params['path']}"
     if kind == "store":

@@ -180,5 +180,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "not your turn, or not this phase of the hand (auction, declaration, play, between hands)",
         413: "the body is too large",
         422: "an illegal domino, bid or declaration",
+        503: "busy: the server's search slots stayed taken (try again)",
+        504: "the bots' decisions ran past the server's time budget",
     }
     return {s: {"description": why[s], "content": {"application/json": {"schema": _ERROR}}} for s in statuses}

@@ -2,11 +2,13 @@
 
 Every function takes a `GameState` (any batch, any device) or `Positions` and works on CPU numpy arrays.
 Results are *final* team points (the finished tricks' points included). Importing compiles the search and the
-first call the batch kernels (about ten seconds together); `warm_up()` does it up front. The kernels hold the GIL
-and share one table per process, so calls from several threads simply take turns.
+first call the batch kernels (about ten seconds together); `warm_up()` does it up front. The batch kernels release
+the GIL and each thread has its own tables (8 MiB), so a search in one thread never stops the others (`zeb serve`).
 """
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 
@@ -17,14 +19,13 @@ from zeb_core.solver.search import W_NODES, Tables
 from zeb_core.solver.tables import BITS
 
 WIN_POINTS = batch.WIN  # more than 21 of the 42 points wins the hand
-_tables: Tables | None = None
+_local = threading.local()  # each thread's Tables: the kernels run without the GIL, so they must not share them
 
 
 def _tabs() -> tuple:
-    global _tables
-    if _tables is None:
-        _tables = Tables()
-    return _tables.tuple()
+    if getattr(_local, "tables", None) is None:
+        _local.tables = Tables()
+    return _local.tables.tuple()
 
 
 def as_positions(x: GameState | Positions) -> Positions:
@@ -131,8 +132,9 @@ def contract_targets(state: GameState) -> np.ndarray:
 
 
 def search_nodes() -> int:
-    """Nodes searched in this process so far (for benchmarks)."""
-    return int(_tables.work[W_NODES]) if _tables is not None else 0
+    """Nodes searched by this thread so far (for benchmarks)."""
+    tables = getattr(_local, "tables", None)
+    return int(tables.work[W_NODES]) if tables is not None else 0
 
 
 def warm_up() -> None:

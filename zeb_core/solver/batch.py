@@ -16,7 +16,7 @@ from zeb_core.solver.tables import R_FOLLOW, R_POINTS, R_RANK
 WIN = 22  # a team wins with more than 21 of the 42 points
 
 
-@njit(cache=False)
+@njit(cache=False, nogil=True)  # no GIL: other threads run meanwhile (solver.api: per-thread tables)
 def exact_batch(hands, decl, leader, trick, n_trick, guess, tabs, out):
     """out[i] = team 0's points still to come in position i under best play (guess: MTD(f) start, -1 default)."""
     rules, tt, work = tabs
@@ -26,7 +26,7 @@ def exact_batch(hands, decl, leader, trick, n_trick, guess, tabs, out):
         out[i] = value_exact(h, leader[i], trick[i], n_trick[i], guess[i], rules[decl[i]], tt, work)
 
 
-@njit(cache=False)
+@njit(cache=False, nogil=True)  # no GIL: other threads run meanwhile (solver.api: per-thread tables)
 def reaches_batch(hands, decl, leader, trick, n_trick, team, need, tabs, out):
     """out[i] = whether team[i] can score at least need[i] of the points still to come in position i."""
     rules, tt, work = tabs
@@ -36,7 +36,7 @@ def reaches_batch(hands, decl, leader, trick, n_trick, team, need, tabs, out):
         out[i] = reaches(h, leader[i], trick[i], n_trick[i], team[i], need[i], rules[decl[i]], tt, work)
 
 
-@njit(cache=False)
+@njit(cache=False, nogil=True)  # no GIL: other threads run meanwhile (solver.api: per-thread tables)
 def outcome_batch(hands, decl, leader, trick, n_trick, team, mine, tabs, out):
     """out[i] = +1 / 0 / -1 as team[i], with mine[i] points already, ends position i with > / = / < 21 points."""
     rules, tt, work = tabs
@@ -73,7 +73,7 @@ def legal_moves(h, leader, trick, n_trick, rules):
 MOVE_POINTS, MOVE_WIN, MOVE_REACH = 0, 1, 2  # what move_values_batch puts in out[i, m]
 
 
-@njit(cache=False)
+@njit(cache=False, nogil=True)  # no GIL: other threads run meanwhile (solver.api: per-thread tables)
 def move_values_batch(hands, decl, leader, trick, n_trick, points, only, mode, target, tabs, out):
     """out[i, m] for each legal m of position i in the mask only[i], after m and best play by both teams: the
     mover's team's final points (MOVE_POINTS), +1/0/-1 as they end above, at or below 21 (MOVE_WIN), or +1/-1 as

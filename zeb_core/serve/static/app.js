@@ -90,10 +90,10 @@ async function api(method, path, body) {
 }
 
 async function loadPlayers() {
-  // A page opened as /?path=runs/x/model also offers that checkpoint (the server checks it).
-  // ?bidder=SPEC offers that bidder too; ?mode=game starts in the full-game mode.
+  // The server lists the models its operator offers (by name: policy:model=NAME); a page opened as
+  // /?bidder=SPEC offers that bidder too; ?mode=game starts in the full-game mode.
   const params = new URLSearchParams(location.search);
-  const query = ["path", "bidder"].flatMap((k) => params.getAll(k).map((p) => `${k}=${encodeURIComponent(p)}`)).join("&");
+  const query = ["bidder"].flatMap((k) => params.getAll(k).map((p) => `${k}=${encodeURIComponent(p)}`)).join("&");
   const data = await api("GET", "/v1/players" + (query ? `?${query}` : ""));
   for (const id of ["partner", "opponents"]) {
     const sel = document.getElementById(id);
@@ -243,6 +243,8 @@ function renderSeats(g) {
 function shortSpec(spec) {
   if (!spec) return "";
   if (spec.startsWith("store:")) return "store " + ((spec.match(/which=(\w+)/) || [])[1] || "latest");
+  const model = spec.match(/model=([^,+]+)/);
+  if (model) return spec.split(":")[0].split("+").pop() + " " + model[1];
   if (spec.startsWith("policy:")) return "policy " + (spec.match(/path=([^,]+)/) || [, ""])[1].split("/").filter(Boolean).pop();
   return spec;
 }
