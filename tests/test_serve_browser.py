@@ -4,9 +4,7 @@ points the page shows against the engine replaying the same moves. Chromium come
 
 from __future__ import annotations
 
-import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,12 +14,11 @@ from typing import Any
 import pytest
 import torch
 
+from tests.browser import headless_chromium
 from zeb_core.engine import GameState, deal_benchmark, domino_name, make_generator
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SEED = 4242
 TIMEOUT = 15.0
 
@@ -54,42 +51,8 @@ def server() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        pytest.fail(
-            f"{' and '.join(missing)} not installed; "
-            "run tests/browser_setup.sh (apt-get install chromium chromium-driver)"
-        )
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.fail("selenium is not installed; run `.venv/bin/pip install -e '.[test]'` (and tests/browser_setup.sh)")
-
-    profile = tempfile.mkdtemp(prefix="zeb-chromium-")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--window-size=1400,1200",
-    ):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
-    driver.set_page_load_timeout(TIMEOUT)
-    try:
+    with headless_chromium("--window-size=1400,1200", timeout_s=TIMEOUT) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _wait(driver: object, what: str, cond: object) -> object:

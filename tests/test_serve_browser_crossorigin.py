@@ -6,8 +6,6 @@ tests/browser_setup.sh, as for tests/test_serve_browser.py.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.test_serve_browser import CHROMEDRIVER, CHROMIUM, TIMEOUT, _ready, _wait
+from tests.browser import headless_chromium
+from tests.test_serve_browser import TIMEOUT, _ready, _wait
 from tests.test_serve_guard import TOKEN, _games, _strict, serving
 
 REBIND = "rebind.test"  # another site's name, pointed at 127.0.0.1 as a rebinding DNS server would
@@ -43,44 +42,9 @@ SHOTS = 4  # three fetches and the form
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Chromium (the flags of tests/test_serve_browser.py) that resolves REBIND to 127.0.0.1."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        pytest.fail(
-            f"{' and '.join(missing)} not installed; "
-            "run tests/browser_setup.sh (apt-get install chromium chromium-driver)"
-        )
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.fail("selenium is not installed; run `.venv/bin/pip install -e '.[test]'` (and tests/browser_setup.sh)")
-
-    profile = tempfile.mkdtemp(prefix="zeb-chromium-")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        f"--host-resolver-rules=MAP {REBIND} 127.0.0.1",
-    ):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
-    driver.set_page_load_timeout(TIMEOUT)
-    driver.set_script_timeout(TIMEOUT)
-    try:
+    """Headless Chromium that resolves REBIND to 127.0.0.1."""
+    with headless_chromium(f"--host-resolver-rules=MAP {REBIND} 127.0.0.1", timeout_s=TIMEOUT) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

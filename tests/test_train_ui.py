@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -25,14 +23,13 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from tests.browser import headless_chromium
 from tests.prefect_server import MARKER_VAR, processes_with_marker
 from zeb_cli.prefect_server import healthy
 from zeb_cli.train_presets import TINY_TRAIN_FLAGS
 
 pytestmark = pytest.mark.usefixtures("no_orphans")  # zeb train children left by a timeout are killed
 ZEB = str(Path(sys.executable).with_name("zeb"))
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 TINY = [*TINY_TRAIN_FLAGS, "--device", "cpu"]
 WAIT_S = 300.0  # a loaded 2-core machine: server start, numba compilation, first batch
 PAGE_S = 90.0
@@ -116,38 +113,8 @@ def _page(driver: Any, url: str, *texts: str) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        pytest.fail(
-            f"{' and '.join(missing)} not installed; "
-            "run tests/browser_setup.sh (apt-get install chromium chromium-driver)"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="zeb-chromium-")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--window-size=1400,1200",
-    ):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
-    driver.set_page_load_timeout(PAGE_S)
-    try:
+    with headless_chromium("--window-size=1400,1200", timeout_s=PAGE_S) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _stop(proc: subprocess.Popen, timeout_s: float = 400) -> None:
