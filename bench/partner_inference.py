@@ -1,7 +1,9 @@
 """How much pimc could gain from knowing its partner's hand, and how much the partner's plays tell about it.
 
-1. Prediction: positions from games of `pimc:worlds=16` (seats 0 and 2) against random, at decisions of a pimc seat
-   (not forced) from the sixth play on. Each position's mover samples `--candidates` uniform worlds and predicts,
+1. Prediction: positions from games of `--team` (seats 0 and 2; `pimc:worlds=16`) against `--opponents` (random),
+   at its decisions (not forced) from the sixth play on; `--team policy:path=W --opponents policy:path=W` asks
+   what the network's own plays tell its partner, read by the network's own policy (issue 36's signals). Each
+   position's mover samples `--candidates` uniform worlds and predicts,
    for every unseen domino, the probability that its partner holds it: uniform, or weighted by a play model's
    likelihood of the partner's past plays (`players.inference.play_log_likelihood`, the weights of `pimc:infer=W`)
    at each `--sharpen`; by the likelihood of the opponents' plays if they play at random; with `--mimic-worlds K`,
@@ -14,6 +16,7 @@
    or the count dominoes lie, `--oracle-plays LO:HI` only at plays LO..HI-1 (`--games 0` skips part 1).
 
     .venv/bin/python bench/partner_inference.py WEIGHTS [--games 24] [--candidates 256] [--mimic-worlds 0]
+        [--team SPEC] [--opponents SPEC]
         [--oracle-games 0 [--oracle-reveal all] [--oracle-plays 0:28] [--oracle-seed S]]
 """
 
@@ -117,10 +120,11 @@ def random_play_log_likelihood(worlds: GameState, scored: torch.Tensor) -> torch
     return total
 
 
-def pimc_positions(games: int, seed: int) -> list[GameState]:
-    """Snapshots of pimc's searched decisions (seats 0 and 2) from the sixth play on, in games against random."""
+def team_positions(games: int, seed: int, team: str, opponents: str) -> list[GameState]:
+    """Snapshots of the `team` player's decisions (seats 0 and 2, not forced) from the sixth play on, in games
+    against `opponents`: pimc against random by default; the network against itself for what its own plays say."""
     state = deal_benchmark(games, make_generator(seed))
-    pimc, rnd = make_player("pimc:worlds=16", "cpu", seed=1), make_player("random", "cpu", seed=2)
+    pimc, rnd = make_player(team, "cpu", seed=1), make_player(opponents, "cpu", seed=2)
     snaps = []
     for ply in range(24):
         legal = state.legal_mask()
@@ -153,6 +157,8 @@ def main() -> None:
         "--oracle-seed", type=int, default=None, help="the deals and pimc's seed of `zeb eval ... --seed S`"
     )
     ap.add_argument("--seed", type=int, default=77)
+    ap.add_argument("--team", default="pimc:worlds=16", help="who plays seats 0 and 2, whose partner is predicted")
+    ap.add_argument("--opponents", default="random", help="who plays seats 1 and 3")
     args = ap.parse_args()
     setup(1)
     if args.games:
@@ -172,7 +178,7 @@ def print_predictions(args: argparse.Namespace) -> None:
         ("random", None): [0.0, 0.0, 0],
         **{("pimc", b): [0.0, 0.0, 0] for b in betas},
     }
-    for snap in pimc_positions(args.games, args.seed):
+    for snap in team_positions(args.games, args.seed, args.team, args.opponents):
         n = snap.batch_size
         cands = sample_worlds(snap, torch.arange(n), k, rng)
         partner = (cands.current + 2) % N_SEATS
