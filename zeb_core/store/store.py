@@ -231,16 +231,18 @@ class Store:
         a warning, until the namespace's learner repairs it (`heal`): readers never fail on it. Live files that
         are no recorded push's (a bad or foreign push, another format version) raise StoreError."""
         prefix = weights_prefix(check_namespace(name), which)
+        failure: StoreError | None = None  # what to raise when no torn push explains the live files
         try:
             return self._read_set(prefix, unless_sha, revision)
         except NotFound:  # no state file: no push yet, or the first one cut short
-            torn = None if revision is not None else self._torn_push(name, which)
-            if torn is None:
-                return None
+            pass
         except _InvalidSet as exc:
-            torn = None if revision is not None else self._torn_push(name, which)
-            if torn is None:
-                raise StoreError(str(exc)) from None
+            failure = StoreError(str(exc))
+        torn = None if revision is not None else self._torn_push(name, which)
+        if torn is None:
+            if failure is not None:
+                raise failure
+            return None
         push, bundle, _ = torn
         log.warning(
             "the live %s weights of %r in %s are a push cut short (a kill between its files); reading its complete "
