@@ -191,6 +191,15 @@ class HfHubServer:
         with self._lock:
             self._faults.append([int(status), int(count), match])
 
+    @contextmanager
+    def failing(self, status: int, match: str) -> Iterator[None]:
+        """`fail_next(status, match=match)` for the block, the faults cleared after it whatever it raised."""
+        self.fail_next(status, match=match)
+        try:
+            yield
+        finally:
+            self.clear_faults()
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()

@@ -96,12 +96,8 @@ def test_a_store_error_mid_bid_ingest_counts_every_hand_once_after_a_restart(
     sent += [upload(st, played, i) for i in range(2, 5)]
     refs = st.list_examples(BIDS)
     refused = refs[3].name  # the second of the three new files: one new file is read before the error
-    hub.fail_next(403, match=refused)
-    try:
-        with pytest.raises(StoreError, match="HTTP 403"):
-            bids.ingest()
-    finally:
-        hub.clear_faults()
+    with hub.failing(403, match=refused), pytest.raises(StoreError, match="HTTP 403"):
+        bids.ingest()
     assert bids.push()  # the learner's final push (flows/learner.py's `finally`: Learner.close pushes the BidNet)
 
     state = st.peek_state(BIDS)

@@ -70,12 +70,8 @@ def test_a_store_error_mid_ingest_counts_every_game_once_after_a_restart(hub: Hf
     refs = store.list_examples()
     assert len(refs) == 5
     refused = refs[3].name  # the second of the three new files: one new file is read before the error
-    hub.fail_next(403, match=refused)
-    try:
-        with pytest.raises(StoreError, match="HTTP 403"):
-            lrn.ingest()
-    finally:
-        hub.clear_faults()
+    with hub.failing(403, match=refused), pytest.raises(StoreError, match="HTTP 403"):
+        lrn.ingest()
     lrn.close()  # what flows/learner.py's `finally` does when a task raises: push "final", release the lease
 
     state = store.peek_state()
