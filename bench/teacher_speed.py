@@ -1,9 +1,10 @@
-"""Labelled positions per second of the solver teacher and the rollout teacher (issue 36), on one core by default.
+"""Labelled positions per second of the solver, rollout and posterior teachers (issue 36), on one core by default.
 
 A fresh model plays `--games` games per batch in lockstep (the worker's loop); every position is one labelled
 example. The rollout teacher is measured with its worlds weighted by the network's likelihood of the other seats'
 plays (`--candidates`, SearchConfig.rollout_candidates) and with uniform worlds (1 candidate), so the weighting's
-cost shows. Rates are examples over wall seconds and over the process's CPU seconds (the same on an idle core; on
+cost shows; the posterior teacher is the solver teacher in those weighted worlds (no rollouts). Rates are
+examples over wall seconds and over the process's CPU seconds (the same on an idle core; on
 a shared machine the CPU figure is the one to compare). Also: the share of the rollout teacher's time in network
 forwards (moves, rollouts and likelihoods; timed by forward hooks, synchronised on a GPU), in weighting the worlds
 and in the rollouts.
@@ -82,6 +83,7 @@ def main() -> None:
     solver = SearchConfig(teacher="solver", worlds=args.worlds, solve_plays=args.solve_plays)
     weighted = replace(solver, teacher="rollout", rollout_candidates=args.candidates)
     uniform = replace(weighted, rollout_candidates=1)
+    posterior = replace(weighted, teacher="posterior")
     for play, config in ((play_solver_selfplay, solver), (play_rollout_selfplay, weighted)):
         play(model, 2, config, seed=99, device=args.device)  # warm-up: kernels, allocator
     print(f"device: {device}, threads: {torch.get_num_threads()}, {args.games} games x {args.batches} batches, "
@@ -90,6 +92,7 @@ def main() -> None:
         ("solver teacher", play_solver_selfplay, solver),
         (f"rollout teacher (weighted, {args.candidates} candidates)", play_rollout_selfplay, weighted),
         ("rollout teacher (uniform worlds)", play_rollout_selfplay, uniform),
+        (f"posterior teacher ({args.candidates} candidates)", play_rollout_selfplay, posterior),
     ):
         clock.seconds = 0.0
         wall, cpu, batches = run(play, model, args.games, config, args.batches, args.device)

@@ -209,6 +209,47 @@ def test_worlds_are_the_true_deal_and_draws_weighted_by_the_other_seats_plays(mo
     assert torch.equal(flat.owner.view(6, w, 28)[:, 1:].reshape(-1, 28), draws.owner)
 
 
+def test_posterior_labels_are_the_exact_values_averaged_over_the_weighted_worlds(model: ZebNet) -> None:
+    """teacher=posterior: each non-forced label is the mean, over the true deal and the draws weighted by the
+    network's likelihood of the other seats' plays (search_worlds with the labeller's random stream), of every
+    world's exact result, recomputed here one world and one move at a time (solve_points on the engine's own
+    state); a forced position keeps the true deal's value. No rollouts; the games are the solver teacher's."""
+    from zeb_core.rollout_selfplay import search_worlds
+
+    config = SearchConfig(teacher="posterior", worlds=3, rollout_candidates=3, solve_plays=12)
+    batch = play_rollout_selfplay(model, 2, config, seed=13)
+    solver = play_solver_selfplay(model, 2, replace(config, teacher="solver"), seed=13)
+    assert batch.q is not None and torch.equal(batch.obs, solver.obs)
+    assert batch.stats["teacher"] == "posterior" and batch.stats["rollout_positions"] == 0
+    states = replay_games(batch, seed=13)
+    steps = [(t, (s.legal_mask().sum(1) > 1).nonzero().flatten()) for t, s in enumerate(states)]
+    steps = [(t, g) for t, g in steps if g.numel()]
+    worlds = search_worlds(model, [(states[t], g) for t, g in steps], 3, config, random.Random(13))
+    checked = 0
+    for (t, games), w in zip(steps, worlds, strict=True):
+        for i, g in enumerate(games.tolist()):
+            row, hand = t * 2 + g, states[t].hand_of(states[t].current)[g]
+            block = w.index(torch.arange(i * 3, i * 3 + 3))
+            assert torch.equal(block.owner[0], states[t].owner[g]), "world 0 is the true deal"
+            for slot in range(7):
+                if not bool(batch.legal[row, slot]):
+                    continue
+                results = []
+                for k in range(3):
+                    s = block.index(torch.tensor([k]))
+                    team = int(s.current[0]) % 2
+                    s.apply(hand[slot].view(1), check=True)
+                    mine = int(solve_points(s)[0, team]) if not bool(s.done()[0]) else int(s.team_points[0, team])
+                    results.append(1.0 if mine > 21 else 0.0 if mine == 21 else -1.0)
+                assert float(batch.q[row, slot]) == pytest.approx(sum(results) / 3, abs=1e-6), (t, g, slot)
+                checked += 1
+    assert checked >= 20
+    forced = batch.legal.sum(1) == 1
+    assert torch.equal(batch.q[forced], solver.q[forced]), "a forced move: the true deal's value, as the solver's"
+    weighted_rollouts = play_rollout_selfplay(model, 2, replace(config, teacher="rollout", rollout_share=0.0), seed=13)
+    assert torch.equal(weighted_rollouts.q, batch.q), "the rollout teacher's solver share uses the same worlds"
+
+
 def test_the_likelihood_evaluates_each_distinct_observation_once(model: ZebNet) -> None:
     """Late in a hand many worlds give a seat the same hand: `distinct=True` forwards each replayed observation
     once, for the same log-likelihoods."""
@@ -344,5 +385,5 @@ def test_the_worker_settings_and_commands_take_the_teacher(tmp_path: Path) -> No
     assert {"teacher", "rollout_share", "rollout_candidates", "handover_games", "solve_plays"} <= options
     runs = tmp_path / "runs"
     bad = CliRunner().invoke(app, ["train", "--name", "t", "--runs-dir", str(runs), "--teacher", "oracle"])
-    assert bad.exit_code == 2 and "teacher must be one of mcts, solver, rollout, schedule" in bad.output
+    assert bad.exit_code == 2 and "teacher must be one of mcts, solver, posterior, rollout, schedule" in bad.output
     assert not runs.exists()

@@ -201,7 +201,8 @@ def train_cmd(
         str,
         typer.Option(
             help="Who labels the examples: solver (every position solved exactly in --worlds deals: the true one "
-            "and uniform samples; the network picks the moves), rollout (the same games, each position's moves "
+            "and uniform samples; the network picks the moves), posterior (the same, the samples weighted by the "
+            "current network's likelihood of the other seats' plays), rollout (the same games, each position's moves "
             "valued by rollouts of the current network in --worlds deals weighted by its likelihood of the other "
             "seats' plays, the solver finishing the last tricks: a teacher that improves with the network), "
             "schedule (solver until the weights were trained on SearchConfig.handover_games games, rollout after) "
@@ -225,8 +226,8 @@ def train_cmd(
     rollout_candidates: Annotated[
         int | None,
         typer.Option(
-            help="--teacher rollout/schedule: uniform candidate worlds per world kept, weighted by the network's "
-            "likelihood of the other seats' plays; 1 keeps uniform worlds (default: SearchConfig's)."
+            help="--teacher rollout/posterior/schedule: uniform candidate worlds per world kept, weighted by the "
+            "network's likelihood of the other seats' plays; 1 keeps uniform worlds (default: SearchConfig's)."
         ),
     ] = None,
     games_per_batch: Annotated[int, typer.Option(help="Games per worker batch (one example file each).")] = 32,

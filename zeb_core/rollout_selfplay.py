@@ -182,31 +182,61 @@ class RolloutLabeller:
 
     def __call__(self, states: list[GameState], legals: list[torch.Tensor]) -> list[torch.Tensor]:
         cfg = self.config
+        share = 0.0 if cfg.teacher == "posterior" else cfg.rollout_share
+        weigh = cfg.rollout_candidates > 1 and cfg.worlds > 1  # the solver share's worlds weighted too
         t0 = time.perf_counter()
-        q28s, picked = [], []
+        q28s, picked, solved = [], [], []
         for state, legal in zip(states, legals, strict=True):
             counts = legal.sum(1).cpu()
-            picks = torch.tensor([bool(c > 1) and self.share_rng.random() < cfg.rollout_share for c in counts.tolist()])
+            picks = torch.tensor([bool(c > 1) and self.share_rng.random() < share for c in counts.tolist()])
             q28 = torch.zeros(state.batch_size, N_DOMINOES)
             rest = (~picks & (counts > 0)).nonzero().flatten()  # forced, and the solver teacher's share
+            several = torch.zeros(0, dtype=torch.int64)
             if rest.numel():
                 sub = state.index(rest.to(state.device)).to("cpu")
                 several = (counts[rest] > 1).nonzero().flatten()
-                q28[rest] = pimc_values(sub, mover_values(sub, cfg.value_target), several, cfg, self.rng)
+                q_true = mover_values(sub, cfg.value_target)
+                q28[rest] = q_true if weigh else pimc_values(sub, q_true, several, cfg, self.rng)
                 self.solver_positions += int(several.numel())
+                several = rest[several]
             q28s.append(q28)
             picked.append(picks.nonzero().flatten())
+            solved.append(several if weigh else torch.zeros(0, dtype=torch.int64))
         t1 = time.perf_counter()
         self.solve_seconds += t1 - t0
         steps = [(t, games) for t, games in enumerate(picked) if games.numel()]
-        worlds = search_worlds(self.model, [(states[t], g) for t, g in steps], cfg.worlds, cfg, self.rng, self.limit)
+        solver_steps = [(t, games) for t, games in enumerate(solved) if games.numel()]
+        worlds = search_worlds(
+            self.model, [(states[t], g) for t, g in steps + solver_steps], cfg.worlds, cfg, self.rng, self.limit
+        )
         t2 = time.perf_counter()
         self.weigh_seconds += t2 - t1
+        self._solve_worlds(solver_steps, worlds[len(steps) :], q28s)
+        t3 = time.perf_counter()
+        self.solve_seconds += t3 - t2
         if steps:
-            self._rollouts(steps, worlds, legals, q28s)
-        self.rollout_seconds += time.perf_counter() - t2
+            self._rollouts(steps, worlds[: len(steps)], legals, q28s)
+        self.rollout_seconds += time.perf_counter() - t3
         device = states[0].device if states else torch.device("cpu")
         return [q.to(device) for q in q28s]
+
+    def _solve_worlds(
+        self, steps: list[tuple[int, torch.Tensor]], worlds: list[GameState], q28s: list[torch.Tensor]
+    ) -> None:
+        """The solver share's non-forced positions in weighted worlds: the true deal's values (already in q28s)
+        averaged with the exact values in the w - 1 drawn worlds (rows 1.. of each game's block)."""
+        w = self.config.worlds
+        if not steps:
+            return
+        every = cat_states(worlds)
+        drawn = (torch.arange(every.batch_size) % w) != 0
+        sampled = mover_values(every.index(drawn.nonzero().flatten()), self.config.value_target)
+        sums = sampled.view(-1, w - 1, N_DOMINOES).sum(1)
+        at = 0
+        for t, games in steps:
+            q = q28s[t]
+            q[games] = (q[games] + sums[at : at + len(games)]) / w
+            at += len(games)
 
     def _rollouts(
         self,
@@ -235,7 +265,7 @@ class RolloutLabeller:
     def stats(self, seconds: float) -> dict[str, float | int | str]:
         labelled = self.rollout_positions + self.solver_positions
         return {
-            "teacher": "rollout",
+            "teacher": self.config.teacher if self.config.teacher == "posterior" else "rollout",
             "rollout_positions": self.rollout_positions,
             "rollout_share": self.rollout_positions / labelled if labelled else 0.0,
             "rollout_rows": self.rollout_rows,

@@ -61,11 +61,11 @@ def play_selfplay(
     the weights were trained on, which picks the teacher of `teacher="schedule"` (SearchConfig.active_teacher)."""
     device = torch.device(device)
     teacher = config.active_teacher(trained_games)
-    if teacher in ("solver", "rollout"):
+    if teacher in ("solver", "posterior", "rollout"):
         from zeb_core.rollout_selfplay import play_rollout_selfplay
         from zeb_core.solver_selfplay import play_solver_selfplay
 
-        play = play_rollout_selfplay if teacher == "rollout" else play_solver_selfplay
+        play = play_solver_selfplay if teacher == "solver" else play_rollout_selfplay
         batch = play(evaluator.model, games, config, seed=seed, device=device, state=state)
         batch.stats["teacher"] = teacher
         return batch

@@ -58,13 +58,14 @@ SEARCH_OPTIONS: dict[str, str] = {
     "value_target": "Value target: points (the benchmark: more than 21 points), points-margin (same sign, "
     "margin-shaped), contract (the bid made or set, margin-shaped) or contract-sign (its sign).",
     "teacher": "Who labels the examples: mcts (the search), solver (exact solutions in --worlds deals; the network "
-    "only picks the moves), rollout (the current network's rollouts in --worlds deals weighted by its likelihood of "
-    "the other seats' plays, the solver finishing the last --solve-plays plays) or schedule (solver, then rollout "
-    "once the weights were trained on --handover-games games).",
+    "only picks the moves), posterior (the solver's exact values in --worlds deals weighted by the network's "
+    "likelihood of the other seats' plays), rollout (the current network's rollouts in those weighted deals, the "
+    "solver finishing the last --solve-plays plays) or schedule (solver, then rollout once the weights were trained "
+    "on --handover-games games).",
     "rollout_share": "Rollout teacher: share of the non-forced positions labelled by rollouts (the rest by the "
     "solver).",
-    "rollout_candidates": "Rollout teacher: uniform candidate worlds per world kept, weighted by the network's "
-    "likelihood of the other seats' plays (1: uniform worlds).",
+    "rollout_candidates": "Rollout and posterior teachers: uniform candidate worlds per world kept, weighted by the "
+    "network's likelihood of the other seats' plays (1: uniform worlds).",
     "handover_games": "Teacher schedule: games the weights were trained on before rollouts take over from the solver.",
     "solve_plays": "Plays left at which the solver takes over (search leaves, rollouts).",
 }

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from zeb_core.engine.state import VALUE_TARGETS
 
-TEACHERS = ("mcts", "solver", "rollout", "schedule")  # who labels the examples: SearchConfig.teacher
+TEACHERS = ("mcts", "solver", "posterior", "rollout", "schedule")  # who labels the examples: SearchConfig.teacher
 
 
 @dataclass(frozen=True)
@@ -43,14 +43,18 @@ class SearchConfig:
     # values; the network only picks the moves played; zeb_core/solver_selfplay.py), "rollout" (the same games,
     # labelled by rollouts of the current network from each seat's own view in `worlds` deals weighted by its
     # likelihood of the other seats' plays, the solver finishing the last `solve_plays` plays: a teacher that
-    # improves with the network; zeb_core/rollout_selfplay.py) or "schedule" (the solver teacher, the fastest
-    # start, until the weights played with were trained on `handover_games` games; the rollout teacher after).
+    # improves with the network; zeb_core/rollout_selfplay.py), "posterior" (the solver teacher's exact values in
+    # `worlds` deals, the true one and draws weighted by the current network's likelihood of the other seats' plays:
+    # pimc's values under the posterior the self-play policy implies, not a uniform one; the rollout teacher with
+    # rollout_share 0) or "schedule" (the solver teacher, the fastest start, until the weights played with were
+    # trained on `handover_games` games; the rollout teacher after).
     teacher: str = "mcts"
     # The rollout teacher: the share of the non-forced positions labelled by rollouts (drawn per position); the
-    # others, and every forced one, get the solver teacher's labels. 1 labels every choice by rollouts.
+    # others, and every forced one, get the solver teacher's labels (in weighted worlds when rollout_candidates > 1,
+    # as the posterior teacher's). 1 labels every choice by rollouts.
     rollout_share: float = 1.0
-    # The rollout teacher: uniform candidate worlds drawn per world kept, kept in proportion to the network's
-    # likelihood of the other seats' past plays (mcts.worlds.resample). 1: uniform worlds, no weighting (cheaper).
+    # The rollout and posterior teachers: uniform candidate worlds drawn per world kept, kept in proportion to the
+    # network's likelihood of the other seats' past plays (mcts.worlds.resample). 1: uniform worlds, no weighting.
     rollout_candidates: int = 4
     # teacher "schedule": the rollout teacher takes over once the weights a worker plays with were trained on this
     # many games (the learner's total_games, in the weights' state: every worker hands over at the same weights,
