@@ -43,6 +43,7 @@ from zeb_core.store.backend import (
     Revision,
     StoreError,
     TooLarge,
+    check_path,
     check_read_size,
 )
 from zeb_core.store.cursor import ExampleCursor
@@ -184,12 +185,21 @@ class Store:
 
     # ================================================================ weights
     def push_weights(
-        self, bundle: WeightsBundle, name: str = DEFAULT_NAME, which: str = "latest", message: str = ""
+        self,
+        bundle: WeightsBundle,
+        name: str = DEFAULT_NAME,
+        which: str = "latest",
+        message: str = "",
+        extra: dict[str, bytes] | None = None,
     ) -> Revision:
         """One push of weights, config, optimizer and state (state last, naming the others' checksums): atomic on
-        the Hub, made consistent by that order and the checksums on S3 and locally; recorded in history."""
+        the Hub, made consistent by that order and the checksums on S3 and locally; recorded in history. `extra`
+        files (the Hub's model card, zeb_core.cards) ride in the same commit, before the state."""
         prefix = weights_prefix(check_namespace(name), which)
         files = bundle_to_files(bundle, prefix)
+        if extra and (clash := set(map(check_path, extra)) & set(files)):
+            raise StoreError(f"extra files {sorted(clash)} would overwrite the push's own")
+        files = {**(extra or {}), **files}
         state_file = weights_filenames(prefix)["state"]
         ordered = {k: files[k] for k in sorted(files, key=lambda f: f == state_file)}
         deletes = [] if bundle.optimizer is not None else [weights_filenames(prefix)["optimizer"]]
@@ -373,8 +383,10 @@ class Store:
             healed.append(push)
         return healed
 
-    def promote(self, bundle: WeightsBundle, name: str = DEFAULT_NAME, message: str = "") -> Revision:
-        return self.push_weights(bundle, name, "best", message)
+    def promote(
+        self, bundle: WeightsBundle, name: str = DEFAULT_NAME, message: str = "", extra: dict[str, bytes] | None = None
+    ) -> Revision:
+        return self.push_weights(bundle, name, "best", message, extra)
 
     # ================================================================ history and revert
     def history(self, name: str = DEFAULT_NAME, which: str = "latest", limit: int = 100) -> list[PushRecord]:
