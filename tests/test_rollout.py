@@ -191,3 +191,45 @@ def test_mix_blends_in_the_solvers_value_of_each_world(weights: str) -> None:
     assert np.allclose(got[legal], expected[legal])
     with pytest.raises(SpecError):
         make_player(f"rollout:path={weights},mix=1.5")
+
+
+def test_inferred_worlds_use_no_hidden_information_and_follow_the_partners_plays(weights: str) -> None:
+    """infer=partner: the same decision when the hidden dominoes are dealt differently (the worlds come from public
+    plays and the mover's hand only); the kept worlds agree with what the mover knows and are likelier under the
+    network's model of the partner's plays than uniform draws are; every move legal."""
+    from zeb_core.players.inference import play_log_likelihood
+
+    gen = make_generator(21)
+    rng = random.Random(4)
+    checked = 0
+    for plays in (6, 13, 18):
+        state = deal_benchmark(3, gen)
+        random_plays(state, plays, gen)
+        for g in range(3):
+            real = state.index(torch.tensor([g]))
+            other = info_from_state(state, g).to_state(rng)
+            moves = []
+            for s in (real, other):
+                player = make_player(f"rollout:path={weights},worlds=3,seed=9,infer=partner,candidates=12")
+                moves.append(int(player.decide(s, s.legal_mask(), torch.tensor([0])).moves[0]))
+            assert moves[0] == moves[1], (plays, g)
+            checked += 1
+    assert checked == 9
+    model, _ = load_model(weights, "cpu")
+    state, _legal, games = _position(5, 6, 14)
+    player = RolloutPlayer(model, torch.device("cpu"), worlds=6, seed=2, infer="partner", candidates=48, sharpen=8.0)
+    kept = player._sample(state, games)
+    truth = state.index(games.repeat_interleave(6))
+    known = truth.played | (truth.owner == truth.current.view(-1, 1))
+    assert torch.equal(kept.owner[known], truth.owner[known])
+    partner = (torch.arange(4).view(1, -1) - kept.current.view(-1, 1)) % 4 == 2
+    uniform = sample_worlds(state, games, 48, random.Random(7))
+    partner_u = (torch.arange(4).view(1, -1) - uniform.current.view(-1, 1)) % 4 == 2
+    ll_kept = play_log_likelihood(model, kept, partner, sharpen=8.0).view(6, 6).mean(1)
+    ll_uniform = play_log_likelihood(model, uniform, partner_u, sharpen=8.0).view(6, 48).mean(1)
+    assert float((ll_kept - ll_uniform).mean()) > 0.3 and int((ll_kept > ll_uniform).sum()) >= 5
+    p = make_player(f"rollout:path={weights},worlds=2,seed=1,infer=others,candidates=4")
+    play_out_checking_legality(deal_benchmark(3, make_generator(2)), p)
+    for bad in ("infer=all", "candidates=2", "sharpen=0"):
+        with pytest.raises(SpecError):
+            make_player(f"rollout:path={weights},worlds=3,{bad}")

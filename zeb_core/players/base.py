@@ -38,8 +38,9 @@ PLAYERS: dict[str, tuple[PlayerFactory, str]] = {
     ),
     "rollout": (
         rollout_from_spec,
-        "rollout:path=DIR_OR_FILE[,worlds=W,solve_plays=P,objective=win|contract,mix=M] the network's policy played "
-        "out over sampled deals, the solver finishing the last P plays; the move with the best mean result",
+        "rollout:path=DIR_OR_FILE[,worlds=W,solve_plays=P,objective=win|contract,mix=M,infer=partner|others,"
+        "candidates=K,sharpen=X] the network's policy played out over sampled deals (infer: weighted by its "
+        "likelihood of those seats' plays), the solver finishing the last P plays; the move with the best mean result",
     ),
     "store": (
         store_from_spec,

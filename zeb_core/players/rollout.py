@@ -16,7 +16,15 @@ little is hidden. It is one step of policy improvement over the network (Tesauro
 `mix=M` (0 by default) blends in pimc's view: each world's score is (1 - M) x the rollout's result + M x whether
 the solver says the mover's team can still reach its target after the move (+1 / -1).
 
-Spec: `rollout:path=DIR_OR_FILE[,worlds=W,solve_plays=P,objective=win|contract,mix=M,seed=S]`.
+`infer=partner|others` (none by default) draws the worlds as the posterior teacher does (issue 36): `candidates`
+(default 4 x worlds) uniform deals, kept in proportion to the network's own likelihood of the partner's past plays
+(`others`: every other seat's), its probabilities sharpened by `sharpen` (default 4: a partner that plays its best
+move, as this player does, is sharper than the policy's softmax) and mixed with `floor` (0.05) of uniform play.
+The partner of a rollout player plays much like the network's greedy policy, so its plays are read by a model of
+them; an opponent's are read by the same model, right only as far as the opponent plays like the network.
+
+Spec: `rollout:path=DIR_OR_FILE[,worlds=W,solve_plays=P,objective=win|contract,mix=M,seed=S,infer=partner|others,
+candidates=K,sharpen=X,floor=F]`.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from zeb_core.model.net import ZebNet
 from zeb_core.players.interface import Decision, SpecError, pop_param, reject_unknown
 
 OBJECTIVES = ("win", "contract")
+INFER_SEATS = ("none", "partner", "others")
 ROWS_PER_CHUNK = 4096  # rollout rows (game x world x move) per batch of network forwards: bounds the memory
 
 
@@ -54,6 +63,10 @@ class RolloutPlayer:
         seed: int = 0,
         mix: float = 0.0,
         name: str | None = None,
+        infer: str = "none",
+        candidates: int | None = None,
+        sharpen: float = 4.0,
+        floor: float = 0.05,
     ) -> None:
         if worlds < 1:
             raise SpecError(f"worlds={worlds} must be at least 1")
@@ -62,10 +75,19 @@ class RolloutPlayer:
         check_objective(objective)
         if not 0.0 <= mix <= 1.0:
             raise SpecError(f"mix={mix} must be in [0, 1]")
+        if infer not in INFER_SEATS:
+            raise SpecError(f"infer={infer!r} must be one of {', '.join(INFER_SEATS)}")
+        self.candidates = 4 * worlds if candidates is None else candidates
+        if self.candidates < worlds:
+            raise SpecError(f"candidates={self.candidates} must be at least worlds={worlds}")
+        if sharpen <= 0 or not 0.0 <= floor <= 1.0:
+            raise SpecError(f"sharpen={sharpen} must be > 0 and floor={floor} in [0, 1]")
+        self.infer, self.sharpen, self.floor = infer, sharpen, floor
         self.objective, self.mix = objective, mix
         self.model = model.to(device).eval()
         self.worlds, self.solve_plays = worlds, solve_plays
         self.rng = random.Random(seed)
+        self.gen = torch.Generator().manual_seed(seed)
         self.name = name or f"rollout(worlds={worlds}, solve below {solve_plays}, {objective}, mix {mix:g})"
         self.decisions = 0  # searched (non-forced) decisions so far
 
@@ -91,11 +113,10 @@ class RolloutPlayer:
     def _move_values(self, state: GameState, games: torch.Tensor, legal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Two [n, 28] arrays per legal move: the ranking (mean score over the worlds plus mean final points / 1000,
         the tiebreak) and the mean score alone (the value the decision reports)."""
-        from zeb_core.mcts.worlds import sample_worlds
         from zeb_core.solver import can_reach, contract_targets
 
         n, w = len(games), self.worlds
-        worlds = sample_worlds(state, games, w, self.rng)  # [n * w], game-major
+        worlds = self._sample(state, games)  # [n * w], game-major
         roll, game_of, move_of = rollout_rows(worlds, legal, w)
         team = (roll.current % 2).cpu().numpy()
         need = contract_targets(roll) if self.objective == "contract" else np.full(len(team), 22)
@@ -110,6 +131,21 @@ class RolloutPlayer:
         out, mean = np.full((n, N_DOMINOES), np.nan), np.zeros((n, N_DOMINOES))
         out[game_of, move_of], mean[game_of, move_of] = rank, score
         return out, mean
+
+    def _sample(self, state: GameState, games: torch.Tensor) -> GameState:
+        """`worlds` deals per game consistent with what the mover knows: uniform, or (infer) drawn from
+        `candidates` uniform ones in proportion to the network's likelihood of the inferred seats' past plays."""
+        from zeb_core.mcts.worlds import resample, sample_worlds
+        from zeb_core.players.inference import play_log_likelihood
+
+        if self.infer == "none":
+            return sample_worlds(state, games, self.worlds, self.rng)
+        cands = sample_worlds(state, games, self.candidates, self.rng)
+        rel = (torch.arange(4, device=cands.device).view(1, -1) - cands.current.view(-1, 1)) % 4  # 2: the partner
+        scored = rel == 2 if self.infer == "partner" else rel != 0
+        log_w = play_log_likelihood(self.model, cands, scored, self.floor, self.sharpen, distinct=True).cpu()
+        keep = resample(log_w, len(games), self.candidates, self.worlds, self.gen)
+        return cands.index(keep.to(cands.device))
 
 
 def rollout_rows(worlds: GameState, legal: np.ndarray, w: int) -> tuple[GameState, np.ndarray, np.ndarray]:
@@ -160,12 +196,23 @@ def rollout_from_spec(params: dict[str, str], device: torch.device, seed: int) -
     objective = params.pop("objective", None)
     seed = pop_param(params, "seed", int, seed)
     mix = pop_param(params, "mix", float, 0.0)
+    infer = pop_param(params, "infer", str, "none")
+    candidates = pop_param(params, "candidates", int, 4 * worlds)
+    sharpen = pop_param(params, "sharpen", float, 4.0)
+    floor = pop_param(params, "floor", float, 0.05)
     reject_unknown("rollout", params)
+    if infer not in INFER_SEATS:
+        raise SpecError(f"infer={infer!r} must be one of {', '.join(INFER_SEATS)}")
     if objective is not None:
         check_objective(objective)  # before the weights are read
     from zeb_core.model.checkpoint import load_model
 
     model, bundle = load_model(path, device)
     objective = objective or ("contract" if model.config.value_target.startswith("contract") else "win")
-    name = f"rollout(step {bundle.step}, worlds={worlds}, solve below {solve_plays}, {objective}, mix {mix:g})"
-    return RolloutPlayer(model, device, worlds, solve_plays, objective, seed, mix, name)
+    inferred = f", infer {infer} over {candidates} x{sharpen:g}" if infer != "none" else ""
+    name = (
+        f"rollout(step {bundle.step}, worlds={worlds}, solve below {solve_plays}, {objective}, mix {mix:g}{inferred})"
+    )
+    return RolloutPlayer(
+        model, device, worlds, solve_plays, objective, seed, mix, name, infer, candidates, sharpen, floor
+    )
