@@ -304,6 +304,8 @@ def test_the_schedule_hands_over_from_the_solver_to_rollouts_at_the_games_thresh
     assert [schedule.active_teacher(n) for n in (0, 499, 500, 10**6)] == ["solver", "solver", "rollout", "rollout"]
     assert SearchConfig().handover_games == 15_000 and SearchConfig(teacher="rollout").active_teacher(0) == "rollout"
     assert SearchConfig(teacher="solver").active_teacher(10**6) == "solver"
+    to_posterior = replace(schedule, handover_teacher="posterior")
+    assert [to_posterior.active_teacher(n) for n in (499, 500)] == ["solver", "posterior"]
     evaluator = Evaluator(model, "cpu")
     early = play_selfplay(evaluator, 2, schedule, seed=1, trained_games=499)
     late = play_selfplay(evaluator, 2, schedule, seed=1, trained_games=500)
@@ -315,6 +317,7 @@ def test_the_schedule_hands_over_from_the_solver_to_rollouts_at_the_games_thresh
         {"rollout_share": -0.1},
         {"rollout_candidates": 0},
         {"handover_games": -1},
+        {"handover_teacher": "mcts"},
     ):
         with pytest.raises(ValueError, match=next(iter(bad))):
             SearchConfig(**bad)  # type: ignore[arg-type]
@@ -382,7 +385,14 @@ def test_the_worker_settings_and_commands_take_the_teacher(tmp_path: Path) -> No
         WorkerSettings.model_validate({"store": "file:///x", "search": {"teacher": "oracle"}})
     worker = typer.main.get_command(app).commands["worker"]  # type: ignore[attr-defined]
     options = {p.name for p in worker.params}
-    assert {"teacher", "rollout_share", "rollout_candidates", "handover_games", "solve_plays"} <= options
+    assert {
+        "teacher",
+        "rollout_share",
+        "rollout_candidates",
+        "handover_games",
+        "handover_teacher",
+        "solve_plays",
+    } <= options
     runs = tmp_path / "runs"
     bad = CliRunner().invoke(app, ["train", "--name", "t", "--runs-dir", str(runs), "--teacher", "oracle"])
     assert bad.exit_code == 2 and "teacher must be one of mcts, solver, posterior, rollout, schedule" in bad.output

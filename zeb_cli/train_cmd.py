@@ -216,6 +216,12 @@ def train_cmd(
             "(default: SearchConfig's)."
         ),
     ] = None,
+    handover_teacher: Annotated[
+        str | None,
+        typer.Option(
+            help="--teacher schedule: who takes over from the solver, rollout or posterior (default: rollout)."
+        ),
+    ] = None,
     rollout_share: Annotated[
         float | None,
         typer.Option(
@@ -326,6 +332,7 @@ def train_cmd(
                 k: v
                 for k, v in (
                     ("handover_games", handover_games),
+                    ("handover_teacher", handover_teacher),
                     ("rollout_share", rollout_share),
                     ("rollout_candidates", rollout_candidates),
                 )

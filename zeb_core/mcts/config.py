@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from zeb_core.engine.state import VALUE_TARGETS
 
 TEACHERS = ("mcts", "solver", "posterior", "rollout", "schedule")  # who labels the examples: SearchConfig.teacher
+LATER_TEACHERS = ("rollout", "posterior")  # who takes over from the solver in teacher "schedule"
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class SearchConfig:
     # `worlds` deals, the true one and draws weighted by the current network's likelihood of the other seats' plays:
     # pimc's values under the posterior the self-play policy implies, not a uniform one; the rollout teacher with
     # rollout_share 0) or "schedule" (the solver teacher, the fastest start, until the weights played with were
-    # trained on `handover_games` games; the rollout teacher after).
+    # trained on `handover_games` games; `handover_teacher` after).
     teacher: str = "mcts"
     # The rollout teacher: the share of the non-forced positions labelled by rollouts (drawn per position); the
     # others, and every forced one, get the solver teacher's labels (in weighted worlds when rollout_candidates > 1,
@@ -62,6 +63,8 @@ class SearchConfig:
     # rollouts play level with pimc (50.5% of 1,000 head to head), the player whose move values the solver teacher
     # labels with: from there rollout labels are as strong, and they improve with the network. 0: rollouts at once.
     handover_games: int = 15_000
+    # teacher "schedule": who takes over from the solver (LATER_TEACHERS).
+    handover_teacher: str = "rollout"
     # A new leaf of a sampled world with at most this many plays left takes its exact value from the play-phase
     # solver (zeb_core.solver) instead of the network's, and is not expanded further: the endgame tablebase of
     # this search. 0 turns it off. From the fifth trick on a solve costs tens of microseconds. The rollout
@@ -96,6 +99,10 @@ class SearchConfig:
             (0 <= self.rollout_share <= 1, f"rollout_share must be in [0, 1], got {self.rollout_share}"),
             (self.rollout_candidates >= 1, f"rollout_candidates must be >= 1, got {self.rollout_candidates}"),
             (self.handover_games >= 0, f"handover_games must be >= 0, got {self.handover_games}"),
+            (
+                self.handover_teacher in LATER_TEACHERS,
+                f"handover_teacher must be one of {', '.join(LATER_TEACHERS)}, got {self.handover_teacher!r}",
+            ),
         )
         for ok, message in checks:
             if not ok:
@@ -103,10 +110,10 @@ class SearchConfig:
 
     def active_teacher(self, trained_games: int) -> str:
         """The teacher that labels a batch played with weights trained on `trained_games` games: `teacher`, or
-        for "schedule" the solver before `handover_games` and the rollout teacher from there on."""
+        for "schedule" the solver before `handover_games` and `handover_teacher` from there on."""
         if self.teacher != "schedule":
             return self.teacher
-        return "rollout" if trained_games >= self.handover_games else "solver"
+        return self.handover_teacher if trained_games >= self.handover_games else "solver"
 
     @property
     def trees_per_game(self) -> int:
