@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from zeb_core.cards import HubCards
 from zeb_core.device import resolve_device
 from zeb_core.engine.state import VALUE_TARGETS, check_full_game_target
 from zeb_core.formats.examples import ExampleFile
@@ -30,7 +31,7 @@ from zeb_core.model.checkpoint import bundle_from_model, model_from_bundle
 from zeb_core.model.config import ModelConfig
 from zeb_core.model.net import ZebNet
 from zeb_core.players.builtin import PolicyPlayer
-from zeb_core.promotion import PromotionResult, SprtConfig, benchmark_gain, regression, sequential_match
+from zeb_core.promotion import PromotionResult, SprtConfig, benchmark_gain, push_promotion, regression, sequential_match
 from zeb_core.store import ExampleCursor, ExampleRef, Lease, Store, StoreError, StoreUnavailable, open_store
 from zeb_core.store.store import Namespace
 from zeb_core.strength import BASELINES, EVAL_SEED, benchmark, eval_metrics, percent
@@ -205,6 +206,7 @@ class Learner:
         self.samples_trained = 0  # in this process, for --replay-ratio
         self.last_metrics: dict[str, float] = {}
         self.bids: BidLearning | None = None  # the BidNet, with full_game
+        self.cards = HubCards(self.store)  # the Hub's model and dataset cards, written on promotion
 
     # ================================================================ start-up
     def start(self) -> None:
@@ -417,7 +419,8 @@ class Learner:
             self.echo(r.summary())
         results = eval_metrics(matches, BASELINES)
         self.model.train()
-        self.last_eval = {**results, "step": self.step}
+        counts = {f"eval/vs_{spec}_games": r.games for spec, r in zip(BASELINES, matches, strict=True)}  # the card's
+        self.last_eval = {**results, **counts, "step": self.step}
         return results
 
     def push(self, message: str = "") -> bool:
@@ -505,13 +508,17 @@ class Learner:
         else:
             result = PromotionResult(True, "first", 0, 1.0, 0.0)
         state = replace(self.state(), promotion=asdict(result))
+        card = self.cards.model_card_files(s.name, self.model.config, state, s.model_dump())  # {} off the Hub
         try:
             self._renew_lease()  # a promotion match can outlast the TTL: is the namespace still ours?
-            self.store.promote(bundle_from_model(self.model, state.to_json(), None), s.name, message=result.summary())
+            push_promotion(
+                self.store, bundle_from_model(self.model, state.to_json(), None), s.name, result.summary(), card
+            )
         except StoreUnavailable as exc:
             log.warning("promotion (%s) not pushed: store unavailable (%s)", result.summary(), exc)
             return None
         self.best_vs_random = vs_random
+        self.cards.write_dataset_card()  # once per process; a failure is logged and tried at the next promotion
         return result
 
     def prune(self) -> int:

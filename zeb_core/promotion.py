@@ -5,13 +5,19 @@ regression guard: a candidate that plays worse against random than the best did 
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
 import torch
 
+from zeb_core.formats.weights import WeightsBundle
 from zeb_core.match import play_match
 from zeb_core.players.base import Player
+from zeb_core.store.backend import LeaseHeld, StoreError, StoreUnavailable
+from zeb_core.store.store import Store
+
+log = logging.getLogger("zeb.promotion")
 
 
 @dataclass(frozen=True)
@@ -91,3 +97,19 @@ def regression(
     if candidate_vs_random is None or best_vs_random is None:
         return False
     return candidate_vs_random < best_vs_random - config.regression_margin
+
+
+def push_promotion(store: Store, bundle: WeightsBundle, name: str, message: str, card: dict[str, bytes]) -> None:
+    """Promote `bundle` with the model card (`card`, zeb_core.cards; {} for none) in the same commit: no extra
+    commit on the Hub's budget. Should the store refuse that commit for good (the Hub validates a README's
+    metadata), promote without the card: the promotion is what matters, and the next one tries the card again. A
+    transient failure (StoreUnavailable) or a lost lease is raised as it is, for the caller's usual handling."""
+    try:
+        store.promote(bundle, name, message=message, extra=card)
+    except (StoreUnavailable, LeaseHeld):
+        raise
+    except StoreError as exc:
+        if not card:
+            raise
+        log.warning("the promotion's commit with the model card was refused (%s); promoting without the card", exc)
+        store.promote(bundle, name, message=message)
