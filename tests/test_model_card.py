@@ -1,4 +1,4 @@
-"""The Hub's cards (zeb_core.cards): the learner writes the model card in each promotion's commit and the dataset
+"""The Hub's cards (zeb_core.store.cards): the learner writes the model card in each promotion's commit and the dataset
 card once, against the test Hub (tests/hf_hub_server.py); both read back with huggingface_hub's own loaders, and
 the dataset card describes the fields real example files have."""
 
@@ -18,7 +18,6 @@ from huggingface_hub import DatasetCard, ModelCard
 from huggingface_hub.repocard import metadata_load, model_index_to_eval_results
 from safetensors import safe_open
 
-from zeb_core.cards import CARD_PATH, HubCards, eval_rows, render_dataset_card, render_model_card
 from zeb_core.formats.bid_examples import TENSORS as BID_TENSORS
 from zeb_core.formats.bid_examples import encode_bid_examples
 from zeb_core.formats.examples import encode_examples
@@ -30,6 +29,7 @@ from zeb_core.model.config import ModelConfig
 from zeb_core.model.net import ZebNet
 from zeb_core.promotion import push_promotion
 from zeb_core.store import RetryPolicy, Store, StoreError, StoreUnavailable, open_store
+from zeb_core.store.cards import CARD_PATH, HubCards, eval_rows, render_dataset_card, render_model_card
 from zeb_core.store.hf import HfBackend
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py

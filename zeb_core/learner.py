@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from zeb_core.cards import HubCards
 from zeb_core.device import resolve_device
 from zeb_core.engine.state import VALUE_TARGETS, check_full_game_target
 from zeb_core.formats.examples import ExampleFile
@@ -33,6 +32,7 @@ from zeb_core.model.net import ZebNet
 from zeb_core.players.builtin import PolicyPlayer
 from zeb_core.promotion import PromotionResult, SprtConfig, benchmark_gain, push_promotion, regression, sequential_match
 from zeb_core.store import ExampleCursor, ExampleRef, Lease, Store, StoreError, StoreUnavailable, open_store
+from zeb_core.store.cards import HubCards
 from zeb_core.store.store import Namespace
 from zeb_core.strength import BASELINES, EVAL_SEED, benchmark, eval_metrics, percent
 from zeb_core.train import ReplayBuffer, TrainConfig, Trainer

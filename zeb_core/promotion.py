@@ -100,7 +100,7 @@ def regression(
 
 
 def push_promotion(store: Store, bundle: WeightsBundle, name: str, message: str, card: dict[str, bytes]) -> None:
-    """Promote `bundle` with the model card (`card`, zeb_core.cards; {} for none) in the same commit: no extra
+    """Promote `bundle` with the model card (`card`, zeb_core.store.cards; {} for none) in the same commit: no extra
     commit on the Hub's budget. Should the store refuse that commit for good (the Hub validates a README's
     metadata), promote without the card: the promotion is what matters, and the next one tries the card again. A
     transient failure (StoreUnavailable) or a lost lease is raised as it is, for the caller's usual handling."""

@@ -194,7 +194,7 @@ class Store:
     ) -> Revision:
         """One push of weights, config, optimizer and state (state last, naming the others' checksums): atomic on
         the Hub, made consistent by that order and the checksums on S3 and locally; recorded in history. `extra`
-        files (the Hub's model card, zeb_core.cards) ride in the same commit, before the state."""
+        files (the Hub's model card, zeb_core.store.cards) ride in the same commit, before the state."""
         prefix = weights_prefix(check_namespace(name), which)
         files = bundle_to_files(bundle, prefix)
         if extra and (clash := set(map(check_path, extra)) & set(files)):
