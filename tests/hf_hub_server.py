@@ -35,6 +35,11 @@ contains `match`, if given) with `status`; `hub.fail_rate = p` answers a random 
 `hub.delay = s` holds the reply to every request (or to those matching `hub.delay_match`) `s` seconds after
 serving it, so a client that times out has lost the reply of a request that did happen. 429s carry
 `Retry-After: hub.retry_after` (0 by default, to keep clients that honour it fast).
+
+Commit rate limit, as the Hub's (about 128 commits an hour per repo): `hub.limit_commits(n, window_s)` refuses a
+commit to a repo that already took `n` commits in the last `window_s` seconds (a sliding window) with 429 and
+`Retry-After`: the whole seconds until the oldest of them leaves the window. Refused commits do not count;
+`hub.commits_refused` counts them per repo id. `clear_faults()` lifts the limit.
 Nothing here talks to huggingface.co.
 """
 
@@ -46,6 +51,7 @@ import fnmatch
 import hashlib
 import hmac
 import json
+import math
 import random
 import re
 import secrets
@@ -179,6 +185,9 @@ class HfHubServer:
         self.cdn_endpoint = ""  # the storage/CDN host: LFS uploads and downloads, by signed URL
         self.cdn_port = -1
         self._secret = secrets.token_bytes(16)
+        self.commit_limit: tuple[int, float] | None = None  # (commits, window_s): see limit_commits
+        self.commits_refused: Counter[str] = Counter()  # repo id -> commits refused by the limit
+        self._commit_times: dict[tuple[str, str], list[float]] = {}  # (type, repo id) -> its commits' times
         self._faults: list[list[Any]] = []  # [status, remaining, match]
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
@@ -200,8 +209,34 @@ class HfHubServer:
         finally:
             self.clear_faults()
 
+    def limit_commits(self, count: int | None, window_s: float = 3600.0) -> None:
+        """Refuse (429, Retry-After) a repo's commit past `count` commits in the last `window_s` seconds; None:
+        no limit. Commits made before the call count too."""
+        with self._lock:
+            self.commit_limit = None if count is None else (int(count), float(window_s))
+
+    def _take_commit_slot(self, repo: Repo) -> None:
+        """Count a commit to `repo` against the limit, or raise its 429 (called under the lock)."""
+        key = (repo.repo_type, repo.repo_id)
+        now = time.monotonic()
+        times = self._commit_times.setdefault(key, [])
+        if self.commit_limit is not None:
+            count, window = self.commit_limit
+            times[:] = [t for t in times if now - t < window]
+            if len(times) >= count:
+                self.commits_refused[repo.repo_id] += 1
+                retry = max(1, math.ceil(times[-count] + window - now))
+                raise HubError(
+                    429,
+                    f"You have exceeded the rate limit for repository commits ({count} per {window:g} s)",
+                    None,
+                    {"Retry-After": str(retry)},
+                )
+        times.append(now)
+
     def clear_faults(self) -> None:
         with self._lock:
+            self.commit_limit = None
             self._faults.clear()
             self.fail_rate = 0.0
             self.delay = 0.0
@@ -620,6 +655,7 @@ class HfHubServer:
                         lfs.add(path)
                     else:
                         raise HubError(400, f"Unknown commit operation {key!r}")
+                hub._take_commit_slot(repo)
                 new = hub._new_commit(repo, summary, str(header.get("description") or ""), files, frozenset(lfs))
                 url = f"{hub._repo_url(base, repo)}/commit/{new.id}"
             return JSONResponse({"success": True, "commitOid": new.id, "commitUrl": url, "hookOutput": ""})

@@ -24,7 +24,10 @@ from zeb_core.worker import SEARCH_OPTIONS, WorkerSettings
 
 REPO = Path(__file__).resolve().parents[1]
 CLI_ONLY = {"threads", "settings_json"}  # process options, not settings
-KEPT_DEFAULTS = {("selfplay-worker", "outbox")}  # prefect.yaml states these defaults on purpose (its comment says why)
+KEPT_DEFAULTS = {  # prefect.yaml states these defaults on purpose (its comments say why)
+    ("selfplay-worker", "outbox"),
+    ("selfplay-worker", "commits_per_hour"),
+}
 
 
 def _click_params(name: str) -> dict[str, Any]:

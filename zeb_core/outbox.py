@@ -4,6 +4,12 @@ confirmed the upload, so a crash, a kill or a store outage never loses games.
 One folder per store and namespace on this host (not per worker id, which changes on restart), so a restarted
 worker uploads what an earlier one left. Several workers on one host may share it: a file being uploaded is held
 with an flock, and others skip it.
+
+A store that limits commits (the Hub, about 128 an hour per repo) gets the outbox in few commits: every file
+waiting goes into one commit (`Store.upload_example_files`), at most one per `CommitPacer` interval, which
+shares a fleet-wide budget among the workers seen uploading. A file is deleted here only after the commit that
+holds it is confirmed; one committed whose deletion a crash cut short is found by its content hash in the store's
+listing and not uploaded again.
 """
 
 from __future__ import annotations
@@ -12,9 +18,11 @@ import fcntl
 import hashlib
 import json
 import logging
+import math
 import os
+import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +30,8 @@ from typing import Any
 from zeb_core.formats.examples import decode_examples
 from zeb_core.formats.safe_io import MAX_EXAMPLE_FILE_BYTES, FormatError, read_bounded
 from zeb_core.formats.weights import write_atomic
+from zeb_core.store.cursor import timestamp_seconds
+from zeb_core.store.store import ExampleRef
 
 log = logging.getLogger("zeb.outbox")
 SUFFIX = ".examples.safetensors"
@@ -90,3 +100,78 @@ class Outbox:
 
     def done(self, path: Path) -> None:
         path.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------ pacing commits on a commit-limited store
+WORKERS_WINDOW_S = 3600.0  # workers are counted by the example files they uploaded this recently (or 2 intervals)
+MAX_SLOWDOWN = 16.0  # the most a run of refusals multiplies the interval by
+MAX_BACKOFF_S = 60.0  # refusals in a row back off 1, 2, 4, ... up to this, whatever the interval
+RECOVERY = 0.8  # each commit that goes through takes a fifth off the slowdown (2 after one 429: 4 commits back)
+JITTER = 0.1  # +-10% on every wait, so a fleet started together spreads out
+
+
+def count_workers(refs: Iterable[ExampleRef], me: str, window_s: float, now: float | None = None) -> int:
+    """Workers uploading to a namespace: the distinct worker ids of its example files stamped within `window_s`
+    of now (by their uploaders' clocks), this worker among them. A restarted worker (a new id) counts twice until
+    its old files age out: the budget errs on the slow side."""
+    now = time.time() if now is None else now
+    return len({r.worker for r in refs if now - timestamp_seconds(r.timestamp) <= window_s} | {me})
+
+
+class CommitPacer:
+    """When a worker may next commit its outbox to a store that limits commits (the Hub).
+
+    The fleet shares `per_hour` commits: with n workers seen, each commits at most once every n * 3600 / per_hour
+    seconds. A refused commit (a 429, or the store down) doubles a slowdown factor on that interval (up to
+    MAX_SLOWDOWN) and the next try waits at least what its Retry-After asked, and at least a backoff of 1, 2,
+    4, ... s over refusals in a row; each commit that goes through takes a fifth off the factor (RECOVERY), so
+    the interval stays longer for a while after a 429. `per_hour` 0 (a
+    store without a limit) leaves only the backoff after refusals."""
+
+    def __init__(
+        self, per_hour: float, clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None
+    ) -> None:
+        if per_hour < 0 or not math.isfinite(per_hour):
+            raise ValueError(f"commits per hour must be a number >= 0, not {per_hour}")
+        self.per_hour = per_hour
+        self.interval = 0.0  # seconds between this worker's commits, from the budget and the workers seen
+        self.workers = 1
+        self.slowdown = 1.0
+        self.refusals = 0  # in a row
+        self.next_at = -math.inf
+        self.clock = clock
+        self._rng = rng or random.Random()
+
+    def _jitter(self, seconds: float) -> float:
+        return seconds * (1 + JITTER * (2 * self._rng.random() - 1))
+
+    def wait_s(self) -> float:
+        """Seconds until the next commit is due (0: now)."""
+        return max(0.0, self.next_at - self.clock())
+
+    def due(self) -> bool:
+        return self.wait_s() <= 0
+
+    def window_s(self) -> float:
+        """How far back uploads count a worker as live: an hour, or two intervals where those are longer."""
+        return max(WORKERS_WINDOW_S, 2 * self.interval * self.slowdown)
+
+    def committed(self, workers: int) -> float:
+        """A commit went through with `workers` workers seen: the next is due one interval on; returns it."""
+        self.workers = max(1, workers)
+        self.interval = self.workers * 3600.0 / self.per_hour if self.per_hour > 0 else 0.0
+        self.slowdown = max(1.0, self.slowdown * RECOVERY)
+        self.refusals = 0
+        wait = self._jitter(self.interval * self.slowdown)
+        self.next_at = self.clock() + wait
+        return wait
+
+    def refused(self, retry_after: float | None = None) -> float:
+        """A commit was refused (`retry_after`: what a 429 asked): the interval lengthens and the next try waits
+        at least that long; returns the wait."""
+        self.slowdown = min(MAX_SLOWDOWN, self.slowdown * 2)
+        self.refusals += 1
+        backoff = min(MAX_BACKOFF_S, 2.0 ** (self.refusals - 1))
+        wait = max(retry_after or 0.0, self._jitter(max(self.interval * self.slowdown, backoff)))
+        self.next_at = self.clock() + wait
+        return wait

@@ -3,18 +3,20 @@ outbox, upload them, and now and then load newer weights in place. The Prefect f
 steps as tasks; nothing here knows about Prefect.
 
 Never lose a game: a batch reaches the store only through the outbox, and a store outage makes the worker wait
-and retry (with backoff and a log line), never die.
+and retry (with backoff and a log line), never die. On a store that limits commits (the Hub) the batches wait in
+the outbox while the worker plays on, and go up several to a commit as the fleet's budget allows
+(`WorkerSettings.commits_per_hour`, `zeb_core.outbox.CommitPacer`).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 import socket
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -30,12 +32,15 @@ from zeb_core.mcts.config import SearchConfig
 from zeb_core.mcts.evaluator import Evaluator
 from zeb_core.memory import release_free_memory
 from zeb_core.model.checkpoint import model_from_bundle
-from zeb_core.outbox import Outbox, default_outbox_dir
+from zeb_core.outbox import CommitPacer, Outbox, count_workers, default_outbox_dir
 from zeb_core.selfplay import play_selfplay
 from zeb_core.store import Store, StoreError, StoreUnavailable, open_store
+from zeb_core.store.backend import RateLimited
 from zeb_core.store.store import Namespace, check_name
 
 log = logging.getLogger("zeb.worker")
+MAX_COMMIT_FILES = 200  # outbox files in one commit at most (the rest wait for the next)
+MAX_COMMIT_BYTES = 512 * 1024 * 1024  # and their bytes, held in memory while they are committed
 
 
 def default_worker_id() -> str:
@@ -66,7 +71,9 @@ SEARCH_OPTIONS: dict[str, str] = {
     "solver).",
     "rollout_candidates": "Rollout and posterior teachers: uniform candidate worlds per world kept, weighted by the "
     "network's likelihood of the other seats' plays (1: uniform worlds).",
-    "handover_games": "Teacher schedule: games the weights were trained on before rollouts take over from the solver.",
+    "handover_games": "Teacher schedule: games the weights were trained on before --handover-teacher takes over from "
+    "the solver.",
+    "handover_teacher": "Teacher schedule: who takes over from the solver (rollout or posterior).",
     "solve_plays": "Plays left at which the solver takes over (search leaves, rollouts).",
 }
 
@@ -99,6 +106,13 @@ class WorkerSettings(BaseModel):
     """Folder where finished batches wait until the store has them, on storage that outlives the run (default: a
     folder per store and namespace under $ZEB_OUTBOX_DIR, which the job templates put on a persistent volume, else
     under ~/.cache/zeb/outbox)."""
+    commits_per_hour: float = Field(default=100.0, ge=0)
+    """Commits an hour all the namespace's workers together may make to an examples store that limits commits
+    (the Hub takes about 128 an hour per repo; the learner's prune and quarantine commits need the rest). Each
+    worker puts all its waiting batches in one commit, at most once every N * 3600 / commits_per_hour seconds
+    with N the workers that uploaded to the namespace in the last hour, and waits longer after a 429 (at least
+    its Retry-After). Local and S3 stores have no limit: a commit per batch there. 0: no budget on the Hub
+    either."""
     wait_for_weights_s: float = 600.0
     """How long to wait for a learner's first push before giving up."""
     search: SearchConfig = Field(default_factory=SearchConfig)
@@ -155,8 +169,9 @@ class BatchReport:
     model_lag: int | None
     teacher: str = ""  # who labelled the batch (SearchConfig.active_teacher: "schedule" names the one it chose)
     upload_seconds: float = 0.0
-    uploaded: str | None = None
+    uploaded: str | None = None  # the last play-example file stored by this upload (None: none, it waits)
     errors: int = 0
+    waiting: int = 0  # files left in the outbox after the upload (for the next commit slot, or the store back)
 
 
 def wait_and_retry(
@@ -182,6 +197,10 @@ class SelfPlayWorker:
         self.device = resolve_device(settings.device)
         self.store = store or open_store(settings.store, settings.examples_url)
         self.outbox = Outbox(settings.outbox or default_outbox_dir(self.store.url, settings.name))
+        # A store that limits commits (the Hub) gets the outbox in few commits, paced by the fleet's budget;
+        # elsewhere each batch is committed at once (the pacer then only backs off after failures).
+        self.paced = self.store.examples.commit_limited and settings.commits_per_hour > 0
+        self.pacer = CommitPacer(settings.commits_per_hour if self.paced else 0.0)
         log.info(
             "worker %s: outbox %s (%d batches waiting)",
             settings.worker_id,
@@ -257,30 +276,92 @@ class SelfPlayWorker:
             )
 
     # ------------------------------------------------------------ outbox
-    def flush_outbox(self, patience_s: float | None = None) -> list[str]:
-        """Upload everything in the outbox (an earlier run's batches first); returns the stored paths."""
-        uploaded = []
+    def flush_outbox(self, patience_s: float | None = None, *, due_only: bool = False) -> list[str]:
+        """Upload the outbox (an earlier run's batches too) in one commit; returns the stored paths, bid files
+        first. Waits for the pacer's slot, and out store outages and 429s (at least their Retry-After), for at
+        most `patience_s` after a failure (None: for ever). With `due_only` (the batch loop on a store that
+        limits commits): nothing unless a commit is due now, and a refused commit leaves the files for a later
+        call, the pacer's interval lengthened."""
+        start = time.monotonic()
+        stored: list[str] = []
+        while self._pending():
+            if not self.pacer.due():
+                if due_only:
+                    break
+                time.sleep(self.pacer.wait_s())
+            try:
+                paths, more = self._commit_outbox()
+            except StoreUnavailable as exc:
+                wait = self.pacer.refused(exc.retry_after if isinstance(exc, RateLimited) else None)
+                if due_only:
+                    log.warning(
+                        "upload examples: store unavailable (%s); %d batch(es) wait in the outbox, next try in %.0fs",
+                        exc,
+                        self._pending(),
+                        wait,
+                    )
+                    break
+                if patience_s is not None and time.monotonic() - start > patience_s:
+                    raise
+                log.warning("upload examples: store unavailable (%s); waiting %.0fs and trying again", exc, wait)
+                continue
+            stored += paths
+            if due_only or not more:
+                break  # more than one commit holds: the next waits for its slot (or the next batch)
+        return stored
+
+    def _boxes(self) -> list[tuple[Outbox, str]]:
+        """(outbox, namespace): bid examples first, so the last path stored is the play examples' (the report's)."""
         boxes = [(self.outbox, self.settings.name)]
-        if self.bids is not None:  # bid examples first: the last path stored is the play examples' (the report's)
+        if self.bids is not None:
             boxes.insert(0, (self.bids.outbox, self.bids.name))
-        for outbox, name, path in [(o, n, p) for o, n in boxes for p in o.pending()]:
-            with outbox.claim(path) as mine:
-                if not mine:
-                    continue
+        return boxes
+
+    def _pending(self) -> int:
+        return sum(len(outbox.pending()) for outbox, _ in self._boxes())
+
+    def _commit_outbox(self) -> tuple[list[str], bool]:
+        """One commit of the outbox files this process can claim, up to MAX_COMMIT_FILES / MAX_COMMIT_BYTES
+        (then True: more are left); each file is deleted only once the commit holding it is confirmed. Raises
+        StoreUnavailable (RateLimited on a 429, not retried here) with every file still in the outbox."""
+        more = False
+        with ExitStack() as held:
+            claimed: list[tuple[Outbox, Path, bytes, dict, str]] = []
+            size = 0
+            for outbox, name, path in [(o, n, p) for o, n in self._boxes() for p in o.pending()]:
+                if len(claimed) >= MAX_COMMIT_FILES or size >= MAX_COMMIT_BYTES:
+                    more = True
+                    break
+                if not held.enter_context(outbox.claim(path)):
+                    continue  # another worker on this host is uploading it
                 loaded = outbox.load(path)
                 if loaded is None:
                     log.error("outbox file %s is damaged; kept aside as .bad", path)
                     self.errors += 1
                     continue
                 data, manifest = loaded
-                stored = wait_and_retry(
-                    "upload examples",
-                    functools.partial(self.store.upload_examples, data, manifest, name),
-                    patience_s,
-                )
+                claimed.append((outbox, path, data, manifest, name))
+                size += len(data)
+            if not claimed:
+                return [], False
+            upload = self.store.upload_example_files(
+                [(data, manifest, name) for _, _, data, manifest, name in claimed], retry_rate_limited=False
+            )
+            for outbox, path, *_ in claimed:
                 outbox.done(path)
-                uploaded.append(stored)
-        return uploaded
+        if upload.committed:
+            refs = upload.listed.get(self.settings.name, [])
+            workers = count_workers(refs, self.settings.worker_id, self.pacer.window_s())
+            wait = self.pacer.committed(workers)
+            if self.paced:
+                log.info(
+                    "committed %d batch(es) in one commit; %d worker(s) seen share %g commits/h: next in %.0fs",
+                    upload.committed,
+                    workers,
+                    self.settings.commits_per_hour,
+                    wait,
+                )
+        return upload.paths, more
 
     # ------------------------------------------------------------ one batch
     def generate(self) -> tuple[Path, BatchReport]:
@@ -339,11 +420,16 @@ class SelfPlayWorker:
         return path, report
 
     def upload(self, report: BatchReport) -> BatchReport:
-        """Upload the outbox (this batch and anything left before); waits out store outages."""
+        """Upload the outbox (this batch and anything left before) in one commit. A store without a commit limit
+        gets it at once (outages waited out); the Hub when the pacer's slot is due, else it waits in the outbox
+        while the worker plays on. The last batch of a finite run waits for its slot, so the run ends with the
+        outbox delivered."""
         start = time.perf_counter()
         errors_before = self.errors
-        stored = self.flush_outbox()
+        last = self.settings.batches > 0 and report.batch >= self.settings.batches
+        stored = self.flush_outbox(due_only=self.paced and not last)
         report.upload_seconds = time.perf_counter() - start
         report.uploaded = stored[-1] if stored else None
         report.errors = self.errors - errors_before
+        report.waiting = self._pending()
         return report

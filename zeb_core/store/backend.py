@@ -22,6 +22,15 @@ class StoreUnavailable(StoreError):
     """A transient failure: timeout, connection refused, HTTP 429 or 5xx. Callers retry with backoff."""
 
 
+class RateLimited(StoreUnavailable):
+    """HTTP 429: the store refuses more calls (the Hub: more commits) for now. `retry_after` is how many seconds
+    it asked the caller to wait (its Retry-After), when it said."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class NotFound(StoreError):
     """The path (or revision) does not exist."""
 
@@ -70,6 +79,9 @@ class Backend(Protocol):
     # Optional: True where history is kept as copies the store may forget (`drop_history`), as locally and on
     # S3 (`zeb_core.store.history`); False, the default, where it is the repo's own (the Hub's git history).
     history_copies: bool = False
+    # Optional: True where the store limits how many commits it takes (the Hub: about 128 an hour per repo), so
+    # workers pace their example uploads (`zeb_core.outbox.CommitPacer`); False, the default, locally and on S3.
+    commit_limited: bool = False
 
     def read(self, path: str, revision: str | None = None, max_bytes: int | None = None) -> bytes:
         """The bytes of `path` now, or as of `revision` (an id from `history`). With `max_bytes`, a larger file
@@ -147,6 +159,7 @@ __all__ = [
     "FileInfo",
     "LeaseHeld",
     "NotFound",
+    "RateLimited",
     "Revision",
     "StoreError",
     "StoreUnavailable",

@@ -24,6 +24,7 @@ class FaultyBackend(Backend):
             raise ValueError(f"fault rate {rate} must be in [0, 1)")
         self.inner = inner
         self.history_copies = inner.history_copies  # the optional operations are the inner backend's
+        self.commit_limited = inner.commit_limited
         self.rate = rate
         self.kinds = tuple(kinds)
         self.url = inner.url

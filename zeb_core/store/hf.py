@@ -35,8 +35,11 @@ git-lfs batch API and a signed PUT. The commit then names them by SHA-256.
 
 HTTP calls: an upload of one example file is a listing, a preupload, an LFS batch call, the upload itself, its
 verification and the commit; reading one file is the resolve call and its CDN redirect (tests/test_store_hf.py
-counts them). Commits are rate limited on the Hub (about 128 an hour for a user), so one backend waits
-`min_commit_interval` seconds (1 s; 0 against a local test endpoint) between its commits.
+counts them). Commits are rate limited on the Hub (about 128 an hour per repo), so one backend waits
+`min_commit_interval` seconds (1 s; 0 against a local test endpoint) between its commits, and says
+`commit_limited`: workers then put many outbox files in one commit and pace their commits by a fleet-wide budget
+(`zeb_core.outbox.CommitPacer`). A 429 is `RateLimited`, carrying the seconds its `Retry-After` (or exhausted
+`RateLimit` header) asks for.
 
 Repos are created private unless `private=False` (`hf://OWNER/REPO?private=false`): weights and self-play data
 are not for everyone by default. The setting only matters when the repo is created; an existing repo keeps its
@@ -60,6 +63,7 @@ from zeb_core.store.backend import (
     Backend,
     FileInfo,
     NotFound,
+    RateLimited,
     Revision,
     StoreError,
     StoreUnavailable,
@@ -109,6 +113,8 @@ def _call_timeout(timeout: float) -> Iterator[None]:
 
 
 class HfBackend(Backend):  # history is the repo's git history: no `drop_history`
+    commit_limited = True  # the Hub takes about 128 commits an hour per repo: workers pace their uploads
+
     def __init__(
         self,
         repo_id: str,
@@ -196,7 +202,11 @@ class HfBackend(Backend):  # history is the repo's git history: no `drop_history
             return NotFound(f"{target or 'entry'} not found in {self.url}")
         if isinstance(exc, HfHubHTTPError):
             status = exc.response.status_code if exc.response is not None else 0
-            if status in (408, 429) or status >= 500:
+            if status == 429:
+                after = _retry_after(exc.response.headers if exc.response is not None else {})
+                said = f" (it asks for {after:g}s)" if after is not None else ""
+                return RateLimited(f"Hub {what} {where} was rate limited: HTTP 429{said}; try again later", after)
+            if status == 408 or status >= 500:
                 return StoreUnavailable(f"Hub {what} {where} failed: HTTP {status}; try again later")
             if status in (401, 403):
                 return StoreError(
@@ -445,6 +455,28 @@ class HfBackend(Backend):  # history is the repo's git history: no `drop_history
 
         with self._commit_slot():
             return self._call("commit to", path, push)
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds a 429 asks the caller to wait: its `Retry-After` (seconds or an HTTP date), else the reset time of
+    an exhausted `RateLimit` header (the IETF draft the Hub follows); None when it says neither. At most a day."""
+    from email.utils import parsedate_to_datetime
+
+    from huggingface_hub.utils import parse_ratelimit_headers
+
+    value = str(headers.get("Retry-After") or "").strip()
+    seconds: float | None = None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError):
+            seconds = None
+    if seconds is None:
+        info = parse_ratelimit_headers(headers)
+        seconds = float(info.reset_in_seconds) if info is not None and info.remaining == 0 else None
+    return None if seconds is None or seconds != seconds else min(max(seconds, 0.0), 86400.0)
 
 
 class _Unwrapped(Exception):

@@ -18,6 +18,7 @@ pointer a learner writes: latest, best and the BidNet. Every backend call retrie
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar, overload
 
@@ -40,6 +41,7 @@ from zeb_core.store.backend import (
     FileInfo,
     LeaseHeld,
     NotFound,
+    RateLimited,
     Revision,
     StoreError,
     TooLarge,
@@ -50,6 +52,7 @@ from zeb_core.store.cursor import ExampleCursor
 from zeb_core.store.retry import RetryPolicy, call_with_retry
 
 _Decoded = TypeVar("_Decoded")  # what a `read_examples` decoder returns
+T = TypeVar("T")
 
 log = logging.getLogger("zeb.store")
 WHICH = ("latest", "best")
@@ -84,6 +87,15 @@ class ExampleRef:
     hash16: str
     size: int
     modified: float = 0.0  # when the store wrote it, by the store's clock (0: the backend does not say)
+
+
+@dataclass(frozen=True)
+class ExamplesUpload:
+    """What `upload_example_files` did."""
+
+    paths: list[str]  # where each file given is stored now, in the order given (new or there already)
+    committed: int  # files the commit added (0: every one was there already, and no commit was made)
+    listed: dict[str, list[ExampleRef]]  # each namespace's files as listed before the commit
 
 
 @dataclass(frozen=True)
@@ -523,13 +535,39 @@ class Store:
 
     def upload_examples(self, data: bytes, manifest: dict[str, Any], name: str = DEFAULT_NAME) -> str:
         """Upload one example file; returns its path. The same content already in the store is not stored again."""
-        sha = manifest["sha256"]
-        for ref in self.list_examples(name):
-            if ref.hash16 == sha[:16]:
-                return ref.path
-        path = self._examples_dir(name) + example_filename(manifest["worker_id"], sha)
-        self._call(f"upload {path}", self.examples.commit, {path: data}, (), f"{TAG} examples {path}", False)
-        return path
+        return self.upload_example_files([(data, manifest, name)]).paths[0]
+
+    def upload_example_files(
+        self, files: Sequence[tuple[bytes, dict[str, Any], str]], *, retry_rate_limited: bool = True
+    ) -> ExamplesUpload:
+        """Upload example files, each (bytes, manifest, namespace), in ONE backend commit (one Hub commit, however
+        many files: the Hub limits commits, not files). A file whose content (its hash in the name) the
+        namespace already holds is not stored again, so uploading again after a lost reply, or after a crash
+        between the commit and the outbox's deletion, stores nothing twice. One listing per namespace.
+
+        With `retry_rate_limited=False` a 429 (RateLimited) is raised at once instead of retried, so the caller
+        (a worker's CommitPacer) can wait what it asks and lengthen its interval; other transient failures are
+        still retried."""
+        listed = {name: self.list_examples(name) for name in dict.fromkeys(name for _, _, name in files)}
+        where = {(name, ref.hash16): ref.path for name, refs in listed.items() for ref in refs}
+        puts: dict[str, bytes] = {}
+        paths = []
+        now = time.time()  # one stamp for the commit: the names differ by their hashes
+        for data, manifest, name in files:
+            sha = manifest["sha256"]
+            if (name, sha[:16]) not in where:
+                path = self._examples_dir(name) + example_filename(manifest["worker_id"], sha, now)
+                where[(name, sha[:16])] = path
+                puts[path] = data
+            paths.append(where[(name, sha[:16])])
+        if puts:
+            title = f"{TAG} examples {next(iter(puts))}" if len(puts) == 1 else f"{TAG} examples: {len(puts)} files"
+            commit = functools.partial(self.examples.commit, puts, (), title, False)
+            try:
+                self._call(f"upload {len(puts)} example file(s)", commit if retry_rate_limited else _no_retry(commit))
+            except _RateLimitedNow as exc:
+                raise exc.cause from None
+        return ExamplesUpload(paths, len(puts), listed)
 
     def new_examples(
         self, cursor: ExampleCursor, name: str = DEFAULT_NAME
@@ -691,6 +729,26 @@ class Store:
             "quarantined": len(self.list_quarantine()),
             "lease": lease,
         }
+
+
+class _RateLimitedNow(StoreError):
+    """A 429 wrapped so that `call_with_retry` (which retries StoreUnavailable) hands it back at once."""
+
+    def __init__(self, cause: RateLimited) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _no_retry(fn: Callable[[], T]) -> Callable[[], T]:
+    """`fn` with its RateLimited turned into _RateLimitedNow."""
+
+    def call() -> T:
+        try:
+            return fn()
+        except RateLimited as exc:
+            raise _RateLimitedNow(exc) from None
+
+    return call
 
 
 def _written(info: FileInfo) -> float:
