@@ -27,31 +27,10 @@ from _common import setup
 
 from zeb_core.mcts import SearchConfig
 from zeb_core.model import ModelConfig, ZebNet
-from zeb_core.rollout_selfplay import play_rollout_selfplay
+from zeb_core.rollout_selfplay import ForwardClock, play_rollout_selfplay
 from zeb_core.selfplay import SelfPlayBatch
 from zeb_core.solver import warm_up
 from zeb_core.solver_selfplay import play_solver_selfplay
-
-
-class ForwardClock:
-    """Seconds spent inside the model's forward calls (hooks around each call; CUDA synchronised)."""
-
-    def __init__(self, model: ZebNet, device: torch.device) -> None:
-        self.seconds, self._t0, self.device = 0.0, 0.0, device
-        model.register_forward_pre_hook(lambda *_: self._start())
-        model.register_forward_hook(lambda *_: self._stop())
-
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
-    def _start(self) -> None:
-        self._sync()
-        self._t0 = time.perf_counter()
-
-    def _stop(self) -> None:
-        self._sync()
-        self.seconds += time.perf_counter() - self._t0
 
 
 def run(play, model: ZebNet, games: int, config: SearchConfig, batches: int, device: str) -> tuple[float, float, list]:
@@ -79,7 +58,6 @@ def main() -> None:
     warm_up()
     torch.manual_seed(0)
     model = ZebNet(ModelConfig.preset(args.size)).to(device).eval()
-    clock = ForwardClock(model, device)
     solver = SearchConfig(teacher="solver", worlds=args.worlds, solve_plays=args.solve_plays)
     weighted = replace(solver, teacher="rollout", rollout_candidates=args.candidates)
     uniform = replace(weighted, rollout_candidates=1)
@@ -94,8 +72,8 @@ def main() -> None:
         ("rollout teacher (uniform worlds)", play_rollout_selfplay, uniform),
         (f"posterior teacher ({args.candidates} candidates)", play_rollout_selfplay, posterior),
     ):
-        clock.seconds = 0.0
-        wall, cpu, batches = run(play, model, args.games, config, args.batches, args.device)
+        with ForwardClock(model, sync=True) as clock:  # synchronised on a GPU: the network's own time
+            wall, cpu, batches = run(play, model, args.games, config, args.batches, args.device)
         examples = sum(b.examples for b in batches)
         print(f"{name}: {examples / wall:.1f} labelled positions/s wall, {examples / cpu:.1f} per CPU second")
         if play is play_rollout_selfplay:

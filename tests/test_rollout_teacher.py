@@ -126,6 +126,9 @@ def test_every_move_is_legal_and_the_batch_is_laid_out_like_the_solver_teachers(
     searched = int((batch.legal.sum(1) > 1).sum())
     assert batch.stats["rollout_positions"] == searched > 0 and batch.stats["teacher"] == "rollout"
     assert not torch.equal(batch.q, solver.q), "rollouts are not pimc"
+    # the time in the network counts the rollouts' and the likelihoods' forwards, not only the moves'
+    assert batch.stats["forward_seconds"] > 3 * solver.stats["forward_seconds"]
+    assert batch.stats["forward_share"] == pytest.approx(batch.stats["forward_seconds"] / batch.seconds)
 
 
 @pytest.mark.parametrize("target", ["points", "points-margin", "contract", "contract-sign"])

@@ -169,6 +169,40 @@ def weighted_worlds(
     return search_worlds(model, [(state, games)], w, config, rng)[0].to(state.device)
 
 
+class ForwardClock:
+    """Seconds inside the model's forward calls while in use (hooks around each call), so a batch's share of time
+    in the network counts the labeller's forwards (rollouts, likelihoods), not only the moves'."""
+
+    def __init__(self, model: ZebNet, sync: bool = False) -> None:
+        """`sync`: wait for a GPU's queued work around each call (exact on CUDA, but it stalls the pipeline: for
+        benches; the worker's figure is the launch time there)."""
+        self.model, self.seconds, self._t0 = model, 0.0, 0.0
+        device = next(model.parameters()).device
+        self._sync = sync and device.type == "cuda"
+        self._device = device
+
+    def __enter__(self) -> ForwardClock:
+        self._hooks = [
+            self.model.register_forward_pre_hook(lambda *_: self._start()),
+            self.model.register_forward_hook(lambda *_: self._stop()),
+        ]
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for hook in self._hooks:
+            hook.remove()
+
+    def _start(self) -> None:
+        if self._sync:
+            torch.cuda.synchronize(self._device)
+        self._t0 = time.perf_counter()
+
+    def _stop(self) -> None:
+        if self._sync:
+            torch.cuda.synchronize(self._device)
+        self.seconds += time.perf_counter() - self._t0
+
+
 class RolloutLabeller:
     """The rollout teacher (a `solver_selfplay.Labeller`): every step's positions labelled together, with its own
     counters."""
@@ -294,6 +328,10 @@ def play_rollout_selfplay(
     model = model.to(device).eval()
     limit = GPU_ROWS_PER_CHUNK if device.type == "cuda" else ROWS_PER_CHUNK
     labeller = RolloutLabeller(model, config, seed, limit)
-    batch = play_labelled(model, games, config, labeller, seed, device, state)
+    with ForwardClock(model) as clock:
+        batch = play_labelled(model, games, config, labeller, seed, device, state)
     batch.stats.update(labeller.stats(batch.seconds))
+    # every forward: the moves' and the labeller's (asynchronous on a GPU: there the share is of launch time)
+    batch.stats["forward_seconds"] = clock.seconds
+    batch.stats["forward_share"] = clock.seconds / batch.seconds if batch.seconds > 0 else 0.0
     return batch
