@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from fleet_sim import SimConfig, run_sim  # noqa: E402
+from fleet_sim import SimConfig, run_sim
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
