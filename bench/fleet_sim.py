@@ -15,7 +15,7 @@ contents, `examples_per_file` examples, the manifest saying `games_per_file` gam
 3600 / `files_per_hour` simulated seconds (a random phase each). The files are small (a few KiB, not a real
 batch's ~0.6 MiB): bandwidth is not simulated, per-file and per-commit costs are. Workers share a process
 (threads) or a few (`hosts`); an S3 worker host shares one boto3 client among its workers (they are thread-safe;
-a client costs 0.2 s to build).
+a client costs 0.2 s to build), with a connection pool as large as its workers.
 
 Time compression. `factor` simulated seconds pass per real second. Every rate is multiplied by it: the Hub's limit
 of `hub_limit` commits an hour becomes `hub.limit_commits(hub_limit, 3600 / factor)` (the same count in a window
@@ -164,18 +164,31 @@ def serving(cfg: SimConfig, tmp: Path) -> Iterator[Target]:
         raise ValueError(f"backend must be one of {BACKENDS}, not {cfg.backend!r}")
 
 
-def open_sim_store(url: str, shared: dict[str, Any] | None = None) -> Any:
-    """A worker's store, as `open_store(url)` gives it; S3 workers of one host share `shared["s3"]`'s client."""
+def open_sim_store(url: str, shared: dict[str, Any] | None = None, pool: int = 10) -> Any:
+    """A worker's store, as `open_store(url)` gives it; S3 workers of one host share `shared["s3"]`'s client, made
+    as S3Backend makes its own but with `pool` connections (a real worker's client has its own pool: botocore's
+    default of 10 shared by a host's hundred workers would make them queue for connections here)."""
     from zeb_core.store import Store, open_store
 
     if shared is None or not url.startswith("s3://"):
         return open_store(url)
-    from zeb_core.store.s3 import S3Backend
+    import boto3
+    from botocore.config import Config
 
+    from zeb_core.store import s3
+
+    if "s3" not in shared:
+        retries = {"max_attempts": s3.MAX_ATTEMPTS, "mode": "standard"}
+        config = Config(
+            connect_timeout=s3.CONNECT_TIMEOUT, read_timeout=s3.READ_TIMEOUT, retries=retries, max_pool_connections=pool
+        )
+        shared["s3"] = boto3.session.Session().client("s3", config=config)
     bucket, _, prefix = url[len("s3://") :].partition("/")
-    weights = S3Backend(bucket, f"{prefix}/weights", client=shared.get("s3"))
-    shared["s3"] = weights.client
-    return Store(weights, S3Backend(bucket, f"{prefix}/examples", client=weights.client))
+    client = shared["s3"]
+    return Store(
+        s3.S3Backend(bucket, f"{prefix}/weights", client=client),
+        s3.S3Backend(bucket, f"{prefix}/examples", client=client),
+    )
 
 
 # ------------------------------------------------------------------ example files
@@ -233,7 +246,7 @@ class WorkerLog:
         return cls(**data)
 
 
-def _make_worker(cfg: SimConfig, url: str, index: int, outboxes: Path, shared: dict[str, Any]) -> Any:
+def _make_worker(cfg: SimConfig, url: str, index: int, outboxes: Path, shared: dict[str, Any], pool: int) -> Any:
     from zeb_core.worker import SelfPlayWorker, WorkerSettings
 
     settings = WorkerSettings(
@@ -244,7 +257,7 @@ def _make_worker(cfg: SimConfig, url: str, index: int, outboxes: Path, shared: d
         commits_per_hour=cfg.commits_per_hour * cfg.factor,  # the budget per simulated hour, compressed
         seed=cfg.seed + index,
     )
-    return SelfPlayWorker(settings, store=open_sim_store(url, shared))
+    return SelfPlayWorker(settings, store=open_sim_store(url, shared, pool))
 
 
 def _worker_loop(cfg: SimConfig, w: Any, index: int, t0: float, log: WorkerLog, lock: threading.Lock) -> None:
@@ -311,7 +324,7 @@ def host_main(cfg_json: str, url: str, indices: list[int], outboxes: str, conn: 
 
         torch.set_num_threads(1)
         shared: dict[str, Any] = {}
-        fleet = [_make_worker(cfg, url, i, Path(outboxes), shared) for i in indices]
+        fleet = [_make_worker(cfg, url, i, Path(outboxes), shared, max(10, len(indices))) for i in indices]
         conn.send("ready")
         t0 = float(conn.recv())
         log, lock = WorkerLog(), threading.Lock()
