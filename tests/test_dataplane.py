@@ -133,7 +133,7 @@ def test_a_state_with_the_old_watermark_cursor_still_loads(tmp_path: Path) -> No
     first.close()
     old = upload(store, 20, seed=1, clock_offset_s=-3 * 3600)  # read long ago: below the old window
     recent = upload(store, 20, seed=2, clock_offset_s=-60)  # read: in the old cursor's names
-    unread = upload(store, 20, seed=3)  # in the window, not among its names: unread
+    unread = upload(store, 20, seed=3).rsplit("/", 1)[-1]  # in the window, not among its names: unread
     bundle = store.pull_weights()
     now = time.time()
     bundle.state = {

@@ -175,7 +175,7 @@ def test_prune_removes_and_reports(store_dir: Path) -> None:
     with local_client() as client:
         artifact = latest_artifact(client, "model-prune")
     assert artifact is not None and "example files | 1 of 4" in artifact["data"]
-    assert f"from `{old[1].path}` on kept for the learner's replay buffer" in artifact["data"]
+    assert f"from `{old[1].name}` on kept for the learner's replay buffer" in artifact["data"]
 
 
 def test_revert_restores_an_earlier_push(store_dir: Path) -> None:

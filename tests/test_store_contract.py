@@ -198,7 +198,7 @@ def test_a_fast_clock_hides_no_other_workers_files(store: Store, caplog: pytest.
     assert len(skew) == 1 and "'fast-w'" in skew[0] and "ahead" in skew[0]
     cursor.advance([r.name for r in new])
     cursor = ExampleCursor.from_json(cursor.to_json())  # through the learner's state file
-    honest = store.upload_examples(*example_bytes(seed=31, worker="w1"))
+    honest = store.upload_examples(*example_bytes(seed=31, worker="w1")).rsplit("/", 1)[-1]  # in an hour folder
     slow_data, slow_manifest = example_bytes(seed=32, worker="slow-w")
     slow = example_filename("slow-w", slow_manifest["sha256"], now=time.time() - 7200)
     store.examples.commit({slow: slow_data}, message="a worker whose clock runs two hours slow")

@@ -158,7 +158,7 @@ def refill_newest(
     examples it counts for (`BufferFiles`), or None for a file to skip (quarantined, another value target).
     Returns the contents oldest first, the order to add them in, and records the files in `files` only then, so
     a retry after a store error starts clean."""
-    refs = [r for r in store.list_examples(name) if not cursor.is_new(r.name)]
+    refs = [r for r in store.list_examples(name) if not cursor.is_new(r.name, r.folder)]
     chosen: list[tuple[str, T, int]] = []
     loaded = 0
     for ref in reversed(refs):

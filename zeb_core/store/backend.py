@@ -9,7 +9,7 @@ errors below so callers can tell "try again" (`StoreUnavailable`) from "this wil
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -54,6 +54,34 @@ class FileInfo:
     path: str
     size: int
     modified: float  # seconds since the epoch, as the backend reports it
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One folder's own files and sub-folders, and the files of the sub-folders asked for (`Backend.list_recent`)."""
+
+    files: list[FileInfo]  # directly in the folder
+    folders: list[str]  # the names of its sub-folders (those holding a file; locally, also empty ones)
+    within: list[FileInfo]  # every file under the sub-folders asked for, at any depth
+
+
+# A listing of at least this many entries takes more than one call on S3 and on the Hub (their page size).
+LISTING_PAGE = 1000
+
+
+def split_listing(prefix: str, infos: Sequence[FileInfo], want: Callable[[str], bool]) -> Listing:
+    """A `Listing` of `prefix` out of a recursive listing of it."""
+    base = prefix.strip("/") + "/" if prefix.strip("/") else ""
+    files, folders, within = [], set(), []
+    for info in infos:
+        head, sep, _ = info.path[len(base) :].partition("/")
+        if not sep:
+            files.append(info)
+            continue
+        folders.add(head)
+        if want(head):
+            within.append(info)
+    return Listing(files, sorted(folders), within)
 
 
 @dataclass(frozen=True)
@@ -118,6 +146,13 @@ class Backend(Protocol):
         default (the Hub, whose commits are whole) there are none."""
         return 0
 
+    def list_recent(self, prefix: str, want: Callable[[str], bool]) -> Listing:
+        """The files directly under `prefix`, its sub-folders, and the files of the sub-folders `want` picks
+        (internal paths excluded), in as few calls as the backend allows: the learner lists only its recent
+        hour folders each cycle, so an idle cycle costs the same with 100 files stored or 100,000. By default
+        one recursive `list` (what a backend without a cheaper way has)."""
+        return split_listing(prefix, self.list(prefix), want)
+
     def move(self, src: str, dst: str) -> bool:
         """Rename a file inside the repo without bringing its bytes here (how a file too large to read is
         quarantined). True when `dst` holds it now (also when a retried move finds it done); False where the
@@ -155,9 +190,11 @@ def check_path(path: str) -> str:
 __all__ = [
     "ABSENT",
     "INTERNAL_PREFIXES",
+    "LISTING_PAGE",
     "Backend",
     "FileInfo",
     "LeaseHeld",
+    "Listing",
     "NotFound",
     "RateLimited",
     "Revision",
@@ -167,4 +204,5 @@ __all__ = [
     "check_path",
     "check_read_size",
     "is_internal",
+    "split_listing",
 ]

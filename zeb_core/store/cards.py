@@ -328,13 +328,15 @@ dataset. This card is written by the Zeb learner; edits to it are overwritten.
 
 | path | what |
 |---|---|
-| `WORKER_TIMESTAMP_HASH16.safetensors` | example files of the default namespace (`{DEFAULT_NAME}`) |
-| `NAME/WORKER_TIMESTAMP_HASH16.safetensors` | example files of namespace NAME |
+| `YYYYMMDD_HH/WORKER_TIMESTAMP_HASH16.safetensors` | example files of the default namespace (`{DEFAULT_NAME}`) |
+| `NAME/YYYYMMDD_HH/WORKER_TIMESTAMP_HASH16.safetensors` | example files of namespace NAME |
 | `NAME-bid/...` | bid-example files of NAME's full game (below) |
 | `quarantine/...` | files that failed validation, each beside a `.reason.json` saying why |
 
 TIMESTAMP is the upload time (UTC, `YYYYMMDDTHHMMSSmmmZ`) and HASH16 the first 16 hex digits of the file's
-`sha256`, so the same content is stored once.
+`sha256`, so the same content is stored once. `YYYYMMDD_HH` is the hour folder of the upload (UTC; a later one
+when the uploader's clock is behind the newest folder), marked by an `hour.json`; files directly in a namespace's
+folder were written before hour folders.
 
 ## Example files (format version {examples.EXAMPLES_FORMAT_VERSION})
 

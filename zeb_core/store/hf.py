@@ -60,8 +60,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from zeb_core.store.backend import (
+    LISTING_PAGE,
     Backend,
     FileInfo,
+    Listing,
     NotFound,
     RateLimited,
     Revision,
@@ -70,6 +72,7 @@ from zeb_core.store.backend import (
     check_path,
     check_read_size,
     is_internal,
+    split_listing,
 )
 
 T = TypeVar("T")
@@ -144,6 +147,8 @@ class HfBackend(Backend):  # history is the repo's git history: no `drop_history
         self._token = token  # None: huggingface_hub looks it up (HF_TOKEN, saved login) on each request
         self._commit_lock = threading.Lock()
         self._last_commit = 0.0
+        self.listing_page = LISTING_PAGE  # entries per tree call (the Hub's; tests make their server's smaller)
+        self._large: set[str] = set()  # folders once listed at a page or more: `list_recent` lists less
 
         from huggingface_hub import HfApi
 
@@ -305,35 +310,48 @@ class HfBackend(Backend):  # history is the repo's git history: no `drop_history
             raise NotFound(f"{path}{at} not found in {self.url}") from None
 
     def list(self, prefix: str = "") -> list[FileInfo]:
-        from huggingface_hub.errors import RemoteEntryNotFoundError
-        from huggingface_hub.hf_api import RepoFile
-
         prefix = prefix.strip("/")
         if prefix:
             check_path(prefix)
+        return _file_infos(self._tree(prefix, recursive=True))
 
-        def tree() -> list[Any]:
+    def _tree(self, prefix: str, recursive: bool) -> builtins.list[Any]:
+        from huggingface_hub.errors import RemoteEntryNotFoundError
+
+        def tree() -> builtins.list[Any]:
             try:
                 return list(
                     self._api.list_repo_tree(
-                        self.repo_id, path_in_repo=prefix or None, recursive=True, repo_type=self.repo_type
+                        self.repo_id, path_in_repo=prefix or None, recursive=recursive, repo_type=self.repo_type
                     )
                 )
             except RemoteEntryNotFoundError:
                 return []  # no such folder
 
-        out: list[FileInfo] = []
-        for entry in self._call("list", prefix or None, tree):
-            if not isinstance(entry, RepoFile):
-                continue
-            rel = entry.path
-            if is_internal(rel) or any(part.startswith(".") for part in rel.split("/")):
-                continue  # our bookkeeping, and the Hub's own .gitattributes
-            commit = entry.last_commit  # only in expanded listings, which we do not ask for (see above)
-            modified = commit.date.timestamp() if commit is not None and commit.date is not None else 0.0
-            out.append(FileInfo(rel, int(entry.size), modified))
-        out.sort(key=lambda f: f.path)
-        return out
+        return self._call("list", prefix or None, tree)  # type: ignore[no-any-return]
+
+    def list_recent(self, prefix: str, want: Callable[[str], bool]) -> Listing:
+        """One recursive tree call while the folder fits in one page; once it did not, the folder's own level
+        (one call) and each wanted sub-folder (one call each, per 1,000 files): the tree has no start-after."""
+        from huggingface_hub.hf_api import RepoFolder
+
+        prefix = prefix.strip("/")
+        if prefix:
+            check_path(prefix)
+        if prefix not in self._large:
+            entries = self._tree(prefix, recursive=True)
+            if len(entries) >= self.listing_page:
+                self._large.add(prefix)
+            return split_listing(prefix, _file_infos(entries), want)
+        entries = self._tree(prefix, recursive=False)
+        folders = sorted(
+            name
+            for e in entries
+            if isinstance(e, RepoFolder) and not (name := e.path.rsplit("/", 1)[-1]).startswith(".")
+        )
+        wanted = [f for f in folders if want(f)]
+        within = [info for f in wanted for info in self.list(f"{prefix}/{f}" if prefix else f)]
+        return Listing(_file_infos(entries), folders, within)
 
     # ------------------------------------------------------------ writes
     @contextmanager
@@ -455,6 +473,24 @@ class HfBackend(Backend):  # history is the repo's git history: no `drop_history
 
         with self._commit_slot():
             return self._call("commit to", path, push)
+
+
+def _file_infos(entries: Sequence[Any]) -> builtins.list[FileInfo]:
+    """The files of tree entries, internal paths and the Hub's own .gitattributes left out, sorted by path."""
+    from huggingface_hub.hf_api import RepoFile
+
+    out: builtins.list[FileInfo] = []
+    for entry in entries:
+        if not isinstance(entry, RepoFile):
+            continue
+        rel = entry.path
+        if is_internal(rel) or any(part.startswith(".") for part in rel.split("/")):
+            continue  # our bookkeeping, and the Hub's own .gitattributes
+        commit = entry.last_commit  # only in expanded listings, which we do not ask for (see the module's doc)
+        modified = commit.date.timestamp() if commit is not None and commit.date is not None else 0.0
+        out.append(FileInfo(rel, int(entry.size), modified))
+    out.sort(key=lambda f: f.path)
+    return out
 
 
 def _retry_after(headers: Any) -> float | None:

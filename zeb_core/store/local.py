@@ -12,7 +12,7 @@ import builtins
 import fcntl
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from zeb_core.formats.weights import write_atomic
 from zeb_core.store.backend import (
     ABSENT,
     FileInfo,
+    Listing,
     NotFound,
     StoreError,
     check_path,
@@ -84,6 +85,30 @@ class LocalBackend(CopyHistory):
                 out.append(FileInfo(rel, st.st_size, st.st_mtime))
         out.sort(key=lambda f: f.path)
         return out
+
+    def list_recent(self, prefix: str, want: Callable[[str], bool]) -> Listing:
+        """One scandir of the folder, then a walk of the sub-folders `want` picks only."""
+        base = self.root / prefix if prefix else self.root
+        files: builtins.list[FileInfo] = []
+        folders: builtins.list[str] = []
+        try:
+            entries = list(os.scandir(base))
+        except (FileNotFoundError, NotADirectoryError):
+            return Listing([], [], [])
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue  # temp files of an in-flight write, and our own bookkeeping
+            try:
+                if entry.is_dir():
+                    folders.append(entry.name)
+                elif entry.is_file():
+                    st = entry.stat()
+                    files.append(FileInfo((Path(prefix) / entry.name).as_posix(), st.st_size, st.st_mtime))
+            except FileNotFoundError:
+                continue  # removed while listing
+        folders.sort()
+        within = [f for name in folders if want(name) for f in self.list((Path(prefix) / name).as_posix())]
+        return Listing(sorted(files, key=lambda f: f.path), folders, within)
 
     def move(self, src: str, dst: str) -> bool:
         """A rename within the store folder: the bytes never pass through this process."""

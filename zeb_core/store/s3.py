@@ -20,13 +20,16 @@ from typing import Any, TypeVar
 
 from zeb_core.store.backend import (
     ABSENT,
+    LISTING_PAGE,
     FileInfo,
+    Listing,
     NotFound,
     StoreError,
     StoreUnavailable,
     check_path,
     check_read_size,
     is_internal,
+    split_listing,
 )
 from zeb_core.store.history import COMMIT_FILE, HISTORY_DIR, CopyHistory, copy_path
 
@@ -115,6 +118,8 @@ class S3Backend(CopyHistory):
             # endpoint_url=None lets boto3 apply AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / profile settings itself.
             client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
         self.client = client
+        self.listing_page = LISTING_PAGE  # keys per ListObjectsV2 call (S3's most; tests make it small)
+        self._large: set[str] = set()  # key prefixes once listed at a page or more: `list_recent` lists less
 
     # ------------------------------------------------------------ keys
     def _key(self, path: str, revision: str | None = None) -> str:
@@ -267,20 +272,27 @@ class S3Backend(CopyHistory):
         def run() -> list[dict[str, Any]]:
             out: list[dict[str, Any]] = []
             paginator = self.client.get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=key_prefix):
+            pages = paginator.paginate(Bucket=self.bucket, Prefix=key_prefix, PaginationConfig=self._pages)
+            for page in pages:
                 out.extend(page.get("Contents", []) or [])
             return out
 
         return self._call("list_objects_v2", key_prefix or None, run)
 
-    def list(self, prefix: str = "") -> list[FileInfo]:
+    def _key_prefix(self, prefix: str) -> str:
         prefix = prefix.strip("/")
         if prefix:
             check_path(prefix)
         parts = [p for p in (self.prefix, prefix) if p]
-        key_prefix = "/".join(parts) + "/" if parts else ""
+        return "/".join(parts) + "/" if parts else ""
+
+    @property
+    def _pages(self) -> dict[str, int]:
+        return {"PageSize": self.listing_page}
+
+    def _infos(self, objects: list[dict[str, Any]]) -> list[FileInfo]:
         out: list[FileInfo] = []
-        for obj in self._list_keys(key_prefix):
+        for obj in objects:
             key = str(obj["Key"])
             if key.endswith("/"):
                 continue  # a "folder" marker some tools create
@@ -291,6 +303,57 @@ class S3Backend(CopyHistory):
             out.append(FileInfo(rel, int(obj.get("Size", 0)), modified.timestamp() if modified else 0.0))
         out.sort(key=lambda f: f.path)
         return out
+
+    def list(self, prefix: str = "") -> list[FileInfo]:
+        return self._infos(self._list_keys(self._key_prefix(prefix)))
+
+    def list_recent(self, prefix: str, want: Callable[[str], bool]) -> Listing:
+        """One recursive listing while the folder fits in one page; once it did not, two calls whatever it holds:
+        the folder's own level (Delimiter) and one ListObjectsV2 from the first wanted sub-folder on
+        (`StartAfter`: keys come in order, so it stops past the last one)."""
+        key_prefix = self._key_prefix(prefix)
+        if key_prefix not in self._large:
+            objects = self._list_keys(key_prefix)
+            if len(objects) >= self.listing_page:
+                self._large.add(key_prefix)
+            return split_listing(prefix, self._infos(objects), want)
+
+        def level() -> tuple[list[dict[str, Any]], list[str]]:
+            objects: list[dict[str, Any]] = []
+            folders: list[str] = []
+            paginator = self.client.get_paginator("list_objects_v2")
+            pages = paginator.paginate(
+                Bucket=self.bucket, Prefix=key_prefix, Delimiter="/", PaginationConfig=self._pages
+            )
+            for page in pages:
+                objects.extend(page.get("Contents", []) or [])
+                folders += [str(p["Prefix"])[len(key_prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])]
+            return objects, folders
+
+        objects, found = self._call("list_objects_v2", key_prefix or None, level)
+        folders = sorted(f for f in found if f and not f.startswith("."))
+        wanted = [f for f in folders if want(f)]
+        if not wanted:
+            return Listing(self._infos(objects), folders, [])
+        picked, last = set(wanted), wanted[-1]
+
+        def within() -> list[dict[str, Any]]:
+            out: list[dict[str, Any]] = []
+            paginator = self.client.get_paginator("list_objects_v2")
+            start = key_prefix + wanted[0]
+            pages = paginator.paginate(
+                Bucket=self.bucket, Prefix=key_prefix, StartAfter=start, PaginationConfig=self._pages
+            )
+            for page in pages:
+                for obj in page.get("Contents", []) or []:
+                    head = str(obj["Key"])[len(key_prefix) :].split("/", 1)[0]
+                    if head > last:
+                        return out
+                    if head in picked:
+                        out.append(obj)
+            return out
+
+        return Listing(self._infos(objects), folders, self._infos(self._call("list_objects_v2", key_prefix, within)))
 
     # ------------------------------------------------------------ writes
     def _put(self, key: str, data: bytes, **conditions: str) -> None:

@@ -3,9 +3,12 @@ lease, quarantine, history and revert, pruning and status.
 
 Layout. The *weights repo* holds per namespace NAME the files of `zeb_core.formats.weights` (NAME.safetensors,
 NAME-config.json, NAME-optimizer.safetensors, NAME-state.json), the promoted model as NAME-best.*, and the lease
-NAME-lease.json. The *examples repo* holds example files under NAME/ (at the root for the default namespace) and
-bad files under quarantine/. NAME-bid is NAME's BidNet (the full game), written under NAME's lease; `check_name`
-refuses the names that would collide with these (quarantine, NAME-best, NAME-bid, NAME-optimizer).
+NAME-lease.json. The *examples repo* holds example files under NAME/ (at the root for the default namespace), in
+hour folders NAME/YYYYMMDD_HH/ (an upload goes into its own hour's folder, or the newest folder when that is
+newer: `cursor.py` says why), and bad files under quarantine/. Files directly under NAME/ (the flat layout of
+stores before hour folders, and of workers not upgraded yet) are read as well. NAME-bid is NAME's BidNet (the full
+game), written under NAME's lease; `check_name` refuses the names that would collide with these (quarantine,
+NAME-best, NAME-bid, NAME-optimizer).
 
 Consistency. A push is one backend commit with the state file last: one atomic commit on the Hub, a sequence of
 writes on S3 and locally (a complete copy under the history first, then the live files one by one). The state
@@ -18,9 +21,9 @@ pointer a learner writes: latest, best and the BidNet. Every backend call retrie
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -40,15 +43,17 @@ from zeb_core.store.backend import (
     Backend,
     FileInfo,
     LeaseHeld,
+    Listing,
     NotFound,
     RateLimited,
     Revision,
     StoreError,
+    StoreUnavailable,
     TooLarge,
     check_path,
     check_read_size,
 )
-from zeb_core.store.cursor import ExampleCursor
+from zeb_core.store.cursor import SETTLE_S, ExampleCursor, hour_folder, is_hour_folder, split_key
 from zeb_core.store.retry import RetryPolicy, call_with_retry
 
 _Decoded = TypeVar("_Decoded")  # what a `read_examples` decoder returns
@@ -72,6 +77,9 @@ RESERVED_SUFFIXES = {
     "-optimizer": "the optimizer file",
 }
 CLOCK_SKEW_WARN_S = 600.0  # a file stamped this far from the store's clock names its worker in a warning
+UPLOAD_LOOKBACK_S = 7200.0  # an upload lists the hour folders from this long before its files were made
+HOUR_MARKER = "hour.json"  # put in each hour folder by the upload that opens it; prune keeps the newest folder's
+HOUR_MARKER_BYTES = b'{"zeb": "an hour folder of example files"}\n'  # the same bytes from every uploader
 
 
 class _InvalidSet(StoreError):
@@ -87,6 +95,12 @@ class ExampleRef:
     hash16: str
     size: int
     modified: float = 0.0  # when the store wrote it, by the store's clock (0: the backend does not say)
+    folder: str = ""  # its hour folder ("": directly in the namespace's folder, the flat layout)
+
+    @property
+    def key(self) -> str:
+        """Its path within the namespace's folder (FOLDER/NAME, or NAME in the flat layout)."""
+        return f"{self.folder}/{self.name}" if self.folder else self.name
 
 
 @dataclass(frozen=True)
@@ -518,68 +532,123 @@ class Store:
         return "" if check_namespace(name) == DEFAULT_NAME else f"{name}/"
 
     def list_examples(self, name: str = DEFAULT_NAME) -> list[ExampleRef]:
-        """Well-formed example files of `name`, oldest first by file-name timestamp."""
+        """Well-formed example files of `name` (flat and in hour folders), oldest first by file-name timestamp:
+        all of them, from one recursive listing whose cost grows with the store (a learner's cycle lists less:
+        `new_examples`)."""
         folder = self._examples_dir(name)
         infos: list[FileInfo] = self._call("list examples", self.examples.list, folder.rstrip("/"))
-        out = []
-        for info in infos:
-            rel = info.path[len(folder) :] if info.path.startswith(folder) else None
-            if rel is None or "/" in rel:
-                continue  # another namespace's folder, quarantine, ...
-            parsed = parse_example_filename(rel)
-            if parsed is None:
-                continue
-            out.append(ExampleRef(info.path, rel, parsed[0], parsed[1], parsed[2], info.size, info.modified))
-        out.sort(key=lambda r: (r.timestamp, r.name))
-        return out
+        return _example_refs(folder, infos)
 
     def upload_examples(self, data: bytes, manifest: dict[str, Any], name: str = DEFAULT_NAME) -> str:
         """Upload one example file; returns its path. The same content already in the store is not stored again."""
         return self.upload_example_files([(data, manifest, name)]).paths[0]
 
     def upload_example_files(
-        self, files: Sequence[tuple[bytes, dict[str, Any], str]], *, retry_rate_limited: bool = True
+        self,
+        files: Sequence[tuple[bytes, dict[str, Any], str]],
+        *,
+        retry_rate_limited: bool = True,
+        now: float | None = None,
     ) -> ExamplesUpload:
         """Upload example files, each (bytes, manifest, namespace), in ONE backend commit (one Hub commit, however
         many files: the Hub limits commits, not files). A file whose content (its hash in the name) the
         namespace already holds is not stored again, so uploading again after a lost reply, or after a crash
-        between the commit and the outbox's deletion, stores nothing twice. One listing per namespace.
+        between the commit and the outbox's deletion, stores nothing twice.
+
+        Files go into the hour folder of `now` (the uploader's clock; this machine's by default), or into the
+        newest hour folder listed when that is newer (a slow clock): never below the newest, so the learner can
+        close old folders (`cursor.py`). One listing per namespace, of its flat files and of the hour folders
+        from UPLOAD_LOOKBACK_S before the oldest file's creation time on: where an earlier try of these files
+        went, and the workers uploading lately (`ExamplesUpload.listed`). A commit is not tried on a listing
+        older than half of cursor.SETTLE_S (StoreUnavailable: upload again, which lists again).
 
         With `retry_rate_limited=False` a 429 (RateLimited) is raised at once instead of retried, so the caller
         (a worker's CommitPacer) can wait what it asks and lengthen its interval; other transient failures are
         still retried."""
-        listed = {name: self.list_examples(name) for name in dict.fromkeys(name for _, _, name in files)}
-        where = {(name, ref.hash16): ref.path for name, refs in listed.items() for ref in refs}
+        now = time.time() if now is None else now
+        listed: dict[str, list[ExampleRef]] = {}
+        targets: dict[str, str] = {}
         puts: dict[str, bytes] = {}
-        paths = []
-        now = time.time()  # one stamp for the commit: the names differ by their hashes
+        for name in dict.fromkeys(name for _, _, name in files):
+            made = [m.get("created") for _, m, n in files if n == name]
+            times = [float(t) for t in made if isinstance(t, (int, float)) and math.isfinite(t)]
+            since = hour_folder(min([*times, now]) - UPLOAD_LOOKBACK_S) if len(times) == len(made) else ""
+            folder = self._examples_dir(name)
+            listing: Listing = self._call(
+                f"list examples of {name}",
+                self.examples.list_recent,
+                folder.rstrip("/"),
+                lambda f, since=since: is_hour_folder(f) and f >= since,
+            )
+            listed[name] = _example_refs(folder, [*listing.files, *listing.within])
+            hours = [f for f in listing.folders if is_hour_folder(f)]
+            targets[name] = max([hour_folder(now), *hours])
+            if targets[name] not in hours:
+                puts[f"{folder}{targets[name]}/{HOUR_MARKER}"] = HOUR_MARKER_BYTES  # it stays once opened
+        listed_at = (time.monotonic(), time.time())
+        where = {(name, ref.hash16): ref.path for name, refs in listed.items() for ref in refs}
+        paths, added = [], []
         for data, manifest, name in files:
             sha = manifest["sha256"]
             if (name, sha[:16]) not in where:
-                path = self._examples_dir(name) + example_filename(manifest["worker_id"], sha, now)
+                folder = f"{self._examples_dir(name)}{targets[name]}/"
+                path = folder + example_filename(manifest["worker_id"], sha, now)  # the names differ by their hashes
                 where[(name, sha[:16])] = path
                 puts[path] = data
+                added.append(path)
             paths.append(where[(name, sha[:16])])
-        if puts:
-            title = f"{TAG} examples {next(iter(puts))}" if len(puts) == 1 else f"{TAG} examples: {len(puts)} files"
-            commit = functools.partial(self.examples.commit, puts, (), title, False)
+        if added:
+            title = f"{TAG} examples: {len(added)} files" if len(added) > 1 else f"{TAG} examples {added[0]}"
+
+            def commit() -> Revision:
+                elapsed = max(time.monotonic() - listed_at[0], time.time() - listed_at[1])
+                if elapsed > SETTLE_S / 2:
+                    raise _StaleListing(f"the listing is {elapsed:.0f} s old; upload again (it lists again)")
+                return self.examples.commit(puts, (), title, False)
+
             try:
-                self._call(f"upload {len(puts)} example file(s)", commit if retry_rate_limited else _no_retry(commit))
+                what = f"upload {len(added)} example file(s)"
+                self._call(what, commit if retry_rate_limited else _no_retry(commit))
             except _RateLimitedNow as exc:
                 raise exc.cause from None
-        return ExamplesUpload(paths, len(puts), listed)
+            except _StaleListing as exc:
+                raise StoreUnavailable(f"example upload to {self.examples.url} not tried: {exc}") from None
+        return ExamplesUpload(paths, len(added), listed)
 
     def new_examples(
-        self, cursor: ExampleCursor, name: str = DEFAULT_NAME
+        self, cursor: ExampleCursor, name: str = DEFAULT_NAME, now: float | None = None
     ) -> tuple[list[ExampleRef], list[ExampleRef]]:
-        """(unread files, []) relative to the cursor, which is trimmed to the files listed now. No file is ever
-        "late": the second list stays for old callers. A worker whose file names say its clock is off is named
-        in a warning (once an hour), though ingest does not depend on it."""
-        refs = self.list_examples(name)
-        cursor.observe(r.name for r in refs)
-        new = [r for r in refs if cursor.is_new(r.name)]
+        """(unread files, []) relative to the cursor, which records the listing (`ExampleCursor.observe`: hour
+        folders first listed, folders closed, names trimmed; `now` is the learner's clock, this machine's by
+        default). Lists the flat files and the hour folders the cursor has not closed only: a few calls
+        whatever the store holds. No file is ever "late": the second list stays for old callers. A worker whose
+        file names say its clock is off is named in a warning (once an hour), though ingest does not depend on
+        it."""
+        folder = self._examples_dir(name)
+        listing: Listing = self._call("list examples", self.examples.list_recent, folder.rstrip("/"), cursor.lists)
+        refs = _example_refs(folder, [*listing.files, *listing.within])
+        cursor.observe((r.key for r in refs), [f for f in listing.folders if cursor.lists(f)], now)
+        new = [r for r in refs if cursor.is_new(r.name, r.folder)]
         self._warn_skewed(new)
+        self._warn_future(name, [f for f in listing.folders if is_hour_folder(f)])
         return new, []
+
+    def _warn_future(self, name: str, folders: list[str], now: float | None = None) -> None:
+        """Warn (once an hour) when the newest hour folder is ahead of this machine's clock: an uploader's clock
+        runs fast, every upload follows it there, and the cursor keeps that folder's names until its hour."""
+        now = time.time() if now is None else now
+        if not folders or max(folders) <= hour_folder(now + CLOCK_SKEW_WARN_S):
+            return
+        if now - self._skew_warned.get(f"hour folder {name}", -1e18) < 3600:
+            return
+        self._skew_warned[f"hour folder {name}"] = now
+        log.warning(
+            "example files of %r go to hour folder %s, ahead of this machine's clock (%s): an uploader's clock runs "
+            "fast (the warnings above name it); ingest reads them all, but fix that machine's clock (NTP)",
+            name,
+            max(folders),
+            hour_folder(now),
+        )
 
     def _warn_skewed(self, refs: list[ExampleRef], now: float | None = None) -> None:
         from zeb_core.store.cursor import timestamp_seconds
@@ -666,7 +735,7 @@ class Store:
         state = self.peek_state(name) or {}
         cursor = state.get("cursor")
         reader = ExampleCursor.from_json(cursor if isinstance(cursor, dict) else None)
-        return [r for r in refs if reader.is_new(r.name)]
+        return [r for r in refs if reader.is_new(r.name, r.folder)]
 
     def prune_examples(
         self,
@@ -679,12 +748,16 @@ class Store:
         """Delete example files beyond the newest `keep`, and those older than `max_age_s`, in one commit, but never
         one the namespace's learner has not read yet (its last push's cursor says which): every caller (the
         learner, the prune flow, `zeb store prune`) goes through here, and the report counts what was kept back.
-        `spare_unread=False` lifts that rule: an operator's choice for a namespace whose learner is gone."""
+        `spare_unread=False` lifts that rule: an operator's choice for a namespace whose learner is gone. The
+        same commit removes the marker of each hour folder the prune leaves without example files, except the
+        newest folder's: uploads never go below the newest folder (`cursor.py`), so it must stay listed."""
         from zeb_core.store.cursor import timestamp_seconds
 
         if keep is not None and keep < 0:
             raise StoreError(f"keep must be >= 0, not {keep}")
-        refs = self.list_examples(name)
+        folder = self._examples_dir(name)
+        infos: list[FileInfo] = self._call("list examples", self.examples.list, folder.rstrip("/"))
+        refs = _example_refs(folder, infos)
         now = time.time() if now is None else now
         doomed: set[str] = set()
         if keep is not None:
@@ -695,7 +768,13 @@ class Store:
         kept = doomed & unread
         paths = sorted(doomed - unread)
         if paths:
-            self._call("prune", self.examples.commit, {}, paths, f"{TAG} prune {len(paths)} files of {name}", False)
+            markers = {f: info.path for info in infos if (f := _marked_folder(folder, info.path))}
+            newest = max([*markers, *(r.folder for r in refs)])
+            gone = set(paths)
+            left = {r.folder for r in refs if r.path not in gone}
+            empty = sorted(p for f, p in markers.items() if f < newest and f not in left)
+            title = f"{TAG} prune {len(paths)} files of {name}"
+            self._call("prune", self.examples.commit, {}, [*paths, *empty], title, False)
         if kept:
             log.info("prune of %s kept back %d example files its learner has not read yet", name, len(kept))
         return PruneReport(paths, len(kept), len(unread), len(refs))
@@ -749,6 +828,34 @@ def _no_retry(fn: Callable[[], T]) -> Callable[[], T]:
             raise _RateLimitedNow(exc) from None
 
     return call
+
+
+def _example_refs(folder: str, infos: Sequence[FileInfo]) -> list[ExampleRef]:
+    """The well-formed example files among `infos` that are the namespace's (directly in `folder`, or in one of
+    its hour folders), oldest first by file-name timestamp."""
+    out = []
+    for info in infos:
+        if not info.path.startswith(folder):
+            continue
+        hour, rel = split_key(info.path[len(folder) :])
+        if hour and not is_hour_folder(hour):
+            continue  # another namespace's folder, quarantine, ...
+        parsed = parse_example_filename(rel)
+        if parsed is None:
+            continue
+        out.append(ExampleRef(info.path, rel, parsed[0], parsed[1], parsed[2], info.size, info.modified, hour))
+    out.sort(key=lambda r: (r.timestamp, r.name))
+    return out
+
+
+def _marked_folder(folder: str, path: str) -> str:
+    """The hour folder whose marker `path` is ("" when it is none)."""
+    hour, rel = split_key(path[len(folder) :]) if path.startswith(folder) else ("", "")
+    return hour if rel == HOUR_MARKER and is_hour_folder(hour) else ""
+
+
+class _StaleListing(StoreError):
+    """An upload's listing is too old to commit on (`upload_example_files`)."""
 
 
 def _written(info: FileInfo) -> float:
