@@ -122,8 +122,9 @@ HELP = {
         "of the partner's plays; prior: a network's Q head counted as K more worlds; auction: by the declarer's bid)"
     ),
     "rollout": (
-        "rollout:path=DIR_OR_FILE[,worlds=W,solve_plays=P,objective=win|contract,mix=M] the network's policy played "
-        "out over sampled deals, the solver finishing the last P plays; the move with the best mean result"
+        "rollout:path=DIR_OR_FILE[,worlds=W,solve_plays=P,objective=win|contract,mix=M,infer=partner|others,"
+        "candidates=K,sharpen=X] the network's policy played out over sampled deals (infer: weighted by its "
+        "likelihood of those seats' plays), the solver finishing the last P plays; the move with the best mean result"
     ),
     "store": "store:url=URL[,name=model,which=latest|best,temp=T,refresh=S] a store's weights, kept current",
 }
