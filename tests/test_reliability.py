@@ -370,7 +370,8 @@ def test_store_faults_on_a_fifth_of_calls_during_a_worker_and_learner_run_reconc
     retries: list[str] = []  # the worker's store retries (Prefect reconfigures the root logger's handlers)
     handler = logging.Handler(logging.WARNING)
     handler.emit = lambda record: retries.append(record.getMessage())  # type: ignore[method-assign]
-    logging.getLogger("zeb.store").addHandler(handler)
+    for name in ("zeb.store", "zeb.worker"):  # the store's retries, and the worker's own waits on an outbox commit
+        logging.getLogger(name).addHandler(handler)
     healthy = open_store(url)
     started = time.monotonic()
     with open(log_path, "wb") as log_file:
@@ -395,7 +396,8 @@ def test_store_faults_on_a_fifth_of_calls_during_a_worker_and_learner_run_reconc
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=120)
         finally:
-            logging.getLogger("zeb.store").removeHandler(handler)
+            for name in ("zeb.store", "zeb.worker"):
+                logging.getLogger(name).removeHandler(handler)
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
