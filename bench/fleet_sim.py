@@ -28,7 +28,8 @@ pacer counts workers (a real hour covers the whole run: every worker that upload
 has run for an hour).
 
 Run: .venv/bin/python bench/fleet_sim.py [--backends hub s3 local] [--workers 1 8 64 256] [--factor 60]
-         [--sim-hours 2] [--files-per-hour 6] [--games-per-file 64] [--hosts 0] [--table]
+         [--sim-hours 2] [--files-per-hour 2] [--games-per-file 64] [--hosts -1] [--table] [--json PATH]
+     (the defaults shown; about 40 minutes for the 12 settings; deployments/README.md, "Fleet simulation")
 """
 
 from __future__ import annotations
