@@ -11,13 +11,17 @@ probabilities: the posterior over deals under the assumption that those seats pl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+from collections.abc import Callable, Iterator
 
 import torch
 
 from zeb_core.encoding import encode
 from zeb_core.engine.state import GameState
+from zeb_core.mcts.worlds import resample, sample_worlds
 from zeb_core.model.net import ZebNet
+
+INFER_SEATS = ("partner", "others")  # whose past plays weigh the worlds: the mover's partner, or all three others
 
 
 def scored_plays(
@@ -78,3 +82,33 @@ def play_log_likelihood(
         p = (1.0 - floor) * p + floor / n_legal
         total[rows] += torch.log(p.clamp(min=1e-12))
     return total
+
+
+def inferred_seats(worlds: GameState, seats: str) -> torch.Tensor:
+    """[W, 4] the seats (INFER_SEATS) whose past plays weigh each world: the mover's partner, or all but the mover."""
+    rel = (torch.arange(4, device=worlds.device).view(1, -1) - worlds.current.view(-1, 1)) % 4  # 0 mover, 2 partner
+    return rel == 2 if seats == "partner" else rel != 0
+
+
+def draw_inferred_worlds(
+    model: ZebNet,
+    state: GameState,
+    games: torch.Tensor,
+    keep: int,
+    candidates: int,
+    seats: str,
+    rng: random.Random,
+    gen: torch.Generator,
+    floor: float = 0.05,
+    sharpen: float = 1.0,
+    distinct: bool = False,
+    extra_log_weight: Callable[[GameState], torch.Tensor] | None = None,
+) -> GameState:
+    """`keep` worlds per game of `games` (game-major), drawn from `candidates` uniform ones consistent with what the
+    mover knows, in proportion to `model`'s likelihood of the `seats`' past plays (`play_log_likelihood`) plus
+    `extra_log_weight(candidates)` where given (the auction's): what the pimc and rollout players' `infer` do."""
+    cands = sample_worlds(state, games, candidates, rng)
+    log_w = play_log_likelihood(model, cands, inferred_seats(cands, seats), floor, sharpen, distinct).cpu()
+    if extra_log_weight is not None:
+        log_w += extra_log_weight(cands).cpu()
+    return cands.index(resample(log_w, len(games), candidates, keep, gen).to(cands.device))

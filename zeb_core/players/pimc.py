@@ -38,6 +38,7 @@ infer_seats=partner|others,floor=F,prior=W,k=K,tie=T,auction=0|1]`.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -45,10 +46,10 @@ import torch
 from zeb_core.engine.dominoes import COUNT, N_DOMINOES, PIP_SUM, TABLES
 from zeb_core.engine.state import GameState
 from zeb_core.model.net import ZebNet
+from zeb_core.players.inference import INFER_SEATS, draw_inferred_worlds
 from zeb_core.players.interface import Decision, SpecError, pop_param, reject_unknown
 
 OBJECTIVES = ("win", "points", "contract")  # contract: the real bid (the full game)
-INFER_SEATS = ("partner", "others")  # whose past plays weigh the worlds (the opponents only help against models)
 TIEBREAKS = ("points", "heuristic", "first")
 _TIE_EPS = 1e-9
 
@@ -183,20 +184,19 @@ class PimcPlayer:
     def _sample(self, state: GameState, games: torch.Tensor) -> GameState:
         """`worlds` deals per game: uniform, or drawn from more candidates by the play model's likelihood of the
         past plays and (auction=1) the declarer's likelihood of its bid and trump."""
-        from zeb_core.mcts.worlds import resample, sample_search_worlds, sample_worlds
-        from zeb_core.players.inference import play_log_likelihood
+        from zeb_core.mcts.worlds import sample_search_worlds
 
         if self.infer is None:  # uniform, or the auction's weights alone (the search's own sampler)
             return sample_search_worlds(state, games, self.worlds, self.rng, self.auction, self.candidates)
-        cands = sample_worlds(state, games, self.candidates, self.rng)
-        rel = (torch.arange(4).view(1, -1) - cands.current.view(-1, 1)) % 4  # 0 the mover, 2 the partner
-        scored = rel == 2 if self.infer_seats == "partner" else rel != 0
-        log_w = play_log_likelihood(self.infer, cands, scored, self.floor).cpu()
+        auction: Callable[[GameState], torch.Tensor] | None = None
         if self.auction:
             from zeb_core.fullgame.inference import declarer_log_likelihood
 
-            log_w += declarer_log_likelihood(cands).cpu()
-        return cands.index(resample(log_w, len(games), self.candidates, self.worlds, self.gen))
+            auction = declarer_log_likelihood
+        return draw_inferred_worlds(
+            self.infer, state, games, self.worlds, self.candidates, self.infer_seats, self.rng, self.gen,
+            self.floor, extra_log_weight=auction,
+        )  # fmt: skip
 
 
 def pimc_from_spec(params: dict[str, str], device: torch.device, seed: int) -> PimcPlayer:

@@ -38,11 +38,17 @@ from zeb_core.encoding import encode
 from zeb_core.engine.dominoes import N_DOMINOES
 from zeb_core.engine.state import N_PLAYS, GameState
 from zeb_core.model.net import ZebNet
+from zeb_core.players.inference import INFER_SEATS, draw_inferred_worlds
 from zeb_core.players.interface import Decision, SpecError, pop_param, reject_unknown
 
 OBJECTIVES = ("win", "contract")
-INFER_SEATS = ("none", "partner", "others")
 ROWS_PER_CHUNK = 4096  # rollout rows (game x world x move) per batch of network forwards: bounds the memory
+
+
+def check_infer(infer: str) -> None:
+    """`infer` is "none" or one of INFER_SEATS."""
+    if infer != "none" and infer not in INFER_SEATS:
+        raise SpecError(f"infer={infer!r} must be one of none, {', '.join(INFER_SEATS)}")
 
 
 def check_objective(objective: str) -> None:
@@ -75,8 +81,7 @@ class RolloutPlayer:
         check_objective(objective)
         if not 0.0 <= mix <= 1.0:
             raise SpecError(f"mix={mix} must be in [0, 1]")
-        if infer not in INFER_SEATS:
-            raise SpecError(f"infer={infer!r} must be one of {', '.join(INFER_SEATS)}")
+        check_infer(infer)
         self.candidates = 4 * worlds if candidates is None else candidates
         if self.candidates < worlds:
             raise SpecError(f"candidates={self.candidates} must be at least worlds={worlds}")
@@ -135,17 +140,14 @@ class RolloutPlayer:
     def _sample(self, state: GameState, games: torch.Tensor) -> GameState:
         """`worlds` deals per game consistent with what the mover knows: uniform, or (infer) drawn from
         `candidates` uniform ones in proportion to the network's likelihood of the inferred seats' past plays."""
-        from zeb_core.mcts.worlds import resample, sample_worlds
-        from zeb_core.players.inference import play_log_likelihood
+        from zeb_core.mcts.worlds import sample_worlds
 
         if self.infer == "none":
             return sample_worlds(state, games, self.worlds, self.rng)
-        cands = sample_worlds(state, games, self.candidates, self.rng)
-        rel = (torch.arange(4, device=cands.device).view(1, -1) - cands.current.view(-1, 1)) % 4  # 2: the partner
-        scored = rel == 2 if self.infer == "partner" else rel != 0
-        log_w = play_log_likelihood(self.model, cands, scored, self.floor, self.sharpen, distinct=True).cpu()
-        keep = resample(log_w, len(games), self.candidates, self.worlds, self.gen)
-        return cands.index(keep.to(cands.device))
+        return draw_inferred_worlds(
+            self.model, state, games, self.worlds, self.candidates, self.infer, self.rng, self.gen,
+            self.floor, self.sharpen, distinct=True,
+        )  # fmt: skip
 
 
 def rollout_rows(worlds: GameState, legal: np.ndarray, w: int) -> tuple[GameState, np.ndarray, np.ndarray]:
@@ -201,8 +203,7 @@ def rollout_from_spec(params: dict[str, str], device: torch.device, seed: int) -
     sharpen = pop_param(params, "sharpen", float, 4.0)
     floor = pop_param(params, "floor", float, 0.05)
     reject_unknown("rollout", params)
-    if infer not in INFER_SEATS:
-        raise SpecError(f"infer={infer!r} must be one of {', '.join(INFER_SEATS)}")
+    check_infer(infer)  # before the weights are read
     if objective is not None:
         check_objective(objective)  # before the weights are read
     from zeb_core.model.checkpoint import load_model
