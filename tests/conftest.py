@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -91,3 +92,35 @@ def no_orphans(tmp_path: Path):  # type: ignore[no-untyped-def]
                 os.kill(int(pid), signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+# ------------------------------------------------------------------ the local store servers, one per test module
+@pytest.fixture(scope="module")
+def hub() -> Iterator[Any]:
+    """A local Hub server (tests/hf_hub_server.py: HfHubServer) shared by one test module's tests."""
+    from hf_hub_server import hf_hub_server
+
+    with hf_hub_server() as server:
+        yield server
+
+
+@pytest.fixture
+def clean_hub(hub: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """`hub` with no fault or commit limit left by another test and the real Hub's variables (HF_ENDPOINT,
+    HF_HUB_OFFLINE) unset; afterwards, a failure if huggingface_hub called a route the server does not serve. A
+    module takes it with `pytestmark = pytest.mark.usefixtures("clean_hub")`."""
+    for var in ("HF_ENDPOINT", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    hub.clear_faults()
+    yield hub
+    hub.clear_faults()
+    assert hub.unhandled == [], f"huggingface_hub called routes the test Hub does not serve: {hub.unhandled}"
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """A local S3 server's endpoint URL (tests/s3_server.py) shared by one test module's tests."""
+    from s3_server import s3_server
+
+    with s3_server() as endpoint:
+        yield endpoint

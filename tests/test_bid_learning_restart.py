@@ -9,12 +9,11 @@ import hashlib
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-from hf_hub_server import HfHubServer, hf_hub_server
+from hf_hub_server import HfHubServer
 
 from zeb_core.engine.deal import make_generator
 from zeb_core.formats.bid_examples import encode_bid_examples
@@ -34,12 +33,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 BIDS = bid_namespace("model")
 FILES = 12
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module")
-def hub() -> Iterator[HfHubServer]:
-    with hf_hub_server() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hf_hub_server import HfHubServer, hf_hub_server
+from hf_hub_server import HfHubServer
 
 from tests.helpers import example_bytes
 from zeb_core.formats.examples import example_filename
@@ -25,21 +24,7 @@ from zeb_core.store.hf import HfBackend
 from zeb_core.store.local import LocalBackend
 from zeb_core.worker import BatchReport, SelfPlayWorker, WorkerSettings
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
-
-
-@pytest.fixture(scope="module")
-def hub() -> Iterator[HfHubServer]:
-    with hf_hub_server() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _no_limit_left(hub: HfHubServer) -> Iterator[None]:
-    hub.clear_faults()
-    yield
-    hub.clear_faults()
-    assert hub.unhandled == []
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "clean_hub")  # conftest.py: no limit left over
 
 
 def hub_store(hub: HfHubServer, tmp_path: Path, repo: str) -> Store:

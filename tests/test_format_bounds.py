@@ -16,16 +16,15 @@ import math
 import mmap
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-from hf_hub_server import HfHubServer, hf_hub_server
+from hf_hub_server import HfHubServer
 from torch.nn.modules.module import register_module_parameter_registration_hook
 
 from tests.helpers import example_bytes
-from tests.s3_server import S3_ENV_UNSET, s3_env, s3_server
+from tests.s3_server import S3_ENV_UNSET, s3_env
 from zeb_core.formats.bid_examples import decode_bid_examples
 from zeb_core.formats.examples import decode_examples, example_filename
 from zeb_core.formats.safe_io import MAX_EXAMPLE_FILE_BYTES, FormatError
@@ -172,12 +171,6 @@ def test_example_file_grown_after_the_listing_is_refused_by_the_read_itself(tmp_
 
 
 # ------------------------------------------------------------------ S3 and the Hub: the reads' own bound
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    with s3_server() as url:
-        yield url
-
-
 def test_s3_read_is_refused_by_its_length_and_quarantine_moves_server_side(
     s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -201,15 +194,8 @@ def test_s3_read_is_refused_by_its_length_and_quarantine_moves_server_side(
     assert backend.move(path, QUARANTINE + path), "a retried move finds it done"
 
 
-@pytest.fixture(scope="module")
-def hub() -> Iterator[HfHubServer]:
-    with hf_hub_server() as server:
-        yield server
-
-
-def test_hub_read_is_refused_by_its_length(hub: HfHubServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("HF_ENDPOINT", "HF_HUB_OFFLINE"):
-        monkeypatch.delenv(var, raising=False)
+def test_hub_read_is_refused_by_its_length(clean_hub: HfHubServer) -> None:
+    hub = clean_hub
     backend = HfBackend(f"tester/r{uuid.uuid4().hex[:10]}", endpoint=hub.endpoint, token=hub.token)
     backend.create()
     lfs, small = b"\x07" * 5000, b'{"step": 1}'
@@ -218,7 +204,6 @@ def test_hub_read_is_refused_by_its_length(hub: HfHubServer, monkeypatch: pytest
         with pytest.raises(TooLarge, match=limit_words(len(data) - 1)):
             backend.read(path, max_bytes=len(data) - 1)
         assert backend.read(path, max_bytes=len(data)) == backend.read(path) == data
-    assert hub.unhandled == []
 
 
 # ------------------------------------------------------------------ weights

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,20 +32,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    from s3_server import s3_server
-
-    with s3_server() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture(scope="module")
-def hf_hub() -> Iterator[object]:
-    from hf_hub_server import hf_hub_server
-
-    with hf_hub_server() as server:
-        server.tree_page_size = PAGE
-        yield server
+def hf_hub(hub: Any) -> Any:
+    """conftest's Hub server, paging its tree listings by PAGE entries (so a listing's calls show at small sizes)."""
+    hub.tree_page_size = PAGE
+    return hub
 
 
 def counted_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Store, Callable[[], int]]:

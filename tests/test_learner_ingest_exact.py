@@ -6,11 +6,10 @@ example counts and the cursor must move together, file by file."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hf_hub_server import HfHubServer, hf_hub_server
+from hf_hub_server import HfHubServer
 
 from tests.helpers import example_bytes
 from zeb_core.learner import Learner, LearnerSettings
@@ -19,12 +18,6 @@ from zeb_core.store.hf import HfBackend
 from zeb_core.store.local import LocalBackend
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
-
-
-@pytest.fixture(scope="module")
-def hub() -> Iterator[HfHubServer]:
-    with hf_hub_server() as server:
-        yield server
 
 
 def hub_store(hub: HfHubServer, tmp_path: Path, repo: str) -> Store:

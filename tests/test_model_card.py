@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from hf_hub_server import HfHubServer, hf_hub_server
+from hf_hub_server import HfHubServer
 from huggingface_hub import DatasetCard, ModelCard
 from huggingface_hub.repocard import metadata_load, model_index_to_eval_results
 from safetensors import safe_open
@@ -32,24 +31,8 @@ from zeb_core.store import RetryPolicy, Store, StoreError, StoreUnavailable, ope
 from zeb_core.store.cards import CARD_PATH, HubCards, eval_rows, render_dataset_card, render_model_card
 from zeb_core.store.hf import HfBackend
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "clean_hub")  # conftest.py
 BEST_PUSH = "[zeb] push name=model which=best"
-
-
-@pytest.fixture(scope="module")
-def hub() -> Iterator[HfHubServer]:
-    with hf_hub_server() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _clean_hub(hub: HfHubServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for var in ("HF_ENDPOINT", "HF_HUB_OFFLINE"):
-        monkeypatch.delenv(var, raising=False)
-    hub.clear_faults()
-    yield
-    hub.clear_faults()
-    assert hub.unhandled == [], f"huggingface_hub called routes the test Hub does not serve: {hub.unhandled}"
 
 
 def hub_store(hub: HfHubServer) -> Store:

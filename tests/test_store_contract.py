@@ -9,7 +9,6 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,22 +24,6 @@ from zeb_core.store import ExampleCursor, FaultyBackend, LeaseHeld, RetryPolicy,
 from zeb_core.store.backend import Backend
 
 BACKENDS = ("local", "s3", "hf")
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    from s3_server import s3_server
-
-    with s3_server() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture(scope="module")
-def hf_hub() -> Iterator[object]:
-    from hf_hub_server import hf_hub_server
-
-    with hf_hub_server() as server:
-        yield server
 
 
 def make_backends(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Backend, Backend]:
@@ -61,7 +44,7 @@ def make_backends(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
         return S3Backend("zeb-test", f"{unique}/weights"), S3Backend("zeb-test", f"{unique}/examples")
     from zeb_core.store.hf import HfBackend
 
-    hub = request.getfixturevalue("hf_hub")
+    hub = request.getfixturevalue("hub")
     weights = HfBackend(f"tester/w{unique}", endpoint=hub.endpoint, token=hub.token)
     examples = HfBackend(f"tester/w{unique}-examples", repo_type="dataset", endpoint=hub.endpoint, token=hub.token)
     return weights, examples

@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,21 +21,7 @@ from zeb_core.store import Store
 from zeb_core.store.backend import NotFound, StoreError, StoreUnavailable
 from zeb_core.store.hf import HfBackend
 
-
-@pytest.fixture(scope="module")
-def hub() -> Iterator[HfHubServer]:
-    with hf_hub_server() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _no_stray_faults(hub: HfHubServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for var in ("HF_ENDPOINT", "HF_HUB_OFFLINE"):
-        monkeypatch.delenv(var, raising=False)
-    hub.clear_faults()
-    yield
-    hub.clear_faults()
-    assert hub.unhandled == [], f"huggingface_hub called routes the test Hub does not serve: {hub.unhandled}"
+pytestmark = pytest.mark.usefixtures("clean_hub")  # conftest.py: no fault left over, no route unserved
 
 
 def make(hub: HfHubServer, repo_type: str = "model", **kwargs: object) -> HfBackend:
