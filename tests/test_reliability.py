@@ -370,8 +370,12 @@ def test_store_faults_on_a_fifth_of_calls_during_a_worker_and_learner_run_reconc
     retries: list[str] = []  # the worker's store retries (Prefect reconfigures the root logger's handlers)
     handler = logging.Handler(logging.WARNING)
     handler.emit = lambda record: retries.append(record.getMessage())  # type: ignore[method-assign]
-    for name in ("zeb.store", "zeb.worker"):  # the store's retries, and the worker's own waits on an outbox commit
-        logging.getLogger(name).addHandler(handler)
+    loggers = [logging.getLogger(name) for name in ("zeb.store", "zeb.worker")]  # store retries, outbox waits
+    saved = [(lg.disabled, lg.level) for lg in loggers]
+    for lg in loggers:  # an earlier test in this process may have disabled or quietened them (logging config)
+        lg.disabled = False
+        lg.setLevel(logging.WARNING)
+        lg.addHandler(handler)
     healthy = open_store(url)
     started = time.monotonic()
     with open(log_path, "wb") as log_file:
@@ -396,8 +400,9 @@ def test_store_faults_on_a_fifth_of_calls_during_a_worker_and_learner_run_reconc
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=120)
         finally:
-            for name in ("zeb.store", "zeb.worker"):
-                logging.getLogger(name).removeHandler(handler)
+            for lg, (disabled, level) in zip(loggers, saved, strict=True):
+                lg.removeHandler(handler)
+                lg.disabled, lg.level = disabled, level
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
