@@ -195,23 +195,9 @@ def open_sim_store(url: str, shared: dict[str, Any] | None = None, pool: int = 1
 # ------------------------------------------------------------------ example files
 def example_file(cfg: SimConfig, worker_id: str, seed: int) -> tuple[bytes, dict[str, Any]]:
     """A valid example file (the real encoder) of `examples_per_file` random examples counting `games_per_file`."""
-    import torch
+    from tests.helpers import example_bytes
 
-    from zeb_core.encoding import FEATURE_SIZES, OBS_FEATURES, OBS_TOKENS
-    from zeb_core.formats.examples import encode_examples
-
-    g = torch.Generator().manual_seed(seed)
-    n = cfg.examples_per_file
-    sizes = torch.tensor(FEATURE_SIZES)
-    obs = (torch.randint(0, 1 << 14, (n, OBS_TOKENS, OBS_FEATURES), generator=g) % sizes).to(torch.int8)
-    legal = torch.rand(n, 7, generator=g) < 0.6
-    legal[:, 0] = True
-    policy = torch.rand(n, 7, generator=g) * legal
-    policy = policy / policy.sum(1, keepdim=True)
-    value = torch.rand(n, generator=g) * 2 - 1
-    return encode_examples(
-        obs, legal, policy, value, model_step=0, worker_id=worker_id, games=cfg.games_per_file, value_target="points"
-    )
+    return example_bytes(cfg.examples_per_file, seed, worker=worker_id, games=cfg.games_per_file)
 
 
 def _quiet() -> None:

@@ -43,14 +43,12 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-import torch
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 from _common import setup
+from helpers import example_bytes
 
-from zeb_core.formats.examples import encode_examples
 from zeb_core.learner import Learner, LearnerSettings
 from zeb_core.store import ExampleCursor, RetryPolicy, Store
 from zeb_core.store.local import LocalBackend
@@ -60,25 +58,8 @@ SETTLES = "closed" in {f.name for f in fields(ExampleCursor)}  # this version's 
 
 
 def tiny_files(count: int, seed: int) -> list[tuple[bytes, dict[str, Any]]]:
-    """`count` distinct valid example files of one example each."""
-    out: list[tuple[bytes, dict[str, Any]]] = []
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(count):
-        legal = torch.rand(1, 7, generator=g) < 0.6
-        legal[:, 0] = True
-        policy = torch.rand(1, 7, generator=g) * legal
-        out.append(
-            encode_examples(
-                torch.randint(0, 4, (1, 36, 8), generator=g).to(torch.int8),
-                legal,
-                policy / policy.sum(1, keepdim=True),
-                torch.rand(1, generator=g) * 2 - 1,
-                model_step=0,
-                worker_id=f"w{len(out) % 8}",
-                games=1,
-            )
-        )
-    return out
+    """`count` distinct valid example files of one example each (tests/helpers.example_bytes)."""
+    return [example_bytes(1, seed * 1_000_003 + i, worker=f"w{i % 8}", games=1) for i in range(count)]
 
 
 class Counter:

@@ -20,9 +20,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from _common import setup
+from helpers import example_bytes
 
-from zeb_core.formats.examples import encode_examples
 from zeb_core.formats.weights import default_state
 from zeb_core.model.checkpoint import bundle_from_model
 from zeb_core.model.config import ModelConfig
@@ -62,19 +63,7 @@ def backends(kind: str) -> Iterator[Store]:
 
 
 def example_file(n: int, seed: int) -> tuple[bytes, dict]:
-    g = torch.Generator().manual_seed(seed)
-    legal = torch.rand(n, 7, generator=g) < 0.5
-    legal[:, 0] = True
-    policy = torch.rand(n, 7, generator=g) * legal
-    return encode_examples(
-        torch.randint(0, 4, (n, 36, 8), generator=g).to(torch.int8),
-        legal,
-        policy / policy.sum(1, keepdim=True),
-        torch.rand(n, generator=g) * 2 - 1,
-        model_step=0,
-        worker_id="bench",
-        games=n // 20,
-    )
+    return example_bytes(n, seed, worker="bench", games=n // 20)
 
 
 def run(kind: str, files: int, per_file: int) -> None:
