@@ -8,6 +8,7 @@ worker's own (`SelfPlayWorker.upload`), without the cost of playing games."""
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from pathlib import Path
@@ -18,6 +19,7 @@ from hf_hub_server import HfHubServer
 from tests.helpers import example_bytes
 from zeb_core.formats.examples import example_filename
 from zeb_core.learner import Learner, LearnerSettings
+from zeb_core.outbox import CommitPacer
 from zeb_core.store import RetryPolicy, Store
 from zeb_core.store.backend import RateLimited
 from zeb_core.store.hf import HfBackend
@@ -123,8 +125,8 @@ def test_a_429_from_the_hub_lengthens_the_interval_and_its_retry_after_is_kept(
     store = hub_store(hub, tmp_path, repo)
     hub.limit_commits(1, window_s=2.0)
     w = worker(store, tmp_path, "w429", per_hour=36_000.0)  # alone: a commit every 0.1 s
-    report = w.upload(play(w, 1, seed=1)[0])
-    assert report.uploaded is not None and examples_commits(hub, repo) == 1
+    play(w, 1, seed=1)
+    assert len(w.flush_outbox()) == 1 and examples_commits(hub, repo) == 1  # its first slot: within 0.1 s
     interval = w.pacer.interval
     assert interval == pytest.approx(0.1)
 
@@ -186,12 +188,33 @@ def test_the_interval_shares_the_budget_among_the_workers_seen_this_hour(hub: Hf
     store.examples.commit(earlier, message="earlier uploads")
     w = worker(store, tmp_path, "me", per_hour=360.0)
     play(w, 1, seed=9)
-    assert w.flush_outbox(due_only=True)
+    first = w.flush_outbox(due_only=True)  # its first commit: after a random share of the interval
     assert w.pacer.workers == 4 and w.pacer.interval == pytest.approx(4 * 3600 / 360)
-    assert 0.85 * 40 <= w.pacer.wait_s() <= 1.1 * 40
+    assert (first == []) == (w.pacer.wait_s() > 0) and w.pacer.wait_s() <= 40
+    w.pacer.next_at = w.pacer.clock()  # that share over (the clock moved on)
+    assert w.flush_outbox(due_only=True), "due: the commit goes"
+    assert w.pacer.workers == 4 and 0.85 * 40 <= w.pacer.wait_s() <= 1.1 * 40
     play(w, 2, seed=10)
     assert w.flush_outbox(due_only=True) == [], "not due: the batch waits for its slot"
     assert len(w.outbox.pending()) == 1
+
+
+def test_a_fleet_restarted_together_spreads_its_first_commits_and_its_retries_over_the_interval() -> None:
+    """64 workers that see 64 uploading (a fleet redeployed at once): their first commits fall across the whole
+    interval, not in its first seconds; refused together by a 429 with a Retry-After, they come back spread
+    over the lengthened interval, not together at the Retry-After."""
+    per_hour, n = 100.0, 64
+    interval = n * 3600 / per_hour
+    clock = [0.0]
+    pacers = [CommitPacer(per_hour, clock=lambda: clock[0], rng=random.Random(i)) for i in range(n)]
+    firsts = sorted(p.start(n) for p in pacers)
+    assert all(0 <= w <= interval for w in firsts)
+    in_tenths = {int(10 * w / interval) for w in firsts}
+    assert len(in_tenths) >= 9, f"first commits in only {len(in_tenths)} tenths of the interval"
+    retries = sorted(p.refused(retry_after=30.0) for p in pacers)
+    assert retries[0] >= 30.0, "the Retry-After is a floor"
+    assert retries[-1] - retries[0] >= interval, f"refused together, back within {retries[-1] - retries[0]:.0f}s"
+    assert retries[-1] <= 30.0 + 2 * interval * 1.1
 
 
 @pytest.mark.parametrize("kind", ["local", "hf"])

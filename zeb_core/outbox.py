@@ -124,9 +124,11 @@ class CommitPacer:
     The fleet shares `per_hour` commits: with n workers seen, each commits at most once every n * 3600 / per_hour
     seconds. A refused commit (a 429, or the store down) doubles a slowdown factor on that interval (up to
     MAX_SLOWDOWN) and the next try waits at least what its Retry-After asked, and at least a backoff of 1, 2,
-    4, ... s over refusals in a row; each commit that goes through takes a fifth off the factor (RECOVERY), so
-    the interval stays longer for a while after a 429. `per_hour` 0 (a
-    store without a limit) leaves only the backoff after refusals."""
+    4, ... s over refusals in a row, plus a random share of the lengthened interval, so workers refused together
+    do not all come back together; each commit that goes through takes a fifth off the factor (RECOVERY), so
+    the interval stays longer for a while after a 429. The first commit is due after a random share of the
+    interval (`start`): a fleet restarted at once spreads its commits from the start. `per_hour` 0 (a store
+    without a limit) leaves only the backoff after refusals."""
 
     def __init__(
         self, per_hour: float, clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None
@@ -156,10 +158,27 @@ class CommitPacer:
         """How far back uploads count a worker as live: an hour, or two intervals where those are longer."""
         return max(WORKERS_WINDOW_S, 2 * self.interval * self.slowdown)
 
-    def committed(self, workers: int) -> float:
-        """A commit went through with `workers` workers seen: the next is due one interval on; returns it."""
+    @property
+    def started(self) -> bool:
+        return self.next_at > -math.inf
+
+    def start(self, workers: int) -> float:
+        """Before the first commit, with `workers` seen uploading lately: the first commit is due after a random
+        share of one interval, so a fleet started together spreads its first commits over the interval instead
+        of spending the budget at once. Returns the wait."""
+        self.seen(workers)
+        wait = self._rng.random() * self.interval
+        self.next_at = self.clock() + wait
+        return wait
+
+    def seen(self, workers: int) -> None:
+        """`workers` seen uploading lately: the interval follows."""
         self.workers = max(1, workers)
         self.interval = self.workers * 3600.0 / self.per_hour if self.per_hour > 0 else 0.0
+
+    def committed(self, workers: int) -> float:
+        """A commit went through with `workers` workers seen: the next is due one interval on; returns it."""
+        self.seen(workers)
         self.slowdown = max(1.0, self.slowdown * RECOVERY)
         self.refusals = 0
         wait = self._jitter(self.interval * self.slowdown)
@@ -172,6 +191,9 @@ class CommitPacer:
         self.slowdown = min(MAX_SLOWDOWN, self.slowdown * 2)
         self.refusals += 1
         backoff = min(MAX_BACKOFF_S, 2.0 ** (self.refusals - 1))
-        wait = max(retry_after or 0.0, self._jitter(max(self.interval * self.slowdown, backoff)))
+        # Retry-After is a floor, not a time to meet: workers refused together would all come back at once.
+        # A random share of the (lengthened) interval on top spreads them, as the first commits are spread.
+        spread = self._rng.random() * max(self.interval * self.slowdown, backoff)
+        wait = max(retry_after or 0.0, self._jitter(backoff)) + spread
         self.next_at = self.clock() + wait
         return wait

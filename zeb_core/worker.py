@@ -284,6 +284,9 @@ class SelfPlayWorker:
         call, the pacer's interval lengthened."""
         start = time.monotonic()
         stored: list[str] = []
+        if self.paced and not self.pacer.started and self._pending():
+            wait = self.pacer.start(self._workers_seen())
+            log.info("first commit in %.0fs (a random share of the interval: a fleet restarted together spreads)", wait)
         while self._pending():
             if not self.pacer.due():
                 if due_only:
@@ -292,6 +295,8 @@ class SelfPlayWorker:
             try:
                 paths, more = self._commit_outbox()
             except StoreUnavailable as exc:
+                if self.paced and isinstance(exc, RateLimited):  # spread over the interval of the fleet seen now
+                    self.pacer.seen(self._workers_seen())
                 wait = self.pacer.refused(exc.retry_after if isinstance(exc, RateLimited) else None)
                 if due_only:
                     log.warning(
@@ -309,6 +314,15 @@ class SelfPlayWorker:
             if due_only or not more:
                 break  # more than one commit holds: the next waits for its slot (or the next batch)
         return stored
+
+    def _workers_seen(self) -> int:
+        """Workers uploading to this namespace lately (one listing of recent hour folders); 1 if it fails."""
+        try:
+            refs = self.store.recent_examples(self.settings.name, self.pacer.window_s())
+        except StoreUnavailable as exc:
+            log.warning("could not count the workers uploading (%s); pacing as if alone for now", exc)
+            return 1
+        return count_workers(refs, self.settings.worker_id, self.pacer.window_s())
 
     def _boxes(self) -> list[tuple[Outbox, str]]:
         """(outbox, namespace): bid examples first, so the last path stored is the play examples' (the report's)."""

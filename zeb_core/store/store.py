@@ -539,6 +539,19 @@ class Store:
         infos: list[FileInfo] = self._call("list examples", self.examples.list, folder.rstrip("/"))
         return _example_refs(folder, infos)
 
+    def recent_examples(self, name: str = DEFAULT_NAME, seconds: float = 3600.0) -> list[ExampleRef]:
+        """Example files of `name` in the hour folders of the last `seconds` (and flat ones): one listing of
+        recent folders, cheap however large the store (a worker counting the workers uploading lately)."""
+        since = hour_folder(time.time() - seconds)
+        folder = self._examples_dir(name)
+        listing: Listing = self._call(
+            f"list recent examples of {name}",
+            self.examples.list_recent,
+            folder.rstrip("/"),
+            lambda f: is_hour_folder(f) and f >= since,
+        )
+        return _example_refs(folder, [*listing.files, *listing.within])
+
     def upload_examples(self, data: bytes, manifest: dict[str, Any], name: str = DEFAULT_NAME) -> str:
         """Upload one example file; returns its path. The same content already in the store is not stored again."""
         return self.upload_example_files([(data, manifest, name)]).paths[0]
