@@ -28,7 +28,7 @@ from _common import setup
 from zeb_core.mcts import SearchConfig
 from zeb_core.model import ModelConfig, ZebNet
 from zeb_core.rollout_selfplay import ForwardClock, play_rollout_selfplay
-from zeb_core.selfplay import SelfPlayBatch
+from zeb_core.selfplay_batch import SelfPlayBatch
 from zeb_core.solver import warm_up
 from zeb_core.solver_selfplay import play_solver_selfplay
 

@@ -25,7 +25,7 @@ from zeb_core.players.builtin import PolicyPlayer
 from zeb_core.players.inference import play_log_likelihood
 from zeb_core.players.rollout import ROWS_PER_CHUNK
 from zeb_core.rollout_selfplay import final_values, play_rollout_selfplay, weighted_worlds
-from zeb_core.selfplay import SelfPlayBatch
+from zeb_core.selfplay_batch import SelfPlayBatch
 from zeb_core.solver import solve_points, warm_up
 from zeb_core.solver_selfplay import play_solver_selfplay
 

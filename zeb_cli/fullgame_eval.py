@@ -20,7 +20,7 @@ def eval_full_game(
     forced_bid: bool,
     record: Path | None,
 ) -> None:
-    from zeb_cli.main import console, fail, match_progress, out
+    from zeb_cli.consoles import console, fail, match_progress, out
     from zeb_core.fullgame.bidders import make_full_game_player
     from zeb_core.fullgame.match import play_full_match
     from zeb_core.fullgame.replay import write_games

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from zeb_cli.consoles import make_console
+from zeb_cli.consoles import fail, match_progress, out, resolve_device
 
 app = typer.Typer(
     name="zeb",
@@ -24,41 +23,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = make_console(stderr=True)
-out = make_console()
-
 DeviceOpt = Annotated[str, typer.Option(help="torch device: cpu, cuda, cuda:1, or auto (CUDA when present).")]
-
-
-def resolve_device(device: str) -> str:
-    """The flag read as zeb_core.device reads it; one this machine cannot use ends the command with the reason."""
-    from zeb_core.device import resolve_device as resolve
-
-    try:
-        return str(resolve(device))
-    except (ValueError, RuntimeError) as exc:
-        fail(str(exc))
-        raise
-
-
-def fail(message: str, code: int = 2) -> None:
-    console.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
-
-
-def match_progress(quiet: bool) -> Progress:
-    """A match's bar on stderr (games done, elapsed, left); `quiet` (--json) hides it so stdout stays JSON alone."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("games"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=quiet,
-        transient=quiet,
-    )
 
 
 @app.command("eval")

@@ -106,7 +106,7 @@ def serve(
     to 7 marks with its auction, against the bots."""
     from pydantic import ValidationError
 
-    from zeb_cli.main import resolve_device
+    from zeb_cli.consoles import resolve_device
     from zeb_core.players import SpecError
     from zeb_core.serve import create_app
     from zeb_core.serve.guard import GuardSettings, allowed_hosts_for

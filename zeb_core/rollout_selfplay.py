@@ -40,7 +40,7 @@ from zeb_core.mcts.config import SearchConfig
 from zeb_core.mcts.worlds import resample, sample_search_worlds
 from zeb_core.model.net import ZebNet
 from zeb_core.players.rollout import ROWS_PER_CHUNK, finish_rollouts, rollout_rows
-from zeb_core.selfplay import SelfPlayBatch
+from zeb_core.selfplay_batch import SelfPlayBatch
 from zeb_core.solver_selfplay import EXPLORE_EPSILON, mover_values, pimc_values, play_labelled
 
 GPU_ROWS_PER_CHUNK = 4 * ROWS_PER_CHUNK  # rows per forward on a GPU: fewer, larger forwards (not yet measured)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
 
 import torch
 
@@ -29,22 +28,7 @@ from zeb_core.mcts.driver import search_moves
 from zeb_core.mcts.evaluator import Evaluator
 from zeb_core.mcts.policy_targets import policy_target
 from zeb_core.mcts.reuse import TreeReuse
-
-
-@dataclass
-class SelfPlayBatch:
-    obs: torch.Tensor  # [N, 36, 8] int8
-    legal: torch.Tensor  # [N, 7] bool
-    policy: torch.Tensor  # [N, 7] float32, sums to 1 over legal slots
-    value: torch.Tensor  # [N] float32 in [-1, 1]
-    games: int
-    seconds: float
-    stats: dict = field(default_factory=dict)
-    q: torch.Tensor | None = None  # [N, 7] float32 per-slot values for the mover (solver and rollout teachers)
-
-    @property
-    def examples(self) -> int:
-        return int(self.value.shape[0])
+from zeb_core.selfplay_batch import SelfPlayBatch
 
 
 def play_selfplay(

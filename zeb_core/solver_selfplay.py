@@ -36,7 +36,7 @@ from zeb_core.engine.state import GameState, points_value
 from zeb_core.mcts.config import SearchConfig
 from zeb_core.mcts.worlds import sample_search_worlds
 from zeb_core.model.net import ZebNet
-from zeb_core.selfplay import SelfPlayBatch
+from zeb_core.selfplay_batch import SelfPlayBatch
 
 EXPLORE_EPSILON = 0.05  # share of moves played uniformly at random, so rare lines are labelled too
 POLICY_Q_SCALE = 4.0  # the policy target beside q: softmax(POLICY_Q_SCALE * q) over legal slots (metrics only)
