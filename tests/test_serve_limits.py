@@ -103,13 +103,15 @@ def test_specs_within_the_limits_play_and_the_operator_may_raise_them(small_chec
 
 # ---------------------------------------------------------------- the time budget and the search slots
 def test_a_request_past_the_time_budget_is_a_504_and_cheap_players_still_answer(small_checkpoint: Path) -> None:
-    limits = ServeLimits(decision_timeout_s=0.02)
+    """A budget of 0.5 s: a search of 3,000 simulations (several seconds) is a 504; heuristic (about 10 ms, 50
+    times within the budget, so a loaded machine does not make it late) still answers while that search runs."""
+    limits = ServeLimits(decision_timeout_s=0.5, mcts_sims=3000, mcts_nodes=6000)
     app = create_app(models={"small": small_checkpoint}, limits=limits)
     with TestClient(app, raise_server_exceptions=False) as c:
         c.post("/v1/move", json={**EXAMPLE, "player": "policy:model=small"})  # loaded, so only the search is slow
         start = time.monotonic()
-        slow = c.post("/v1/move", json={**EXAMPLE, "player": "mcts:model=small,sims=100"})
-        _error(slow, 504, "ServeLimits.decision_timeout_s", "budget of 0.02 s")
+        slow = c.post("/v1/move", json={**EXAMPLE, "player": "mcts:model=small,sims=3000"})
+        _error(slow, 504, "ServeLimits.decision_timeout_s", "budget of 0.5 s")
         assert time.monotonic() - start < 5.0
         reply = c.post("/v1/move", json={**EXAMPLE, "player": "heuristic"})  # the search may still be running
         assert reply.status_code == 200 and reply.json()["play"] in (15, 20)
