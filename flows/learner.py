@@ -1,5 +1,6 @@
 """The learner flow: start (lease, resume, buffer), then cycles of ingest -> train -> evaluate/promote -> push ->
-prune, as Prefect tasks; W&B metrics, a progress artifact, an evaluation table and a training-curve plot.
+prune, as Prefect tasks; W&B metrics, evaluation tables, promoted-model artifacts and the training curve; a
+progress artifact, an evaluation table and a training-curve plot in Prefect.
 
 A flow run covers at most `cycles` cycles (and `minutes`), so the Prefect database stays bounded; under a
 deployment it then starts the next run itself (`continue_as_new`). SIGINT/SIGTERM/cancellation: the cycle in
@@ -35,7 +36,7 @@ from tasks.learner import (
 from zeb_core.curves import training_curve_png
 from zeb_core.learner import REPORTED_LOSSES, Learner, LearnerSettings, loss_text
 from zeb_core.strength import BASELINES, eval_rate, interval_text, percent
-from zeb_core.wandb_log import WandbLogger
+from zeb_core.wandb_log import CURVE_KEY, WandbLogger
 
 
 @flow(name="learner", log_prints=True)
@@ -89,6 +90,9 @@ def learner(settings: LearnerSettings) -> dict:
                 if s.promote:
                     row["promotion"] = promote_task(lrn, step)
                 _publish_eval(lrn, name)
+                wandb.log_evaluation(lrn.last_eval, s.eval_games, step, model=f"{name}@{step}")
+                if s.promote:
+                    wandb.log_promotion(lrn.store, name, step)
             if step % push_every == 0:
                 push_task(lrn, step)
             if step % prune_every == 0:
@@ -110,11 +114,14 @@ def learner(settings: LearnerSettings) -> dict:
             logger.info("stop requested: finishing with a push and releasing the lease")
         if lrn.model is not None:
             close_task(lrn)
+        curve = _curve_png(lrn, name) if lrn.history else None
         if wandb is not None:
+            if curve is not None:
+                wandb.log_image(CURVE_KEY, curve, lrn.step, caption="losses and win rates of this learner run")
             wandb.finish()
         stop.restore()
-        if lrn.history:
-            _publish_curve(lrn, name)
+        if curve is not None:
+            _publish_curve(curve, name)
     summary = {
         "step": lrn.step,
         "total_games": lrn.total_games,
@@ -155,8 +162,11 @@ def _publish_eval(lrn: Learner, name: str) -> None:
     create_table_artifact(rows, key=key_of(name, "evaluation"), description=f"{name} at step {lrn.step}")
 
 
-def _publish_curve(lrn: Learner, name: str) -> None:
-    png = training_curve_png(lrn.history, title=f"{name}: steps {lrn.history[0]['step']}..{lrn.history[-1]['step']}")
+def _curve_png(lrn: Learner, name: str) -> bytes:
+    return training_curve_png(lrn.history, title=f"{name}: steps {lrn.history[0]['step']}..{lrn.history[-1]['step']}")
+
+
+def _publish_curve(png: bytes, name: str) -> None:
     data = base64.b64encode(png).decode()
     create_markdown_artifact(
         f"## Training curve of {name}\n\n![training curve](data:image/png;base64,{data})\n",
