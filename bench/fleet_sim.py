@@ -98,6 +98,9 @@ class SimConfig(BaseModel):
     """Run the learner in a process of its own (its memory alone); False: a thread here (fast start, tests)."""
     peek: bool = True
     """Each worker reads the weights' state once per batch, as SelfPlayWorker.generate does."""
+    fleet_size_set: bool = True
+    """The workers' `fleet_size` is N, as a deployment of N replicas sets it (False: 1, a fleet that does not say,
+    whose first commits are spread only over the interval of the workers seen uploading)."""
     drain: bool = False
     """After the run, each worker waits for its slot and commits what its outbox holds (a finite run's end)."""
     seed: int = 0
@@ -242,6 +245,7 @@ def _make_worker(cfg: SimConfig, url: str, index: int, outboxes: Path, shared: d
         device="cpu",
         outbox=str(outboxes / f"w{index:04d}"),
         commits_per_hour=cfg.commits_per_hour * cfg.factor,  # the budget per simulated hour, compressed
+        fleet_size=cfg.workers if cfg.fleet_size_set else 1,
         seed=cfg.seed + index,
     )
     return SelfPlayWorker(settings, store=open_sim_store(url, shared, pool))
@@ -574,12 +578,22 @@ def figures(
     uploaded_games = sum(games_of.get(h, 0) for h in uploaded)
     up = sorted(uploaded)
     took = sorted(h for h in ingested if h in games_of)
+    # Throughput once every worker has had its first slot (one interval, N * 3600 / budget): a Hub worker's
+    # batches wait up to an interval in its outbox, so a run shorter than that measures the start, not the rate.
+    warm_s = cfg.workers * HOUR / cfg.commits_per_hour if hub is not None and cfg.commits_per_hour > 0 else 0.0
+    steady_from = t0 + cfg.real(warm_s)
+    steady_h = hours - warm_s / HOUR
+    steady_produced = sum(g for _, g, t in log.produced if t >= steady_from)
+    steady_accepted = sum(games_of[h] for h in took if ingested[h][0] >= steady_from)
     out: dict[str, Any] = {
         "backend": cfg.backend,
         "workers": cfg.workers,
         "produced_games_h": produced_games / hours,
         "uploaded_games_h": uploaded_games / hours,
         "accepted_games_h": learned["total_games"] / hours,
+        "steady_from_h": warm_s / HOUR,
+        "steady_produced_games_h": steady_produced / steady_h if steady_h > 0 else None,
+        "steady_accepted_games_h": steady_accepted / steady_h if steady_h > 0 else None,
         "hourly_produced": _per_hour([t for *_, t in log.produced], t0, cfg, [g for _, g, _ in log.produced]),
         "hourly_accepted": _per_hour([ingested[h][0] for h in took], t0, cfg, [games_of[h] for h in took]),
         "hourly_uploaded": _per_hour([log.uploaded[h] for h in up], t0, cfg, [games_of.get(h, 0) for h in up]),
@@ -629,6 +643,9 @@ def figures(
         "ingest lag p95 under 5 minutes": bool(lag) and out["lag_p95_s"] < 300,
         "accepted games/h within 10% of produced": produced_games > 0
         and abs(learned["total_games"] - produced_games) <= 0.1 * produced_games,
+        "after the first interval, accepted games/h within 10% of produced": (
+            abs(steady_accepted - steady_produced) <= 0.1 * steady_produced if steady_produced > 0 else None
+        ),
     }
     return out
 
@@ -645,6 +662,12 @@ def print_figures(cfg: SimConfig, out: dict[str, Any]) -> None:
         f"games/h uploaded: {out['uploaded_games_h']:,.0f}",
         f"games/h accepted into the learner's buffer: {out['accepted_games_h']:,.0f} "
         f"({_share(out['accepted_games_h'], out['produced_games_h'])} of produced)",
+        f"games/h after the first interval ({out['steady_from_h']:.1f} h on), produced / accepted: "
+        + (
+            f"{out['steady_produced_games_h']:,.0f} / {out['steady_accepted_games_h']:,.0f}"
+            if out["steady_produced_games_h"] is not None
+            else "n/a (the run is shorter than one interval)"
+        ),
         f"games per {per} hour, produced / uploaded / accepted: {out['hourly_produced']} / "
         f"{out['hourly_uploaded']} / {out['hourly_accepted']}",
         f"games waiting in outboxes at the end: {out['waiting_games']:,}",
@@ -685,18 +708,26 @@ def _share(a: float, b: float) -> str:
     return f"{100 * a / b:.1f}%" if b else "n/a"
 
 
+def _steady(r: dict[str, Any]) -> str:
+    if r["steady_produced_games_h"] is None:
+        return "n/a"
+    return f"{r['steady_accepted_games_h']:,.0f} of {r['steady_produced_games_h']:,.0f} from {r['steady_from_h']:.1f} h"
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """The runs as a Markdown table (rates per simulated hour, lags in simulated seconds)."""
     head = (
-        "| store | N | games/h produced | accepted | commits/h (max) | 429s | lag median / p95 s "
-        "| batch to ingest median / p95 s | HTTP/cycle | learner RSS MiB | goals: budget, once, lag, accepted |"
+        "| store | N | games/h produced | accepted | accepted after 1st interval | commits/h (max) | 429s "
+        "| lag median / p95 s | batch to ingest median / p95 s | HTTP/cycle | learner RSS MiB "
+        "| goals: budget, once, lag, accepted, accepted after 1st interval |"
     )
     out = [head, "|" + " --- |" * (head.count("|") - 1)]
     for r in rows:
         goals = " ".join(_verdict(ok) for ok in r["goals"].values())
         out.append(
             f"| {r['backend']} | {r['workers']} | {r['produced_games_h']:,.0f} | {r['accepted_games_h']:,.0f} "
-            f"({_share(r['accepted_games_h'], r['produced_games_h'])}) | {r['commits_h']:.0f} ({r['commits_max_h']}) "
+            f"({_share(r['accepted_games_h'], r['produced_games_h'])}) | {_steady(r)} "
+            f"| {r['commits_h']:.0f} ({r['commits_max_h']}) "
             f"| {r['refused_429']} | {r['lag_median_s']:.0f} / {r['lag_p95_s']:.0f} "
             f"| {r['fresh_median_s']:.0f} / {r['fresh_p95_s']:.0f} | {r['calls_cycle_mean']:.1f} "
             f"| {r['learner_rss_mib']:.0f} | {goals} |"
@@ -719,6 +750,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=-1, help=f"{fields['hosts'].description} (default -1)")
     parser.add_argument("--learner-thread", action="store_true", help="the learner in a thread of this process")
     parser.add_argument("--drain", action="store_true", help=fields["drain"].description)
+    parser.add_argument("--no-fleet-size", action="store_true", help="workers' fleet_size 1 (not N): unannounced")
     parser.add_argument("--no-peek", action="store_true", help="workers do not read the weights' state per batch")
     parser.add_argument("--table", action="store_true", help="print a Markdown table of all runs at the end")
     parser.add_argument("--json", type=Path, help="write every run's figures to this JSON file")
@@ -728,7 +760,7 @@ def main() -> None:
     for backend in args.backends:
         for n in args.workers:
             cfg = SimConfig(backend=backend, workers=n, learner_process=not args.learner_thread, drain=args.drain,
-                            peek=not args.no_peek, **keys)  # fmt: skip
+                            peek=not args.no_peek, fleet_size_set=not args.no_fleet_size, **keys)  # fmt: skip
             out = run_sim(cfg)
             print_figures(cfg, out)
             rows.append(out)

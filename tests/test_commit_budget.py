@@ -250,3 +250,25 @@ def test_the_hub_server_limits_commits_in_a_sliding_window(hub: HfHubServer) -> 
     hub.limit_commits(None)
     b.commit({"a": b"3"})
     assert b.read("a") == b"3"
+
+
+def test_a_new_fleet_that_says_its_size_shares_the_budget_from_its_first_commit(
+    hub: HfHubServer, tmp_path: Path
+) -> None:
+    """No worker has uploaded yet (a fresh repo): one told `fleet_size=64` paces its first commit as one of 64,
+    not as one alone."""
+    repo = f"tester/fleet-{uuid.uuid4().hex[:8]}"
+    store = hub_store(hub, tmp_path, repo)
+    per_hour = 3600.0
+    settings = WorkerSettings(
+        store="hf://tester/unused", device="cpu", worker_id="f1", outbox=str(tmp_path / "outbox-f1"),
+        commits_per_hour=per_hour, fleet_size=64,
+    )  # fmt: skip
+    w = SelfPlayWorker(settings, store=store)
+    play(w, 1, seed=11)
+    w.flush_outbox(due_only=True)
+    assert w.pacer.workers == 64 and w.pacer.interval == pytest.approx(64.0)
+    alone = worker(store, tmp_path, "f2", per_hour)
+    play(alone, 1, seed=12)
+    alone.flush_outbox(due_only=True)
+    assert alone.pacer.workers == 1 and alone.pacer.interval == pytest.approx(1.0), "unsaid: as seen, alone"

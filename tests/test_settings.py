@@ -27,6 +27,7 @@ CLI_ONLY = {"threads", "settings_json"}  # process options, not settings
 KEPT_DEFAULTS = {  # prefect.yaml states these defaults on purpose (its comments say why)
     ("selfplay-worker", "outbox"),
     ("selfplay-worker", "commits_per_hour"),
+    ("selfplay-worker", "fleet_size"),  # a value the user sets to the pool's replicas
 }
 
 

@@ -113,6 +113,11 @@ class WorkerSettings(BaseModel):
     with N the workers that uploaded to the namespace in the last hour, and waits longer after a 429 (at least
     its Retry-After). Local and S3 stores have no limit: a commit per batch there. 0: no budget on the Hub
     either."""
+    fleet_size: int = Field(default=1, ge=1)
+    """The workers you start together on this namespace (e.g. the work pool's replicas). Before a worker's first
+    commit to a store that limits commits, the budget is shared among at least this many, and its first commit
+    falls at a random point of that interval: a new fleet of hundreds spreads its first commits instead of
+    meeting the Hub's 429s. Workers already uploading are counted whatever this says."""
     wait_for_weights_s: float = 600.0
     """How long to wait for a learner's first push before giving up."""
     search: SearchConfig = Field(default_factory=SearchConfig)
@@ -285,7 +290,7 @@ class SelfPlayWorker:
         start = time.monotonic()
         stored: list[str] = []
         if self.paced and not self.pacer.started and self._pending():
-            wait = self.pacer.start(self._workers_seen())
+            wait = self.pacer.start(max(self.settings.fleet_size, self._workers_seen()))
             log.info("first commit in %.0fs (a random share of the interval: a fleet restarted together spreads)", wait)
         while self._pending():
             if not self.pacer.due():
