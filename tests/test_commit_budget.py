@@ -24,6 +24,7 @@ from zeb_core.store import RetryPolicy, Store
 from zeb_core.store.backend import RateLimited
 from zeb_core.store.hf import HfBackend
 from zeb_core.store.local import LocalBackend
+from zeb_core.store.retry import call_with_retry
 from zeb_core.worker import BatchReport, SelfPlayWorker, WorkerSettings
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread", "clean_hub")  # conftest.py: no limit left over
@@ -272,3 +273,16 @@ def test_a_new_fleet_that_says_its_size_shares_the_budget_from_its_first_commit(
     play(alone, 1, seed=12)
     alone.flush_outbox(due_only=True)
     assert alone.pacer.workers == 1 and alone.pacer.interval == pytest.approx(1.0), "unsaid: as seen, alone"
+
+
+def test_a_store_call_refused_with_a_retry_after_waits_that_long_before_trying_again(hub: HfHubServer) -> None:
+    """The store's own retries (the learner's pushes, prunes and quarantines) keep a 429's Retry-After: one
+    refusal, then a wait of about the Hub's window, then success; not eight quick tries that all meet the 429."""
+    b = HfBackend(f"tester/wait-{uuid.uuid4().hex[:8]}", endpoint=hub.endpoint, token=hub.token)
+    b.create()
+    hub.limit_commits(1, window_s=1.5)
+    b.commit({"a": b"1"})
+    start = time.monotonic()
+    call_with_retry(RetryPolicy.fast(), "commit", b.commit, {"a": b"2"})  # its own backoff: 0.01 s .. 0.05 s
+    assert time.monotonic() - start >= 1.0, "the retry came before the Retry-After"
+    assert hub.commits_refused[b.repo_id] == 1 and b.read("a") == b"2"

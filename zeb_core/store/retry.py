@@ -16,7 +16,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from zeb_core.store.backend import StoreUnavailable
+from zeb_core.store.backend import RateLimited, StoreUnavailable
 
 T = TypeVar("T")
 log = logging.getLogger("zeb.store")
@@ -46,10 +46,22 @@ def _log_retry(what: str) -> Callable[[RetryCallState], None]:
     return before_sleep
 
 
+def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+    """Exponential backoff with jitter, and never less than a 429's Retry-After (the store said how long)."""
+    backoff = wait_exponential_jitter(multiplier=policy.initial_s, max=policy.max_wait_s, jitter=policy.initial_s)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        asked = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else 0.0
+        return max(backoff(state), min(asked, policy.deadline_s))
+
+    return wait
+
+
 def call_with_retry(policy: RetryPolicy, what: str, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
     retrying = Retrying(
         retry=retry_if_exception_type(StoreUnavailable),
-        wait=wait_exponential_jitter(multiplier=policy.initial_s, max=policy.max_wait_s, jitter=policy.initial_s),
+        wait=_wait(policy),
         stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.deadline_s),
         before_sleep=_log_retry(what),
         reraise=True,
