@@ -269,10 +269,13 @@ def test_a_new_fleet_that_says_its_size_shares_the_budget_from_its_first_commit(
     play(w, 1, seed=11)
     w.flush_outbox(due_only=True)
     assert w.pacer.workers == 64 and w.pacer.interval == pytest.approx(64.0)
+    w.pacer.next_at = w.pacer.clock()  # its first slot came
+    assert w.flush_outbox(due_only=True)
+    assert w.pacer.workers == 64, "after its commit, still one of 64, though it alone has uploaded yet"
     alone = worker(store, tmp_path, "f2", per_hour)
     play(alone, 1, seed=12)
     alone.flush_outbox(due_only=True)
-    assert alone.pacer.workers == 1 and alone.pacer.interval == pytest.approx(1.0), "unsaid: as seen, alone"
+    assert alone.pacer.workers == 2 and alone.pacer.interval == pytest.approx(2.0), "unsaid: as many as seen"
 
 
 def test_a_store_call_refused_with_a_retry_after_waits_that_long_before_trying_again(hub: HfHubServer) -> None:

@@ -114,10 +114,11 @@ class WorkerSettings(BaseModel):
     its Retry-After). Local and S3 stores have no limit: a commit per batch there. 0: no budget on the Hub
     either."""
     fleet_size: int = Field(default=1, ge=1)
-    """The workers you start together on this namespace (e.g. the work pool's replicas). Before a worker's first
-    commit to a store that limits commits, the budget is shared among at least this many, and its first commit
-    falls at a random point of that interval: a new fleet of hundreds spreads its first commits instead of
-    meeting the Hub's 429s. Workers already uploading are counted whatever this says."""
+    """The workers you run together on this namespace (e.g. the work pool's replicas). On a store that limits
+    commits the budget is shared among at least this many, from the first commit on (which falls at a random
+    point of that interval): a new fleet of hundreds spreads its commits instead of meeting the Hub's 429s, and
+    its first committers do not take short intervals before the others have uploaded. More workers seen
+    uploading count whatever this says."""
     wait_for_weights_s: float = 600.0
     """How long to wait for a learner's first push before giving up."""
     search: SearchConfig = Field(default_factory=SearchConfig)
@@ -290,7 +291,7 @@ class SelfPlayWorker:
         start = time.monotonic()
         stored: list[str] = []
         if self.paced and not self.pacer.started and self._pending():
-            wait = self.pacer.start(max(self.settings.fleet_size, self._workers_seen()))
+            wait = self.pacer.start(self._workers_seen())
             log.info("first commit in %.0fs (a random share of the interval: a fleet restarted together spreads)", wait)
         while self._pending():
             if not self.pacer.due():
@@ -321,13 +322,14 @@ class SelfPlayWorker:
         return stored
 
     def _workers_seen(self) -> int:
-        """Workers uploading to this namespace lately (one listing of recent hour folders); 1 if it fails."""
+        """Workers uploading to this namespace lately (one listing of recent hour folders), and at least the
+        fleet_size the settings say; that alone if the listing fails."""
         try:
             refs = self.store.recent_examples(self.settings.name, self.pacer.window_s())
         except StoreUnavailable as exc:
-            log.warning("could not count the workers uploading (%s); pacing as if alone for now", exc)
-            return 1
-        return count_workers(refs, self.settings.worker_id, self.pacer.window_s())
+            log.warning("could not count the workers uploading (%s); pacing as 1 of %d", exc, self.settings.fleet_size)
+            return self.settings.fleet_size
+        return max(self.settings.fleet_size, count_workers(refs, self.settings.worker_id, self.pacer.window_s()))
 
     def _boxes(self) -> list[tuple[Outbox, str]]:
         """(outbox, namespace): bid examples first, so the last path stored is the play examples' (the report's)."""
@@ -370,7 +372,7 @@ class SelfPlayWorker:
                 outbox.done(path)
         if upload.committed:
             refs = upload.listed.get(self.settings.name, [])
-            workers = count_workers(refs, self.settings.worker_id, self.pacer.window_s())
+            workers = max(self.settings.fleet_size, count_workers(refs, self.settings.worker_id, self.pacer.window_s()))
             wait = self.pacer.committed(workers)
             if self.paced:
                 log.info(
