@@ -36,7 +36,7 @@ from zeb_core.outbox import CommitPacer, Outbox, count_workers, default_outbox_d
 from zeb_core.selfplay import play_selfplay
 from zeb_core.store import Store, StoreError, StoreUnavailable, open_store
 from zeb_core.store.backend import RateLimited
-from zeb_core.store.store import Namespace, check_name
+from zeb_core.store.store import ExampleRef, Namespace, check_name
 
 log = logging.getLogger("zeb.worker")
 MAX_COMMIT_FILES = 200  # outbox files in one commit at most (the rest wait for the next)
@@ -329,6 +329,10 @@ class SelfPlayWorker:
         except StoreUnavailable as exc:
             log.warning("could not count the workers uploading (%s); pacing as 1 of %d", exc, self.settings.fleet_size)
             return self.settings.fleet_size
+        return self._fleet(refs)
+
+    def _fleet(self, refs: list[ExampleRef]) -> int:
+        """The workers that share the budget: those of `refs` uploading lately, and at least `fleet_size`."""
         return max(self.settings.fleet_size, count_workers(refs, self.settings.worker_id, self.pacer.window_s()))
 
     def _boxes(self) -> list[tuple[Outbox, str]]:
@@ -372,7 +376,7 @@ class SelfPlayWorker:
                 outbox.done(path)
         if upload.committed:
             refs = upload.listed.get(self.settings.name, [])
-            workers = max(self.settings.fleet_size, count_workers(refs, self.settings.worker_id, self.pacer.window_s()))
+            workers = self._fleet(refs)
             wait = self.pacer.committed(workers)
             if self.paced:
                 log.info(

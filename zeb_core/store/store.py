@@ -543,14 +543,14 @@ class Store:
         """Example files of `name` in the hour folders of the last `seconds` (and flat ones): one listing of
         recent folders, cheap however large the store (a worker counting the workers uploading lately)."""
         since = hour_folder(time.time() - seconds)
+        return self._list_recent(name, lambda f: is_hour_folder(f) and f >= since, "list recent examples")[0]
+
+    def _list_recent(self, name: str, wanted: Callable[[str], bool], what: str) -> tuple[list[ExampleRef], list[str]]:
+        """(example files of `name`, flat and in the subfolders `wanted` picks; every subfolder listed): one
+        `Backend.list_recent` call, the cheap listing of recent files that uploads, ingest and pacing share."""
         folder = self._examples_dir(name)
-        listing: Listing = self._call(
-            f"list recent examples of {name}",
-            self.examples.list_recent,
-            folder.rstrip("/"),
-            lambda f: is_hour_folder(f) and f >= since,
-        )
-        return _example_refs(folder, [*listing.files, *listing.within])
+        listing: Listing = self._call(f"{what} of {name}", self.examples.list_recent, folder.rstrip("/"), wanted)
+        return _example_refs(folder, [*listing.files, *listing.within]), listing.folders
 
     def upload_examples(self, data: bytes, manifest: dict[str, Any], name: str = DEFAULT_NAME) -> str:
         """Upload one example file; returns its path. The same content already in the store is not stored again."""
@@ -586,18 +586,15 @@ class Store:
             made = [m.get("created") for _, m, n in files if n == name]
             times = [float(t) for t in made if isinstance(t, (int, float)) and math.isfinite(t)]
             since = hour_folder(min([*times, now]) - UPLOAD_LOOKBACK_S) if len(times) == len(made) else ""
-            folder = self._examples_dir(name)
-            listing: Listing = self._call(
-                f"list examples of {name}",
-                self.examples.list_recent,
-                folder.rstrip("/"),
-                lambda f, since=since: is_hour_folder(f) and f >= since,
-            )
-            listed[name] = _example_refs(folder, [*listing.files, *listing.within])
-            hours = [f for f in listing.folders if is_hour_folder(f)]
+
+            def wanted(f: str, since: str = since) -> bool:
+                return is_hour_folder(f) and f >= since
+
+            listed[name], folders = self._list_recent(name, wanted, "list examples")
+            hours = [f for f in folders if is_hour_folder(f)]
             targets[name] = max([hour_folder(now), *hours])
             if targets[name] not in hours:
-                puts[f"{folder}{targets[name]}/{HOUR_MARKER}"] = HOUR_MARKER_BYTES  # it stays once opened
+                puts[f"{self._examples_dir(name)}{targets[name]}/{HOUR_MARKER}"] = HOUR_MARKER_BYTES  # it stays
         listed_at = (time.monotonic(), time.time())
         where = {(name, ref.hash16): ref.path for name, refs in listed.items() for ref in refs}
         paths, added = [], []
@@ -637,13 +634,11 @@ class Store:
         whatever the store holds. No file is ever "late": the second list stays for old callers. A worker whose
         file names say its clock is off is named in a warning (once an hour), though ingest does not depend on
         it."""
-        folder = self._examples_dir(name)
-        listing: Listing = self._call("list examples", self.examples.list_recent, folder.rstrip("/"), cursor.lists)
-        refs = _example_refs(folder, [*listing.files, *listing.within])
-        cursor.observe((r.key for r in refs), [f for f in listing.folders if cursor.lists(f)], now)
+        refs, folders = self._list_recent(name, cursor.lists, "list examples")
+        cursor.observe((r.key for r in refs), [f for f in folders if cursor.lists(f)], now)
         new = [r for r in refs if cursor.is_new(r.name, r.folder)]
         self._warn_skewed(new)
-        self._warn_future(name, [f for f in listing.folders if is_hour_folder(f)])
+        self._warn_future(name, [f for f in folders if is_hour_folder(f)])
         return new, []
 
     def _warn_future(self, name: str, folders: list[str], now: float | None = None) -> None:
