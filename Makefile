@@ -7,7 +7,7 @@ STAMP := $(VENV)/.zeb-installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export WANDB_MODE ?= offline
 
-.PHONY: run test lint bench venv clean
+.PHONY: run test lint docs bench venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The docs site (mkdocs.yml; docs/ -> site/), strict: a broken link or anchor, or a page outside the nav, fails.
+# Not -q: mkdocs counts only the warnings it prints.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
+
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/match.py
@@ -46,4 +51,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/learner.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache artifacts
+	rm -rf $(VENV) .pytest_cache artifacts site

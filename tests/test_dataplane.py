@@ -1,6 +1,6 @@
 """The data plane between workers and the learner (issue 12): pruning never deletes an unread file, whoever
 prunes; no clock decides what is new; the lease outlives long cycles and a lost one stops the learner cleanly;
-stale examples are dropped by default where the README says so. Real local stores, real learners."""
+stale examples are dropped by default where the docs say so. Real local stores, real learners."""
 
 from __future__ import annotations
 
@@ -217,7 +217,7 @@ def test_the_lease_is_renewed_before_writing_the_best_model(tmp_path: Path) -> N
     lrn.close()
 
 
-# ------------------------------------------------------------------ item 8: defaults the README states
+# ------------------------------------------------------------------ item 8: defaults the docs state
 def test_stale_examples_are_dropped_by_default_on_the_fleet_and_in_zeb_train() -> None:
     from zeb_cli.train_cmd import default_max_model_lag
 
@@ -232,6 +232,6 @@ def test_stale_examples_are_dropped_by_default_on_the_fleet_and_in_zeb_train() -
     small = default_max_model_lag(1, 32, 8.0, 2560, 100_000)
     assert small >= 2 * (2 + 100_000 * 8 / 2560 + 2) and small < 1000
     assert default_max_model_lag(64, 32, 8.0, 2560, 100_000) > small
-    readme = (REPO / "README.md").read_text()
-    assert f"{lag} on the fleet" in readme and f"newest {KEEP_PUSHES} pushes" in readme
-    assert "A push is one atomic commit" not in readme and "every push stays" not in readme
+    docs = "".join((REPO / "docs" / page).read_text() for page in ("training.md", "stores.md"))
+    assert f"{lag} on the fleet" in docs and f"newest {KEEP_PUSHES} pushes" in docs
+    assert "A push is one atomic commit" not in docs and "every push stays" not in docs
