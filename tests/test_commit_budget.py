@@ -19,7 +19,7 @@ from hf_hub_server import HfHubServer
 from tests.helpers import example_bytes
 from zeb_core.formats.examples import example_filename
 from zeb_core.learner import Learner, LearnerSettings
-from zeb_core.outbox import CommitPacer
+from zeb_core.outbox import BUDGET_SHARE, CommitPacer
 from zeb_core.store import RetryPolicy, Store
 from zeb_core.store.backend import RateLimited
 from zeb_core.store.hf import HfBackend
@@ -107,7 +107,7 @@ def test_a_fleet_on_a_commit_budget_delivers_every_batch_in_few_commits_each_gam
     # Within the budget, but for each worker's first two commits (made before it saw the other upload).
     assert commits <= per_hour * elapsed / 3600 + 2 * len(fleet)
     assert all(w.pacer.workers == 2 for w in fleet), "each saw the other uploading"
-    assert all(w.pacer.interval == pytest.approx(2 * 3600 / per_hour) for w in fleet)
+    assert all(w.pacer.interval == pytest.approx(2 * 3600 / (BUDGET_SHARE * per_hour)) for w in fleet)
 
     stats = lrn.ingest()
     assert stats["files"] == 2 * rounds
@@ -125,7 +125,7 @@ def test_a_429_from_the_hub_lengthens_the_interval_and_its_retry_after_is_kept(
     repo = f"tester/refused-{uuid.uuid4().hex[:8]}"
     store = hub_store(hub, tmp_path, repo)
     hub.limit_commits(1, window_s=2.0)
-    w = worker(store, tmp_path, "w429", per_hour=36_000.0)  # alone: a commit every 0.1 s
+    w = worker(store, tmp_path, "w429", per_hour=45_000.0)  # alone, at 80% of it: a commit every 0.1 s
     play(w, 1, seed=1)
     assert len(w.flush_outbox()) == 1 and examples_commits(hub, repo) == 1  # its first slot: within 0.1 s
     interval = w.pacer.interval
@@ -190,11 +190,12 @@ def test_the_interval_shares_the_budget_among_the_workers_seen_this_hour(hub: Hf
     w = worker(store, tmp_path, "me", per_hour=360.0)
     play(w, 1, seed=9)
     first = w.flush_outbox(due_only=True)  # its first commit: after a random share of the interval
-    assert w.pacer.workers == 4 and w.pacer.interval == pytest.approx(4 * 3600 / 360)
-    assert (first == []) == (w.pacer.wait_s() > 0) and w.pacer.wait_s() <= 40
+    interval = 4 * 3600 / (BUDGET_SHARE * 360)  # 50 s: the fleet aims at 80% of its budget
+    assert w.pacer.workers == 4 and w.pacer.interval == pytest.approx(interval)
+    assert (first == []) == (w.pacer.wait_s() > 0) and w.pacer.wait_s() <= interval
     w.pacer.next_at = w.pacer.clock()  # that share over (the clock moved on)
     assert w.flush_outbox(due_only=True), "due: the commit goes"
-    assert w.pacer.workers == 4 and 0.85 * 40 <= w.pacer.wait_s() <= 1.1 * 40
+    assert w.pacer.workers == 4 and 0.85 * interval <= w.pacer.wait_s() <= 1.1 * interval
     play(w, 2, seed=10)
     assert w.flush_outbox(due_only=True) == [], "not due: the batch waits for its slot"
     assert len(w.outbox.pending()) == 1
@@ -205,7 +206,7 @@ def test_a_fleet_restarted_together_spreads_its_first_commits_and_its_retries_ov
     interval, not in its first seconds; refused together by a 429 with a Retry-After, they come back spread
     over the lengthened interval, not together at the Retry-After."""
     per_hour, n = 100.0, 64
-    interval = n * 3600 / per_hour
+    interval = n * 3600 / (BUDGET_SHARE * per_hour)
     clock = [0.0]
     pacers = [CommitPacer(per_hour, clock=lambda: clock[0], rng=random.Random(i)) for i in range(n)]
     firsts = sorted(p.start(n) for p in pacers)
@@ -268,14 +269,16 @@ def test_a_new_fleet_that_says_its_size_shares_the_budget_from_its_first_commit(
     w = SelfPlayWorker(settings, store=store)
     play(w, 1, seed=11)
     w.flush_outbox(due_only=True)
-    assert w.pacer.workers == 64 and w.pacer.interval == pytest.approx(64.0)
+    assert w.pacer.workers == 64 and w.pacer.interval == pytest.approx(64.0 / BUDGET_SHARE)
     w.pacer.next_at = w.pacer.clock()  # its first slot came
     assert w.flush_outbox(due_only=True)
     assert w.pacer.workers == 64, "after its commit, still one of 64, though it alone has uploaded yet"
     alone = worker(store, tmp_path, "f2", per_hour)
     play(alone, 1, seed=12)
     alone.flush_outbox(due_only=True)
-    assert alone.pacer.workers == 2 and alone.pacer.interval == pytest.approx(2.0), "unsaid: as many as seen"
+    assert alone.pacer.workers == 2 and alone.pacer.interval == pytest.approx(2.0 / BUDGET_SHARE), (
+        "unsaid: as many as seen"
+    )
 
 
 def test_a_store_call_refused_with_a_retry_after_waits_that_long_before_trying_again(hub: HfHubServer) -> None:

@@ -108,6 +108,10 @@ MAX_SLOWDOWN = 16.0  # the most a run of refusals multiplies the interval by
 MAX_BACKOFF_S = 60.0  # refusals in a row back off 1, 2, 4, ... up to this, whatever the interval
 RECOVERY = 0.8  # each commit that goes through takes a fifth off the slowdown (2 after one 429: 4 commits back)
 JITTER = 0.1  # +-10% on every wait, so a fleet started together spreads out
+# The share of the budget a fleet aims at: workers commit at random phases, so the commits of any one hour vary
+# around the mean (about +-10% at 256 workers; a hash spreads workers over shards unevenly too). Aiming at the
+# whole budget put the busiest simulated hour at 108 of 100 (bench/fleet_sim.py, 256 workers).
+BUDGET_SHARE = 0.8
 
 
 def count_workers(refs: Iterable[ExampleRef], me: str, window_s: float, now: float | None = None) -> int:
@@ -121,14 +125,15 @@ def count_workers(refs: Iterable[ExampleRef], me: str, window_s: float, now: flo
 class CommitPacer:
     """When a worker may next commit its outbox to a store that limits commits (the Hub).
 
-    The fleet shares `per_hour` commits: with n workers seen, each commits at most once every n * 3600 / per_hour
-    seconds. A refused commit (a 429, or the store down) doubles a slowdown factor on that interval (up to
-    MAX_SLOWDOWN) and the next try waits at least what its Retry-After asked, and at least a backoff of 1, 2,
-    4, ... s over refusals in a row, plus a random share of the lengthened interval, so workers refused together
-    do not all come back together; each commit that goes through takes a fifth off the factor (RECOVERY), so
-    the interval stays longer for a while after a 429. The first commit is due after a random share of the
-    interval (`start`): a fleet restarted at once spreads its commits from the start. `per_hour` 0 (a store
-    without a limit) leaves only the backoff after refusals."""
+    The fleet shares `per_hour` commits and aims at BUDGET_SHARE of them, so the busiest hour stays within the
+    budget: with n workers seen, each commits at most once every n * 3600 / (BUDGET_SHARE * per_hour) seconds. A
+    refused commit (a 429, or the store down) doubles a slowdown factor on that interval (up to MAX_SLOWDOWN) and
+    the next try waits at least what its Retry-After asked, and at least a backoff of 1, 2, 4, ... s over refusals
+    in a row, plus a random share of the lengthened interval, so workers refused together do not all come back
+    together; each commit that goes through takes a fifth off the factor (RECOVERY), so the interval stays longer
+    for a while after a 429. The first commit is due after a random share of the interval (`start`): a fleet
+    restarted at once spreads its commits from the start. `per_hour` 0 (a store without a limit) leaves only the
+    backoff after refusals."""
 
     def __init__(
         self, per_hour: float, clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None
@@ -174,7 +179,7 @@ class CommitPacer:
     def seen(self, workers: int) -> None:
         """`workers` seen uploading lately: the interval follows."""
         self.workers = max(1, workers)
-        self.interval = self.workers * 3600.0 / self.per_hour if self.per_hour > 0 else 0.0
+        self.interval = self.workers * 3600.0 / (BUDGET_SHARE * self.per_hour) if self.per_hour > 0 else 0.0
 
     def committed(self, workers: int) -> float:
         """A commit went through with `workers` workers seen: the next is due one interval on; returns it."""

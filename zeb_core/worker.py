@@ -11,6 +11,7 @@ the outbox while the worker plays on, and go up several to a commit as the fleet
 from __future__ import annotations
 
 import logging
+import math
 import random
 import socket
 import time
@@ -36,6 +37,7 @@ from zeb_core.outbox import CommitPacer, Outbox, count_workers, default_outbox_d
 from zeb_core.selfplay import play_selfplay
 from zeb_core.store import Store, StoreError, StoreUnavailable, open_store
 from zeb_core.store.backend import RateLimited
+from zeb_core.store.shards import shard_of_worker
 from zeb_core.store.store import ExampleRef, Namespace, check_name
 
 log = logging.getLogger("zeb.worker")
@@ -109,10 +111,12 @@ class WorkerSettings(BaseModel):
     commits_per_hour: float = Field(default=100.0, ge=0)
     """Commits an hour all the namespace's workers together may make to an examples store that limits commits
     (the Hub takes about 128 an hour per repo; the learner's prune and quarantine commits need the rest). Each
-    worker puts all its waiting batches in one commit, at most once every N * 3600 / commits_per_hour seconds
-    with N the workers that uploaded to the namespace in the last hour, and waits longer after a 429 (at least
-    its Retry-After). Local and S3 stores have no limit: a commit per batch there. 0: no budget on the Hub
-    either."""
+    worker puts all its waiting batches in one commit, at most once every N * 3600 / (0.8 * commits_per_hour)
+    seconds with N the workers that uploaded to the namespace in the last hour (the fleet aims at 80% of the
+    budget, so that its busiest hour stays within it), and waits longer after a 429 (at least its Retry-After).
+    With examples sharded over K Hub repos (`hf://OWNER/REPO?shards=K`) the budget is each repo's, shared by the
+    workers writing to that repo. Local and S3 stores have no limit: a commit per batch there. 0: no budget on
+    the Hub either."""
     fleet_size: int = Field(default=1, ge=1)
     """The workers you run together on this namespace (e.g. the work pool's replicas). On a store that limits
     commits the budget is shared among at least this many, from the first commit on (which falls at a random
@@ -327,13 +331,23 @@ class SelfPlayWorker:
         try:
             refs = self.store.recent_examples(self.settings.name, self.pacer.window_s())
         except StoreUnavailable as exc:
-            log.warning("could not count the workers uploading (%s); pacing as 1 of %d", exc, self.settings.fleet_size)
-            return self.settings.fleet_size
+            floor = self._fleet_floor()
+            log.warning("could not count the workers uploading (%s); pacing as 1 of %d", exc, floor)
+            return floor
         return self._fleet(refs)
 
+    def _fleet_floor(self) -> int:
+        """The least number of workers counted as sharing this worker's repo: `fleet_size`, spread over the
+        examples' shards (`hf://...?shards=K`: each repo has its own commit limit)."""
+        return math.ceil(self.settings.fleet_size / self.store.examples.shards)
+
     def _fleet(self, refs: list[ExampleRef]) -> int:
-        """The workers that share the budget: those of `refs` uploading lately, and at least `fleet_size`."""
-        return max(self.settings.fleet_size, count_workers(refs, self.settings.worker_id, self.pacer.window_s()))
+        """The workers that share the budget: those of `refs` uploading lately to this worker's repo (its shard),
+        and at least `_fleet_floor`."""
+        shards = self.store.examples.shards
+        mine = shard_of_worker(self.settings.worker_id, shards)
+        refs = [r for r in refs if shard_of_worker(r.worker, shards) == mine]
+        return max(self._fleet_floor(), count_workers(refs, self.settings.worker_id, self.pacer.window_s()))
 
     def _boxes(self) -> list[tuple[Outbox, str]]:
         """(outbox, namespace): bid examples first, so the last path stored is the play examples' (the report's)."""

@@ -9,7 +9,9 @@
 `examples_url` overrides where examples go. Credentials come from the usual places (HF_TOKEN or the Hub's token
 file, AWS environment or profiles) and never appear in URLs or messages. A query `?faults=P` wraps both backends
 in `FaultyBackend` (reliability runs). Hub repos that do not exist yet are created private; `?private=false` on
-an hf:// URL creates them public.
+an hf:// URL creates them public. `?shards=K` on an hf:// URL spreads the examples over K dataset repos
+(OWNER/REPO-examples, OWNER/REPO-examples-1 .. -(K-1)), each with its own commit limit, for a fleet too large for
+one repo's (`zeb_core.store.shards`; deployments/README.md says when).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def open_backend(url: str, role: str = "weights") -> Backend:
         from zeb_core.store.hf import HfBackend
 
         if role == "examples":
-            return HfBackend(f"{repo}-examples", repo_type="dataset", private=_private(url))
+            return _hub_examples(url, f"{repo}-examples")
         return HfBackend(repo, private=_private(url))
     from zeb_core.store.s3 import S3Backend
 
@@ -69,10 +71,23 @@ def open_examples_backend(url: str) -> Backend:
     """An explicit examples location: a Hub URL here is the examples repo itself (a dataset repo)."""
     scheme, location, _ = _split(url)
     if scheme == "hf":
-        from zeb_core.store.hf import HfBackend
-
-        return HfBackend(location.strip("/"), repo_type="dataset", private=_private(url))
+        return _hub_examples(url, location.strip("/"))
     return open_backend(url, "examples")
+
+
+def _hub_examples(url: str, repo: str) -> Backend:
+    """The examples dataset repo `repo`, or with `?shards=K` it and K - 1 more (`repo`-1 ..), read as one."""
+    from zeb_core.store.hf import HfBackend
+    from zeb_core.store.shards import ShardedBackend, check_shards
+
+    value = _split(url)[2].get("shards", ["1"])[-1]
+    try:
+        count = check_shards(int(value))
+    except ValueError:
+        raise StoreError(f"store URL {url!r}: shards must be a whole number, not {value!r}") from None
+    repos = [repo, *(f"{repo}-{i}" for i in range(1, count))]
+    parts: list[Backend] = [HfBackend(r, repo_type="dataset", private=_private(url)) for r in repos]
+    return parts[0] if count == 1 else ShardedBackend(parts)
 
 
 def _private(url: str) -> bool:
@@ -86,11 +101,14 @@ def _private(url: str) -> bool:
 def _with_faults(url: str, backend: Backend, seed_offset: int) -> Backend:
     """`backend` wrapped in `FaultyBackend` when the URL asks for it (`?faults=P[&fault_seed=S]`)."""
     _, _, query = _split(url)
-    unknown = set(query) - {"faults", "fault_seed", "private"}
+    unknown = set(query) - {"faults", "fault_seed", "private", "shards"}
     if unknown:
         raise StoreError(
-            f"store URL {url!r}: unknown option(s) {', '.join(sorted(unknown))}; only faults, fault_seed and private"
+            f"store URL {url!r}: unknown option(s) {', '.join(sorted(unknown))}; only faults, fault_seed, private "
+            "and shards"
         )
+    if "shards" in query and not url.startswith("hf://"):
+        raise StoreError(f"store URL {url!r}: shards is for hf:// stores (the Hub limits commits per repo)")
     if "faults" not in query:
         return backend
     try:

@@ -110,6 +110,9 @@ class Backend(Protocol):
     # Optional: True where the store limits how many commits it takes (the Hub: about 128 an hour per repo), so
     # workers pace their example uploads (`zeb_core.outbox.CommitPacer`); False, the default, locally and on S3.
     commit_limited: bool = False
+    # Optional: how many repos the files are spread over (`zeb_core.store.shards.ShardedBackend`: example files
+    # in their worker's repo, each with its own commit limit); 1, the default, for one repo.
+    shards: int = 1
 
     def read(self, path: str, revision: str | None = None, max_bytes: int | None = None) -> bytes:
         """The bytes of `path` now, or as of `revision` (an id from `history`). With `max_bytes`, a larger file

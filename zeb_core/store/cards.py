@@ -381,8 +381,9 @@ example_file = decode_examples(open(path, "rb").read())
 
 
 def hub_repo(backend: Backend) -> str | None:
-    """OWNER/REPO when `backend` is a Hub repo (also inside a fault-injecting wrapper), else None."""
-    url = backend.url
+    """OWNER/REPO when `backend` is a Hub repo (also inside a fault-injecting wrapper; the first of sharded
+    examples repos, whose url adds " (+K shards)"), else None."""
+    url = backend.url.split(" ", 1)[0]
     return url.removeprefix("hf://") if url.startswith("hf://") else None
 
 

@@ -25,6 +25,7 @@ class FaultyBackend(Backend):
         self.inner = inner
         self.history_copies = inner.history_copies  # the optional operations are the inner backend's
         self.commit_limited = inner.commit_limited
+        self.shards = inner.shards
         self.rate = rate
         self.kinds = tuple(kinds)
         self.url = inner.url
