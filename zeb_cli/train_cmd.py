@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.markup import escape
@@ -39,7 +39,12 @@ from zeb_cli.prefect_server import (
     healthy,
     ui_url_for,
 )
-from zeb_cli.train_presets import TRAIN_SEARCH
+from zeb_cli.train_settings import TrainSettings, train_command
+
+if TYPE_CHECKING:
+    from zeb_core.learner import LearnerSettings
+    from zeb_core.mcts import SearchConfig
+    from zeb_core.worker import WorkerSettings
 
 console = make_console(stderr=True)
 out = make_console()
@@ -160,197 +165,138 @@ def _state(store: Any) -> dict[str, Any]:
         return {}
 
 
-def train_cmd(
-    name: Annotated[str, typer.Option(help="Run name: the store lives in RUNS_DIR/NAME.")] = "default",
-    minutes: Annotated[
-        float | None, typer.Option(help="Wall-clock budget for this invocation (default 20 unless --games is given).")
-    ] = None,
-    games: Annotated[
-        int | None,
-        typer.Option(
-            help="Stop once the learner has trained on this many more games "
-            "(with --minutes too: whichever comes first)."
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(help="Self-play worker processes (default: one per GPU, else one per 2 CPU cores).")
-    ] = None,
-    size: Annotated[str, typer.Option(help="Model size for a fresh run: small, medium, large.")] = "small",
-    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
-    sims: Annotated[int, typer.Option("--sims", help="Simulations per searched move.")] = TRAIN_SEARCH.simulations,
-    worlds: Annotated[
-        int, typer.Option(help="Hidden-hand worlds per move (the search's, or the teachers' average).")
-    ] = TRAIN_SEARCH.worlds,
-    max_nodes: Annotated[int, typer.Option(help="Nodes per search tree.")] = TRAIN_SEARCH.max_nodes,
-    policy_target: Annotated[
-        str,
-        typer.Option(
-            help="Self-play policy target: improved (prior tilted by the searched Q values) "
-            "or visits (mk5-main forge/zeb's)."
-        ),
-    ] = "improved",
-    value_target: Annotated[
-        str,
-        typer.Option(
-            help="Value target: points (the benchmark: more than 21 points), points-margin, contract (the bid made or "
-            "set, margin-shaped; --full-game's default) or contract-sign (its sign: the solver teacher labels it with "
-            "threshold searches instead of exact points, faster)."
-        ),
-    ] = "points",
-    teacher: Annotated[
-        str,
-        typer.Option(
-            help="Who labels the examples: solver (every position solved exactly in --worlds deals: the true one "
-            "and uniform samples; the network picks the moves), posterior (the same, the samples weighted by the "
-            "current network's likelihood of the other seats' plays), rollout (the same games, each position's moves "
-            "valued by rollouts of the current network in --worlds deals weighted by its likelihood of the other "
-            "seats' plays, the solver finishing the last tricks: a teacher that improves with the network), "
-            "schedule (solver until the weights were trained on SearchConfig.handover_games games, rollout after) "
-            "or mcts (the search)."
-        ),
-    ] = TRAIN_SEARCH.teacher,
-    handover_games: Annotated[
-        int | None,
-        typer.Option(
-            help="--teacher schedule: games the weights were trained on before rollouts take over from the solver "
-            "(default: SearchConfig's)."
-        ),
-    ] = None,
-    handover_teacher: Annotated[
-        str | None,
-        typer.Option(
-            help="--teacher schedule: who takes over from the solver, rollout or posterior (default: rollout)."
-        ),
-    ] = None,
-    rollout_share: Annotated[
-        float | None,
-        typer.Option(
-            help="--teacher rollout/schedule: share of the non-forced positions labelled by rollouts, the rest by "
-            "the solver (default: SearchConfig's)."
-        ),
-    ] = None,
-    rollout_candidates: Annotated[
-        int | None,
-        typer.Option(
-            help="--teacher rollout/posterior/schedule: uniform candidate worlds per world kept, weighted by the "
-            "network's likelihood of the other seats' plays; 1 keeps uniform worlds (default: SearchConfig's)."
-        ),
-    ] = None,
-    games_per_batch: Annotated[int, typer.Option(help="Games per worker batch (one example file each).")] = 32,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
-    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 256,
-    replay_buffer_size: Annotated[int, typer.Option(help="Replay buffer capacity.")] = 100_000,
-    training_steps_per_cycle: Annotated[int, typer.Option(help="Gradient steps per cycle.")] = 10,
-    replay_ratio: Annotated[float, typer.Option(help="Trained samples per example received, at most.")] = 8.0,
-    min_buffer_size: Annotated[int, typer.Option(help="Examples before training starts.")] = 2000,
-    eval_every: Annotated[int, typer.Option(help="Evaluate every N cycles.")] = 20,
-    eval_games: Annotated[int, typer.Option(help="Games per evaluation during training.")] = 1000,
-    final_eval_games: Annotated[int, typer.Option(help="Games per opponent in the final report.")] = 4000,
-    runs_dir: Annotated[Path, typer.Option(help="Where runs live.")] = Path("runs"),
-    seed: Annotated[int, typer.Option(help="Seed of a fresh model.")] = 0,
-    max_model_lag: Annotated[
-        int | None,
-        typer.Option(
-            help="Drop (and count) examples played with weights more than N learner steps old (default: twice "
-            "what a worker that refreshes its weights can trail by; see default_max_model_lag)."
-        ),
-    ] = None,
-    full_game: Annotated[
-        bool,
-        typer.Option(
-            "--full-game",
-            help="The full game: workers deal and bid with the learner's BidNet (namespace NAME-bid) and play the "
-            "real contracts (value target contract; the teacher's worlds weighted by the auction); the learner "
-            "trains the BidNet too; the report adds full-game matches.",
-        ),
-    ] = False,
-    full_game_eval_games: Annotated[
-        int, typer.Option(help="With --full-game: games to 7 marks per opponent in the final report.")
-    ] = 200,
-    bid_hands_per_batch: Annotated[
-        int | None,
-        typer.Option(
-            help="With --full-game: hands dealt, bid and labelled under all ten declarations per worker batch "
-            "(default: WorkerSettings.bid_hands_per_batch; fewer: more games a minute, fewer bid examples)."
-        ),
-    ] = None,
-    bid_replay_ratio: Annotated[
-        float | None,
-        typer.Option(
-            help="With --full-game: BidNet samples trained per bid example received, at most "
-            "(default: LearnerSettings.bid_replay_ratio)."
-        ),
-    ] = None,
-    prefect_server_timeout: Annotated[
-        float,
-        typer.Option(
-            help="Seconds the run's local Prefect server (its UI) may take to become healthy; past that the run "
-            "goes on without it, each process its own temporary Prefect. 0: no server. "
-            "Unused when PREFECT_API_URL is set."
-        ),
-    ] = 120.0,
-    prefect_host: Annotated[
-        str,
-        typer.Option(
-            help="Address the run's Prefect server (its UI) listens on: 127.0.0.1, this machine only; 0.0.0.0 or "
-            "one of this machine's addresses to open the UI to others, and then its API requires a password: "
-            "PREFECT_SERVER_API_AUTH_STRING (user:password) when set, else a new one, printed here."
-        ),
-    ] = HOST,
-) -> None:
+def train(settings: TrainSettings) -> None:
     """Train from scratch (or continue) on this machine: a learner and self-play workers, then a report."""
-    import torch
+    plan = _plan(settings)
+    s = plan.train
+    pipeline, store = _open_run(plan)
+    start_games = _announce(plan, store)
+    curve: dict[int, dict[str, float]] = {}
+    interrupted = False
+    server: LocalPrefectServer | None = None
+    ui: str | None = None
+    started = time.time()
+    _stop_on_signals()
+    try:
+        server, ui, pipeline.prefect_homes = _prefect(
+            plan.run_dir, plan.env, pipeline.lock_fd, s.prefect_server_timeout, s.prefect_host
+        )
+        pipeline.start()
+        _watch(pipeline, store, s.minutes, s.games, start_games, curve)
+    except KeyboardInterrupt:
+        interrupted = True
+        console.print("[yellow]stopping: workers finish their batch, the learner pushes...[/]")
+    finally:
+        pipeline.stop()
+        if server is not None and server.owned:  # after the learner: its last states and logs reach it
+            server.stop()
+    _report(store, plan.run_dir, curve, s.final_eval_games, plan.eval_device, interrupted)
+    if s.full_game:
+        _full_game_report(plan.run_dir, s.full_game_eval_games, plan.eval_device)
+    _afterwards(plan.run_dir, plan.env, ui if server is None else None, server is not None, started)
 
+
+train_cmd = train_command(train)  # `zeb train`: its options are TrainSettings' fields
+
+
+@dataclass
+class Plan:
+    """A run's every setting, resolved and checked before anything is written: `zeb train`'s own (the budget and
+    the full game's value target filled in), and the learner's and the workers' that they become."""
+
+    train: TrainSettings
+    run_dir: Path
+    url: str  # the run's store, file://RUN
+    gpu: bool
+    threads: str  # each process's --threads
+    env: dict[str, str]  # the processes' environment
+    learner: LearnerSettings
+    workers: list[WorkerSettings]
+
+    @property
+    def eval_device(self) -> str:
+        """Where the final report plays its matches."""
+        return self.train.device if self.gpu else "cpu"
+
+
+def _plan(settings: TrainSettings) -> Plan:
+    """Every setting resolved and checked, the learner's and the workers' included, before anything is written:
+    a bad value ends the command with its reason and leaves no run folder behind."""
+    s = _resolve(settings)
+    search = _search(s)
+    gpu, n_workers = _hardware(s)
+    run_dir = s.runs_dir / s.name
+    url = f"file://{run_dir.resolve()}"
+    env = _env(run_dir)
+    learner, workers = _process_settings(s, run_dir, url, n_workers, search)
+    return Plan(s, run_dir, url, gpu, "1" if not gpu else "2", env, learner, workers)
+
+
+def _resolve(settings: TrainSettings) -> TrainSettings:
+    """The settings with the budget filled in (20 minutes unless --games is given) and, for the full game, its value
+    target (contract where the option's default, points, was left: making the bid is what scores), checked."""
     from zeb_core.engine.state import check_full_game_target
-    from zeb_core.learner import LearnerSettings
-    from zeb_core.store import open_store
-    from zeb_core.worker import WorkerSettings
 
-    if minutes is None and games is None:
-        minutes = DEFAULT_MINUTES
-    if full_game:
-        if value_target == "points":  # the option's default: making the bid is what scores
-            value_target = "contract"
+    update: dict[str, Any] = {}
+    if settings.minutes is None and settings.games is None:
+        update["minutes"] = DEFAULT_MINUTES
+    if settings.full_game:
+        if settings.value_target == "points":
+            update["value_target"] = "contract"
         try:
-            check_full_game_target(value_target)
+            check_full_game_target(update.get("value_target", settings.value_target))
         except ValueError as exc:
             _fail(str(exc))
-    if (minutes is not None and minutes <= 0) or (games is not None and games <= 0):
+    s = settings.model_copy(update=update)
+    if (s.minutes is not None and s.minutes <= 0) or (s.games is not None and s.games <= 0):
         _fail("--minutes and --games must be positive")
+    return s
+
+
+def _search(s: TrainSettings) -> SearchConfig:
+    """The workers' search settings, checked here rather than in a worker that dies on them; the options left
+    unset keep SearchConfig's defaults."""
     from zeb_core.mcts import SearchConfig
 
-    try:  # the workers' search settings, checked here rather than in a worker that dies on them
-        search = SearchConfig(
-            simulations=sims,
-            worlds=worlds,
-            max_nodes=max_nodes,
-            policy_target=policy_target,
-            value_target=value_target,
-            teacher=teacher,
-            auction_worlds=full_game,  # a real auction chose the bid and the trump: the worlds follow it
-            **{
-                k: v
-                for k, v in (
-                    ("handover_games", handover_games),
-                    ("handover_teacher", handover_teacher),
-                    ("rollout_share", rollout_share),
-                    ("rollout_candidates", rollout_candidates),
-                )
-                if v is not None
-            },
+    unless_unset: dict[str, Any] = {
+        "handover_games": s.handover_games,
+        "handover_teacher": s.handover_teacher,
+        "rollout_share": s.rollout_share,
+        "rollout_candidates": s.rollout_candidates,
+    }
+    try:
+        return SearchConfig(
+            simulations=s.sims,
+            worlds=s.worlds,
+            max_nodes=s.max_nodes,
+            policy_target=s.policy_target,
+            value_target=s.value_target,
+            teacher=s.teacher,
+            auction_worlds=s.full_game,  # a real auction chose the bid and the trump: the worlds follow it
+            **{k: v for k, v in unless_unset.items() if v is not None},
         )
     except ValueError as exc:
         _fail(str(exc))
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        _fail(f"--device {device}: this machine has no CUDA GPU (use cpu or auto)")
-    gpu = device != "cpu" and torch.cuda.is_available()
+
+
+def _hardware(s: TrainSettings) -> tuple[bool, int]:
+    """Whether the run uses the GPU, and how many workers it starts (--workers, else one per GPU, else one per 2
+    CPU cores); a --device cuda on a machine without one ends the command."""
+    import torch
+
+    if s.device.startswith("cuda") and not torch.cuda.is_available():
+        _fail(f"--device {s.device}: this machine has no CUDA GPU (use cpu or auto)")
+    gpu = s.device != "cpu" and torch.cuda.is_available()
     cores = os.cpu_count() or 2
-    n_workers = workers or (torch.cuda.device_count() if gpu else max(1, cores // 2))
+    n_workers = s.workers or (torch.cuda.device_count() if gpu else max(1, cores // 2))
     if n_workers < 1:
         _fail("--workers must be >= 1")
-    run_dir = runs_dir / name
-    url = f"file://{run_dir.resolve()}"
-    threads = "1" if not gpu else "2"
+    return gpu, n_workers
+
+
+def _env(run_dir: Path) -> dict[str, str]:
+    """The processes' environment: ours, with Prefect's analytics off and its temporary server given time, W&B
+    writing into the run folder (offline unless WANDB_API_KEY is set) and output unbuffered, for the logs."""
     env = {
         **os.environ,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -360,97 +306,111 @@ def train_cmd(
         "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "INFO"),
     }
     env.setdefault("WANDB_MODE", "offline" if not os.environ.get("WANDB_API_KEY") else "online")
+    return env
+
+
+def _process_settings(
+    s: TrainSettings, run_dir: Path, url: str, n_workers: int, search: SearchConfig
+) -> tuple[LearnerSettings, list[WorkerSettings]]:
+    """The learner's and the workers' settings, as the models they read (checked here rather than in a process
+    that dies): the run's store, a learner id fixed per run (see `_lock_run`), a worker id per worker."""
+    from zeb_core.learner import LearnerSettings
+    from zeb_core.worker import WorkerSettings
+
+    max_model_lag = s.max_model_lag
     if max_model_lag is None:
         max_model_lag = default_max_model_lag(
-            n_workers, games_per_batch, replay_ratio, training_steps_per_cycle * batch_size, replay_buffer_size
-        )
+            n_workers, s.games_per_batch, s.replay_ratio, s.training_steps_per_cycle * s.batch_size,
+            s.replay_buffer_size,
+        )  # fmt: skip
     host = socket.gethostname()
-    try:  # the processes' settings, as the models they read (checked here rather than in a process that dies)
-        learner_settings = LearnerSettings(
+    learner_given: dict[str, Any] = {} if s.bid_replay_ratio is None else {"bid_replay_ratio": s.bid_replay_ratio}
+    worker_given: dict[str, Any] = (
+        {} if s.bid_hands_per_batch is None else {"bid_hands_per_batch": s.bid_hands_per_batch}
+    )
+    try:
+        learner = LearnerSettings(
             store=url,
-            size=size,
-            device=device,
-            lr=lr,
-            batch_size=batch_size,
-            replay_buffer_size=replay_buffer_size,
-            training_steps_per_cycle=training_steps_per_cycle,
-            replay_ratio=replay_ratio,
-            min_buffer_size=min_buffer_size,
+            size=s.size,
+            device=s.device,
+            lr=s.lr,
+            batch_size=s.batch_size,
+            replay_buffer_size=s.replay_buffer_size,
+            training_steps_per_cycle=s.training_steps_per_cycle,
+            replay_ratio=s.replay_ratio,
+            min_buffer_size=s.min_buffer_size,
             push_every=PUSH_EVERY,
-            eval_every=eval_every,
-            eval_games=eval_games,
+            eval_every=s.eval_every,
+            eval_games=s.eval_games,
             prune_every=50,
             keep_example_files=2000,
-            run_name=name,
-            seed=seed,
-            value_target=value_target,
+            run_name=s.name,
+            seed=s.seed,
+            value_target=s.value_target,
             max_model_lag=max_model_lag,
-            learner_id=f"{host}-train-{name}",
-            full_game=full_game,
-            **({} if bid_replay_ratio is None else {"bid_replay_ratio": bid_replay_ratio}),
+            learner_id=f"{host}-train-{s.name}",
+            full_game=s.full_game,
+            **learner_given,
         )
-        worker_settings = [
+        workers = [
             WorkerSettings(
                 store=url,
                 worker_id=f"{host}-w{i}",
-                device=device,
-                games_per_batch=games_per_batch,
+                device=s.device,
+                games_per_batch=s.games_per_batch,
                 outbox=str((run_dir / "outbox").resolve()),
                 search=search,
-                full_game=full_game,
-                **({} if bid_hands_per_batch is None else {"bid_hands_per_batch": bid_hands_per_batch}),
+                full_game=s.full_game,
+                **worker_given,
             )
             for i in range(n_workers)
         ]
     except ValueError as exc:
         _fail(str(exc))
-    # the run folder only once every setting is valid, so a bad value leaves nothing behind
-    run_dir.mkdir(parents=True, exist_ok=True)
-    lock_fd = _lock_run(run_dir)
-    store = open_store(url)
+    return learner, workers
+
+
+def _open_run(plan: Plan) -> tuple[Pipeline, Any]:
+    """The run folder (only now, once every setting is valid), its lock, its store and the processes' settings
+    files: the learner and the workers, ready to start, and the store the watch and the report read."""
+    from zeb_core.store import open_store
+
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    lock_fd = _lock_run(plan.run_dir)
+    store = open_store(plan.url)
     learner_args = [
         "learner",
         "--settings-json",
-        _settings_file(run_dir, "learner", learner_settings),
+        _settings_file(plan.run_dir, "learner", plan.learner),
         "--threads",
-        threads,
+        plan.threads,
     ]
     worker_args = [
-        ["worker", "--settings-json", _settings_file(run_dir, f"worker-{i}", ws), "--threads", threads]
-        for i, ws in enumerate(worker_settings)
+        ["worker", "--settings-json", _settings_file(plan.run_dir, f"worker-{i}", ws), "--threads", plan.threads]
+        for i, ws in enumerate(plan.workers)
     ]
+    return Pipeline(plan.run_dir, learner_args, worker_args, plan.env, lock_fd), store
+
+
+def _announce(plan: Plan, store: Any) -> int:
+    """One line on the run (its store, its workers, fresh or continued, its logs); the games trained on so far,
+    from which --games counts this invocation's."""
     start_state = _state(store)
-    start_games = int(start_state.get("total_games", 0))
+    s = plan.train
     console.print(
-        f"[bold]zeb train[/] {name}: store {url}, {n_workers} worker(s) on {'cuda' if gpu else 'cpu'}, "
-        f"{'continuing from step ' + str(start_state.get('step')) if start_state else 'fresh ' + size + ' model'}; "
-        f"logs in {run_dir / 'logs'}; Ctrl-C stops cleanly"
+        f"[bold]zeb train[/] {s.name}: store {plan.url}, {len(plan.workers)} worker(s) on "
+        f"{'cuda' if plan.gpu else 'cpu'}, "
+        f"{'continuing from step ' + str(start_state.get('step')) if start_state else 'fresh ' + s.size + ' model'}; "
+        f"logs in {plan.run_dir / 'logs'}; Ctrl-C stops cleanly"
     )
-    pipeline = Pipeline(run_dir, learner_args, worker_args, env, lock_fd)
-    curve: dict[int, dict[str, float]] = {}
-    interrupted = False
-    server: LocalPrefectServer | None = None
-    ui: str | None = None
-    started = time.time()
-    signal.signal(signal.SIGTERM, _terminate)  # `kill PID` stops as cleanly as Ctrl-C
-    # Ctrl-C even when started with SIGINT ignored (a background job of a script, nohup): Python then installs no
-    # KeyboardInterrupt handler of its own
+    return int(start_state.get("total_games", 0))
+
+
+def _stop_on_signals() -> None:
+    """`kill PID` stops as cleanly as Ctrl-C; and Ctrl-C works even when started with SIGINT ignored (a background
+    job of a script, nohup): Python then installs no KeyboardInterrupt handler of its own."""
+    signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        server, ui, pipeline.prefect_homes = _prefect(run_dir, env, lock_fd, prefect_server_timeout, prefect_host)
-        pipeline.start()
-        _watch(pipeline, store, minutes, games, start_games, curve)
-    except KeyboardInterrupt:
-        interrupted = True
-        console.print("[yellow]stopping: workers finish their batch, the learner pushes...[/]")
-    finally:
-        pipeline.stop()
-        if server is not None and server.owned:  # after the learner: its last states and logs reach it
-            server.stop()
-    _report(store, run_dir, curve, final_eval_games, device if gpu else "cpu", interrupted)
-    if full_game:
-        _full_game_report(run_dir, full_game_eval_games, device if gpu else "cpu")
-    _afterwards(run_dir, env, ui if server is None else None, server is not None, started)
 
 
 def _prefect(
@@ -549,7 +509,7 @@ def _watch(
 ) -> None:
     t0 = time.monotonic()
     by_games = games is not None
-    total = float(games) if by_games else 60 * float(minutes or 0)
+    total = float(games) if games is not None else 60 * float(minutes or 0)
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -620,16 +580,16 @@ def _report(
         table = Table(
             "step", "games", "policy loss", "q loss", "value loss", "vs random", "vs heuristic", title="training curve"
         )
-        for r in points:
-            if "eval/vs_random_win_rate" in r or r is points[-1]:
+        for row in points:
+            if "eval/vs_random_win_rate" in row or row is points[-1]:
                 table.add_row(
-                    str(r["step"]),
-                    f"{r['games']:,}",
-                    loss_text(r.get("train/policy_loss"), 3),
-                    loss_text(r.get("train/q_loss"), 3),
-                    loss_text(r.get("train/value_loss"), 3),
-                    f"{r['eval/vs_random_win_rate']:.1%}" if "eval/vs_random_win_rate" in r else "",
-                    f"{r['eval/vs_heuristic_win_rate']:.1%}" if "eval/vs_heuristic_win_rate" in r else "",
+                    str(row["step"]),
+                    f"{row['games']:,}",
+                    loss_text(row.get("train/policy_loss"), 3),
+                    loss_text(row.get("train/q_loss"), 3),
+                    loss_text(row.get("train/value_loss"), 3),
+                    f"{row['eval/vs_random_win_rate']:.1%}" if "eval/vs_random_win_rate" in row else "",
+                    f"{row['eval/vs_heuristic_win_rate']:.1%}" if "eval/vs_heuristic_win_rate" in row else "",
                 )
         out.print(table)
         png = run_dir / "curve.png"
@@ -706,6 +666,6 @@ def _full_game_report(run_dir: Path, games: int, device: str) -> None:
     )
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(2)

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from zeb_cli.train_settings import TrainSettings
+
 
 class TrainSearchDefaults(NamedTuple):
     """`zeb train`'s default worker search (its --sims, --worlds, --max-nodes and --teacher: one of
     zeb_core.mcts.config.TEACHERS; "rollout" and "schedule" are issue 36's improving teacher, not yet the default),
-    for the benches that measure a worker as `zeb train` runs it."""
+    for the benches that measure a worker as `zeb train` runs it. Read from TrainSettings, their one definition."""
 
-    simulations: int = 32
-    worlds: int = 8
-    max_nodes: int = 64
-    teacher: str = "solver"
+    simulations: int
+    worlds: int
+    max_nodes: int
+    teacher: str
 
 
-TRAIN_SEARCH = TrainSearchDefaults()
+_DEFAULTS = TrainSettings()
+TRAIN_SEARCH = TrainSearchDefaults(_DEFAULTS.sims, _DEFAULTS.worlds, _DEFAULTS.max_nodes, _DEFAULTS.teacher)
 
 # The smallest run that still goes through every part of `zeb train` (learner cycles, a worker's batches,
 # evaluations, promotion, the final report) in seconds of CPU: one worker, 4 simulations in 1 world, small batches,
