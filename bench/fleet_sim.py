@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import multiprocessing as mp
 import os
 import random
@@ -87,6 +88,8 @@ class SimConfig(BaseModel):
     """Examples in each file (small: the bytes are not what is simulated)."""
     hub_limit: int = 128
     """The Hub's commits per repo per simulated hour (tests/hf_hub_server.py limit_commits)."""
+    shards: int = 1
+    """Hub examples repos the workers spread over (`hf://...?shards=K`), each with its own limit and budget."""
     commits_per_hour: float = 100.0
     """The workers' shared budget per simulated hour (WorkerSettings.commits_per_hour)."""
     learner_cycle_s: float = 60.0
@@ -138,7 +141,7 @@ class Target:
     backend: str
     url: str
     hub: Any = None
-    examples_repo: str = ""
+    examples_repos: tuple[str, ...] = ()
 
 
 @contextmanager
@@ -156,7 +159,8 @@ def serving(cfg: SimConfig, tmp: Path) -> Iterator[Target]:
                 "HF_HUB_DISABLE_PROGRESS_BARS": "1",
             }
             with _env(env):
-                yield Target("hub", f"hf://{repo}", hub, f"{repo}-examples")
+                repos = (f"{repo}-examples", *(f"{repo}-examples-{i}" for i in range(1, cfg.shards)))
+                yield Target("hub", f"hf://{repo}?shards={cfg.shards}", hub, repos)
     elif cfg.backend == "s3":
         from tests.s3_server import S3_ENV_UNSET, s3_env, s3_server
 
@@ -512,9 +516,14 @@ def _merge(logs: list[WorkerLog]) -> WorkerLog:
 
 def _hub_info(target: Target, t0: float, calls_before: Any) -> dict[str, Any]:
     hub = target.hub
-    commits = [c.time for c in hub.commits(target.examples_repo, "dataset") if c.time >= t0]
+    per_repo = [[c.time for c in hub.commits(r, "dataset") if c.time >= t0] for r in target.examples_repos]
     calls = hub.count_calls() - calls_before
-    return {"commits": commits, "refused": hub.commits_refused[target.examples_repo], "calls": dict(calls)}
+    return {
+        "commits": sorted(t for times in per_repo for t in times),
+        "per_repo": per_repo,
+        "refused": sum(hub.commits_refused[r] for r in target.examples_repos),
+        "calls": dict(calls),
+    }
 
 
 # ------------------------------------------------------------------ figures and goals
@@ -580,7 +589,11 @@ def figures(
     took = sorted(h for h in ingested if h in games_of)
     # Throughput once every worker has had its first slot (one interval, N * 3600 / budget): a Hub worker's
     # batches wait up to an interval in its outbox, so a run shorter than that measures the start, not the rate.
-    warm_s = cfg.workers * HOUR / cfg.commits_per_hour if hub is not None and cfg.commits_per_hour > 0 else 0.0
+    from zeb_core.outbox import BUDGET_SHARE
+
+    per_repo = math.ceil(cfg.workers / cfg.shards)  # the workers of one repo, as the pacers' fleet_size floor
+    paced = hub is not None and cfg.commits_per_hour > 0
+    warm_s = per_repo * HOUR / (BUDGET_SHARE * cfg.commits_per_hour) if paced else 0.0
     steady_from = t0 + cfg.real(warm_s)
     steady_h = hours - warm_s / HOUR
     steady_produced = sum(g for _, g, t in log.produced if t >= steady_from)
@@ -607,7 +620,10 @@ def figures(
         "waiting_games": log.waiting_games,
         "commits": len(commit_times),
         "commits_h": len(commit_times) / hours,
-        "commits_max_h": _max_per_window(commit_times, HOUR / f),
+        # The Hub's limit and the budget are per repo: the busiest repo's busiest hour.
+        "commits_max_h": max(_max_per_window(t, HOUR / f) for t in (hub["per_repo"] if hub else [commit_times])),
+        "shards": cfg.shards,
+        "commits_per_repo": [len(t) for t in hub["per_repo"]] if hub else None,
         "worker_commits": len(log.commits),
         "refused_429": hub["refused"] if hub is not None else len(log.refusals),
         "hub_calls_h": {k: v / hours for k, v in sorted(hub["calls"].items())} if hub is not None else None,
@@ -657,7 +673,8 @@ def print_figures(cfg: SimConfig, out: dict[str, Any]) -> None:
     lines = [
         f"setting: factor {cfg.factor:g} (a simulated hour in {HOUR / cfg.factor:.0f} real s), {cfg.sim_hours:g} "
         f"simulated hours, {cfg.files_per_hour:g} files/h per worker of {cfg.games_per_file} games, learner every "
-        f"{cfg.learner_cycle_s:g} s, Hub limit {cfg.hub_limit}/h, budget {cfg.commits_per_hour:g}/h",
+        f"{cfg.learner_cycle_s:g} s, Hub limit {cfg.hub_limit}/h and budget "
+        f"{cfg.commits_per_hour:g}/h per repo, {cfg.shards} repo(s)",
         f"games/h produced: {out['produced_games_h']:,.0f}",
         f"games/h uploaded: {out['uploaded_games_h']:,.0f}",
         f"games/h accepted into the learner's buffer: {out['accepted_games_h']:,.0f} "
@@ -714,6 +731,10 @@ def _steady(r: dict[str, Any]) -> str:
     return f"{r['steady_accepted_games_h']:,.0f} of {r['steady_produced_games_h']:,.0f} from {r['steady_from_h']:.1f} h"
 
 
+def _shards(r: dict[str, Any]) -> str:
+    return f" ({r['shards']} repos)" if r.get("shards", 1) > 1 else ""
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """The runs as a Markdown table (rates per simulated hour, lags in simulated seconds)."""
     head = (
@@ -725,7 +746,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         goals = " ".join(_verdict(ok) for ok in r["goals"].values())
         out.append(
-            f"| {r['backend']} | {r['workers']} | {r['produced_games_h']:,.0f} | {r['accepted_games_h']:,.0f} "
+            f"| {r['backend']}{_shards(r)} | {r['workers']} | {r['produced_games_h']:,.0f} "
+            f"| {r['accepted_games_h']:,.0f} "
             f"({_share(r['accepted_games_h'], r['produced_games_h'])}) | {_steady(r)} "
             f"| {r['commits_h']:.0f} ({r['commits_max_h']}) "
             f"| {r['refused_429']} | {r['lag_median_s']:.0f} / {r['lag_p95_s']:.0f} "
@@ -743,7 +765,7 @@ def main() -> None:
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 8, 64, 256])
     fields = SimConfig.model_fields
     for name in ("factor", "sim_hours", "files_per_hour", "games_per_file", "examples_per_file", "hub_limit",
-                 "commits_per_hour", "learner_cycle_s", "seed"):  # fmt: skip
+                 "commits_per_hour", "learner_cycle_s", "seed", "shards"):  # fmt: skip
         info = fields[name]
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(info.default), default=info.default,
                             help=f"{info.description} (default {info.default})")  # fmt: skip

@@ -16,8 +16,11 @@ from fleet_sim import SimConfig, run_sim
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
-def test_a_tiny_fleet_on_the_hub_delivers_every_game_once_within_the_commit_limit() -> None:
+@pytest.mark.parametrize("shards", [1, 2])
+def test_a_tiny_fleet_on_the_hub_delivers_every_game_once_within_the_commit_limit(shards: int) -> None:
+    """Also with the examples over two repos (`?shards=2`): the limit and the budget are each repo's."""
     cfg = SimConfig(
+        shards=shards,
         backend="hub",
         workers=4,
         factor=1800.0,  # a simulated hour in 2 s
@@ -43,3 +46,4 @@ def test_a_tiny_fleet_on_the_hub_delivers_every_game_once_within_the_commit_limi
     assert out["commits"] < out["files_uploaded"] / 2, "several batches to a commit"
     assert out["commits_max_h"] <= cfg.hub_limit
     assert out["refused_429"] == 0, "the workers' pacing kept them under the Hub's limit"
+    assert len(out["commits_per_repo"]) == shards and all(out["commits_per_repo"]), "every repo took commits"

@@ -22,8 +22,8 @@ holds files of an earlier worker id) is one commit per shard.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import threading
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 
 from zeb_core.formats.examples import parse_example_filename
@@ -36,7 +36,10 @@ NOTE_SUFFIX = ".reason.json"  # a quarantine note beside the copy it explains (`
 def shard_of_worker(worker: str, shards: int) -> int:
     """The shard a worker (its id as example file names spell it) writes to: a stable hash, the same in every
     process and on every machine."""
-    return zlib.crc32(worker.encode()) % shards if shards > 1 else 0
+    if shards <= 1:
+        return 0
+    # Not crc32: it is linear, and names that differ in their last digits (sim0000, sim0001, ...) fell together.
+    return int.from_bytes(hashlib.sha256(worker.encode()).digest()[:8], "big") % shards
 
 
 def shard_of_path(path: str, shards: int) -> int | None:
