@@ -1,5 +1,5 @@
 """pimc variants that value each world by its margin as well as its result, kept to reproduce figures that did not
-help (README, "What did not help pimc").
+help (docs/strength.md, "What did not help pimc").
 
 - `soft:TAU`: each world scores tanh((final points of the mover's team - 21) / TAU) (exact points for every legal
   move) instead of +1 / 0 / -1; a small share of the mean points breaks exact ties.

@@ -4,8 +4,8 @@
 
 Every `--every` seconds it reads the cumulative CPU time of each process whose working directory is under RUN_CWD
 (where `zeb train` was started) and remembers the last value of processes that have ended; on Ctrl-C (or, with
---until-idle, when no such process is left) it prints one figure a line: `ROLE cpu_s: X`. The README's one-server
-vs two-servers table was measured this way. Linux only.
+--until-idle, when no such process is left) it prints one figure a line: `ROLE cpu_s: X`. The one-server
+vs two-servers table (docs/training.md) was measured this way. Linux only.
 """
 
 from __future__ import annotations

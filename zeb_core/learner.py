@@ -13,7 +13,9 @@ import math
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -99,6 +101,10 @@ class LearnerSettings(BaseModel):
     """Drop (and count) examples played with weights more than N learner steps old (default: keep all)."""
     replay_ratio: float | None = None
     """Train at most this many samples per example received (waits for data beyond; default: no limit)."""
+    ingest_threads: int = Field(default=4, ge=1, le=32)
+    """Example files read at once (each file's download and checks in a thread; taken into the buffer in the
+    listing's order). On the Hub or S3 a file costs a round trip or two: one at a time, a learner far from its
+    store reads a few files a second, fewer than a large fleet uploads. 1: one at a time."""
     promote: bool = True
     """Promote to NAME-best when a new model beats the best (benchmark gain or SPRT)."""
     device: str = "auto"
@@ -326,12 +332,7 @@ class Learner:
             log.warning("%d example files arrived later than the cursor window; not ingested", len(late))
             self.cursor.advance(r.name for r in late)
         files = examples = 0
-        for ref in new:
-            try:
-                ex = self.store.read_examples(ref)
-            except StoreUnavailable as exc:
-                log.warning("stopped ingesting at %s: store unavailable (%s); the rest next cycle", ref.name, exc)
-                break
+        for ref, ex in self._read(new):
             added = self._take(ref, ex)
             files += 1 if added else 0
             examples += added
@@ -342,6 +343,31 @@ class Learner:
         if files:
             self.echo(f"Ingested {examples:,} examples from {files} files [buffer: {len(self.buffer):,}]")
         return {"files": files, "examples": examples}
+
+    def _read(self, refs: list[ExampleRef]) -> Iterator[tuple[ExampleRef, ExampleFile | None]]:
+        """The files of `refs` read (None: quarantined), `ingest_threads` at a time and at most twice that many
+        ahead, in their order. A store that stops answering ends the cycle: no file is started after the first
+        read that failed, those already read are still taken, and the failed ones are left for the next cycle
+        (the cursor marks names read, not a position, so a gap is harmless)."""
+        threads = self.settings.ingest_threads
+        failed: str | None = None
+        with ThreadPoolExecutor(threads, thread_name_prefix="zeb-ingest") as pool:
+            pending: deque[tuple[ExampleRef, Future[ExampleFile | None]]] = deque()
+            queue = iter(refs)
+            while True:
+                while failed is None and len(pending) < 2 * threads and (ref := next(queue, None)) is not None:
+                    pending.append((ref, pool.submit(self.store.read_examples, ref)))
+                if not pending:
+                    return
+                ref, future = pending.popleft()
+                try:
+                    ex = future.result()
+                except StoreUnavailable as exc:
+                    if failed is None:
+                        failed = ref.name
+                        log.warning("stopped ingesting at %s: store unavailable (%s); the rest next cycle", failed, exc)
+                    continue
+                yield ref, ex
 
     def _take(self, ref: ExampleRef, ex: ExampleFile | None) -> int:
         """One file read: buffered and counted, or counted as refused (quarantined, another value target, stale),

@@ -136,7 +136,7 @@ class WorkerSettings(BaseModel):
     are the games played by the teacher. Each is also labelled under all ten declarations, which costs more than
     the teacher's 32 games of zeb train (3.5 s a batch with 256 hands, 1.8 s with 64: bench/worker_memory.py
     --bid-hands N); a 60-minute run with 64 played 2.6 times the games but its BidNet, fed a third fewer hands,
-    made fewer of its bids (README, The full game), so 256 stays."""
+    made fewer of its bids (docs/fullgame.md), so 256 stays."""
     # How long the process runs: read by the worker flow, not by SelfPlayWorker.
     batches: int = 0
     """Batches to play; 0 runs until stopped."""
