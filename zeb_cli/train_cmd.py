@@ -9,6 +9,11 @@ as before, with one line saying so.
 
 Ctrl-C stops everything cleanly (workers finish their batch and upload it, the learner pushes); running the
 same command again continues where it stopped.
+
+Its options are TrainSettings' fields (zeb_cli/train_settings.py). `train` runs its steps top to bottom: the
+settings (`_plan`: every value resolved and checked, the learner's and the workers' made, before anything is
+written), the run folder (`_open_run`), the Prefect server (`_prefect`), the processes (`Pipeline`), the watch
+(`_watch`) and the report (`_report`, `_full_game_report`, `_afterwards`).
 """
 
 from __future__ import annotations
