@@ -24,8 +24,8 @@ from _common import setup
 
 from zeb_core.engine.dominoes import N_DECLS
 from zeb_core.engine.state import GameState
+from zeb_core.evaluation.match import play_games
 from zeb_core.fullgame.bidders.baseline import DOUBLES_TRUMP, NO_TRUMP, estimate_points, hand_features
-from zeb_core.match import play_games
 from zeb_core.players.base import make_player
 from zeb_core.solver import solve_points, warm_up
 

@@ -20,9 +20,9 @@ import torch
 
 from zeb_core.engine.dominoes import N_DOMINOES
 from zeb_core.engine.state import GameState
+from zeb_core.evaluation.strength import BASELINES, REPORT_SEED, benchmark, rate_text
 from zeb_core.players.interface import Decision
 from zeb_core.solver import Positions, move_values
-from zeb_core.strength import BASELINES, REPORT_SEED, benchmark, rate_text
 
 
 class ClairvoyantPlayer:

@@ -64,6 +64,7 @@ HOUR = 3600.0
 BACKENDS = ("hub", "s3", "local")
 HUB_REPO = "tester/fleet"  # + a random suffix per run; examples in the dataset repo HUB_REPO-examples
 S3_BUCKET = "fleet"
+INGEST_THREADS = "zeb-ingest"  # the name prefix of the learner's reading threads (Learner._read)
 AUTO_HOSTS, AUTO_HOSTS_FROM = 2, 64  # hosts -1: worker processes from this many workers up
 
 
@@ -241,7 +242,7 @@ class WorkerLog:
 
 
 def _make_worker(cfg: SimConfig, url: str, index: int, outboxes: Path, shared: dict[str, Any], pool: int) -> Any:
-    from zeb_core.worker import SelfPlayWorker, WorkerSettings
+    from zeb_core.selfplay.worker import SelfPlayWorker, WorkerSettings
 
     settings = WorkerSettings(
         store=url,
@@ -257,8 +258,8 @@ def _make_worker(cfg: SimConfig, url: str, index: int, outboxes: Path, shared: d
 
 def _worker_loop(cfg: SimConfig, w: Any, index: int, t0: float, log: WorkerLog, lock: threading.Lock) -> None:
     """One simulated worker: a batch into the outbox on schedule, then `upload` (the real worker's batch loop)."""
+    from zeb_core.selfplay.worker import BatchReport
     from zeb_core.store import StoreError
-    from zeb_core.worker import BatchReport
 
     period = cfg.real(HOUR / cfg.files_per_hour)
     end = t0 + cfg.real(cfg.sim_hours * HOUR)
@@ -344,13 +345,16 @@ class CallCounter:
 
     def __init__(self, store: Any) -> None:
         self.count = 0
+        self._lock = threading.Lock()
         self.owner = threading.current_thread()
         self.store = store
         self.install()
 
     def _seen(self, *args: Any, **kwargs: Any) -> None:
-        if threading.current_thread() is self.owner:
-            self.count += 1
+        thread = threading.current_thread()
+        if thread is self.owner or thread.name.startswith(INGEST_THREADS):  # the learner's reads are in threads
+            with self._lock:
+                self.count += 1
 
     def install(self) -> None:
         """(Again) hook the clients: huggingface_hub's shared client may be recreated."""
@@ -386,7 +390,7 @@ def learner_main(cfg_json: str, url: str, conn: Connection) -> None:
         import torch
 
         from zeb_core.formats.examples import parse_example_filename
-        from zeb_core.learner import Learner, LearnerSettings
+        from zeb_core.learn.learner import Learner, LearnerSettings
         from zeb_core.store import open_store
         from zeb_core.store.cursor import timestamp_seconds
 
@@ -589,7 +593,7 @@ def figures(
     took = sorted(h for h in ingested if h in games_of)
     # Throughput once every worker has had its first slot (one interval, N * 3600 / budget): a Hub worker's
     # batches wait up to an interval in its outbox, so a run shorter than that measures the start, not the rate.
-    from zeb_core.outbox import BUDGET_SHARE
+    from zeb_core.selfplay.outbox import BUDGET_SHARE
 
     per_repo = math.ceil(cfg.workers / cfg.shards)  # the workers of one repo, as the pacers' fleet_size floor
     paced = hub is not None and cfg.commits_per_hour > 0

@@ -49,7 +49,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from _common import setup
 from helpers import example_bytes
 
-from zeb_core.learner import Learner, LearnerSettings
+from zeb_core.learn.learner import Learner, LearnerSettings
 from zeb_core.store import ExampleCursor, RetryPolicy, Store
 from zeb_core.store.local import LocalBackend
 

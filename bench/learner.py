@@ -21,14 +21,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_rate, setup
 
-from zeb_core.encoding import encode, pad_tokens
 from zeb_core.engine import deal_benchmark, make_generator
 from zeb_core.formats.examples import encode_examples
-from zeb_core.learner import Learner, LearnerSettings
+from zeb_core.game.encoding import encode, pad_tokens
+from zeb_core.learn.buffer import ReplayBuffer
+from zeb_core.learn.learner import Learner, LearnerSettings
+from zeb_core.learn.step import TrainConfig, Trainer, forward_by_length, make_optimizer, policy_value_losses
 from zeb_core.model import ModelConfig, ZebNet
 from zeb_core.store import open_store
-from zeb_core.train import ReplayBuffer, TrainConfig, Trainer, make_optimizer, policy_value_losses
-from zeb_core.train.step import forward_by_length
 
 
 def fill_buffer(buffer: ReplayBuffer, games: int, seed: int = 0) -> None:

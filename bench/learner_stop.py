@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import setup
 from learner import fill_buffer
 
-from zeb_core.learner import Learner, LearnerSettings
-from zeb_core.match import play_match
+from zeb_core.evaluation.match import play_match
+from zeb_core.learn.learner import Learner, LearnerSettings
+from zeb_core.learn.promotion import SprtConfig
 from zeb_core.players.builtin import PolicyPlayer
-from zeb_core.promotion import SprtConfig
 
 CLOCK = {"cpu": time.process_time, "wall": time.perf_counter}
 

@@ -17,7 +17,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_rate, setup
 
-from zeb_core.match import play_match
+from zeb_core.evaluation.match import play_match
 from zeb_core.model import init_checkpoint
 from zeb_core.players import make_player
 

@@ -36,15 +36,15 @@ from _common import setup
 from zeb_core.engine.deal import deal_benchmark, make_generator
 from zeb_core.engine.dominoes import COUNT, DOUBLES_TRUMP, N_DOMINOES, TABLES
 from zeb_core.engine.state import N_SEATS, GameState
-from zeb_core.infoset import WorldSampler
-from zeb_core.match import play_match
+from zeb_core.evaluation.match import play_match
+from zeb_core.evaluation.strength import REPORT_SEED, rate_text
+from zeb_core.game.infoset import WorldSampler
 from zeb_core.mcts.worlds import info_from_state, sample_worlds, worlds_from_hands
 from zeb_core.model.checkpoint import load_model
 from zeb_core.players.base import make_player
 from zeb_core.players.inference import play_log_likelihood, scored_plays
 from zeb_core.players.pimc import PimcPlayer
 from zeb_core.solver import Positions, move_values
-from zeb_core.strength import REPORT_SEED, rate_text
 
 REVEALS = {"all": "hand", "trump": "trumps", "count": "count dominoes"}  # what of the partner's hand the oracle sees
 

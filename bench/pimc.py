@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from zeb_core.match import play_match
+from zeb_core.evaluation.match import play_match
 from zeb_core.players.base import make_player
 
 

@@ -26,11 +26,11 @@ import torch
 
 from zeb_core.engine.dominoes import N_DOMINOES
 from zeb_core.engine.state import GameState
-from zeb_core.match import play_match
+from zeb_core.evaluation.match import play_match
+from zeb_core.evaluation.strength import rate_text
 from zeb_core.players.base import make_player
 from zeb_core.players.pimc import PimcPlayer
 from zeb_core.solver import Positions, move_values
-from zeb_core.strength import rate_text
 
 
 def margin_score(points: np.ndarray, tau: float) -> np.ndarray:

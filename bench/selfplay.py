@@ -22,7 +22,7 @@ from _common import setup
 
 from zeb_core.mcts import Evaluator, SearchConfig
 from zeb_core.model import ModelConfig, ZebNet
-from zeb_core.selfplay import play_selfplay
+from zeb_core.selfplay.games import play_selfplay
 
 SETTINGS = {"a": (64, 50, 128), "b": (256, 200, 512)}  # parallel games, simulations, max nodes
 REFERENCE_CPU_GAMES_PER_S = 1.2  # mk5-main forge/zeb batched pipeline forced onto CPU, setting (a)

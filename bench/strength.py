@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
+from zeb_core.evaluation.strength import BASELINES, EXPERT, REPORT_SEED, benchmark, rate_text
 from zeb_core.players.base import make_player
-from zeb_core.strength import BASELINES, EXPERT, REPORT_SEED, benchmark, rate_text
 
 
 def main() -> None:

@@ -27,10 +27,10 @@ from _common import setup
 
 from zeb_core.mcts import SearchConfig
 from zeb_core.model import ModelConfig, ZebNet
-from zeb_core.rollout_selfplay import ForwardClock, play_rollout_selfplay
-from zeb_core.selfplay_batch import SelfPlayBatch
+from zeb_core.selfplay.batch import SelfPlayBatch
+from zeb_core.selfplay.rollout_teacher import ForwardClock, play_rollout_selfplay
+from zeb_core.selfplay.solver_teacher import play_solver_selfplay
 from zeb_core.solver import warm_up
-from zeb_core.solver_selfplay import play_solver_selfplay
 
 
 def run(play, model: ZebNet, games: int, config: SearchConfig, batches: int, device: str) -> tuple[float, float, list]:

@@ -1,7 +1,7 @@
 """Resident memory and seconds per batch of a full-game self-play worker (the zeb train --full-game settings).
 
 A fresh small model and BidNet in a temporary store; one line per batch, then the growth per batch after the
-warm-up. Before `zeb_core.memory.release_free_memory` ran after each batch, glibc kept every batch's freed pages
+warm-up. Before `zeb_core.ops.memory.release_free_memory` ran after each batch, glibc kept every batch's freed pages
 and this grew by 15-20 MB a batch (5.6 GB after a 60-minute run); now about 2 MB. The seconds per batch
 include labelling every won hand under the ten declarations with the greedy policy (`fullgame.selfplay`).
 
@@ -22,10 +22,10 @@ from _common import setup
 
 from zeb_cli.train_presets import TRAIN_SEARCH
 from zeb_core.engine.state import CONTRACT_TARGETS
-from zeb_core.learner import Learner, LearnerSettings
+from zeb_core.learn.learner import Learner, LearnerSettings
 from zeb_core.mcts import SearchConfig
-from zeb_core.memory import resident_mib
-from zeb_core.worker import SelfPlayWorker, WorkerSettings
+from zeb_core.ops.memory import resident_mib
+from zeb_core.selfplay.worker import SelfPlayWorker, WorkerSettings
 
 WARM_UP = 3
 

@@ -6,7 +6,7 @@ from prefect import flow
 from prefect.artifacts import create_table_artifact
 
 from tasks.evaluate import match_task
-from zeb_core.strength import BASELINES, interval_text, percent
+from zeb_core.evaluation.strength import BASELINES, interval_text, percent
 
 
 @flow(name="evaluate", log_prints=True)

@@ -15,11 +15,11 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from tasks.common import key_of, open_ops_store
 from tasks.ladder import ladder_match_task, ladder_players_task
+from zeb_core.evaluation.match import MatchResult
+from zeb_core.evaluation.ratings import Pairing, fit_bradley_terry, ratings_png
+from zeb_core.evaluation.strength import BASELINES, LADDER_SEED_STRIDE, percent, rate_text
 from zeb_core.formats.weights import DEFAULT_NAME
-from zeb_core.match import MatchResult
-from zeb_core.ratings import Pairing, fit_bradley_terry, ratings_png
-from zeb_core.strength import BASELINES, LADDER_SEED_STRIDE, percent, rate_text
-from zeb_core.wandb_log import WandbLogger
+from zeb_core.ops.wandb_log import WandbLogger
 
 
 @flow(name="ladder", log_prints=True)

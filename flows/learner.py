@@ -33,17 +33,17 @@ from tasks.learner import (
     start_task,
     train_task,
 )
-from zeb_core.curves import training_curve_png
-from zeb_core.learner import REPORTED_LOSSES, Learner, LearnerSettings, loss_text
-from zeb_core.strength import BASELINES, eval_rate, interval_text, percent
-from zeb_core.wandb_log import CURVE_KEY, WandbLogger
+from zeb_core.evaluation.strength import BASELINES, eval_rate, interval_text, percent
+from zeb_core.learn.learner import REPORTED_LOSSES, Learner, LearnerSettings, loss_text
+from zeb_core.ops.curves import training_curve_png
+from zeb_core.ops.wandb_log import CURVE_KEY, WandbLogger
 
 
 @flow(name="learner", log_prints=True)
 def learner(settings: LearnerSettings) -> dict:
     """Train the namespace `settings.name` of `settings.store` from the examples workers upload; returns a summary.
 
-    Every setting, with its default and meaning, is a field of zeb_core.learner.LearnerSettings (the Prefect UI
+    Every setting, with its default and meaning, is a field of zeb_core.learn.learner.LearnerSettings (the Prefect UI
     shows them as a form); prefect.yaml gives the fleet's overrides."""
     logger = get_run_logger()
     s = settings

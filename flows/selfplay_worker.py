@@ -13,7 +13,7 @@ from prefect.artifacts import create_table_artifact
 from flows.stop import StopFlag
 from tasks.credentials import load_credentials
 from tasks.selfplay import flush_outbox_task, generate_task, pull_weights_task, upload_task
-from zeb_core.worker import SelfPlayWorker, WorkerSettings
+from zeb_core.selfplay.worker import SelfPlayWorker, WorkerSettings
 
 
 @flow(name="selfplay-worker", log_prints=True)
@@ -21,7 +21,7 @@ def selfplay_worker(settings: WorkerSettings) -> list[dict]:
     """Generate self-play examples for the namespace `settings.name` of `settings.store` (file://DIR,
     hf://OWNER/REPO, s3://B/P).
 
-    Every setting, with its default and meaning, is a field of zeb_core.worker.WorkerSettings (the Prefect UI
+    Every setting, with its default and meaning, is a field of zeb_core.selfplay.worker.WorkerSettings (the Prefect UI
     shows them as a form); prefect.yaml gives the fleet's overrides."""
     load_credentials()
     worker = SelfPlayWorker(settings)

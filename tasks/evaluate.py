@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
-from zeb_core.match import play_match
+from zeb_core.evaluation.match import play_match
 from zeb_core.players import make_player
 
 

@@ -1,5 +1,5 @@
-"""The rating ladder's tasks: who plays (`zeb_core.ladder`), read from a store URL and retried on a store outage,
-and one team-symmetric match per pairing."""
+"""The rating ladder's tasks: who plays (`zeb_core.evaluation.ladder`), read from a store URL and retried on a store
+outage, and one team-symmetric match per pairing."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from tasks.common import (
     open_ops_store,
     store_io_task,
 )
-from zeb_core.ladder import LadderEntry, ladder_entries, ladder_player
-from zeb_core.match import play_match
+from zeb_core.evaluation.ladder import LadderEntry, ladder_entries, ladder_player
+from zeb_core.evaluation.match import play_match
 
 
 @store_io_task("ladder-players")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from zeb_core.learner import Learner
+from zeb_core.learn.learner import Learner
 
 
 @task(name="start", cache_policy=NO_CACHE)

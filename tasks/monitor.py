@@ -1,5 +1,5 @@
 """The monitor's tasks: one per check, each over plain values (a store URL, a namespace), so each retries a store
-or Prefect API outage on its own. The rules are `zeb_core.monitor`'s; only the "stuck run" check's reading of flow
+or Prefect API outage on its own. The rules are `zeb_core.ops.monitor`'s; only the "stuck run" check's reading of flow
 runs and their logs from the Prefect API lives here."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from tasks.common import (
     store_io_task,
     transient_api_failure,
 )
-from zeb_core.monitor import Check, check_examples, check_lag, check_runs, check_step
+from zeb_core.ops.monitor import Check, check_examples, check_lag, check_runs, check_step
 
 
 @store_io_task("check-examples")

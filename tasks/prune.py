@@ -1,6 +1,6 @@
 """The prune flow's tasks, over plain values (a store URL, a namespace), so each retries a store outage on its
 own. The rules (never a file the learner's last push has not read, nor one its replay buffer refills from) are
-zeb_core's: `Store.prune_examples` through `learner_state.prune_sparing_buffer`."""
+zeb_core's: `Store.prune_examples` through `learn.state.prune_sparing_buffer`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tasks.common import (
     open_ops_store,
     store_io_task,
 )
-from zeb_core.learner_state import prune_sparing_buffer, pushed_buffer_floor
+from zeb_core.learn.state import prune_sparing_buffer, pushed_buffer_floor
 
 WEEK_S = 7 * 24 * 3600.0
 

@@ -1,4 +1,5 @@
-"""Self-play tasks: pull weights, generate a batch into the outbox, upload it. Thin shells over zeb_core.worker.
+"""Self-play tasks: pull weights, generate a batch into the outbox, upload it. Thin shells over
+zeb_core.selfplay.worker.
 
 They are spans in the UI over one live SelfPlayWorker: not retried (the store calls inside retry on their own, and
 the outbox keeps a batch whose upload failed) and never cached."""
@@ -10,7 +11,7 @@ from dataclasses import asdict
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from zeb_core.worker import BatchReport, SelfPlayWorker
+from zeb_core.selfplay.worker import BatchReport, SelfPlayWorker
 
 
 @task(name="pull-weights", cache_policy=NO_CACHE)

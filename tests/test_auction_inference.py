@@ -93,7 +93,7 @@ def test_search_worlds_weighted_by_the_auction_for_the_search_and_the_solver_tea
     from zeb_core.mcts.worlds import sample_search_worlds
     from zeb_core.model.config import ModelConfig
     from zeb_core.model.net import ZebNet
-    from zeb_core.solver_selfplay import play_solver_selfplay
+    from zeb_core.selfplay.solver_teacher import play_solver_selfplay
 
     n = 24
     gen = torch.Generator().manual_seed(8)

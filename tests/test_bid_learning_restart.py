@@ -21,7 +21,7 @@ from zeb_core.fullgame.bid_learning import BidLearning, examples_to_tensors
 from zeb_core.fullgame.bidnet import BidNet
 from zeb_core.fullgame.bidtrain import BidBuffer
 from zeb_core.fullgame.selfplay import HandExamples, play_hands
-from zeb_core.learner_state import prune_sparing_buffer, pushed_buffer_floor
+from zeb_core.learn.state import prune_sparing_buffer, pushed_buffer_floor
 from zeb_core.players.base import make_player
 from zeb_core.store import RetryPolicy, Store, StoreError, open_store
 from zeb_core.store.hf import HfBackend

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import torch
 
-from zeb_core.bot import SPEC_EXAMPLE as EXAMPLE
-from zeb_core.bot import BotSession
 from zeb_core.engine import GameState, deal_benchmark, make_generator
 from zeb_core.engine.dominoes import TABLES
-from zeb_core.infoset import InfoState, InvalidRequest
+from zeb_core.game.infoset import InfoState, InvalidRequest
+from zeb_core.serve.bot import SPEC_EXAMPLE as EXAMPLE
+from zeb_core.serve.bot import BotSession
 
 
 def test_example_is_the_specs_request(shared_dir: Path) -> None:

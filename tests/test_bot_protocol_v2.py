@@ -14,13 +14,13 @@ import torch
 from fastapi.testclient import TestClient
 from test_bot import bot_replies, request_from_state
 
-from zeb_core.bot import SPEC_EXAMPLE as EXAMPLE
-from zeb_core.bot import BotSession
 from zeb_core.engine import GameState, deal_benchmark, make_generator
 from zeb_core.engine.dominoes import MAX_BID, N_DECLS
 from zeb_core.fullgame.auction import BID_VALUES, AuctionState, bid_action
 from zeb_core.fullgame.interface import AuctionView, BidDecision, DeclDecision
-from zeb_core.serve import create_app
+from zeb_core.serve.app import create_app
+from zeb_core.serve.bot import SPEC_EXAMPLE as EXAMPLE
+from zeb_core.serve.bot import BotSession
 
 HAND = [0, 1, 2, 3, 4, 5, 27]
 BID = {"version": 2, "phase": "bid", "seat": 1, "dealer": 0, "hand": HAND, "bids": []}

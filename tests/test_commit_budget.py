@@ -18,14 +18,14 @@ from hf_hub_server import HfHubServer
 
 from tests.helpers import example_bytes
 from zeb_core.formats.examples import example_filename
-from zeb_core.learner import Learner, LearnerSettings
-from zeb_core.outbox import BUDGET_SHARE, CommitPacer
+from zeb_core.learn.learner import Learner, LearnerSettings
+from zeb_core.selfplay.outbox import BUDGET_SHARE, CommitPacer
+from zeb_core.selfplay.worker import BatchReport, SelfPlayWorker, WorkerSettings
 from zeb_core.store import RetryPolicy, Store
 from zeb_core.store.backend import RateLimited
 from zeb_core.store.hf import HfBackend
 from zeb_core.store.local import LocalBackend
 from zeb_core.store.retry import call_with_retry
-from zeb_core.worker import BatchReport, SelfPlayWorker, WorkerSettings
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread", "clean_hub")  # conftest.py: no limit left over
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from tests.helpers import example_bytes
 from zeb_core.formats.examples import example_filename
-from zeb_core.learner import KEEP_PUSHES, Learner, LearnerSettings
+from zeb_core.learn.learner import KEEP_PUSHES, Learner, LearnerSettings
 from zeb_core.store import ExampleCursor, LeaseHeld, Store, open_store
 from zeb_core.store.store import Lease
 
@@ -222,7 +222,7 @@ def test_stale_examples_are_dropped_by_default_on_the_fleet_and_in_zeb_train() -
     from zeb_cli.train_cmd import default_max_model_lag
 
     deployments = {d["name"]: d for d in yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]}
-    from zeb_core.learner import LearnerSettings
+    from zeb_core.learn.learner import LearnerSettings
 
     learner = LearnerSettings(**deployments["learner"]["parameters"]["settings"])  # the fleet's overrides
     monitor = deployments["monitor"]["parameters"]

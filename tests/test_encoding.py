@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from zeb_core.encoding import FEATURE_SIZES, OBS_TOKENS, encode, pad_tokens
 from zeb_core.engine import GameState, deal_benchmark, make_generator
+from zeb_core.game.encoding import FEATURE_SIZES, OBS_TOKENS, encode, pad_tokens
 
 
 def _advance(state: GameState, plays: int, seed: int = 0) -> None:

@@ -13,7 +13,7 @@ def test_evaluate_flow_runs_and_reports_matches() -> None:
     assert len(results) == 1
     assert results[0]["games"] == 400 and results[0]["player_b"] == "random"
     assert results[0]["ci_low"] > 0.5 and results[0]["avg_margin"] > 0, results[0]  # the heuristic beats random
-    from zeb_core.match import play_match
+    from zeb_core.evaluation.match import play_match
     from zeb_core.players import make_player
 
     direct = play_match(make_player("heuristic", "cpu", 1), make_player("random", "cpu", 2), 400, seed=1)

@@ -36,9 +36,9 @@ from zeb_core.formats.weights import (
     load_bundle_dir,
     weights_filenames,
 )
-from zeb_core.learner import Learner, LearnerSettings
+from zeb_core.learn.learner import Learner, LearnerSettings
 from zeb_core.model import PRESETS, ModelConfig, ZebNet, bundle_from_model, model_from_bundle
-from zeb_core.outbox import Outbox
+from zeb_core.selfplay.outbox import Outbox
 from zeb_core.store import Store, open_store
 from zeb_core.store.backend import StoreError, TooLarge
 from zeb_core.store.hf import HfBackend
@@ -287,7 +287,7 @@ def test_the_monitor_refuses_an_example_file_over_the_limit_unread(
 ) -> None:
     """`zeb monitor`'s lag check reads the manifests of the newest files: one over MAX_EXAMPLE_FILE_BYTES is
     refused by its size (a warning naming size and limit), not read whole into memory."""
-    from zeb_core.monitor import read_manifest
+    from zeb_core.ops.monitor import read_manifest
 
     store = open_store(f"file://{tmp_path / 'store'}")
     store.ensure()

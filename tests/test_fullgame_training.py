@@ -348,7 +348,7 @@ def test_bidnet_steps_follow_the_examples_received_not_the_learner_cycles(tmp_pa
 
 def test_solver_contract_labels_match_the_engine_at_the_end():
     from zeb_core.engine.deal import deal_benchmark
-    from zeb_core.solver_selfplay import mover_values
+    from zeb_core.selfplay.solver_teacher import mover_values
 
     state = deal_benchmark(6, make_generator(11))
     heuristic = make_player("heuristic")
@@ -364,9 +364,9 @@ def test_solver_contract_labels_match_the_engine_at_the_end():
 
 
 def test_full_game_worker_and_learner_train_the_bidnet(tmp_path):
-    from zeb_core.learner import Learner, LearnerSettings
+    from zeb_core.learn.learner import Learner, LearnerSettings
     from zeb_core.mcts.config import SearchConfig
-    from zeb_core.worker import SelfPlayWorker, WorkerSettings
+    from zeb_core.selfplay.worker import SelfPlayWorker, WorkerSettings
 
     url = f"file://{tmp_path / 'store'}"
     with pytest.raises(ValueError, match="contract"):
@@ -444,7 +444,7 @@ def _random_positions(n: int, plays: int, seed: int):
 def test_contract_sign_labels_are_the_sign_of_the_exact_contract_labels(plays):
     """The threshold searches (one per move at the bid) agree with the exact points' contract value on every legal
     move: +1 exactly where the shaped value is positive, never 0."""
-    from zeb_core.solver_selfplay import mover_values
+    from zeb_core.selfplay.solver_teacher import mover_values
 
     state = _random_positions(24, plays, seed=plays)
     legal = state.legal_mask()
@@ -468,9 +468,9 @@ def test_contract_sign_target_and_leaf_values_are_the_contract_sign():
 
 
 def test_full_game_settings_take_either_contract_target(tmp_path):
-    from zeb_core.learner import LearnerSettings
+    from zeb_core.learn.learner import LearnerSettings
     from zeb_core.mcts.config import SearchConfig
-    from zeb_core.worker import WorkerSettings
+    from zeb_core.selfplay.worker import WorkerSettings
 
     url = f"file://{tmp_path / 'store'}"
     assert LearnerSettings(store=url, full_game=True, value_target="contract-sign").value_target == "contract-sign"
@@ -485,7 +485,7 @@ def test_full_game_settings_take_either_contract_target(tmp_path):
 def test_bid_hands_per_batch_is_checked(tmp_path):
     """A set value is kept; below 1 is refused with the setting's name."""
     from zeb_core.mcts.config import SearchConfig
-    from zeb_core.worker import WorkerSettings
+    from zeb_core.selfplay.worker import WorkerSettings
 
     url = f"file://{tmp_path / 'store'}"
     search = SearchConfig(value_target="contract")

@@ -296,7 +296,7 @@ def test_the_unmutated_files_load() -> None:
 
 # ------------------------------------------------------------------ end to end: the learner's ingest
 def _learner_settings(url: str) -> Any:
-    from zeb_core.learner import LearnerSettings
+    from zeb_core.learn.learner import LearnerSettings
 
     return LearnerSettings(
         store=url,
@@ -321,7 +321,7 @@ def _malformed(offsets: Any) -> bytes:
 
 
 def test_the_learner_quarantines_a_malformed_file_and_keeps_going(tmp_path: Path) -> None:
-    from zeb_core.learner import Learner
+    from zeb_core.learn.learner import Learner
     from zeb_core.store import open_store
     from zeb_core.store.store import QUARANTINE
 

@@ -152,7 +152,8 @@ def test_the_graph_sees_the_project() -> None:
     # A deferred import counts; one under `if TYPE_CHECKING:` does not (bot_v2 names bot's BotSession that way).
     code = "if TYPE_CHECKING:\n    import a\nelse:\n    import b\ndef f():\n    from . import c\n"
     assert [ast.unparse(node) for node in _imports(ast.parse(code))] == ["import b", "from . import c"]
-    assert "zeb_core.bot" not in graph["zeb_core.bot_v2"] and "zeb_core.bot_v2" in graph["zeb_core.bot"]
+    assert "zeb_core.serve.bot" not in graph["zeb_core.serve.bot_v2"]
+    assert "zeb_core.serve.bot_v2" in graph["zeb_core.serve.bot"]
     # A made-up circle is reported with its import lines.
     toy = {"a": {"b": ["a.py:1: import b"]}, "b": {"a": ["b.py:3: import a"]}, "c": {"c": ["c.py:2: import c"]}}
     assert strongly_connected(toy) == [["a", "b"], ["c"]]

@@ -19,7 +19,7 @@ import torch
 
 from zeb_core.engine import deal_benchmark, make_generator
 from zeb_core.engine.dominoes import TABLES
-from zeb_core.infoset import InfoState
+from zeb_core.game.infoset import InfoState
 from zeb_core.mcts.worlds import info_from_state
 
 # After 19 plays; voids: seat 1 in suit 2, seat 2 in suits 2 and 7, seat 3 in suit 4. 15 consistent deals.

@@ -19,7 +19,7 @@ import pytest
 
 from tests.helpers import example_bytes
 from zeb_core.formats.examples import example_filename
-from zeb_core.learner import Learner, LearnerSettings
+from zeb_core.learn.learner import Learner, LearnerSettings
 from zeb_core.store import ExampleCursor, RetryPolicy, Store, StoreUnavailable
 from zeb_core.store.cursor import SETTLE_S, hour_folder
 from zeb_core.store.local import LocalBackend

@@ -19,7 +19,7 @@ import torch
 from tests.helpers import cli_env, example_bytes
 from tests.prefect_server import MARKER_VAR, kill_marked
 from zeb_core.formats.examples import example_filename
-from zeb_core.learner import Learner, LearnerSettings
+from zeb_core.learn.learner import Learner, LearnerSettings
 from zeb_core.store import FaultyBackend, LeaseHeld, RetryPolicy, Store, open_store
 from zeb_core.store.store import Lease
 
@@ -376,7 +376,7 @@ def test_the_cycle_log_line_says_n_a_for_a_loss_without_examples() -> None:
 
 def test_loss_text_reads_n_a_for_missing_and_nan_losses() -> None:
     """The one formatter of reported losses, shared by the cycle log and the `zeb train` report table."""
-    from zeb_core.learner import loss_text
+    from zeb_core.learn.learner import loss_text
 
     assert loss_text(None) == "n/a" and loss_text(float("nan"), 3) == "n/a"
     assert loss_text(0.12345, 3) == "0.123" and loss_text(2.0) == "2.0000"

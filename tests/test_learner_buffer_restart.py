@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from tests.helpers import example_bytes
 from zeb_core.formats.examples import example_filename
-from zeb_core.learner import Learner, LearnerSettings
-from zeb_core.learner_state import LearnerState, prune_sparing_buffer
+from zeb_core.learn.buffer import ReplayBuffer
+from zeb_core.learn.learner import Learner, LearnerSettings
+from zeb_core.learn.state import LearnerState, prune_sparing_buffer
 from zeb_core.store import Store, StoreError, open_store
-from zeb_core.train import ReplayBuffer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 

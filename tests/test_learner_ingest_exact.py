@@ -12,7 +12,7 @@ import pytest
 from hf_hub_server import HfHubServer
 
 from tests.helpers import example_bytes
-from zeb_core.learner import Learner, LearnerSettings
+from zeb_core.learn.learner import Learner, LearnerSettings
 from zeb_core.store import RetryPolicy, Store, StoreError
 from zeb_core.store.hf import HfBackend
 from zeb_core.store.local import LocalBackend

@@ -1,4 +1,4 @@
-"""The learner's state file (zeb_core.learner_state): what a push writes reads back unchanged, and a state written by
+"""The learner's state file (zeb_core.learn.state): what a push writes reads back unchanged, and a state written by
 an older version (keys missing, unknown keys, the old watermark cursor) loads with defaults and resumes a learner."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from zeb_core.formats.examples import encode_examples
-from zeb_core.learner import Learner, LearnerSettings
-from zeb_core.learner_state import LearnerState
+from zeb_core.learn.learner import Learner, LearnerSettings
+from zeb_core.learn.state import LearnerState
 from zeb_core.model.checkpoint import bundle_from_model
 from zeb_core.model.config import ModelConfig
 from zeb_core.model.net import ZebNet

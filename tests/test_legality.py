@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from zeb_core.engine.state import GameState, IllegalMoveError
-from zeb_core.match import play_match
+from zeb_core.evaluation.match import play_match
 from zeb_core.players import make_player
 from zeb_core.players.base import Decision, Player
 

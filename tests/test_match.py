@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from zeb_cli.main import app
 from zeb_core.engine import GameState, deal_benchmark, make_generator
-from zeb_core.match import play_games, play_match
+from zeb_core.evaluation.match import play_games, play_match
 from zeb_core.players import SpecError, make_player
 
 runner = CliRunner()

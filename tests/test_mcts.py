@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 
 from tests.helpers import random_plays
-from zeb_core.encoding import encode
 from zeb_core.engine import GameState, deal_benchmark, make_generator
 from zeb_core.engine.dominoes import TABLES
+from zeb_core.game.encoding import encode
 from zeb_core.mcts import (
     EvalCache,
     Evaluator,
@@ -25,7 +25,7 @@ from zeb_core.mcts import (
 from zeb_core.mcts.worlds import info_from_state, sample_worlds
 from zeb_core.model import ModelConfig, ZebNet
 from zeb_core.players import make_player
-from zeb_core.selfplay import play_selfplay
+from zeb_core.selfplay.games import play_selfplay
 
 
 def _neutral_net() -> ZebNet:
@@ -144,7 +144,7 @@ def test_selfplay_examples_are_valid_training_targets() -> None:
 
 
 def test_mcts_player_spec_plays_legal_games(small_checkpoint: Path) -> None:
-    from zeb_core.match import play_match
+    from zeb_core.evaluation.match import play_match
 
     player = make_player(f"mcts:path={small_checkpoint},sims=8,worlds=2")
     result = play_match(player, make_player("random"), 8, seed=0, check=True)  # an illegal move raises
@@ -366,7 +366,7 @@ def test_sampled_worlds_search_finds_a_win_every_consistent_world_shares() -> No
     """Not clairvoyant: the search deals the hidden hands itself and must still find the one winning move."""
     from dataclasses import fields
 
-    from zeb_core.infoset import InfoState
+    from zeb_core.game.infoset import InfoState
     from zeb_core.players.mcts_player import MctsPlayer
 
     # The endgame solver (where SearchConfig has one) would hand the search exact leaf values: off, so that this

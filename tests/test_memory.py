@@ -5,10 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from zeb_core.memory import release_free_memory, resident_mib
+from zeb_core.ops.memory import release_free_memory, resident_mib
 
 _CHILD = """
-from zeb_core.memory import release_free_memory, resident_mib
+from zeb_core.ops.memory import release_free_memory, resident_mib
 before = resident_mib()
 blocks = [bytearray(1024) for _ in range(300_000)]  # about 300 MB of small heap blocks
 pin = bytearray(1024)  # a live block above them, so free() alone cannot shrink the heap from the top

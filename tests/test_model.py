@@ -10,10 +10,10 @@ import torch
 from typer.testing import CliRunner
 
 from zeb_cli.main import app
-from zeb_core.encoding import encode
 from zeb_core.engine import deal_benchmark, make_generator
 from zeb_core.formats.safe_io import FormatError
 from zeb_core.formats.weights import load_bundle_dir
+from zeb_core.game.encoding import encode
 from zeb_core.model import ModelConfig, ZebNet, load_model
 
 runner = CliRunner()

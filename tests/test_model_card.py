@@ -21,12 +21,12 @@ from zeb_core.formats.bid_examples import TENSORS as BID_TENSORS
 from zeb_core.formats.bid_examples import encode_bid_examples
 from zeb_core.formats.examples import encode_examples
 from zeb_core.formats.safe_io import MANIFEST_KEY
-from zeb_core.learner import Learner, LearnerSettings
-from zeb_core.learner_state import LearnerState
+from zeb_core.learn.learner import Learner, LearnerSettings
+from zeb_core.learn.promotion import push_promotion
+from zeb_core.learn.state import LearnerState
 from zeb_core.model.checkpoint import bundle_from_model
 from zeb_core.model.config import ModelConfig
 from zeb_core.model.net import ZebNet
-from zeb_core.promotion import push_promotion
 from zeb_core.store import RetryPolicy, Store, StoreError, StoreUnavailable, open_store
 from zeb_core.store.cards import CARD_PATH, HubCards, eval_rows, render_dataset_card, render_model_card
 from zeb_core.store.hf import HfBackend

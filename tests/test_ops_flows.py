@@ -13,11 +13,11 @@ import pytest
 from tests.helpers import example_bytes
 from tests.prefect_server import latest_artifact, local_client
 from zeb_core.formats.examples import example_filename
-from zeb_core.learner import Learner, LearnerSettings
+from zeb_core.learn.learner import Learner, LearnerSettings
 from zeb_core.mcts.config import SearchConfig
 from zeb_core.model.checkpoint import bundle_from_model
+from zeb_core.selfplay.worker import SelfPlayWorker, WorkerSettings
 from zeb_core.store import StoreError, open_store
-from zeb_core.worker import SelfPlayWorker, WorkerSettings
 
 TINY_SEARCH = SearchConfig(simulations=8, worlds=2, max_nodes=32)
 

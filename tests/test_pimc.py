@@ -10,7 +10,7 @@ import torch
 
 from tests.helpers import play_out_checking_legality, random_plays
 from zeb_core.engine.deal import deal_benchmark, make_generator
-from zeb_core.match import play_match
+from zeb_core.evaluation.match import play_match
 from zeb_core.mcts.worlds import info_from_state
 from zeb_core.players.base import SpecError, make_player
 from zeb_core.players.pimc import PimcPlayer
@@ -75,7 +75,7 @@ def test_decision_uses_no_hidden_information() -> None:
 def test_play_likelihood_matches_the_model_step_by_step(sharpen: float) -> None:
     """play_log_likelihood on the true deal = the sum of the model's log-probabilities (softmax of sharpen x the
     logits) of the scored seats' plays."""
-    from zeb_core.encoding import encode
+    from zeb_core.game.encoding import encode
     from zeb_core.model.config import ModelConfig
     from zeb_core.model.net import ZebNet
     from zeb_core.players.inference import play_log_likelihood

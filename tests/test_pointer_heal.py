@@ -28,11 +28,11 @@ from zeb_core.engine import GameState, deal_benchmark, make_generator
 from zeb_core.formats.safe_io import sha256_hex
 from zeb_core.formats.weights import weights_filenames
 from zeb_core.fullgame.bid_learning import BidLearning, WorkerBids
-from zeb_core.learner import Learner, LearnerSettings
+from zeb_core.learn.learner import Learner, LearnerSettings
 from zeb_core.mcts.config import SearchConfig
+from zeb_core.selfplay.worker import SelfPlayWorker, WorkerSettings
 from zeb_core.store import LeaseHeld, StoreError, open_store
 from zeb_core.store.store import Lease, check_name
-from zeb_core.worker import SelfPlayWorker, WorkerSettings
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
@@ -220,7 +220,7 @@ def test_learner_worker_and_server_start_on_a_store_whose_every_pointer_was_cut_
     # The server: its default player is the store's best, which plays legal moves.
     from fastapi.testclient import TestClient
 
-    from zeb_core.serve import create_app
+    from zeb_core.serve.app import create_app
 
     caplog.clear()
     app = create_app(store_url=url)  # before issue 35, `zeb serve --store` did not start here

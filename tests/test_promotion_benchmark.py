@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zeb_core.promotion import benchmark_gain
+from zeb_core.learn.promotion import benchmark_gain
 
 
 def _eval(vs_random: float, vs_heuristic: float, half_width: float = 0.015) -> dict:

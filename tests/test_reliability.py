@@ -20,15 +20,15 @@ import torch
 from tests.helpers import cli_env, example_bytes
 from zeb_core.formats.safe_io import sha256_hex
 from zeb_core.formats.weights import bundle_to_files
-from zeb_core.learner import Learner, LearnerSettings
+from zeb_core.learn.learner import Learner, LearnerSettings
 from zeb_core.mcts.config import SearchConfig
 from zeb_core.model.checkpoint import bundle_from_model
 from zeb_core.model.config import ModelConfig
 from zeb_core.model.net import ZebNet
-from zeb_core.outbox import Outbox
+from zeb_core.selfplay.outbox import Outbox
+from zeb_core.selfplay.worker import SelfPlayWorker, WorkerSettings
 from zeb_core.store import NotFound, StoreError, open_store
 from zeb_core.store.store import Lease
-from zeb_core.worker import SelfPlayWorker, WorkerSettings
 
 REPO = Path(__file__).resolve().parents[1]
 ZEB = str(Path(sys.executable).with_name("zeb"))
@@ -54,7 +54,7 @@ CHAOS_LEARNER = textwrap.dedent(
     import json, sys, time
     import torch
     torch.set_num_threads(1)
-    from zeb_core.learner import Learner, LearnerSettings
+    from zeb_core.learn.learner import Learner, LearnerSettings
     from zeb_core.store import open_store
     from zeb_core.store.local import LocalBackend
 

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from tests.helpers import random_plays
-from zeb_core.encoding import PLAY_OFFSET
 from zeb_core.engine.deal import deal_benchmark, make_generator
 from zeb_core.engine.state import N_PLAYS, GameState
+from zeb_core.game.encoding import PLAY_OFFSET
 from zeb_core.mcts.config import SearchConfig
 from zeb_core.mcts.worlds import sample_worlds
 from zeb_core.model.config import ModelConfig
@@ -24,10 +24,10 @@ from zeb_core.model.net import ZebNet
 from zeb_core.players.builtin import PolicyPlayer
 from zeb_core.players.inference import play_log_likelihood
 from zeb_core.players.rollout import ROWS_PER_CHUNK
-from zeb_core.rollout_selfplay import final_values, play_rollout_selfplay, weighted_worlds
-from zeb_core.selfplay_batch import SelfPlayBatch
+from zeb_core.selfplay.batch import SelfPlayBatch
+from zeb_core.selfplay.rollout_teacher import final_values, play_rollout_selfplay, weighted_worlds
+from zeb_core.selfplay.solver_teacher import play_solver_selfplay
 from zeb_core.solver import solve_points, warm_up
-from zeb_core.solver_selfplay import play_solver_selfplay
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 ROLLOUT = SearchConfig(teacher="rollout", worlds=2, solve_plays=12)
@@ -217,7 +217,7 @@ def test_posterior_labels_are_the_exact_values_averaged_over_the_weighted_worlds
     network's likelihood of the other seats' plays (search_worlds with the labeller's random stream), of every
     world's exact result, recomputed here one world and one move at a time (solve_points on the engine's own
     state); a forced position keeps the true deal's value. No rollouts; the games are the solver teacher's."""
-    from zeb_core.rollout_selfplay import search_worlds
+    from zeb_core.selfplay.rollout_teacher import search_worlds
 
     config = SearchConfig(teacher="posterior", worlds=3, rollout_candidates=3, solve_plays=12)
     batch = play_rollout_selfplay(model, 2, config, seed=13)
@@ -301,7 +301,7 @@ def test_the_rollouts_of_every_position_share_one_forward_per_play(model: ZebNet
 
 def test_the_schedule_hands_over_from_the_solver_to_rollouts_at_the_games_threshold(model: ZebNet) -> None:
     from zeb_core.mcts.evaluator import Evaluator
-    from zeb_core.selfplay import play_selfplay
+    from zeb_core.selfplay.games import play_selfplay
 
     schedule = SearchConfig(teacher="schedule", handover_games=500, worlds=2, solve_plays=20, rollout_candidates=1)
     assert [schedule.active_teacher(n) for n in (0, 499, 500, 10**6)] == ["solver", "solver", "rollout", "rollout"]
@@ -331,9 +331,9 @@ def test_a_workers_rollout_batch_is_uploaded_ingested_and_trained_on(tmp_path: P
     fewer than handover_games games, with rollouts once a push says more; the learner ingests that batch (its q
     values in the replay buffer) and trains on it."""
     from zeb_core.formats.examples import decode_examples
-    from zeb_core.learner import Learner, LearnerSettings
+    from zeb_core.learn.learner import Learner, LearnerSettings
+    from zeb_core.selfplay.worker import SelfPlayWorker, WorkerSettings
     from zeb_core.store import open_store
-    from zeb_core.worker import SelfPlayWorker, WorkerSettings
 
     url = f"file://{tmp_path / 'store'}"
     learner = Learner(
@@ -379,7 +379,7 @@ def test_the_worker_settings_and_commands_take_the_teacher(tmp_path: Path) -> No
     from typer.testing import CliRunner
 
     from zeb_cli.main import app
-    from zeb_core.worker import WorkerSettings
+    from zeb_core.selfplay.worker import WorkerSettings
 
     search = {"teacher": "schedule", "worlds": 8, "handover_games": 15_000, "rollout_share": 0.5}
     settings = WorkerSettings.model_validate({"store": "file:///x", "search": {**search, "rollout_candidates": 2}})

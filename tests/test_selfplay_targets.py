@@ -16,12 +16,12 @@ import pytest
 import torch
 
 from tests.helpers import every_ending, tied_hands
-from zeb_core.encoding import KIND_PLAY, PLAY_OFFSET
 from zeb_core.engine import GameState, deal_benchmark, make_generator
 from zeb_core.engine import state as engine_state
+from zeb_core.game.encoding import KIND_PLAY, PLAY_OFFSET
 from zeb_core.mcts import Evaluator, SearchConfig
 from zeb_core.model import ModelConfig, ZebNet
-from zeb_core.selfplay import play_selfplay
+from zeb_core.selfplay.games import play_selfplay
 
 _FIELDS = {f.name for f in dataclasses.fields(SearchConfig)}
 HAS_TARGET_SETTING = "value_target" in _FIELDS

@@ -18,13 +18,13 @@ import torch
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from zeb_core.bot import SPEC_EXAMPLE as EXAMPLE
 from zeb_core.engine import GameState, deal_benchmark, make_generator
 from zeb_core.formats.weights import load_bundle_dir
 from zeb_core.model.checkpoint import init_checkpoint
 from zeb_core.players import SpecError
 from zeb_core.players.store_player import StorePlayer
-from zeb_core.serve import create_app
+from zeb_core.serve.app import create_app
+from zeb_core.serve.bot import SPEC_EXAMPLE as EXAMPLE
 from zeb_core.store import FaultyBackend, RetryPolicy, open_store
 
 REPO = Path(__file__).resolve().parents[1]

@@ -33,7 +33,7 @@ def _free_port() -> int:
 def server() -> Iterator[str]:
     import uvicorn
 
-    from zeb_core.serve import create_app
+    from zeb_core.serve.app import create_app
 
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))

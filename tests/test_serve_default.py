@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from zeb_core.engine import GameState, deal_benchmark, make_generator
 from zeb_core.formats.weights import load_bundle_dir
 from zeb_core.model.checkpoint import init_checkpoint
-from zeb_core.serve import create_app
+from zeb_core.serve.app import create_app
 from zeb_core.serve.players import offered_store_spec
 from zeb_core.store import open_store
 

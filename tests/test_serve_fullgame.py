@@ -21,7 +21,7 @@ from test_serve_browser import ARTIFACTS, TIMEOUT, _deal_seeded, _wait, browser,
 from zeb_core.engine import GameState
 from zeb_core.engine.dominoes import HIGH, LOW, MAX_BID
 from zeb_core.fullgame.auction import AuctionState, bid_action, hand_marks
-from zeb_core.serve import create_app
+from zeb_core.serve.app import create_app
 
 PASSIVE = "random:pass=1+heuristic"  # bots that pass whenever they may
 JSON_TYPE = {"content-type": "application/json"}  # a body of another type is refused (415) before parsing

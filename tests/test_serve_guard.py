@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from zeb_core.serve import create_app
+from zeb_core.serve.app import create_app
 from zeb_core.serve.guard import MAX_BODY, GuardSettings, RateLimiter, allowed_hosts_for, client_key
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from zeb_core.bot import SPEC_EXAMPLE as EXAMPLE
 from zeb_core.engine import deal_benchmark, make_generator
-from zeb_core.serve import create_app
+from zeb_core.serve.app import create_app
+from zeb_core.serve.bot import SPEC_EXAMPLE as EXAMPLE
 from zeb_core.serve.limits import ServeLimits
 
 REPO = Path(__file__).resolve().parents[1]

@@ -18,12 +18,12 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from zeb_core.bot import SPEC_EXAMPLE as EXAMPLE
 from zeb_core.engine import GameState, deal_benchmark, make_generator
 from zeb_core.fullgame.bidnet import BidNet, save_bidnet
 from zeb_core.model.checkpoint import init_checkpoint
 from zeb_core.players.base import make_player
-from zeb_core.serve import create_app
+from zeb_core.serve.app import create_app
+from zeb_core.serve.bot import SPEC_EXAMPLE as EXAMPLE
 from zeb_core.serve.limits import ServeLimits
 from zeb_core.serve.players import held_bytes
 

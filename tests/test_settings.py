@@ -18,9 +18,9 @@ from pydantic import BaseModel
 
 from zeb_cli.learner_cmd import learner_cmd, learner_settings, worker_cmd, worker_settings
 from zeb_cli.main import app
-from zeb_core.learner import LearnerSettings
+from zeb_core.learn.learner import LearnerSettings
 from zeb_core.mcts.config import SearchConfig
-from zeb_core.worker import SEARCH_OPTIONS, WorkerSettings
+from zeb_core.selfplay.worker import SEARCH_OPTIONS, WorkerSettings
 
 REPO = Path(__file__).resolve().parents[1]
 CLI_ONLY = {"threads", "settings_json"}  # process options, not settings

@@ -451,7 +451,7 @@ def test_an_upload_and_an_ingest_take_a_few_calls_however_many_files(hub: HfHubS
     import torch
 
     from zeb_core.formats.examples import example_filename
-    from zeb_core.learner import Learner, LearnerSettings
+    from zeb_core.learn.learner import Learner, LearnerSettings
 
     store = _store(hub)
     old = {}

@@ -13,7 +13,8 @@ from hf_hub_server import HfHubServer
 
 from tests.helpers import example_bytes
 from zeb_core.formats.examples import example_filename, parse_example_filename
-from zeb_core.learner import Learner, LearnerSettings
+from zeb_core.learn.learner import Learner, LearnerSettings
+from zeb_core.selfplay.worker import SelfPlayWorker, WorkerSettings
 from zeb_core.store import RetryPolicy, Store, StoreError, open_backend, open_store
 from zeb_core.store.backend import RateLimited
 from zeb_core.store.cards import CARD_PATH, HubCards
@@ -22,7 +23,6 @@ from zeb_core.store.hf import HfBackend
 from zeb_core.store.local import LocalBackend
 from zeb_core.store.shards import ShardedBackend, shard_of_worker
 from zeb_core.store.store import HOUR_MARKER, QUARANTINE
-from zeb_core.worker import SelfPlayWorker, WorkerSettings
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread", "clean_hub")
 

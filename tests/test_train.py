@@ -10,12 +10,13 @@ import math
 import pytest
 import torch
 
-from zeb_core.encoding import encode, pad_tokens
 from zeb_core.engine import deal_benchmark, make_generator
 from zeb_core.formats.weights import bundle_from_files, bundle_to_files
+from zeb_core.game.encoding import encode, pad_tokens
+from zeb_core.learn.buffer import ReplayBuffer
+from zeb_core.learn.schedule import lr_at
+from zeb_core.learn.step import METRIC_KEYS, TrainConfig, Trainer, make_optimizer, policy_value_losses
 from zeb_core.model import ModelConfig, ZebNet, bundle_from_model, model_from_bundle
-from zeb_core.train import METRIC_KEYS, ReplayBuffer, TrainConfig, Trainer, lr_at, make_optimizer
-from zeb_core.train.step import policy_value_losses
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 ALL_KEYS = set(METRIC_KEYS) | {"train/lr", "perf/train_steps_per_s"}
@@ -243,8 +244,8 @@ def test_optimizer_state_is_a_snapshot(data: dict[str, torch.Tensor]) -> None:
 def test_length_buckets_train_exactly_like_the_padded_batch(data: dict[str, torch.Tensor], buckets: int) -> None:
     """Chunks ordered by history length and trimmed to their own longest: the same outputs, metrics and weights
     as the whole batch padded to 36 tokens (padding is masked and never read)."""
-    from zeb_core.encoding import KIND_PAD
-    from zeb_core.train.step import forward_by_length
+    from zeb_core.game.encoding import KIND_PAD
+    from zeb_core.learn.step import forward_by_length
 
     buf = _buffer(data, "cpu")
     batch = buf.sample(64, torch.Generator().manual_seed(2))

@@ -11,10 +11,10 @@ from zeb_core.engine.deal import deal_benchmark, make_generator
 from zeb_core.engine.state import VALUE_TARGETS
 from zeb_core.formats.examples import decode_examples, encode_examples
 from zeb_core.formats.safe_io import FormatError
-from zeb_core.learner import Learner, LearnerSettings
+from zeb_core.learn.learner import Learner, LearnerSettings
+from zeb_core.learn.step import q_losses
 from zeb_core.mcts.config import SearchConfig
 from zeb_core.store import open_store
-from zeb_core.train.step import q_losses
 
 
 def _played_out(n: int = 256, seed: int = 3):

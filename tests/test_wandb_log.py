@@ -28,12 +28,12 @@ import torch
 from tests.helpers import example_bytes
 from tests.hf_hub_server import HfHubServer, hf_hub_server
 from tests.s3_server import S3_ENV_UNSET, s3_env, s3_server
-from zeb_core.learner import Learner, LearnerSettings
+from zeb_core.evaluation.strength import BASELINES
+from zeb_core.learn.learner import Learner, LearnerSettings
+from zeb_core.ops.wandb_log import ALL_EVALS_KEY, CURVE_KEY, EVAL_COLUMNS, EVAL_TABLE_KEY, WandbLogger
 from zeb_core.store import Store, open_store
 from zeb_core.store.hf import HfBackend
 from zeb_core.store.s3 import S3Backend
-from zeb_core.strength import BASELINES
-from zeb_core.wandb_log import ALL_EVALS_KEY, CURVE_KEY, EVAL_COLUMNS, EVAL_TABLE_KEY, WandbLogger
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
@@ -206,7 +206,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Logged]:
         assert isinstance(out.s3_store.weights, S3Backend)
         out.s3_client = out.s3_store.weights.client
 
-        out.curve = png_bytes()  # what zeb_core.curves draws (matplotlib's import alone takes seconds here)
+        out.curve = png_bytes()  # what zeb_core.ops.curves draws (matplotlib's import alone takes seconds here)
         wb.log_image(CURVE_KEY, out.curve, lrn.step, caption="training curve")
         lrn.close()
         wb.finish()

@@ -25,9 +25,9 @@ from zeb_core.mcts.config import SearchConfig
 from zeb_core.model.checkpoint import bundle_from_model
 from zeb_core.model.config import ModelConfig
 from zeb_core.model.net import ZebNet
-from zeb_core.outbox import SUFFIX, Outbox
+from zeb_core.selfplay.outbox import SUFFIX, Outbox
+from zeb_core.selfplay.worker import SelfPlayWorker, WorkerSettings
 from zeb_core.store import FaultyBackend, RetryPolicy, Store, open_store
-from zeb_core.worker import SelfPlayWorker, WorkerSettings
 
 REPO = Path(__file__).resolve().parents[1]
 SEARCH = SearchConfig(simulations=8, worlds=2, max_nodes=32)
@@ -142,7 +142,7 @@ KILLED_WORKER = textwrap.dedent(
     torch.set_num_threads(1)
     from zeb_core.mcts.config import SearchConfig
     from zeb_core.store import FaultyBackend, RetryPolicy, Store, open_store
-    from zeb_core.worker import SelfPlayWorker, WorkerSettings
+    from zeb_core.selfplay.worker import SelfPlayWorker, WorkerSettings
 
     url, outbox = sys.argv[1], sys.argv[2]
     healthy = open_store(url)

@@ -28,8 +28,8 @@ out = make_console()
 
 
 def resolve_device(device: str) -> str:
-    """The flag read as zeb_core.device reads it; one this machine cannot use ends the command with the reason."""
-    from zeb_core.device import resolve_device as resolve
+    """The flag read as zeb_core.ops.device reads it; one this machine cannot use ends the command with the reason."""
+    from zeb_core.ops.device import resolve_device as resolve
 
     try:
         return str(resolve(device))

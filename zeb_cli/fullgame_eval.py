@@ -21,11 +21,11 @@ def eval_full_game(
     record: Path | None,
 ) -> None:
     from zeb_cli.consoles import console, fail, match_progress, out
+    from zeb_core.evaluation.strength import interval_text, percent
     from zeb_core.fullgame.bidders import make_full_game_player
     from zeb_core.fullgame.match import play_full_match
     from zeb_core.fullgame.replay import write_games
     from zeb_core.players import SpecError
-    from zeb_core.strength import interval_text, percent
 
     if target_marks < 1:
         fail(f"--target-marks must be at least 1, got {target_marks}")

@@ -20,9 +20,9 @@ from zeb_cli.settings_options import (
     settings_command,
     validation_message,
 )
-from zeb_core.learner import LearnerSettings
+from zeb_core.learn.learner import LearnerSettings
 from zeb_core.mcts.config import SearchConfig
-from zeb_core.worker import SEARCH_OPTIONS, WorkerSettings
+from zeb_core.selfplay.worker import SEARCH_OPTIONS, WorkerSettings
 
 console = make_console(stderr=True)
 

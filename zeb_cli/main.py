@@ -54,7 +54,7 @@ def eval_cmd(
     With --full-game: whole games (auction, declaration, play, marks to --target-marks), each deal sequence played
     twice with the teams swapped, e.g. `zeb eval baseline+heuristic vs random+heuristic --full-game --games 200`.
     """
-    from zeb_core.match import play_match
+    from zeb_core.evaluation.match import play_match
     from zeb_core.players import SpecError, make_player
 
     if len(players) != 3 or players[1].lower() != "vs":
@@ -81,7 +81,7 @@ def eval_cmd(
     if as_json:
         out.print_json(json.dumps(result.to_dict()))
         return
-    from zeb_core.strength import interval_text, percent
+    from zeb_core.evaluation.strength import interval_text, percent
 
     table = Table(title=f"{result.player_a} vs {result.player_b}", show_header=False)
     table.add_row("games", f"{result.games:,}")
@@ -152,8 +152,8 @@ def bot_cmd(
     device: DeviceOpt = "cpu",
 ) -> None:
     """Answer bot-protocol requests: one JSON object per line on stdin, one reply line on stdout."""
-    from zeb_core.bot import BotSession, serve_lines
     from zeb_core.players import SpecError
+    from zeb_core.serve.bot import BotSession, serve_lines
 
     try:
         session = BotSession.from_spec(player, seed, resolve_device(device))

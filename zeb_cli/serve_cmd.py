@@ -108,7 +108,7 @@ def serve(
 
     from zeb_cli.consoles import resolve_device
     from zeb_core.players import SpecError
-    from zeb_core.serve import create_app
+    from zeb_core.serve.app import create_app
     from zeb_core.serve.guard import GuardSettings, allowed_hosts_for
 
     device = resolve_device(device)

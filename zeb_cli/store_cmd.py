@@ -145,7 +145,7 @@ def prune_cmd(
 ) -> None:
     """Delete example files beyond the newest K (and old quarantined files); never one the learner has not read,
     nor one its replay buffer refills from after a restart (from the buffer floor of its last push on)."""
-    from zeb_core.learner_state import prune_sparing_buffer, pushed_buffer_floor
+    from zeb_core.learn.state import prune_sparing_buffer, pushed_buffer_floor
 
     if keep < 0:
         _fail("--keep must be >= 0")

@@ -47,9 +47,9 @@ from zeb_cli.prefect_server import (
 from zeb_cli.train_settings import TrainSettings, train_command
 
 if TYPE_CHECKING:
-    from zeb_core.learner import LearnerSettings
+    from zeb_core.learn.learner import LearnerSettings
     from zeb_core.mcts import SearchConfig
-    from zeb_core.worker import WorkerSettings
+    from zeb_core.selfplay.worker import WorkerSettings
 
 console = make_console(stderr=True)
 out = make_console()
@@ -319,8 +319,8 @@ def _process_settings(
 ) -> tuple[LearnerSettings, list[WorkerSettings]]:
     """The learner's and the workers' settings, as the models they read (checked here rather than in a process
     that dies): the run's store, a learner id fixed per run (see `_lock_run`), a worker id per worker."""
-    from zeb_core.learner import LearnerSettings
-    from zeb_core.worker import WorkerSettings
+    from zeb_core.learn.learner import LearnerSettings
+    from zeb_core.selfplay.worker import WorkerSettings
 
     max_model_lag = s.max_model_lag
     if max_model_lag is None:
@@ -570,11 +570,19 @@ def _report(
 ) -> None:
     import torch
 
-    from zeb_core.curves import training_curve_png
-    from zeb_core.learner import loss_text
+    from zeb_core.evaluation.strength import (
+        BASELINES,
+        EXPERT,
+        EXPERT_REPORT_GAMES,
+        benchmark,
+        interval_text,
+        percent,
+        score,
+    )
+    from zeb_core.learn.learner import loss_text
     from zeb_core.model.checkpoint import model_from_bundle
+    from zeb_core.ops.curves import training_curve_png
     from zeb_core.players.builtin import PolicyPlayer
-    from zeb_core.strength import BASELINES, EXPERT, EXPERT_REPORT_GAMES, benchmark, interval_text, percent, score
 
     bundle = store.pull_weights()
     if bundle is None:
@@ -641,9 +649,9 @@ def _report(
 
 def _full_game_report(run_dir: Path, games: int, device: str) -> None:
     """The run's BidNet and newest play network in games to 7 marks against the baseline bidders."""
+    from zeb_core.evaluation.strength import interval_text, percent
     from zeb_core.fullgame.bidders import BIDDERS, make_full_game_player
     from zeb_core.fullgame.match import play_full_match
-    from zeb_core.strength import interval_text, percent
 
     weights = run_dir / "weights"
     bidnet, model = weights / "model-bid.safetensors", weights / "model.safetensors"

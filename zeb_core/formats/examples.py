@@ -2,7 +2,7 @@
 
 One file holds N examples as four safetensors tensors
 
-    obs     int8    [N, 36, 8]   the mover's observation (zeb_core.encoding)
+    obs     int8    [N, 36, 8]   the mover's observation (zeb_core.game.encoding)
     legal   bool    [N, 7]       legal hand slots
     policy  float32 [N, 7]       visit distribution: >= 0, zero on illegal slots, sums to 1 over legal ones
     value   float32 [N]          the value of the position for the mover under the file's value target, in [-1, 1]
@@ -29,7 +29,6 @@ from typing import Any
 
 import torch
 
-from zeb_core.encoding import FEATURE_SIZES, OBS_FEATURES, OBS_TOKENS
 from zeb_core.engine.state import VALUE_TARGETS
 from zeb_core.formats.safe_io import (
     MANIFEST_KEY,
@@ -42,6 +41,7 @@ from zeb_core.formats.safe_io import (
     read_manifest,
     tensors_sha256,
 )
+from zeb_core.game.encoding import FEATURE_SIZES, OBS_FEATURES, OBS_TOKENS
 
 EXAMPLES_FORMAT_VERSION = 1
 SLOTS = 7

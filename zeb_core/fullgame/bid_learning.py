@@ -6,7 +6,7 @@ cursor of the bid-example files, their buffer floor and the optimizer), pushed b
 push of the play network, and the bid-example files (`zeb_core.formats.bid_examples`) in the examples folder
 `NAME-bid/`. The store's and the play learner's rules hold for it unchanged: validated reads, quarantine, counts
 and cursor moved together file by file, pruning that spares unread files (by the cursor in NAME-bid's state) and
-the files its replay buffer refills from after a restart (`learner_state.prune_sparing_buffer`). NAME-bid has no
+the files its replay buffer refills from after a restart (`learn.state.prune_sparing_buffer`). NAME-bid has no
 lease of its own: NAME's learner pushes it under NAME's lease (a revert of NAME-bid takes NAME's), and no learner
 or worker may be named NAME-bid. A push of it cut short by a kill is read from its history copy by workers (with
 a warning) and finished by the learner's start (`Store.heal`).
@@ -36,11 +36,11 @@ from zeb_core.fullgame.auction import points_needed
 from zeb_core.fullgame.bidnet import VIEW_FEATURES, BidNet, bidnet_bundle, bidnet_from_bundle
 from zeb_core.fullgame.bidtrain import BidBuffer, BidTrainer, TrainConfig
 from zeb_core.fullgame.selfplay import HandExamples, SelfPlayConfig, play_hands
-from zeb_core.learner_state import BufferFiles, prune_sparing_buffer, refill_newest
+from zeb_core.learn.state import BufferFiles, prune_sparing_buffer, refill_newest
 from zeb_core.model.net import ZebNet
-from zeb_core.outbox import Outbox
 from zeb_core.players.builtin import PolicyPlayer
 from zeb_core.players.interface import Player
+from zeb_core.selfplay.outbox import Outbox
 from zeb_core.store import ExampleCursor, ExampleRef, Store, StoreError, StoreUnavailable
 from zeb_core.store.store import bid_namespace
 

@@ -19,10 +19,10 @@ import torch
 
 from zeb_core.engine.dominoes import N_DOMINOES
 from zeb_core.engine.state import HAND_SIZE, N_PLAYS, N_SEATS, GameState
+from zeb_core.evaluation.match import play_games
 from zeb_core.fullgame.auction import AuctionState, hand_marks, points_needed
 from zeb_core.fullgame.interface import Bidder, FullGamePlayer
 from zeb_core.fullgame.views import auction_view
-from zeb_core.match import play_games
 
 DEFAULT_TARGET_MARKS = 7
 MAX_HANDS = 200  # a game that has not ended after this many hands (redeals included) is a bug, not a long game

@@ -2,8 +2,8 @@
 
 Pair p's two games see the same first dealer and the same deal at every hand index h (a generator per hand index,
 seeded from the seed, the batch and h), so luck of the deal cancels within a pair; the win rate's 95% interval is
-computed over pairs (`zeb_core.match.pair_interval`). The two halves drift apart as the players bid differently
-(one may redeal where the other plays), but hand h is always dealt the same.
+computed over pairs (`zeb_core.evaluation.match.pair_interval`). The two halves drift apart as the players bid
+differently (one may redeal where the other plays), but hand h is always dealt the same.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import torch
 
 from zeb_core.engine.deal import make_generator
 from zeb_core.engine.state import N_SEATS
+from zeb_core.evaluation.match import pair_interval
 from zeb_core.fullgame.auction import BID_VALUES, N_BID_ACTIONS, bid_name
 from zeb_core.fullgame.game import DEFAULT_TARGET_MARKS, FullGames, play_full_games, random_deals
 from zeb_core.fullgame.interface import FullGamePlayer
 from zeb_core.fullgame.replay import game_records
-from zeb_core.match import pair_interval
 
 
 @dataclass

@@ -27,10 +27,10 @@ import torch
 
 from zeb_core.engine.dominoes import N_DECLS, N_DOMINOES
 from zeb_core.engine.state import HAND_SIZE, GameState
+from zeb_core.evaluation.match import play_games
 from zeb_core.fullgame.auction import N_SEATS, PASS, AuctionState, hand_marks, points_needed
 from zeb_core.fullgame.bidnet import BidNet, encode_view, make_probabilities
 from zeb_core.fullgame.views import auction_view
-from zeb_core.match import play_games
 from zeb_core.players.interface import Player
 
 

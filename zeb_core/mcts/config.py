@@ -41,14 +41,14 @@ class SearchConfig:
     value_target: str = "points"
     # Who labels the examples (TEACHERS): "mcts" (this search's improved policy, values from the game's result),
     # "solver" (every position solved exactly in `worlds` deals, the true one and sampled ones: pimc's per-move
-    # values; the network only picks the moves played; zeb_core/solver_selfplay.py), "rollout" (the same games,
-    # labelled by rollouts of the current network from each seat's own view in `worlds` deals weighted by its
+    # values; the network only picks the moves played; zeb_core/selfplay/solver_teacher.py), "rollout" (the same
+    # games, labelled by rollouts of the current network from each seat's own view in `worlds` deals weighted by its
     # likelihood of the other seats' plays, the solver finishing the last `solve_plays` plays: a teacher that
-    # improves with the network; zeb_core/rollout_selfplay.py), "posterior" (the solver teacher's exact values in
-    # `worlds` deals, the true one and draws weighted by the current network's likelihood of the other seats' plays:
-    # pimc's values under the posterior the self-play policy implies, not a uniform one; the rollout teacher with
-    # rollout_share 0) or "schedule" (the solver teacher, the fastest start, until the weights played with were
-    # trained on `handover_games` games; `handover_teacher` after).
+    # improves with the network; zeb_core/selfplay/rollout_teacher.py), "posterior" (the solver teacher's exact
+    # values in `worlds` deals, the true one and draws weighted by the current network's likelihood of the other
+    # seats' plays: pimc's values under the posterior the self-play policy implies, not a uniform one; the rollout
+    # teacher with rollout_share 0) or "schedule" (the solver teacher, the fastest start, until the weights played
+    # with were trained on `handover_games` games; `handover_teacher` after).
     teacher: str = "mcts"
     # The rollout teacher: the share of the non-forced positions labelled by rollouts (drawn per position); the
     # others, and every forced one, get the solver teacher's labels (in weighted worlds when rollout_candidates > 1,

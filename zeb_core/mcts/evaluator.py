@@ -14,8 +14,8 @@ from functools import partial
 
 import torch
 
-from zeb_core.encoding import OBS_FEATURES, OBS_TOKENS, encode
 from zeb_core.engine.state import HAND_SIZE, GameState
+from zeb_core.game.encoding import OBS_FEATURES, OBS_TOKENS, encode
 from zeb_core.mcts.base import EvaluateFn, Evaluation
 from zeb_core.model.net import ZebNet
 

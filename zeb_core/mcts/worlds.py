@@ -15,7 +15,7 @@ import random
 import torch
 
 from zeb_core.engine.state import N_SEATS, GameState
-from zeb_core.infoset import InfoState
+from zeb_core.game.infoset import InfoState
 
 AUCTION_CANDIDATES = 4  # uniform candidates per kept world when the auction weighs them
 

@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from zeb_core.encoding import FEATURE_SIZES, OBS_FEATURES
 from zeb_core.formats.safe_io import FormatError
 from zeb_core.formats.weights import MAX_MODEL_PARAMETERS
+from zeb_core.game.encoding import FEATURE_SIZES, OBS_FEATURES
 
 MODEL_FORMAT_VERSION = 1
 ARCHITECTURE = "zeb-transformer"

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zeb_core.encoding import HAND_OFFSET, KIND_PAD, PLAY_OFFSET
+from zeb_core.game.encoding import HAND_OFFSET, KIND_PAD, PLAY_OFFSET
 from zeb_core.model.config import ModelConfig
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from zeb_core.encoding import encode
 from zeb_core.engine.dominoes import COUNT, N_DOMINOES, PIP_SUM, tables_on
 from zeb_core.engine.state import GameState
+from zeb_core.game.encoding import encode
 from zeb_core.model.checkpoint import load_model
 from zeb_core.model.net import ZebNet
 from zeb_core.players.interface import Decision, SpecError, pop_param, reject_unknown

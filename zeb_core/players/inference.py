@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from zeb_core.encoding import encode
 from zeb_core.engine.state import GameState
+from zeb_core.game.encoding import encode
 from zeb_core.mcts.worlds import resample, sample_worlds
 from zeb_core.model.net import ZebNet
 

@@ -167,8 +167,8 @@ class PimcPlayer:
     def _prior_q(self, state: GameState, games: torch.Tensor, legal: np.ndarray) -> np.ndarray:
         """[n, 28] the network's estimate of each legal move's mean value, centred over the legal moves (the policy
         head is trained as a Q head: centred logits regress on Q_SCALE times the centred solver values)."""
-        from zeb_core.encoding import encode
-        from zeb_core.train.step import TrainConfig
+        from zeb_core.game.encoding import encode
+        from zeb_core.learn.step import TrainConfig
 
         assert self.prior is not None
         sub = state.index(games)

@@ -34,9 +34,9 @@ import random
 import numpy as np
 import torch
 
-from zeb_core.encoding import encode
 from zeb_core.engine.dominoes import N_DOMINOES
 from zeb_core.engine.state import N_PLAYS, GameState
+from zeb_core.game.encoding import encode
 from zeb_core.model.net import ZebNet
 from zeb_core.players.inference import INFER_SEATS, draw_inferred_worlds
 from zeb_core.players.interface import Decision, SpecError, pop_param, reject_unknown

@@ -1,5 +1,11 @@
-"""`zeb serve`: the bot protocol over HTTP and a web page to play a hand against the bots."""
+"""Serving: the bot protocols, and `zeb serve` (the protocols over HTTP and a web page to play against the bots).
 
-from zeb_core.serve.app import create_app
+- bot: the bot protocol as a Python call (`BotSession`: a request dict in, a reply dict out); `zeb bot`'s JSON lines
+- bot_v2: bot protocol version 2 (the auction, then plays), which `BotSession.respond` sends every version 2 request
+- app: `create_app`, the HTTP app (its routes in `routes/`, one router per concern)
+- game, fullgame: one hand, and a whole game, for the web page
+- players, models, limits: the players and models the server offers, and what a client may ask for
+- guard, schema: the ASGI middleware in front of every route; the OpenAPI schema's bodies and errors
 
-__all__ = ["create_app"]
+No re-exports: `zeb bot` imports `zeb_core.serve.bot` without the HTTP app.
+"""

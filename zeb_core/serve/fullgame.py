@@ -21,7 +21,6 @@ from typing import Any
 
 import torch
 
-from zeb_core.bot import BotSession
 from zeb_core.engine import DECL_NAMES, N_SEATS, GameState, IllegalMoveError, make_generator
 from zeb_core.engine.dominoes import N_DECLS, N_DOMINOES
 from zeb_core.fullgame.auction import (
@@ -35,6 +34,7 @@ from zeb_core.fullgame.auction import (
     marks_at_stake,
     points_needed,
 )
+from zeb_core.serve.bot import BotSession
 from zeb_core.serve.game import HUMAN_SEAT, SEAT_NAMES, GameError, PlayRecord, SessionStore, new_seed, tricks_of
 
 BID, DECLARE, PLAY, HAND_OVER, GAME_OVER = "bid", "declare", "play", "hand_over", "game_over"

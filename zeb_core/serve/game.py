@@ -19,7 +19,6 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import torch
 
-from zeb_core.bot import BotSession
 from zeb_core.engine import (
     DECL_NAMES,
     N_SEATS,
@@ -30,6 +29,7 @@ from zeb_core.engine import (
     make_generator,
 )
 from zeb_core.players.base import Player
+from zeb_core.serve.bot import BotSession
 
 HUMAN_SEAT = 0
 SEAT_NAMES = ("You", "Left", "Partner", "Right")  # seats 0..3 clockwise, as drawn around the table

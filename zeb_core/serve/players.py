@@ -27,13 +27,13 @@ from typing import Any
 
 import torch
 
-from zeb_core.bot import BotSession
-from zeb_core.bot_v2 import default_bidder_spec, split_full_spec
 from zeb_core.engine.state import GameState
 from zeb_core.formats.weights import DEFAULT_NAME
 from zeb_core.fullgame.bidders import known_bidders, make_bidder
 from zeb_core.fullgame.interface import AuctionView, BidDecision, Bidder, DeclDecision
 from zeb_core.players.base import Decision, Player, SpecError, make_player, parse_spec
+from zeb_core.serve.bot import BotSession
+from zeb_core.serve.bot_v2 import default_bidder_spec, split_full_spec
 from zeb_core.serve.limits import SEARCH_BIDDERS, SEARCH_PLAYERS, ClientSpecs, ServeLimits, spec_kind
 from zeb_core.serve.models import BID, PLAY, OfferedModels
 

@@ -11,10 +11,10 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
-from zeb_core.bot import SPEC_EXAMPLE
-from zeb_core.bot_v2 import MAX_BID_VALUE, MAX_TARGET
 from zeb_core.engine.dominoes import MAX_BID, MIN_BID, N_DECLS
 from zeb_core.players.base import PLAYERS
+from zeb_core.serve.bot import SPEC_EXAMPLE
+from zeb_core.serve.bot_v2 import MAX_BID_VALUE, MAX_TARGET
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -94,7 +94,7 @@ _V2_PLAYER = {"player": {**_FULL_SPEC, "description": "the bot to ask: BIDDER+PL
 
 
 def _v2_move_schemas() -> list[dict[str, Any]]:
-    from zeb_core.bot_v2 import schemas
+    from zeb_core.serve.bot_v2 import schemas
 
     out = []
     for phase, schema in schemas().items():
@@ -159,7 +159,7 @@ def model_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 def parse(model: type[M], body: Any) -> M:
     """`body` as `model`, or ValueError with one sentence (the app answers it as a 400)."""
-    from zeb_core.bot_v2 import validation_message
+    from zeb_core.serve.bot_v2 import validation_message
 
     try:
         return model.model_validate(body)

@@ -108,7 +108,8 @@ class Backend(Protocol):
     # S3 (`zeb_core.store.history`); False, the default, where it is the repo's own (the Hub's git history).
     history_copies: bool = False
     # Optional: True where the store limits how many commits it takes (the Hub: about 128 an hour per repo), so
-    # workers pace their example uploads (`zeb_core.outbox.CommitPacer`); False, the default, locally and on S3.
+    # workers pace their example uploads (`zeb_core.selfplay.outbox.CommitPacer`); False, the default, locally and
+    # on S3.
     commit_limited: bool = False
     # Optional: how many repos the files are spread over (`zeb_core.store.shards.ShardedBackend`: example files
     # in their worker's repo, each with its own commit limit); 1, the default, for one repo.

@@ -22,16 +22,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zeb_core.encoding import OBS_FEATURES
+from zeb_core.evaluation.strength import EVAL_SEED, eval_rate, interval_text, percent
 from zeb_core.formats import bid_examples, examples
 from zeb_core.formats.safe_io import MANIFEST_KEY
 from zeb_core.formats.weights import DEFAULT_NAME, weights_filenames
-from zeb_core.learner_state import LearnerState
+from zeb_core.game.encoding import OBS_FEATURES
+from zeb_core.learn.promotion import PromotionResult
+from zeb_core.learn.state import LearnerState
 from zeb_core.model.config import ModelConfig
-from zeb_core.promotion import PromotionResult
 from zeb_core.store.backend import Backend, NotFound, StoreError, TooLarge
 from zeb_core.store.store import TAG, Store, bid_namespace
-from zeb_core.strength import EVAL_SEED, eval_rate, interval_text, percent
 
 log = logging.getLogger("zeb.cards")
 CARD_PATH = "README.md"
@@ -45,7 +45,7 @@ BASELINE_ORDER = ("random", "heuristic")  # rows first in this order, any other 
 # What each tensor and manifest field of an example file holds. tests/test_model_card.py holds these to the fields
 # a real encoded file has, so a new field without a line here fails there.
 EXAMPLE_TENSORS = {
-    "obs": "the mover's observation: one token per row, `OBS_FEATURES` categorical features (zeb_core.encoding)",
+    "obs": "the mover's observation: one token per row, `OBS_FEATURES` categorical features (zeb_core.game.encoding)",
     "legal": "which of the mover's 7 hand slots are legal plays",
     "policy": "search visit distribution over the slots: >= 0, zero on illegal slots, sums to 1 over legal ones",
     "value": "the position's value for the mover under the file's `value_target`, in [-1, 1]",

@@ -38,7 +38,7 @@ verification and the commit; reading one file is the resolve call and its CDN re
 counts them). Commits are rate limited on the Hub (about 128 an hour per repo), so one backend waits
 `min_commit_interval` seconds (1 s; 0 against a local test endpoint) between its commits, and says
 `commit_limited`: workers then put many outbox files in one commit and pace their commits by a fleet-wide budget
-(`zeb_core.outbox.CommitPacer`). A 429 is `RateLimited`, carrying the seconds its `Retry-After` (or exhausted
+(`zeb_core.selfplay.outbox.CommitPacer`). A 429 is `RateLimited`, carrying the seconds its `Retry-After` (or exhausted
 `RateLimit` header) asks for.
 
 Repos are created private unless `private=False` (`hf://OWNER/REPO?private=false`): weights and self-play data

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from zeb_core.bot_v2 import split_full_spec
+from zeb_core.serve.bot_v2 import split_full_spec
 from zeb_core.serve.fullgame import DEFAULT_TARGET, FullGame, FullGameStore
 from zeb_core.serve.limits import DecisionRunner
 from zeb_core.serve.players import PlayerPool

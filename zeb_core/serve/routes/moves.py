@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from zeb_core.bot import BotSession
-from zeb_core.bot_v2 import split_full_spec
+from zeb_core.serve.bot import BotSession
+from zeb_core.serve.bot_v2 import split_full_spec
 from zeb_core.serve.players import BIDDER
 from zeb_core.serve.routes.common import Pool, Runner, error, json_body, json_object, spec
 from zeb_core.serve.schema import MOVE_ANY_REQUEST, body, errors

@@ -29,7 +29,7 @@ from zeb_core.fullgame.interface import Bidder
 from zeb_core.fullgame.views import auction_view
 
 if TYPE_CHECKING:
-    from zeb_core.bot import BotSession
+    from zeb_core.serve.bot import BotSession
 
 VERSION = 2
 PHASES = ("bid", "declare", "play")

@@ -17,11 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zeb_core.device import resolve_device
-from zeb_core.encoding import KIND_PAD, PLAY_OFFSET
+from zeb_core.game.encoding import KIND_PAD, PLAY_OFFSET
+from zeb_core.learn.buffer import ReplayBuffer
+from zeb_core.learn.schedule import lr_at
 from zeb_core.model.net import ZebNet
-from zeb_core.train.buffer import ReplayBuffer
-from zeb_core.train.schedule import lr_at
+from zeb_core.ops.device import resolve_device
 
 METRIC_KEYS = (
     "train/policy_loss",

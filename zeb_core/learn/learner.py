@@ -22,23 +22,31 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from zeb_core.device import resolve_device
 from zeb_core.engine.state import VALUE_TARGETS, check_full_game_target
+from zeb_core.evaluation.strength import BASELINES, EVAL_SEED, benchmark, eval_metrics, percent
 from zeb_core.formats.examples import ExampleFile
 from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle, load_bundle_dir
 from zeb_core.fullgame.bid_learning import BidLearning
-from zeb_core.learner_state import BufferFiles, LearnerState, prune_sparing_buffer, refill_newest
+from zeb_core.learn.buffer import ReplayBuffer
+from zeb_core.learn.promotion import (
+    PromotionResult,
+    SprtConfig,
+    benchmark_gain,
+    push_promotion,
+    regression,
+    sequential_match,
+)
+from zeb_core.learn.state import BufferFiles, LearnerState, prune_sparing_buffer, refill_newest
+from zeb_core.learn.step import TrainConfig, Trainer
 from zeb_core.model.checkpoint import bundle_from_model, model_from_bundle
 from zeb_core.model.config import ModelConfig
 from zeb_core.model.net import ZebNet
+from zeb_core.ops.device import resolve_device
 from zeb_core.players.builtin import PolicyPlayer
-from zeb_core.promotion import PromotionResult, SprtConfig, benchmark_gain, push_promotion, regression, sequential_match
+from zeb_core.selfplay.worker import wait_and_retry
 from zeb_core.store import ExampleCursor, ExampleRef, Lease, Store, StoreError, StoreUnavailable, open_store
 from zeb_core.store.cards import HubCards
 from zeb_core.store.store import Namespace
-from zeb_core.strength import BASELINES, EVAL_SEED, benchmark, eval_metrics, percent
-from zeb_core.train import ReplayBuffer, TrainConfig, Trainer
-from zeb_core.worker import wait_and_retry
 
 log = logging.getLogger("zeb.learner")
 KEEP_PUSHES = 50  # revertable pushes kept in a local or S3 store's history

@@ -5,7 +5,7 @@ steps as tasks; nothing here knows about Prefect.
 Never lose a game: a batch reaches the store only through the outbox, and a store outage makes the worker wait
 and retry (with backoff and a log line), never die. On a store that limits commits (the Hub) the batches wait in
 the outbox while the worker plays on, and go up several to a commit as the fleet's budget allows
-(`WorkerSettings.commits_per_hour`, `zeb_core.outbox.CommitPacer`).
+(`WorkerSettings.commits_per_hour`, `zeb_core.selfplay.outbox.CommitPacer`).
 """
 
 from __future__ import annotations
@@ -24,17 +24,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from zeb_core.device import resolve_device
 from zeb_core.engine.state import check_full_game_target
 from zeb_core.formats.examples import encode_examples, sanitize_worker_id
 from zeb_core.formats.weights import DEFAULT_NAME, WeightsBundle
 from zeb_core.fullgame.bid_learning import WorkerBids
 from zeb_core.mcts.config import SearchConfig
 from zeb_core.mcts.evaluator import Evaluator
-from zeb_core.memory import release_free_memory
 from zeb_core.model.checkpoint import model_from_bundle
-from zeb_core.outbox import CommitPacer, Outbox, count_workers, default_outbox_dir
-from zeb_core.selfplay import play_selfplay
+from zeb_core.ops.device import resolve_device
+from zeb_core.ops.memory import release_free_memory
+from zeb_core.selfplay.games import play_selfplay
+from zeb_core.selfplay.outbox import CommitPacer, Outbox, count_workers, default_outbox_dir
 from zeb_core.store import Store, StoreError, StoreUnavailable, open_store
 from zeb_core.store.backend import RateLimited
 from zeb_core.store.shards import shard_of_worker

@@ -13,10 +13,10 @@ from typing import IO, Any
 
 import torch
 
-from zeb_core import bot_v2
 from zeb_core.fullgame.interface import Bidder
-from zeb_core.infoset import InfoState, InvalidRequest
+from zeb_core.game.infoset import InfoState, InvalidRequest
 from zeb_core.players.base import Player, make_player
+from zeb_core.serve import bot_v2
 
 # The request of spec/bot-protocol.md: ones are trump, seat 0 must follow fives, so 15 (5-0) and 20 (5-5) are legal.
 SPEC_EXAMPLE: dict[str, Any] = {

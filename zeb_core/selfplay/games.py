@@ -6,8 +6,8 @@ of the result for the mover's seat under `SearchConfig.value_target` (the benchm
 Forced moves (one legal domino) are played without a search but still give an example: its policy target is the
 one legal slot (a zero loss: a softmax over one legal slot is 1), so it teaches only the value head, which the
 search asks about those positions as about any other. `SearchConfig.teacher = "solver"` hands the whole batch to
-`zeb_core.solver_selfplay`, which labels every position with exact solutions instead of a search; "rollout" to
-`zeb_core.rollout_selfplay`, which labels it with rollouts of the current network; "schedule" to the first, then
+`zeb_core.selfplay.solver_teacher`, which labels every position with exact solutions instead of a search; "rollout" to
+`zeb_core.selfplay.rollout_teacher`, which labels it with rollouts of the current network; "schedule" to the first, then
 the second once the weights were trained on `handover_games` games. Network outputs
 are cached by observation within each search (`SearchConfig.eval_cache`); in clairvoyant mode each game's
 tree is carried over to its next search (`SearchConfig.reuse_tree`, see `mcts.reuse.TreeReuse`).
@@ -20,15 +20,15 @@ import time
 
 import torch
 
-from zeb_core.encoding import encode, pad_tokens
 from zeb_core.engine.deal import deal_benchmark, make_generator
 from zeb_core.engine.state import GameState
+from zeb_core.game.encoding import encode, pad_tokens
 from zeb_core.mcts.config import SearchConfig
 from zeb_core.mcts.driver import search_moves
 from zeb_core.mcts.evaluator import Evaluator
 from zeb_core.mcts.policy_targets import policy_target
 from zeb_core.mcts.reuse import TreeReuse
-from zeb_core.selfplay_batch import SelfPlayBatch
+from zeb_core.selfplay.batch import SelfPlayBatch
 
 
 def play_selfplay(
@@ -46,8 +46,8 @@ def play_selfplay(
     device = torch.device(device)
     teacher = config.active_teacher(trained_games)
     if teacher in ("solver", "posterior", "rollout"):
-        from zeb_core.rollout_selfplay import play_rollout_selfplay
-        from zeb_core.solver_selfplay import play_solver_selfplay
+        from zeb_core.selfplay.rollout_teacher import play_rollout_selfplay
+        from zeb_core.selfplay.solver_teacher import play_solver_selfplay
 
         play = play_solver_selfplay if teacher == "solver" else play_rollout_selfplay
         batch = play(evaluator.model, games, config, seed=seed, device=device, state=state)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from zeb_core.evaluation.strength import eval_rate
 from zeb_core.formats.weights import weights_filenames
 from zeb_core.store import Backend, Store
 from zeb_core.store.faults import FaultyBackend
@@ -25,7 +26,6 @@ from zeb_core.store.history import copy_path
 from zeb_core.store.local import LocalBackend
 from zeb_core.store.s3 import S3Backend
 from zeb_core.store.store import weights_prefix
-from zeb_core.strength import eval_rate
 
 log = logging.getLogger("zeb.wandb")
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import torch
 
-from zeb_core.match import MatchResult, play_match
+from zeb_core.evaluation.match import MatchResult, play_match
 from zeb_core.players.base import Player, make_player
 
 BASELINES = ("random", "heuristic")

@@ -1,6 +1,6 @@
 """A batch of self-play training examples: what every teacher (search, solver, rollout) hands the worker.
 
-Its own module so the teachers' modules import it without importing each other (selfplay dispatches to the
+Its own module so the teachers' modules import it without importing each other (games dispatches to the
 solver and rollout teachers, which return this same batch).
 """
 

@@ -1,7 +1,7 @@
 """Rollout-taught self-play: a teacher that improves with the network (expert iteration, issue 36).
 
-The solver teacher (`zeb_core.solver_selfplay`) labels each position with pimc's move values: every later decision
-taken by players who see all four hands. The network can approach that label but never pass it, and pimc is
+The solver teacher (`zeb_core.selfplay.solver_teacher`) labels each position with pimc's move values: every later
+decision taken by players who see all four hands. The network can approach that label but never pass it, and pimc is
 beaten by its own blind spot (strategy fusion). This teacher labels a position with the `rollout` player's move
 values instead (`zeb_core.players.rollout`): for every legal move and each of W worlds the hand is played on by
 the *current* network's greedy move, each seat from its own view of that world, the exact solver finishing the
@@ -14,10 +14,10 @@ and kept in proportion to the network's likelihood of every other seat's past pl
 EXPLORE_EPSILON of uniform moves, exactly the likelihood used), so the weighting is the true posterior over deals
 given the plays, and the true deal is a sample of that same posterior.
 
-Each world's result is on the value target of the solver teacher's q (`solver_selfplay.mover_values`: +1 / 0 / -1
+Each world's result is on the value target of the solver teacher's q (`solver_teacher.mover_values`: +1 / 0 / -1
 for the benchmark), from the exact final points, so the two teachers' labels mix: a share `rollout_share` of the
 non-forced positions is labelled by rollouts, the rest (and every forced position, value only) by the solver
-teacher. The network picks the moves exactly as for the solver teacher (`solver_selfplay.play_labelled`).
+teacher. The network picks the moves exactly as for the solver teacher (`solver_teacher.play_labelled`).
 
 Batched for a GPU: the labels never steer the moves, so the games are played first and every position of every
 game of the batch is labelled together. The rollouts of all (position, move, world) rows advance together, one
@@ -40,15 +40,15 @@ from zeb_core.mcts.config import SearchConfig
 from zeb_core.mcts.worlds import resample, sample_search_worlds
 from zeb_core.model.net import ZebNet
 from zeb_core.players.rollout import ROWS_PER_CHUNK, finish_rollouts, rollout_rows
-from zeb_core.selfplay_batch import SelfPlayBatch
-from zeb_core.solver_selfplay import EXPLORE_EPSILON, mover_values, pimc_values, play_labelled
+from zeb_core.selfplay.batch import SelfPlayBatch
+from zeb_core.selfplay.solver_teacher import EXPLORE_EPSILON, mover_values, pimc_values, play_labelled
 
 GPU_ROWS_PER_CHUNK = 4 * ROWS_PER_CHUNK  # rows per forward on a GPU: fewer, larger forwards (not yet measured)
 
 
 def final_values(mine: np.ndarray, bidder_side: np.ndarray, bid: np.ndarray, target: str) -> np.ndarray:
     """[rows] float64 the mover's value under `target` of its team ending the hand with `mine` points: the same
-    value `solver_selfplay.mover_values` gives a move whose best-play finish ends there, so the labels mix.
+    value `solver_teacher.mover_values` gives a move whose best-play finish ends there, so the labels mix.
 
     bidder_side: whether the mover's team holds the bid; bid: the bid in points (both per row).
     """
@@ -204,7 +204,7 @@ class ForwardClock:
 
 
 class RolloutLabeller:
-    """The rollout teacher (a `solver_selfplay.Labeller`): every step's positions labelled together, with its own
+    """The rollout teacher (a `solver_teacher.Labeller`): every step's positions labelled together, with its own
     counters."""
 
     def __init__(self, model: ZebNet, config: SearchConfig, seed: int, limit: int = ROWS_PER_CHUNK) -> None:

@@ -16,7 +16,7 @@ world alone is a sample of it, but a very noisy one: with perfect information th
 so a single deal's move values differ far more than their expectations do, and a network fitting them learns
 almost nothing in the minutes it has (measured: its Q loss stayed at the loss of predicting nothing). Averaging W
 worlds divides that noise by W; the true deal among them keeps the other seats' plays informative. The policy head
-is trained on q as a Q head (train.step.q_losses), so argmax of the logits is the move with the best expected
+is trained on q as a Q head (learn.step.q_losses), so argmax of the logits is the move with the best expected
 result. Forced positions give examples too (value only).
 """
 
@@ -29,14 +29,14 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from zeb_core.encoding import encode, pad_tokens
 from zeb_core.engine.deal import deal_benchmark, make_generator
 from zeb_core.engine.dominoes import TOTAL_POINTS
 from zeb_core.engine.state import GameState, points_value
+from zeb_core.game.encoding import encode, pad_tokens
 from zeb_core.mcts.config import SearchConfig
 from zeb_core.mcts.worlds import sample_search_worlds
 from zeb_core.model.net import ZebNet
-from zeb_core.selfplay_batch import SelfPlayBatch
+from zeb_core.selfplay.batch import SelfPlayBatch
 
 EXPLORE_EPSILON = 0.05  # share of moves played uniformly at random, so rare lines are labelled too
 POLICY_Q_SCALE = 4.0  # the policy target beside q: softmax(POLICY_Q_SCALE * q) over legal slots (metrics only)
@@ -133,7 +133,7 @@ def play_labelled(
     state: GameState | None = None,
 ) -> SelfPlayBatch:
     """The network's sampled policy plays `games` games in lockstep (EXPLORE_EPSILON of the moves uniform); then
-    `label` labels every position (any teacher: the solver's, or the rollouts' of zeb_core.rollout_selfplay), so
+    `label` labels every position (any teacher: the solver's, or the rollouts' of zeb_core.selfplay.rollout_teacher), so
     all teachers play the same games for a seed and give the same example layout."""
     device = torch.device(device)
     start = time.perf_counter()

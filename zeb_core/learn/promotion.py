@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from zeb_core.evaluation.match import play_match
 from zeb_core.formats.weights import WeightsBundle
-from zeb_core.match import play_match
 from zeb_core.players.base import Player
 from zeb_core.store.backend import LeaseHeld, StoreError, StoreUnavailable
 from zeb_core.store.store import Store

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from zeb_core.device import resolve_device
-from zeb_core.encoding import OBS_FEATURES, OBS_TOKENS
 from zeb_core.engine.state import HAND_SIZE
+from zeb_core.game.encoding import OBS_FEATURES, OBS_TOKENS
+from zeb_core.ops.device import resolve_device
 
 FIELDS = ("obs", "legal", "policy", "value", "model_step", "q", "has_q")
 
