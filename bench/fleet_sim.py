@@ -64,7 +64,7 @@ HOUR = 3600.0
 BACKENDS = ("hub", "s3", "local")
 HUB_REPO = "tester/fleet"  # + a random suffix per run; examples in the dataset repo HUB_REPO-examples
 S3_BUCKET = "fleet"
-INGEST_THREADS = "zeb-ingest"  # the name prefix of the learner's reading threads (Learner._read)
+INGEST_THREADS = ("zeb-ingest", "zeb-shards")  # the learner's reading threads (Learner._read), its shard listings
 AUTO_HOSTS, AUTO_HOSTS_FROM = 2, 64  # hosts -1: worker processes from this many workers up
 
 

@@ -25,11 +25,14 @@ import builtins
 import hashlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from zeb_core.formats.examples import parse_example_filename
 from zeb_core.store.backend import Backend, FileInfo, Listing, Revision, StoreError
 
 MAX_SHARDS = 64
+T = TypeVar("T")
 NOTE_SUFFIX = ".reason.json"  # a quarantine note beside the copy it explains (`Store.quarantine`)
 
 
@@ -67,6 +70,7 @@ class ShardedBackend(Backend):
         self.url = self.parts[0].url + (f" (+{self.shards - 1} shards)" if self.shards > 1 else "")
         self._seen: dict[str, set[int]] = {}  # a non-example path -> the shards the last listing saw it in
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     def _part(self, path: str) -> Backend:
         index = shard_of_path(path, self.shards)
@@ -92,13 +96,23 @@ class ShardedBackend(Backend):
     def read(self, path: str, revision: str | None = None, max_bytes: int | None = None) -> bytes:
         return self._part(path).read(path, revision, max_bytes)
 
+    def _each(self, call: Callable[[Backend], T]) -> dict[int, T]:
+        """`call` on every shard, at once (a listing of K repos costs one round trip's time, not K)."""
+        if self.shards == 1:
+            return {0: call(self.parts[0])}
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(min(self.shards, 8), thread_name_prefix="zeb-shards")
+        futures = [self._pool.submit(call, part) for part in self.parts]
+        return {i: future.result() for i, future in enumerate(futures)}
+
     def list(self, prefix: str = "") -> builtins.list[FileInfo]:
-        infos = {i: part.list(prefix) for i, part in enumerate(self.parts)}
+        infos = self._each(lambda part: part.list(prefix))
         self._record(infos)
         return self._union(infos)
 
     def list_recent(self, prefix: str, want: Callable[[str], bool]) -> Listing:
-        listings = {i: part.list_recent(prefix, want) for i, part in enumerate(self.parts)}
+        listings = self._each(lambda part: part.list_recent(prefix, want))
         self._record({i: [*x.files, *x.within] for i, x in listings.items()})
         folders = sorted({f for x in listings.values() for f in x.folders})
         files = self._union({i: x.files for i, x in listings.items()})
