@@ -63,7 +63,7 @@ def bare_steps(model: ZebNet, config: TrainConfig, buffer: ReplayBuffer, n: int,
         torch.cuda.synchronize()
 
 
-def ingest_rate(buffer: ReplayBuffer, files: int, size: str, device: str) -> tuple[float, int]:
+def ingest_rate(buffer: ReplayBuffer, files: int, size: str, device: str, threads: int = 4) -> tuple[float, int]:
     """(examples/s, examples) of one `Learner.ingest` of `files` new example files cut from `buffer`."""
     per_file = len(buffer) // files
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,6 +76,7 @@ def ingest_rate(buffer: ReplayBuffer, files: int, size: str, device: str) -> tup
             promote=False,
             replay_buffer_size=len(buffer) + 1,
             learner_id="bench",
+            ingest_threads=threads,
         )
         lrn = Learner(settings, echo=lambda message: None)
         lrn.start()
@@ -133,6 +134,7 @@ def main() -> None:
     parser.add_argument("--games", type=int, default=512, help="random games whose positions fill the buffer")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ingest-files", type=int, default=16, help="example files in the ingest run")
+    parser.add_argument("--ingest-threads", type=int, default=4, help="LearnerSettings.ingest_threads (default 4)")
     parser.add_argument("--bid-hands", type=int, default=256, help="self-played hands filling the BidNet's buffer")
     args = parser.parse_args()
     setup(args.threads)
@@ -157,7 +159,7 @@ def main() -> None:
     print(f"bare step steps/s (baseline): {bare_per_s:.2f}")
     print(f"metrics overhead: {bare_per_s / steps_per_s - 1:.0%}")
     print(f"buffer: {len(buffer):,} examples ({args.size}, batch {args.batch_size}, {device})")
-    rate, examples = ingest_rate(buffer, args.ingest_files, args.size, device)
+    rate, examples = ingest_rate(buffer, args.ingest_files, args.size, device, args.ingest_threads)
     print(f"ingest examples/s: {rate:,.0f}")
     print(f"ingest run: {examples:,} examples in {args.ingest_files} files (list, read, validate, add to the buffer)")
     print(f"bidnet steps/s (batch 512): {bidnet_rate(args.bid_hands, max(4, args.steps // 3)):.2f}")
