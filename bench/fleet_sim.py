@@ -595,9 +595,9 @@ def figures(
     # batches wait up to an interval in its outbox, so a run shorter than that measures the start, not the rate.
     from zeb_core.selfplay.outbox import BUDGET_SHARE
 
-    per_repo = math.ceil(cfg.workers / cfg.shards)  # the workers of one repo, as the pacers' fleet_size floor
+    workers_per_repo = math.ceil(cfg.workers / cfg.shards)  # the workers of one repo, as the pacers' fleet_size floor
     paced = hub is not None and cfg.commits_per_hour > 0
-    warm_s = per_repo * HOUR / (BUDGET_SHARE * cfg.commits_per_hour) if paced else 0.0
+    warm_s = workers_per_repo * HOUR / (BUDGET_SHARE * cfg.commits_per_hour) if paced else 0.0
     steady_from = t0 + cfg.real(warm_s)
     steady_h = hours - warm_s / HOUR
     steady_produced = sum(g for _, g, t in log.produced if t >= steady_from)

@@ -141,7 +141,8 @@ class ShardedBackend(Backend):
         def group(index: int) -> tuple[dict[str, bytes], builtins.list[str]]:
             return groups.setdefault(index, ({}, []))
 
-        other_puts = {}
+        other_puts: dict[str, bytes] = {}
+        other_deletes: builtins.list[str] = []
         for path, data in puts.items():
             index = shard_of_path(path, self.shards)
             if index is None:
@@ -150,17 +151,18 @@ class ShardedBackend(Backend):
                 group(index)[0][path] = data
         for path in deletes:
             index = shard_of_path(path, self.shards)
-            if index is not None:
+            if index is None:
+                other_deletes.append(path)
+            else:
                 group(index)[1].append(path)
         for path, data in other_puts.items():
             for index in sorted(groups) or range(self.shards):
                 group(index)[0][path] = data
         with self._lock:
-            seen = {path: set(self._seen.get(path, ())) for path in deletes}
-        for path in deletes:
-            if shard_of_path(path, self.shards) is None:
-                for index in sorted(seen[path]) or range(self.shards):
-                    group(index)[1].append(path)
+            seen = {path: sorted(self._seen.get(path, ())) for path in other_deletes}
+        for path in other_deletes:
+            for index in seen[path] or range(self.shards):
+                group(index)[1].append(path)
         return groups
 
     def history(self, limit: int = 100) -> builtins.list[Revision]:
